@@ -1,0 +1,132 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "kt-swift-sdk",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "KTConfig", targets: ["KTConfig"]),
+        .library(name: "KTDB", targets: ["KTDB"]),
+        .library(name: "KTQdrant", targets: ["KTQdrant"]),
+        .library(name: "KTGraph", targets: ["KTGraph"]),
+        .library(name: "KTProvision", targets: ["KTProvision"]),
+        .executable(name: "kt", targets: ["KTCLI"]),
+        .executable(name: "kt-benchmarks", targets: ["KTBenchmarks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C shim
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // MARK: SDK modules
+        .target(
+            name: "KTConfig",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .target(
+            name: "KTDB",
+            dependencies: [
+                "KTConfig",
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "KTQdrant",
+            dependencies: [
+                "KTConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "KTGraph",
+            dependencies: [
+                "KTDB",
+                "KTQdrant",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "KTProvision",
+            dependencies: [
+                "KTConfig",
+                "KTDB",
+                "KTQdrant",
+                "KTGraph",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        // MARK: Examples (use only the public SDK API)
+        .executableTarget(
+            name: "KTCLI",
+            dependencies: [
+                "KTConfig",
+                "KTDB",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/KTCLI"
+        ),
+
+        // MARK: Benchmarks
+        .executableTarget(
+            name: "KTBenchmarks",
+            dependencies: [
+                "KTConfig",
+                "KTDB",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/KTBenchmarks"
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "KTConfigTests",
+            dependencies: ["KTConfig"]
+        ),
+        .testTarget(
+            name: "KTDBTests",
+            dependencies: ["KTDB", "KTConfig"]
+        ),
+        .testTarget(
+            name: "KTIntegrationTests",
+            dependencies: [
+                "KTDB",
+                "KTConfig",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+    ]
+)
+
+for target in package.targets where target.type != .system {
+    var settings = target.swiftSettings ?? []
+    settings.append(contentsOf: [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ])
+    target.swiftSettings = settings
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// Every storage setting of Knowledge Tree: the system database pair, pools, named external
+/// database pairs, Qdrant, embeddings and sync.
+///
+/// `Settings` is a plain value: build it in code with ``init()`` and change fields, or load it
+/// with ``load(environment:overrides:logger:)`` (see `Settings+Loading.swift` for the keys).
+/// Its ``description`` never shows a password or API key.
+public struct Settings: Sendable, Hashable, CustomStringConvertible {
+    /// System graph-db: control plane and the default graph (`DATABASE_URL`).
+    public var databaseURL: DatabaseURL
+    /// System write-db (`WRITE_DATABASE_URL`).
+    public var writeDatabaseURL: DatabaseURL
+    /// `sslmode` for graph-db connections whose URL names none (`DB_SSLMODE`; `nil`: libpq's default).
+    public var dbSSLMode: SSLMode?
+    /// `sslmode` for write-db connections whose URL names none (`WRITE_DB_SSLMODE`; falls back to ``dbSSLMode``).
+    public var writeDBSSLMode: SSLMode?
+    /// System graph-db pool (`DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, `DB_POOL_TIMEOUT`, `DB_POOL_RECYCLE`).
+    public var graphPool: PoolSettings
+    /// System write-db pool (`WRITE_DB_POOL_SIZE`, `WRITE_DB_MAX_OVERFLOW`, `WRITE_DB_POOL_TIMEOUT`, `WRITE_DB_POOL_RECYCLE`).
+    public var writePool: PoolSettings
+    /// graph-db pool of each non-default graph on the system databases (`MULTIGRAPH_DB_POOL_*`).
+    public var multigraphGraphPool: PoolSettings
+    /// write-db pool of each non-default graph on the system databases (`MULTIGRAPH_WRITE_DB_POOL_*`).
+    public var multigraphWritePool: PoolSettings
+    /// Named external database pairs, keyed by connection key. Never holds ``GraphDatabases/defaultKey``.
+    public var graphDatabases: [String: GraphDatabaseConfig]
+    /// The global Qdrant client.
+    public var qdrant: QdrantSettings
+    /// Vector size of every Qdrant collection (`EMBEDDING_DIMENSIONS`, default 3072).
+    public var embeddingDimensions: Int
+    /// Whether servers migrate at startup (`RUN_MIGRATIONS_ON_STARTUP`, default true).
+    public var runMigrationsOnStartup: Bool
+    /// The write-db → graph-db sync.
+    public var sync: SyncSettings
+    /// Problems found while loading that did not stop the load (see ``validate()``).
+    public var loadIssues: [SettingsIssue]
+
+    /// The default system graph-db URL: `postgresql://kt:localdev@localhost:5432/knowledge_tree`.
+    public static let defaultDatabaseURL = DatabaseURL(
+        host: "localhost", port: 5432, user: "kt", password: Secret("localdev"), database: "knowledge_tree")
+    /// The default system write-db URL: `postgresql://kt:localdev@localhost:5434/knowledge_tree_write`.
+    public static let defaultWriteDatabaseURL = DatabaseURL(
+        host: "localhost", port: 5434, user: "kt", password: Secret("localdev"), database: "knowledge_tree_write")
+
+    /// Settings with every default of the original system.
+    public init() {
+        self.databaseURL = Self.defaultDatabaseURL
+        self.writeDatabaseURL = Self.defaultWriteDatabaseURL
+        self.dbSSLMode = nil
+        self.writeDBSSLMode = nil
+        self.graphPool = .graphDefault
+        self.writePool = .writeDefault
+        self.multigraphGraphPool = .graphDefault
+        self.multigraphWritePool = .writeDefault
+        self.graphDatabases = [:]
+        self.qdrant = QdrantSettings()
+        self.embeddingDimensions = 3072
+        self.runMigrationsOnStartup = true
+        self.sync = SyncSettings()
+        self.loadIssues = []
+    }
+
+    /// The `sslmode` for write-db connections: ``writeDBSSLMode``, else ``dbSSLMode``.
+    public var effectiveWriteSSLMode: SSLMode? { writeDBSSLMode ?? dbSSLMode }
+
+    /// Looks up a named external database pair.
+    ///
+    /// - Throws: ``KTConfigError`` naming the `EXTRA_DB_<KEY>_*` variables when the key is not configured,
+    ///   or ``KTConfigError/Code/reservedKey`` for ``GraphDatabases/defaultKey``.
+    public func graphDatabase(forKey key: String) throws(KTConfigError) -> GraphDatabaseConfig {
+        if key == GraphDatabases.defaultKey {
+            throw KTConfigError(code: .reservedKey, key: key, detail: "'\(key)' names the system databases, not a graph_databases entry")
+        }
+        guard let config = graphDatabases[key] else {
+            let envName = "EXTRA_DB_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+            throw KTConfigError(
+                code: .invalidValue, key: key,
+                detail: "connection key '\(key)' is not configured; set \(envName)_GRAPH_HOST, \(envName)_GRAPH_DATABASE, \(envName)_WRITE_HOST and \(envName)_WRITE_DATABASE (or GRAPH_DATABASES / graph_databases in the YAML file)"
+            )
+        }
+        return config
+    }
+
+    /// Checks the settings as a whole and returns every problem found, including ``loadIssues``.
+    ///
+    /// An empty array means the settings are consistent.
+    public func validate() -> [SettingsIssue] {
+        var issues = loadIssues
+        if graphDatabases[GraphDatabases.defaultKey] != nil {
+            issues.append(SettingsIssue(key: "graph_databases.\(GraphDatabases.defaultKey)", message: "the key '\(GraphDatabases.defaultKey)' is reserved for the system databases"))
+        }
+        let pools: [(String, PoolSettings)] = [
+            ("db_pool", graphPool), ("write_db_pool", writePool),
+            ("multigraph_db_pool", multigraphGraphPool), ("multigraph_write_db_pool", multigraphWritePool),
+        ] + graphDatabases.keys.sorted().flatMap { key in
+            [("graph_databases.\(key).graph_pool", graphDatabases[key]!.graphPool), ("graph_databases.\(key).write_pool", graphDatabases[key]!.writePool)]
+        }
+        for (name, pool) in pools {
+            if pool.size < 1 { issues.append(SettingsIssue(key: name, message: "pool size must be at least 1")) }
+            if pool.maxOverflow < 0 { issues.append(SettingsIssue(key: name, message: "max overflow must not be negative")) }
+            if pool.timeout <= .zero { issues.append(SettingsIssue(key: name, message: "pool timeout must be positive")) }
+        }
+        if embeddingDimensions < 1 { issues.append(SettingsIssue(key: "embedding_dimensions", message: "must be at least 1")) }
+        if sync.batchSize < 1 { issues.append(SettingsIssue(key: "sync_batch_size", message: "must be at least 1")) }
+        return issues
+    }
+
+    /// A summary with every password and API key redacted.
+    public var description: String {
+        let extra = graphDatabases.keys.sorted().map { "\($0): \(graphDatabases[$0]!)" }.joined(separator: ", ")
+        return "Settings(databaseURL: \(databaseURL), writeDatabaseURL: \(writeDatabaseURL), "
+            + "dbSSLMode: \(dbSSLMode?.rawValue ?? "-"), writeDBSSLMode: \(writeDBSSLMode?.rawValue ?? "-"), "
+            + "graphDatabases: [\(extra)], qdrant: \(qdrant), embeddingDimensions: \(embeddingDimensions))"
+    }
+}

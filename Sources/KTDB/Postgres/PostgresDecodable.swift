@@ -1,0 +1,83 @@
+public import Foundation
+
+/// A value that can be decoded from a column in PostgreSQL's text output format.
+public protocol PostgresDecodable: Sendable {
+    /// Decodes from the column text; `typeOID` is the column's type.
+    init(postgresText: String, typeOID: UInt32) throws(KTDBError)
+}
+
+func decodingError(_ text: String, _ type: Any.Type, _ oid: UInt32) -> KTDBError {
+    KTDBError(code: .decoding, message: "cannot decode a value of type OID \(oid) as \(type)")
+}
+
+extension String: PostgresDecodable {
+    /// Any column's text.
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) { self = postgresText }
+}
+
+extension Int: PostgresDecodable {
+    /// `int2`, `int4`, `int8` (and numeric text without a fraction).
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = Int(postgresText) else { throw decodingError(postgresText, Int.self, typeOID) }
+        self = value
+    }
+}
+
+extension Int64: PostgresDecodable {
+    /// `int2`, `int4`, `int8`.
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = Int64(postgresText) else { throw decodingError(postgresText, Int64.self, typeOID) }
+        self = value
+    }
+}
+
+extension Int32: PostgresDecodable {
+    /// `int2`, `int4`.
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = Int32(postgresText) else { throw decodingError(postgresText, Int32.self, typeOID) }
+        self = value
+    }
+}
+
+extension Double: PostgresDecodable {
+    /// `float4`, `float8`, `numeric`, integers.
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = Double(postgresText) else { throw decodingError(postgresText, Double.self, typeOID) }
+        self = value
+    }
+}
+
+extension Bool: PostgresDecodable {
+    /// `bool` (`t`/`f`).
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        switch postgresText {
+        case "t", "true": self = true
+        case "f", "false": self = false
+        default: throw decodingError(postgresText, Bool.self, typeOID)
+        }
+    }
+}
+
+extension UUID: PostgresDecodable {
+    /// `uuid` (or text holding one).
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = UUID(uuidString: postgresText) else { throw decodingError(postgresText, UUID.self, typeOID) }
+        self = value
+    }
+}
+
+extension Date: PostgresDecodable {
+    /// `timestamptz` (offset honoured) and `timestamp` (read as UTC).
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = PostgresTimestamp.parse(postgresText) else { throw decodingError(postgresText, Date.self, typeOID) }
+        self = value
+    }
+}
+
+extension Array: PostgresDecodable where Element == String {
+    /// `text[]`, `varchar[]`.
+    public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
+        guard let value = PostgresTextArray.parse(postgresText) else { throw decodingError(postgresText, [String].self, typeOID) }
+        self = value
+    }
+}

@@ -1,0 +1,40 @@
+/// A validated PostgreSQL schema name, safe to quote into DDL and `search_path`.
+///
+/// Rules: `^[a-z0-9_]+$`, at most 63 bytes, and not `public`, `information_schema` or any
+/// name starting with `pg_` (use ``public`` for the public schema explicitly).
+public struct SchemaName: Sendable, Hashable, CustomStringConvertible {
+    /// The unquoted name.
+    public let rawValue: String
+
+    /// The `public` schema (the control plane and the default graph live there).
+    public static let `public` = SchemaName(unchecked: "public")
+
+    private init(unchecked: String) { self.rawValue = unchecked }
+
+    /// Validates a schema name of a graph.
+    ///
+    /// - Throws: ``KTDBError`` with code ``KTDBError/Code/invalidSchemaName`` explaining the rule broken.
+    public init(_ name: String) throws(KTDBError) {
+        func fail(_ why: String) -> KTDBError {
+            KTDBError(code: .invalidSchemaName, message: "invalid schema name: \(why)")
+        }
+        guard !name.isEmpty else { throw fail("empty") }
+        guard name.utf8.count <= 63 else { throw fail("longer than 63 bytes") }
+        guard name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }) else {
+            throw fail("only a-z, 0-9 and _ are allowed")
+        }
+        guard name != "public", name != "information_schema", !name.hasPrefix("pg_") else {
+            throw fail("'\(name)' is reserved")
+        }
+        self.rawValue = name
+    }
+
+    /// The name as a quoted identifier, for example `"graph_news"`.
+    public var quoted: String { "\"\(rawValue)\"" }
+
+    /// Whether this is the `public` schema.
+    public var isPublic: Bool { rawValue == "public" }
+
+    /// The unquoted name.
+    public var description: String { rawValue }
+}

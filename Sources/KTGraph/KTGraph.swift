@@ -1,0 +1,1 @@
+// The KTGraph module; see Documentation.docc.

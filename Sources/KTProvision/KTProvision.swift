@@ -1,0 +1,1 @@
+// The KTProvision module; see Documentation.docc.
