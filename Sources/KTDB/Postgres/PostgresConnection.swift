@@ -131,6 +131,31 @@ public final class PostgresConnection: @unchecked Sendable {
         }) ?? false
     }
 
+    /// Whether the current transaction has failed and only accepts `ROLLBACK`.
+    func isInFailedTransaction() async -> Bool {
+        (try? await thread.run { () throws(KTDBError) -> Bool in
+            !self.closed && PQtransactionStatus(self.handle) == PQTRANS_INERROR
+        }) ?? false
+    }
+
+    /// Opens a connection, runs `body`, and closes it: for one-off work that must not hold a
+    /// pooled connection (provisioning, migrations on a database named at run time).
+    public static func withConnection<T: Sendable>(
+        configuration: Configuration,
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await connect(configuration: configuration, logger: logger)
+        do {
+            let value = try await body(connection)
+            await connection.close()
+            return value
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     /// Closes the connection. Further calls fail with ``KTDBError/Code/connectionClosed``.
     public func close() async {
         _ = try? await thread.run { () throws(KTDBError) in

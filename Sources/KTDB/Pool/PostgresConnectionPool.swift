@@ -1,0 +1,295 @@
+import Foundation
+import KTConfig
+public import Logging
+import Metrics
+public import ServiceLifecycle
+import Synchronization
+
+/// A pool of PostgreSQL connections with SQLAlchemy `QueuePool` semantics: up to `size` idle
+/// connections are kept, up to `maxOverflow` more are opened under load and closed when
+/// returned, a checkout waits at most `timeout`, and connections older than `recycle` are
+/// replaced.
+///
+/// The pool is a `Service`: ``run()`` does its background maintenance (closing idle connections
+/// past their recycle age, publishing metrics) until graceful shutdown, then shuts the pool down.
+/// Without a service group, call ``shutdown()`` when done.
+///
+/// Metrics (swift-metrics gauges, dimension `pool`): `kt_db_pool_connections_in_use`,
+/// `kt_db_pool_connections_idle`, `kt_db_pool_waiters`; counter `kt_db_pool_checkout_timeouts`.
+public final class PostgresConnectionPool: Sendable, Service {
+    struct IdleConnection {
+        var connection: PostgresConnection
+        var idleSince: ContinuousClock.Instant
+    }
+
+    struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<PostgresConnection?, any Error>
+    }
+
+    struct State {
+        var idle: [IdleConnection] = []
+        var inUse = 0
+        var opening = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID = 0
+        var closed = false
+        var total: Int { idle.count + inUse + opening }
+    }
+
+    /// The pool's configuration.
+    public let configuration: Configuration
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let inUseGauge: Gauge
+    private let idleGauge: Gauge
+    private let waitersGauge: Gauge
+    private let timeoutCounter: Counter
+
+    /// Creates a pool. No connection is opened until the first checkout.
+    ///
+    /// - Parameter backgroundLogger: used by the maintenance loop; per-call loggers go to ``withConnection(logger:_:)``.
+    public init(configuration: Configuration, backgroundLogger: Logger) {
+        self.configuration = configuration
+        self.logger = backgroundLogger
+        let dimensions = [("pool", configuration.label)]
+        self.inUseGauge = Gauge(label: "kt_db_pool_connections_in_use", dimensions: dimensions)
+        self.idleGauge = Gauge(label: "kt_db_pool_connections_idle", dimensions: dimensions)
+        self.waitersGauge = Gauge(label: "kt_db_pool_waiters", dimensions: dimensions)
+        self.timeoutCounter = Counter(label: "kt_db_pool_checkout_timeouts", dimensions: dimensions)
+    }
+
+    /// The current number of in-use, idle, opening connections and waiting tasks.
+    public var statistics: Statistics {
+        state.withLock { Statistics(inUse: $0.inUse, idle: $0.idle.count, opening: $0.opening, waiting: $0.waiters.count) }
+    }
+
+    /// Checks out a connection, runs `body` with it, and returns it to the pool.
+    ///
+    /// A connection returned inside a transaction or broken is closed instead of reused.
+    ///
+    /// - Throws: ``KTDBError/Code/poolTimeout`` when no connection frees up within the
+    ///   checkout timeout, ``KTDBError/Code/poolClosed`` after ``shutdown()``, or what `body` throws.
+    public func withConnection<T: Sendable>(
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await checkout(logger: logger)
+        do {
+            let value = try await body(connection)
+            await release(connection)
+            return value
+        } catch {
+            await release(connection)
+            throw error
+        }
+    }
+
+    // MARK: Checkout
+
+    private enum CheckoutStep {
+        case reuse(IdleConnection)
+        case open
+        case wait
+    }
+
+    func checkout(logger: Logger) async throws -> PostgresConnection {
+        let deadline = ContinuousClock.now + configuration.pool.timeout
+        while true {
+            try Task.checkCancellation()
+            let step: CheckoutStep = try state.withLock { state throws(KTDBError) in
+                if state.closed { throw KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down") }
+                if let idle = state.idle.popLast() {
+                    state.inUse += 1
+                    return .reuse(idle)
+                }
+                if state.total < configuration.pool.maximumConnections {
+                    state.opening += 1
+                    return .open
+                }
+                return .wait
+            }
+            switch step {
+            case .reuse(let idle):
+                if let usable = await vet(idle, logger: logger) {
+                    publishMetrics()
+                    return usable
+                }
+                // Discarded: its slot becomes free; open a replacement in that slot.
+                state.withLock { $0.inUse -= 1; $0.opening += 1 }
+                return try await open(logger: logger)
+            case .open:
+                return try await open(logger: logger)
+            case .wait:
+                if let connection = try await wait(until: deadline, logger: logger) {
+                    publishMetrics()
+                    return connection
+                }
+                // Woken with a free slot but no connection: try again.
+            }
+        }
+    }
+
+    /// Checks a connection taken from the idle list; `nil` means it was closed and must be replaced.
+    private func vet(_ idle: IdleConnection, logger: Logger) async -> PostgresConnection? {
+        let connection = idle.connection
+        let now = ContinuousClock.now
+        if now - connection.openedAt >= configuration.pool.recycle {
+            logger.debug("Recycling an old PostgreSQL connection", metadata: ["kt.db.pool": "\(configuration.label)"])
+            await connection.close()
+            return nil
+        }
+        if configuration.prePing {
+            let roundTrip = now - idle.idleSince >= configuration.prePingAfterIdle
+            if !(await connection.isAlive(roundTrip: roundTrip)) {
+                logger.debug("Pre-ping found a dead PostgreSQL connection", metadata: ["kt.db.pool": "\(configuration.label)"])
+                await connection.close()
+                return nil
+            }
+        }
+        return connection
+    }
+
+    /// Opens a connection in a slot already counted in `opening`.
+    private func open(logger: Logger) async throws -> PostgresConnection {
+        do {
+            let connection = try await PostgresConnection.connect(configuration: configuration.connection, logger: logger)
+            state.withLock { $0.opening -= 1; $0.inUse += 1 }
+            publishMetrics()
+            return connection
+        } catch {
+            let waiter = state.withLock { state -> Waiter? in
+                state.opening -= 1
+                return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+            }
+            // A freed slot lets a waiter try to open its own connection.
+            waiter?.continuation.resume(returning: nil)
+            throw error
+        }
+    }
+
+    private func wait(until deadline: ContinuousClock.Instant, logger: Logger) async throws -> PostgresConnection? {
+        let id = state.withLock { state -> Int in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        publishMetrics()
+        let timeout = configuration.pool.timeout
+        let label = configuration.label
+        return try await withTaskCancellationHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try? await Task.sleep(until: deadline, clock: .continuous)
+                    let expired = self.state.withLock { state -> Waiter? in
+                        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                        return state.waiters.remove(at: index)
+                    }
+                    if let expired {
+                        self.timeoutCounter.increment()
+                        expired.continuation.resume(throwing: KTDBError(
+                            code: .poolTimeout,
+                            message: "no connection of pool '\(label)' became free within \(timeout) (size \(self.configuration.pool.size), max overflow \(self.configuration.pool.maxOverflow))"))
+                    }
+                }
+                defer { group.cancelAll() }
+                return try await withCheckedThrowingContinuation { continuation in
+                    let closed = self.state.withLock { state -> Bool in
+                        if state.closed { return true }
+                        state.waiters.append(Waiter(id: id, continuation: continuation))
+                        return false
+                    }
+                    if closed { continuation.resume(throwing: KTDBError(code: .poolClosed, message: "the pool '\(label)' is shut down")) }
+                }
+            }
+        } onCancel: {
+            let cancelled = self.state.withLock { state -> Waiter? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index)
+            }
+            cancelled?.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    // MARK: Release
+
+    func release(_ connection: PostgresConnection) async {
+        let reusable = await connection.isIdleOutsideTransaction()
+        enum Outcome { case handedOver(Waiter), pooled, close(wakeWaiter: Waiter?) }
+        let outcome = state.withLock { state -> Outcome in
+            state.inUse -= 1
+            if reusable, !state.closed {
+                if !state.waiters.isEmpty {
+                    state.inUse += 1
+                    return .handedOver(state.waiters.removeFirst())
+                }
+                if state.idle.count < configuration.pool.size {
+                    state.idle.append(IdleConnection(connection: connection, idleSince: .now))
+                    return .pooled
+                }
+            }
+            // Closed: its slot is free, so a waiter may open a new connection.
+            return .close(wakeWaiter: state.waiters.isEmpty ? nil : state.waiters.removeFirst())
+        }
+        switch outcome {
+        case .handedOver(let waiter):
+            waiter.continuation.resume(returning: connection)
+        case .pooled:
+            break
+        case .close(let waiter):
+            await connection.close()
+            waiter?.continuation.resume(returning: nil)
+        }
+        publishMetrics()
+    }
+
+    // MARK: Lifecycle
+
+    /// Runs background maintenance until graceful shutdown or cancellation, then shuts the pool down.
+    public func run() async throws {
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: configuration.maintenanceInterval)
+                await closeExpiredIdleConnections()
+                publishMetrics()
+            }
+        } onGracefulShutdown: {
+            // The loop checks the flag after its sleep; shutdown() below releases resources now.
+        }
+        await shutdown()
+    }
+
+    /// Closes idle connections older than the recycle age.
+    func closeExpiredIdleConnections() async {
+        let now = ContinuousClock.now
+        let expired = state.withLock { state -> [PostgresConnection] in
+            let (old, keep) = state.idle.reduce(into: ([IdleConnection](), [IdleConnection]())) { acc, idle in
+                if now - idle.connection.openedAt >= configuration.pool.recycle { acc.0.append(idle) } else { acc.1.append(idle) }
+            }
+            state.idle = keep
+            return old.map(\.connection)
+        }
+        for connection in expired { await connection.close() }
+    }
+
+    /// Closes idle connections, fails waiting checkouts with ``KTDBError/Code/poolClosed``, and
+    /// makes every later checkout fail; connections in use are closed when they are returned.
+    public func shutdown() async {
+        let (idle, waiters) = state.withLock { state -> ([IdleConnection], [Waiter]) in
+            state.closed = true
+            defer { state.idle = []; state.waiters = [] }
+            return (state.idle, state.waiters)
+        }
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down"))
+        }
+        for entry in idle { await entry.connection.close() }
+        publishMetrics()
+    }
+
+    private func publishMetrics() {
+        let snapshot = statistics
+        inUseGauge.record(snapshot.inUse)
+        idleGauge.record(snapshot.idle)
+        waitersGauge.record(snapshot.waiting)
+    }
+}

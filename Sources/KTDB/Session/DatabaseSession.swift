@@ -1,0 +1,65 @@
+public import Logging
+
+/// A handle for running work against one pool, bound to one schema.
+///
+/// A session bound to schema `S` (any schema but `public`) runs
+/// `SET LOCAL search_path TO "S", public` as the first statement of every transaction. The
+/// schema is never sent as a startup parameter, so this works through PgBouncer in transaction
+/// mode, where consecutive transactions may run on different server connections.
+///
+/// Sessions are cheap values: create one per graph and schema and share it.
+public struct DatabaseSession: Sendable {
+    /// The pool connections come from.
+    public let pool: PostgresConnectionPool
+    /// The schema the session is bound to; ``SchemaName/public`` sets no `search_path`.
+    public let schema: SchemaName
+
+    /// Creates a session on `pool` bound to `schema`.
+    public init(pool: PostgresConnectionPool, schema: SchemaName = .public) {
+        self.pool = pool
+        self.schema = schema
+    }
+
+    /// The statement that opens a transaction of this session.
+    var beginStatement: String {
+        schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted), public"
+    }
+
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
+    ///
+    /// - Throws: what `body` throws, or ``KTDBError`` from `BEGIN`/`COMMIT`. If a statement
+    ///   failed inside `body` and its error was caught, the transaction is rolled back and a
+    ///   ``KTDBError`` with SQLSTATE `25P02` is thrown instead of a silent non-commit.
+    public func withTransaction<T: Sendable>(
+        logger: Logger,
+        _ body: (PostgresTransaction) async throws -> T
+    ) async throws -> T {
+        try await pool.withConnection(logger: logger) { connection in
+            try await connection.execute(simple: beginStatement, logger: logger)
+            let transaction = PostgresTransaction(connection: connection, logger: logger, depth: 0)
+            do {
+                let value = try await body(transaction)
+                if await connection.isInFailedTransaction() {
+                    try await connection.execute(simple: "ROLLBACK", logger: logger)
+                    throw KTDBError(code: .server, message: "a statement in the transaction failed and its error was swallowed; rolled back", sqlState: "25P02")
+                }
+                try await connection.execute(simple: "COMMIT", logger: logger)
+                return value
+            } catch {
+                // If ROLLBACK itself fails the connection is left in a transaction and the pool discards it.
+                try? await connection.execute(simple: "ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
+    /// Runs one statement. In the `public` schema it runs in autocommit mode (one round trip);
+    /// in any other schema it runs in its own transaction so the `search_path` applies.
+    @discardableResult
+    public func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult {
+        if schema.isPublic {
+            return try await pool.withConnection(logger: logger) { try await $0.query(query, logger: logger) }
+        }
+        return try await withTransaction(logger: logger) { try await $0.query(query) }
+    }
+}
