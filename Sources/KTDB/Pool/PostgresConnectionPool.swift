@@ -70,6 +70,7 @@ public final class PostgresConnectionPool: Sendable, Service {
     ///
     /// - Throws: ``KTDBError/Code/poolTimeout`` when no connection frees up within the
     ///   checkout timeout, ``KTDBError/Code/poolClosed`` after ``shutdown()``, or what `body` throws.
+    @discardableResult
     public func withConnection<T: Sendable>(
         logger: Logger,
         _ body: (PostgresConnection) async throws -> T
@@ -246,14 +247,12 @@ public final class PostgresConnectionPool: Sendable, Service {
 
     /// Runs background maintenance until graceful shutdown or cancellation, then shuts the pool down.
     public func run() async throws {
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                try? await Task.sleep(for: configuration.maintenanceInterval)
-                await closeExpiredIdleConnections()
-                publishMetrics()
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.configuration.maintenanceInterval)
+                await self.closeExpiredIdleConnections()
+                self.publishMetrics()
             }
-        } onGracefulShutdown: {
-            // The loop checks the flag after its sleep; shutdown() below releases resources now.
         }
         await shutdown()
     }

@@ -113,11 +113,10 @@ public final class PostgresConnection: @unchecked Sendable {
         (try? await thread.run { () throws(KTDBError) -> Bool in
             guard !self.closed, PQstatus(self.handle) == CONNECTION_OK else { return false }
             var descriptor = pollfd(fd: PQsocket(self.handle), events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, 0) > 0 {
-                // Readable while idle: either an error/termination message or EOF.
-                if PQconsumeInput(self.handle) == 0 || PQstatus(self.handle) != CONNECTION_OK { return false }
-            }
-            guard roundTrip else { return true }
+            // An idle connection that has something to read was most likely told to go away
+            // (termination message or EOF): confirm with a round trip.
+            let readable = poll(&descriptor, 1, 0) > 0
+            guard roundTrip || readable else { return true }
             let result = PQexec(self.handle, "")
             defer { PQclear(result) }
             return result != nil && PQresultStatus(result) == PGRES_EMPTY_QUERY
@@ -140,6 +139,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection, runs `body`, and closes it: for one-off work that must not hold a
     /// pooled connection (provisioning, migrations on a database named at run time).
+    @discardableResult
     public static func withConnection<T: Sendable>(
         configuration: Configuration,
         logger: Logger,

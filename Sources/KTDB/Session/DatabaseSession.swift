@@ -30,6 +30,7 @@ public struct DatabaseSession: Sendable {
     /// - Throws: what `body` throws, or ``KTDBError`` from `BEGIN`/`COMMIT`. If a statement
     ///   failed inside `body` and its error was caught, the transaction is rolled back and a
     ///   ``KTDBError`` with SQLSTATE `25P02` is thrown instead of a silent non-commit.
+    @discardableResult
     public func withTransaction<T: Sendable>(
         logger: Logger,
         _ body: (PostgresTransaction) async throws -> T

@@ -20,6 +20,7 @@ public struct PostgresTransaction: Sendable {
 
     /// Runs `body` inside a savepoint: if `body` throws, only its work is rolled back, the
     /// transaction stays usable, and the error is rethrown. Savepoints nest.
+    @discardableResult
     public func withSavepoint<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         let name = "kt_sp_\(depth + 1)"
         try await connection.execute(simple: "SAVEPOINT \(name)", logger: logger)

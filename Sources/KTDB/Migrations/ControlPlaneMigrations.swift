@@ -1,0 +1,81 @@
+extension MigrationSet {
+    /// The control plane: users, API tokens, graphs, database connections and members. Applied
+    /// only to the `public` schema of the system graph-db; it seeds the default graph row.
+    public static let controlPlane = MigrationSet(name: "control-plane", migrations: [
+        Migration(version: 1, name: "control_plane", sql: #"""
+            CREATE TABLE "user" (
+                id uuid PRIMARY KEY,
+                email varchar(320) NOT NULL,
+                hashed_password varchar(1024) NOT NULL DEFAULT '',
+                is_active boolean NOT NULL DEFAULT true,
+                is_superuser boolean NOT NULL DEFAULT false,
+                is_verified boolean NOT NULL DEFAULT false,
+                display_name varchar(200),
+                encrypted_openrouter_key text,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE UNIQUE INDEX ix_user_email ON "user" (email);
+
+            CREATE TABLE api_tokens (
+                id uuid PRIMARY KEY,
+                user_id uuid NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
+                name varchar(200) NOT NULL,
+                token_hash varchar(128) NOT NULL,
+                graph_slugs varchar(100)[],
+                created_at timestamptz NOT NULL DEFAULT now(),
+                last_used_at timestamptz,
+                expires_at timestamptz
+            );
+            CREATE UNIQUE INDEX ix_api_tokens_token_hash ON api_tokens (token_hash);
+            CREATE INDEX ix_api_tokens_user_id ON api_tokens (user_id);
+
+            CREATE TABLE database_connections (
+                id uuid PRIMARY KEY,
+                name varchar(200) NOT NULL,
+                config_key varchar(200) NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_database_connections_name UNIQUE (name),
+                CONSTRAINT uq_database_connections_config_key UNIQUE (config_key),
+                CONSTRAINT ck_database_connections_not_default CHECK (config_key <> 'default')
+            );
+
+            CREATE TABLE graphs (
+                id uuid PRIMARY KEY,
+                slug varchar(100) NOT NULL,
+                name varchar(200) NOT NULL,
+                description text,
+                is_default boolean NOT NULL DEFAULT false,
+                contribute_to_public boolean NOT NULL DEFAULT true,
+                use_public_cache boolean NOT NULL DEFAULT true,
+                graph_type varchar(20) NOT NULL DEFAULT 'v1',
+                byok_enabled boolean NOT NULL DEFAULT false,
+                storage_mode varchar(20) NOT NULL DEFAULT 'schema',
+                schema_name varchar(100) NOT NULL DEFAULT 'public',
+                database_connection_id uuid REFERENCES database_connections(id) ON DELETE SET NULL,
+                status varchar(20) NOT NULL DEFAULT 'provisioning',
+                created_by uuid REFERENCES "user"(id) ON DELETE SET NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT ck_graphs_status CHECK (status IN ('provisioning', 'active', 'error', 'deleted'))
+            );
+            CREATE UNIQUE INDEX ix_graphs_slug ON graphs (slug);
+            CREATE UNIQUE INDEX uq_graphs_single_default ON graphs (is_default) WHERE is_default;
+
+            CREATE TABLE graph_members (
+                id uuid PRIMARY KEY,
+                graph_id uuid NOT NULL REFERENCES graphs(id) ON DELETE CASCADE,
+                user_id uuid NOT NULL REFERENCES "user"(id) ON DELETE CASCADE,
+                role varchar(20) NOT NULL DEFAULT 'reader',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_graph_member UNIQUE (graph_id, user_id),
+                CONSTRAINT ck_graph_members_role CHECK (role IN ('reader', 'writer', 'admin'))
+            );
+            CREATE INDEX ix_graph_members_graph_id ON graph_members (graph_id);
+            CREATE INDEX ix_graph_members_user_id ON graph_members (user_id);
+
+            INSERT INTO graphs (id, slug, name, is_default, storage_mode, schema_name, status)
+            VALUES ('00000000-0000-0000-0000-000000000001', 'default', 'Default Graph', true, 'schema', 'public', 'active')
+            ON CONFLICT (slug) DO NOTHING;
+            """#),
+    ])
+}

@@ -1,0 +1,288 @@
+extension MigrationSet {
+    /// The write-db tables: deterministic TEXT keys, no foreign keys, an indexed `updated_at`
+    /// for the sync watermarks, plus `sync_watermarks`, `sync_failures` and the seed tables.
+    /// Applied to `public` of the system write-db and to every `graph_<slug>` schema.
+    public static let writeData = MigrationSet(name: "write-db", usesTrigram: true, migrations: [
+        Migration(version: 1, name: "write_data", sql: #"""
+            CREATE TABLE write_nodes (
+                key varchar(500) PRIMARY KEY,
+                node_uuid uuid NOT NULL UNIQUE,
+                concept varchar(500) NOT NULL,
+                node_type varchar(20) NOT NULL DEFAULT 'concept',
+                entity_subtype varchar(50),
+                parent_key varchar(500),
+                source_concept_key varchar(500),
+                definition text,
+                definition_source varchar(50),
+                attractor varchar(500),
+                filter_id varchar(100),
+                max_content_tokens integer,
+                stale_after integer NOT NULL DEFAULT 30,
+                fact_ids text[] NOT NULL DEFAULT '{}',
+                enrichment_status varchar(20),
+                facts_at_last_build integer NOT NULL DEFAULT 0,
+                metadata jsonb,
+                visibility varchar(20) NOT NULL DEFAULT 'public',
+                creator_id varchar(36),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_nodes_updated_at ON write_nodes (updated_at);
+            CREATE INDEX ix_write_nodes_parent_key ON write_nodes (parent_key);
+            CREATE INDEX ix_write_nodes_fact_ids_gin ON write_nodes USING gin (fact_ids);
+
+            CREATE TABLE write_edges (
+                key varchar(1200) PRIMARY KEY,
+                source_node_key varchar(500) NOT NULL,
+                target_node_key varchar(500) NOT NULL,
+                relationship_type varchar(50) NOT NULL,
+                weight double precision NOT NULL DEFAULT 0.5,
+                justification text,
+                weight_source varchar(50),
+                fact_ids text[] NOT NULL DEFAULT '{}',
+                metadata jsonb,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_edges_source_node_key ON write_edges (source_node_key);
+            CREATE INDEX ix_write_edges_target_node_key ON write_edges (target_node_key);
+            CREATE INDEX ix_write_edges_updated_at ON write_edges (updated_at);
+
+            CREATE TABLE write_dimensions (
+                key varchar(800) PRIMARY KEY,
+                node_key varchar(500) NOT NULL,
+                model_id varchar(200) NOT NULL,
+                content text NOT NULL,
+                confidence double precision,
+                suggested_concepts text[],
+                batch_index integer NOT NULL DEFAULT 0,
+                fact_count integer NOT NULL DEFAULT 0,
+                is_definitive boolean NOT NULL DEFAULT false,
+                fact_ids text[] NOT NULL DEFAULT '{}',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_dimensions_node_key ON write_dimensions (node_key);
+            CREATE INDEX ix_write_dimensions_updated_at ON write_dimensions (updated_at);
+
+            CREATE TABLE write_facts (
+                id uuid PRIMARY KEY,
+                content text NOT NULL,
+                fact_type varchar(50) NOT NULL,
+                metadata jsonb,
+                dedup_status varchar(16) NOT NULL DEFAULT 'ready',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_facts_updated_at ON write_facts (updated_at);
+            CREATE INDEX ix_write_facts_dedup_pending ON write_facts (created_at) WHERE dedup_status IN ('pending', 'in_progress');
+
+            CREATE TABLE write_fact_sources (
+                id uuid PRIMARY KEY,
+                fact_id uuid NOT NULL,
+                raw_source_uri varchar(2000) NOT NULL,
+                raw_source_title text,
+                raw_source_content_hash varchar(64),
+                raw_source_provider_id varchar(100),
+                context_snippet text,
+                attribution text,
+                author_person varchar(500),
+                author_org varchar(500),
+                access_groups text[],
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_fact_sources_fact_id ON write_fact_sources (fact_id);
+            CREATE INDEX ix_write_fact_sources_updated_at ON write_fact_sources (updated_at);
+
+            CREATE TABLE write_raw_sources (
+                id uuid PRIMARY KEY,
+                uri varchar(2000) NOT NULL,
+                title text,
+                raw_content text,
+                content_hash varchar(64),
+                is_full_text boolean NOT NULL DEFAULT false,
+                content_type varchar(100),
+                provider_id varchar(100),
+                retrieved_at timestamptz NOT NULL DEFAULT now(),
+                provider_metadata jsonb,
+                fact_count integer NOT NULL DEFAULT 0,
+                prohibited_chunk_count integer NOT NULL DEFAULT 0,
+                is_super_source boolean NOT NULL DEFAULT false,
+                fetch_attempted boolean NOT NULL DEFAULT false,
+                fetch_error text,
+                access_groups text[],
+                canonical_url varchar(2000),
+                doi varchar(255),
+                contributed_to_public_at timestamptz,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE UNIQUE INDEX ix_write_raw_sources_content_hash ON write_raw_sources (content_hash);
+            CREATE INDEX ix_write_raw_sources_uri ON write_raw_sources (uri);
+            CREATE INDEX ix_write_raw_sources_canonical_url ON write_raw_sources (canonical_url);
+            CREATE INDEX ix_write_raw_sources_doi ON write_raw_sources (doi);
+            CREATE INDEX ix_write_raw_sources_updated_at ON write_raw_sources (updated_at);
+
+            CREATE TABLE write_prohibited_chunks (
+                id uuid PRIMARY KEY,
+                source_content_hash varchar(64) NOT NULL,
+                chunk_text text NOT NULL,
+                model_id varchar(200),
+                fallback_model_id varchar(200),
+                error_message text,
+                fallback_error text,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_prohibited_chunks_hash ON write_prohibited_chunks (source_content_hash);
+
+            CREATE TABLE write_convergence_reports (
+                node_key varchar(500) PRIMARY KEY,
+                convergence_score double precision NOT NULL DEFAULT 0,
+                converged_claims text[],
+                recommended_content text,
+                computed_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_convergence_reports_updated_at ON write_convergence_reports (updated_at);
+
+            CREATE TABLE write_divergent_claims (
+                id uuid PRIMARY KEY,
+                node_key varchar(500) NOT NULL,
+                claim text NOT NULL,
+                model_positions jsonb,
+                divergence_type varchar(50),
+                analysis text,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_divergent_claims_node_key ON write_divergent_claims (node_key);
+
+            CREATE TABLE write_node_counters (
+                node_key varchar(500) PRIMARY KEY,
+                access_count integer NOT NULL DEFAULT 0,
+                update_count integer NOT NULL DEFAULT 0,
+                seed_fact_count integer NOT NULL DEFAULT 0,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_node_counters_updated_at ON write_node_counters (updated_at);
+
+            CREATE TABLE write_node_fact_rejections (
+                id uuid PRIMARY KEY,
+                node_id uuid NOT NULL,
+                fact_id uuid NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_write_node_fact_rejection UNIQUE (node_id, fact_id)
+            );
+
+            CREATE TABLE write_node_versions (
+                id uuid PRIMARY KEY,
+                node_key varchar(500) NOT NULL,
+                version_number integer NOT NULL,
+                snapshot jsonb NOT NULL,
+                source_node_count integer NOT NULL DEFAULT 0,
+                is_default boolean NOT NULL DEFAULT false,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_write_node_version UNIQUE (node_key, version_number)
+            );
+
+            CREATE TABLE write_seeds (
+                key varchar(500) PRIMARY KEY,
+                seed_uuid uuid NOT NULL UNIQUE,
+                name varchar(500) NOT NULL,
+                node_type varchar(20) NOT NULL DEFAULT 'concept',
+                entity_subtype varchar(50),
+                status varchar(20) NOT NULL DEFAULT 'pending',
+                merged_into_key varchar(500),
+                promoted_node_key varchar(500),
+                fact_count integer NOT NULL DEFAULT 0,
+                phonetic_code varchar(100),
+                context_hash varchar(64),
+                aliases varchar(500)[] NOT NULL DEFAULT '{}',
+                metadata jsonb,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT ck_write_seeds_status CHECK (status IN ('pending', 'active', 'ambiguous', 'promoted', 'merged'))
+            );
+            CREATE INDEX ix_write_seeds_aliases_gin ON write_seeds USING gin (aliases);
+            CREATE INDEX ix_write_seeds_status ON write_seeds (status);
+
+            CREATE TABLE write_seed_facts (
+                id uuid PRIMARY KEY,
+                seed_key varchar(500) NOT NULL,
+                fact_id uuid NOT NULL,
+                confidence double precision NOT NULL DEFAULT 1.0,
+                extraction_context text,
+                extraction_role varchar(30) NOT NULL DEFAULT 'mentioned',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_write_seed_fact UNIQUE (seed_key, fact_id)
+            );
+
+            CREATE TABLE write_edge_candidates (
+                id uuid PRIMARY KEY,
+                seed_key_a varchar(500) NOT NULL,
+                seed_key_b varchar(500) NOT NULL,
+                fact_id varchar(36) NOT NULL,
+                status varchar(20) NOT NULL DEFAULT 'pending',
+                discovery_strategy varchar(50),
+                evaluation_result jsonb,
+                last_evaluated_at timestamptz,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_write_edge_candidate UNIQUE (seed_key_a, seed_key_b, fact_id)
+            );
+
+            CREATE TABLE write_seed_merges (
+                id uuid PRIMARY KEY,
+                operation varchar(20) NOT NULL,
+                source_seed_key varchar(500) NOT NULL,
+                target_seed_key varchar(500) NOT NULL,
+                reason text,
+                fact_ids_moved text[] NOT NULL DEFAULT '{}',
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+
+            CREATE TABLE write_seed_routes (
+                id uuid PRIMARY KEY,
+                parent_seed_key varchar(500) NOT NULL,
+                child_seed_key varchar(500) NOT NULL,
+                label varchar(500),
+                ambiguity_type varchar(20) NOT NULL DEFAULT 'text',
+                created_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT uq_write_seed_route UNIQUE (parent_seed_key, child_seed_key)
+            );
+
+            CREATE TABLE sync_watermarks (
+                table_name varchar(100) NOT NULL,
+                graph_slug varchar(100) NOT NULL DEFAULT 'default',
+                last_synced_at timestamptz NOT NULL,
+                PRIMARY KEY (table_name, graph_slug)
+            );
+
+            CREATE TABLE sync_failures (
+                id uuid PRIMARY KEY,
+                table_name varchar(100) NOT NULL,
+                record_key varchar(1200) NOT NULL,
+                error_message text,
+                retry_count integer NOT NULL DEFAULT 0,
+                status varchar(20) NOT NULL DEFAULT 'pending',
+                graph_slug varchar(100) NOT NULL DEFAULT 'default',
+                next_retry_at timestamptz,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                CONSTRAINT ck_sync_failures_status CHECK (status IN ('pending', 'abandoned'))
+            );
+            CREATE INDEX ix_sync_failures_next_retry_at ON sync_failures (next_retry_at);
+
+            DO $kt$
+            BEGIN
+                IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+                    EXECUTE 'CREATE INDEX ix_write_nodes_concept_trgm ON write_nodes USING gin (concept gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_write_facts_content_trgm ON write_facts USING gin (content gin_trgm_ops)';
+                END IF;
+            END
+            $kt$;
+            """#),
+    ])
+}

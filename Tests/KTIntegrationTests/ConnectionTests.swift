@@ -1,0 +1,163 @@
+import Foundation
+import KTConfig
+import KTDB
+import Logging
+import Synchronization
+import Testing
+
+@Suite("Connection (real PostgreSQL)", .enabled(if: TestEnvironment.isEnabled))
+struct ConnectionTests {
+    let logger = TestEnvironment.logger
+
+    @Test("a password with + % @ / : connects through scram-sha-256, and application_name is set")
+    func percentEncodedPassword() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        #expect(url.password?.revealedValue == TestEnvironment.variables["KT_TEST_RAW_PASSWORD"])
+        #expect(url.password.map { ["+", "%", "@", "/", ":"].allSatisfy($0.revealedValue.contains) } == true)
+        let config = PostgresConnection.Configuration(url: url, applicationName: "kt-provision-news")
+        try await PostgresConnection.withConnection(configuration: config, logger: logger) { connection in
+            let row = try #require(try await connection.query(
+                "SELECT current_user, current_setting('application_name')",
+                logger: logger).first)
+            #expect(try row.decode(0, as: String.self) == "kt")
+            #expect(try row.decode(1, as: String.self) == "kt-provision-news")
+        }
+    }
+
+    @Test("a wrong password fails with connectionFailed and no secret in any text")
+    func wrongPassword() async throws {
+        var url = try TestEnvironment.systemGraphURL
+        url.password = Secret("wrong-secret-xyz")
+        do {
+            _ = try await PostgresConnection.connect(configuration: .init(url: url), logger: logger)
+            Issue.record("expected a failure")
+        } catch let error as KTDBError {
+            #expect(error.code == .connectionFailed)
+            for text in [error.description, error.debugDescription, error.message] {
+                #expect(!text.contains("wrong-secret-xyz"))
+                #expect(!text.contains(TestEnvironment.variables["KT_TEST_RAW_PASSWORD"] ?? "-"))
+            }
+        }
+    }
+
+    @Test("sslmode is honoured: require fails against a server without TLS, disable works")
+    func sslMode() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        await #expect(throws: KTDBError.self) {
+            _ = try await PostgresConnection.connect(configuration: .init(url: url, defaultSSLMode: .require), logger: logger)
+        }
+        let connection = try await PostgresConnection.connect(configuration: .init(url: url, defaultSSLMode: .disable), logger: logger)
+        let ssl = try await connection.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", logger: logger)
+        #expect(try ssl.first?.decode(0, as: Bool.self) == false)
+        await connection.close()
+    }
+
+    @Test("every column type of the schemas round-trips", arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    func typeRoundTrip(mode: PostgresConnection.PreparedStatementMode) async throws {
+        let url = try TestEnvironment.systemGraphURL
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url, prepared: mode), logger: logger) { c in
+            try await c.execute(simple: """
+                CREATE TEMP TABLE t (u uuid, tx text, vc varchar(50), i4 integer, i8 bigint, f8 double precision,
+                  b boolean, ts timestamp, tstz timestamptz, j jsonb, arr text[], varr varchar(20)[])
+                """, logger: logger)
+            let id = UUID()
+            let date = Date(timeIntervalSince1970: 1_780_000_000.654321)
+            let array = ["a", "b c", "quote\"", "back\\slash", "", "ünï", "NULL"]
+            let json = PostgresJSON(text: #"{"k": ["one", "two", null]}"#)
+            try await c.query("""
+                INSERT INTO t VALUES (\(id), \("héllo 'world'"), \("v"), \(Int32(-42)), \(Int.max), \(3.141592653589793),
+                  \(true), \(date), \(date), \(json), \(array), \(["x", "y"]))
+                """, logger: logger)
+            try await c.query("INSERT INTO t (u) VALUES (\(UUID()))", logger: logger)
+            let rows = try await c.query("SELECT * FROM t ORDER BY i4 NULLS LAST", logger: logger).rows
+            let row = try #require(rows.first)
+            #expect(try row.decode("u", as: UUID.self) == id)
+            #expect(try row.decode("tx", as: String.self) == "héllo 'world'")
+            #expect(try row.decode("vc", as: String.self) == "v")
+            #expect(try row.decode("i4", as: Int32.self) == -42)
+            #expect(try row.decode("i8", as: Int.self) == Int.max)
+            #expect(try row.decode("f8", as: Double.self) == 3.141592653589793)
+            #expect(try row.decode("b", as: Bool.self) == true)
+            #expect(abs(try row.decode("ts", as: Date.self).timeIntervalSince(date)) < 0.000002)
+            #expect(abs(try row.decode("tstz", as: Date.self).timeIntervalSince(date)) < 0.000002)
+            #expect(try row.decode("j", as: PostgresJSON.self).decode([String: [String?]].self)["k"]?.count == 3)
+            #expect(try row.decode("arr", as: [String].self) == array)
+            #expect(try row.decode("varr", as: [String].self) == ["x", "y"])
+            let nulls = rows[1]
+            #expect(try nulls.decode("tx", as: String?.self) == nil)
+            #expect(try nulls.decode("arr", as: [String]?.self) == nil)
+            #expect(throws: KTDBError.self) { try nulls.decode("i4", as: Int.self) }
+            #expect(throws: KTDBError.self) { try row.decode("tx", as: Int.self) }
+        }
+    }
+
+    @Test("a server error carries its SQLSTATE and the connection stays usable")
+    func serverError() async throws {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL), logger: logger) { c in
+            do {
+                try await c.query("SELECT * FROM no_such_table_here", logger: logger)
+                Issue.record("expected an error")
+            } catch let error as KTDBError {
+                #expect(error.code == .server)
+                #expect(error.sqlState == "42P01")
+            }
+            #expect(try await c.query("SELECT \(41) + 1 AS n", logger: logger).first?.decode("n", as: Int.self) == 42)
+        }
+    }
+
+    @Test("libpq calls never block the cooperative pool: a ticker keeps running during 8 concurrent pg_sleep calls")
+    func nonBlocking() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 8, maxOverflow: 0) { pool in
+            // Open all 8 connections first, so the measurement covers only pg_sleep.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 { group.addTask { try await pool.withConnection(logger: logger) { _ = try await $0.query("SELECT 1", logger: logger) } } }
+                try await group.waitForAll()
+            }
+            let ticks = Counter()
+            let sleeping = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<8 {
+                    group.addTask {
+                        try await pool.withConnection(logger: logger) { c in
+                            sleeping.increment()
+                            try await c.query("SELECT pg_sleep(1.5)", logger: logger)
+                        }
+                    }
+                }
+                // The cooperative pool has as many threads as cores (2 here). If the 8 sleeps
+                // blocked them, this loop could not run until the sleeps ended.
+                while sleeping.value < 8 { await Task.yield() }
+                let stop = ContinuousClock.now + .milliseconds(1000)
+                while ContinuousClock.now < stop {
+                    ticks.increment()
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                try await group.waitForAll()
+            }
+            #expect(ticks.value >= 50)
+        }
+    }
+
+    @Test("cancelling a task cancels its running statement on the server")
+    func cancellation() async throws {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL), logger: logger) { c in
+            let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            do {
+                _ = try await task.value
+                Issue.record("expected a cancellation error")
+            } catch let error as KTDBError {
+                #expect(error.sqlState == "57014")
+            }
+            #expect(try await c.query("SELECT 1 AS one", logger: logger).first?.decode("one", as: Int.self) == 1)
+        }
+    }
+}
+
+/// A counter shared between tasks.
+final class Counter: Sendable {
+    private let storage = Atomic<Int>(0)
+    func increment() { storage.add(1, ordering: .relaxed) }
+    var value: Int { storage.load(ordering: .relaxed) }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import KTConfig
+import KTDB
+import Logging
+import Testing
+
+@Suite("Sessions and transactions (real PostgreSQL)", .enabled(if: TestEnvironment.isEnabled))
+struct SessionTests {
+    let logger = TestEnvironment.logger
+
+    /// Two schemas with a table of the same name holding different rows.
+    func makeSchemas(_ pool: PostgresConnectionPool) async throws -> (SchemaName, SchemaName) {
+        let a = try SchemaName(TestEnvironment.uniqueName("graph_a"))
+        let b = try SchemaName(TestEnvironment.uniqueName("graph_b"))
+        try await pool.withConnection(logger: logger) { c in
+            for (schema, value) in [(a, "in-a"), (b, "in-b")] {
+                try await c.execute(simple: "CREATE SCHEMA \(schema.quoted); CREATE TABLE \(schema.quoted).items (id serial PRIMARY KEY, label text UNIQUE)", logger: logger)
+                try await c.query("INSERT INTO \(identifier: schema).items (label) VALUES (\(value))", logger: logger)
+            }
+        }
+        return (a, b)
+    }
+
+    @Test("a schema-bound session runs in its schema; search_path is per transaction", arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    func schemaBinding(mode: PostgresConnection.PreparedStatementMode) async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0, prepared: mode) { pool in
+            let (a, b) = try await makeSchemas(pool)
+            let sessionA = DatabaseSession(pool: pool, schema: a)
+            let sessionB = DatabaseSession(pool: pool, schema: b)
+            // One connection serves both sessions alternately: the same SQL text sees different tables.
+            for _ in 0..<3 {
+                #expect(try await sessionA.query("SELECT label FROM items", logger: logger).first?.decode(0, as: String.self) == "in-a")
+                #expect(try await sessionB.query("SELECT label FROM items", logger: logger).first?.decode(0, as: String.self) == "in-b")
+            }
+            // Outside a session transaction the connection is back on the default search_path.
+            let path = try await pool.withConnection(logger: logger) { try await $0.query("SHOW search_path", logger: logger).first!.decode(0, as: String.self) }
+            #expect(!path.contains(a.rawValue))
+        }
+    }
+
+    @Test("schema-bound sessions work through PgBouncer in transaction mode with prepared statements disabled")
+    func throughPgBouncer() async throws {
+        let setupURL = try TestEnvironment.systemWriteURL
+        let (a, b) = try await TestEnvironment.withPool(setupURL, size: 1, maxOverflow: 0) { try await makeSchemas($0) }
+        try await TestEnvironment.withPool(try TestEnvironment.pgbouncerURL, size: 8, maxOverflow: 8, prepared: .disabled) { pool in
+            let sessionA = DatabaseSession(pool: pool, schema: a)
+            let sessionB = DatabaseSession(pool: pool, schema: b)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for i in 0..<40 {
+                    group.addTask {
+                        let (session, expected) = i % 2 == 0 ? (sessionA, "in-a") : (sessionB, "in-b")
+                        let label = try await session.withTransaction(logger: logger) { tx in
+                            try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
+                        }
+                        #expect(label == expected)
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test("commit persists, a throwing body rolls back")
+    func commitAndRollback() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let session = DatabaseSession(pool: pool, schema: a)
+            try await session.withTransaction(logger: logger) { try await $0.query("INSERT INTO items (label) VALUES (\("kept"))") }
+            struct Boom: Error {}
+            await #expect(throws: Boom.self) {
+                try await session.withTransaction(logger: logger) { tx in
+                    try await tx.query("INSERT INTO items (label) VALUES (\("dropped"))")
+                    throw Boom()
+                }
+            }
+            let labels = try await session.query("SELECT label FROM items ORDER BY id", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+            #expect(labels == ["in-a", "kept"])
+        }
+    }
+
+    @Test("savepoints: one failing item does not poison the batch")
+    func savepoints() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let session = DatabaseSession(pool: pool, schema: a)
+            let failures = try await session.withTransaction(logger: logger) { tx in
+                var failures = 0
+                for label in ["one", "in-a", "two", "three"] { // "in-a" violates the unique constraint
+                    do {
+                        try await tx.withSavepoint { try await $0.query("INSERT INTO items (label) VALUES (\(label))") }
+                    } catch let error as KTDBError where error.isUniqueViolation {
+                        failures += 1
+                    }
+                }
+                // Nested savepoint: inner failure, outer work kept.
+                try await tx.withSavepoint { outer in
+                    try await outer.query("INSERT INTO items (label) VALUES (\("outer"))")
+                    _ = try? await outer.withSavepoint { try await $0.query("INSERT INTO items (label) VALUES (\("outer"))") }
+                }
+                return failures
+            }
+            #expect(failures == 1)
+            let labels = try await session.query("SELECT label FROM items ORDER BY id", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+            #expect(labels == ["in-a", "one", "two", "three", "outer"])
+        }
+    }
+
+    @Test("a swallowed error does not commit silently")
+    func swallowedError() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let session = DatabaseSession(pool: pool, schema: a)
+            do {
+                try await session.withTransaction(logger: logger) { tx in
+                    try await tx.query("INSERT INTO items (label) VALUES (\("lost"))")
+                    _ = try? await tx.query("INSERT INTO items (label) VALUES (\("in-a"))")
+                }
+                Issue.record("expected an error")
+            } catch let error as KTDBError {
+                #expect(error.sqlState == "25P02")
+            }
+            #expect(try await session.query("SELECT count(*) FROM items", logger: logger).first?.decode(0, as: Int.self) == 1)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import KTConfig
+import KTDB
+import Logging
+
+/// The servers `scripts/test-env start` launched, read from its environment variables.
+///
+/// Integration tests run only when `KT_TEST_INTEGRATION=1` (the README's test command sets it);
+/// in CI they always run.
+enum TestEnvironment {
+    static let variables = ProcessInfo.processInfo.environment
+    static let isEnabled = variables["KT_TEST_INTEGRATION"] == "1"
+
+    static let logger: Logger = {
+        var logger = Logger(label: "kt-integration-tests")
+        logger.logLevel = .info
+        return logger
+    }()
+
+    static func url(_ name: String) throws -> DatabaseURL {
+        guard let text = variables[name] else { throw KTDBError(code: .invalidArgument, message: "\(name) is not set; run scripts/test-env start") }
+        return try DatabaseURL(parsing: text, key: name)
+    }
+
+    static var systemGraphURL: DatabaseURL { get throws { try url("KT_TEST_SYSTEM_GRAPH_URL") } }
+    static var systemWriteURL: DatabaseURL { get throws { try url("KT_TEST_SYSTEM_WRITE_URL") } }
+    static var externalGraphURL: DatabaseURL { get throws { try url("KT_TEST_EXTERNAL_GRAPH_URL") } }
+    static var externalWriteURL: DatabaseURL { get throws { try url("KT_TEST_EXTERNAL_WRITE_URL") } }
+    static var pgbouncerURL: DatabaseURL { get throws { try url("KT_TEST_PGBOUNCER_URL") } }
+
+    static func connectionConfiguration(_ url: DatabaseURL, prepared: PostgresConnection.PreparedStatementMode = .cached, application: String = "kt-test") -> PostgresConnection.Configuration {
+        PostgresConnection.Configuration(url: url, applicationName: application, preparedStatements: prepared)
+    }
+
+    static func makePool(
+        _ url: DatabaseURL,
+        size: Int = 4, maxOverflow: Int = 4, timeout: Duration = .seconds(10), recycle: Duration = .seconds(600),
+        prepared: PostgresConnection.PreparedStatementMode = .cached, prePingAfterIdle: Duration = .seconds(10)
+    ) -> PostgresConnectionPool {
+        PostgresConnectionPool(
+            configuration: .init(
+                connection: connectionConfiguration(url, prepared: prepared),
+                pool: PoolSettings(size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle),
+                prePingAfterIdle: prePingAfterIdle,
+                label: "test"),
+            backgroundLogger: logger)
+    }
+
+    /// Runs `body` with a pool that is shut down afterwards.
+    static func withPool<T: Sendable>(
+        _ url: DatabaseURL, size: Int = 4, maxOverflow: Int = 4, timeout: Duration = .seconds(10), recycle: Duration = .seconds(600),
+        prepared: PostgresConnection.PreparedStatementMode = .cached, prePingAfterIdle: Duration = .seconds(10),
+        _ body: (PostgresConnectionPool) async throws -> T
+    ) async throws -> T {
+        let pool = makePool(url, size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle, prepared: prepared, prePingAfterIdle: prePingAfterIdle)
+        do {
+            let value = try await body(pool)
+            await pool.shutdown()
+            return value
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+    }
+
+    /// A unique lower-case name for a test's schema, table or database.
+    static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Creates a fresh database on the server of `url`, runs `body` with its URL, and drops it.
+    static func withFreshDatabase<T: Sendable>(on url: DatabaseURL, _ body: (DatabaseURL) async throws -> T) async throws -> T {
+        let name = uniqueName("kt_t")
+        try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) {
+            try await $0.execute(simple: "CREATE DATABASE \(name)", logger: logger)
+        }
+        var fresh = url
+        fresh.database = name
+        do {
+            let value = try await body(fresh)
+            try await dropDatabase(name, on: url)
+            return value
+        } catch {
+            try? await dropDatabase(name, on: url)
+            throw error
+        }
+    }
+
+    private static func dropDatabase(_ name: String, on url: DatabaseURL) async throws {
+        try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) {
+            try await $0.execute(simple: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)", logger: logger)
+        }
+    }
+}
