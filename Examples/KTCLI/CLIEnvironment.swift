@@ -1,0 +1,46 @@
+import Foundation
+import KTConfig
+import KTDB
+import Logging
+
+/// What every subcommand needs: settings, a logger, and one-off connections to the system databases.
+struct CLIEnvironment {
+    let settings: Settings
+    let logger: Logger
+
+    static func load(verbose: Bool) async throws -> CLIEnvironment {
+        var logger = Logger(label: "kt")
+        logger.logLevel = verbose ? .debug : .warning
+        let settings = try await Settings.load(logger: logger)
+        return CLIEnvironment(settings: settings, logger: logger)
+    }
+
+    func graphConfiguration(application: String) -> PostgresConnection.Configuration {
+        .init(url: settings.databaseURL, applicationName: application, defaultSSLMode: settings.dbSSLMode)
+    }
+
+    func writeConfiguration(application: String) -> PostgresConnection.Configuration {
+        .init(url: settings.writeDatabaseURL, applicationName: application, defaultSSLMode: settings.effectiveWriteSSLMode)
+    }
+
+    /// Runs `body` with one-off connections to the system graph-db and write-db.
+    func withSystemConnections<T: Sendable>(_ body: (PostgresConnection, PostgresConnection) async throws -> T) async throws -> T {
+        try await PostgresConnection.withConnection(configuration: graphConfiguration(application: "kt-cli"), logger: logger) { graph in
+            try await PostgresConnection.withConnection(configuration: writeConfiguration(application: "kt-cli"), logger: logger) { write in
+                try await body(graph, write)
+            }
+        }
+    }
+}
+
+/// Prints an error as one line on stderr (the detail, which never holds a secret) and exits non-zero.
+func fail(_ error: any Error) -> Never {
+    let text: String
+    switch error {
+    case let error as KTDBError: text = error.message
+    case let error as KTConfigError: text = error.debugDescription
+    default: text = String(describing: error)
+    }
+    FileHandle.standardError.write(Data("kt: \(text)\n".utf8))
+    exit(1)
+}
