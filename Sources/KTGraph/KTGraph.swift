@@ -1,1 +1,1 @@
-// The KTGraph module; see Documentation.docc.
+// KTGraph: placeholder until the engines land (see Documentation.docc).

@@ -1,1 +1,1 @@
-// The KTProvision module; see Documentation.docc.
+// KTProvision: placeholder until provisioning lands (see Documentation.docc).
