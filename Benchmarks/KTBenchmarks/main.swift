@@ -1,7 +1,10 @@
 // KT benchmarks: each figure is a ratio to a reference measured against the same server in the
 // same run, so the numbers compare across machines.
 //
-// Usage: kt-benchmarks <postgres-url> [seconds]   (scripts/bench starts a cluster and passes it)
+// Usage: kt-benchmarks <postgres-url> [reads-per-client]   (scripts/bench starts a cluster and passes it)
+//
+// Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
+// timer is a SIGALRM, which a child of a Swift process may inherit blocked.
 //
 // 1. Point reads by primary key through the pool, concurrency 1 and 8, against
 //    `pgbench -S -M prepared` at the same concurrency (target >= 0.8x).
@@ -12,11 +15,11 @@ import Logging
 
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
-    FileHandle.standardError.write(Data("usage: kt-benchmarks <postgres-url> [seconds-per-run]\n".utf8))
+    FileHandle.standardError.write(Data("usage: kt-benchmarks <postgres-url> [reads-per-client]\n".utf8))
     exit(2)
 }
 let url = try DatabaseURL(parsing: arguments[1])
-let seconds = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
+let readsPerClient = arguments.count > 2 ? Int(arguments[2]) ?? 20000 : 20000
 let logger: Logger = {
     var logger = Logger(label: "kt-benchmarks")
     logger.logLevel = .warning
@@ -28,7 +31,7 @@ func pgbench(clients: Int) throws -> Double {
     let process = Process()
     let bin = ProcessInfo.processInfo.environment["KT_PG_BIN"].map { "\($0)/pgbench" } ?? "/usr/bin/pgbench"
     process.executableURL = URL(fileURLWithPath: bin)
-    process.arguments = ["-n", "-S", "-M", "prepared", "-c", "\(clients)", "-j", "\(clients)", "-T", "\(seconds)", url.urlString(includingPassword: true)]
+    process.arguments = ["-n", "-S", "-M", "prepared", "-c", "\(clients)", "-j", "\(clients)", "-t", "\(readsPerClient)", url.urlString(includingPassword: true)]
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
@@ -64,13 +67,12 @@ func poolReads(clients: Int) async throws -> Double {
         }
         try await group.waitForAll()
     }
-    let deadline = ContinuousClock.now + .seconds(seconds)
     let start = ContinuousClock.now
     let total = try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<clients {
             group.addTask {
                 var count = 0
-                while ContinuousClock.now < deadline {
+                while count < readsPerClient {
                     let row = try await pool.withConnection(logger: logger) {
                         try await $0.query("SELECT abalance FROM pgbench_accounts WHERE aid = \(Int.random(in: 1...accounts))", logger: logger).first
                     }
@@ -87,7 +89,7 @@ func poolReads(clients: Int) async throws -> Double {
     return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
-print("KT benchmarks (\(seconds) s per run, same server, same run)")
+print("KT benchmarks (\(readsPerClient) reads per client, same server, same run)")
 print("point reads by primary key through the pool vs pgbench -S -M prepared (target >= 0.80x)")
 for clients in [1, 8] {
     let reference = try pgbench(clients: clients)

@@ -93,7 +93,7 @@ struct PoolTests {
                 return try await Self.pid(c, logger)
             }
             let second = try await pool.withConnection(logger: logger) { c in
-                #expect(await c.isIdleOutsideTransaction())
+                #expect(c.isIdleOutsideTransaction)
                 return try await Self.pid(c, logger)
             }
             #expect(first != second)

@@ -214,7 +214,7 @@ public final class PostgresConnectionPool: Sendable, Service {
     // MARK: Release
 
     func release(_ connection: PostgresConnection) async {
-        let reusable = await connection.isIdleOutsideTransaction()
+        let reusable = connection.isIdleOutsideTransaction
         enum Outcome { case handedOver(Waiter), pooled, close(wakeWaiter: Waiter?) }
         let outcome = state.withLock { state -> Outcome in
             state.inUse -= 1

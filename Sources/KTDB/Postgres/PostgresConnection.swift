@@ -2,6 +2,7 @@ import CLibPQ
 import KTConfig
 import Foundation
 public import Logging
+import Synchronization
 
 /// One PostgreSQL connection over libpq.
 ///
@@ -20,6 +21,16 @@ public final class PostgresConnection: @unchecked Sendable {
     private var preparedNames: [String: String] = [:]
     private var statementCounter = 0
     private var closed = false
+    /// The socket, for liveness polls from any thread while the connection is checked out and idle.
+    private let socket: Int32
+    /// Connection and transaction status as of the end of the last libpq job, readable without a thread hop.
+    private let cachedState = Mutex(ConnectionState(healthy: true, transaction: .idle))
+
+    struct ConnectionState {
+        enum Transaction { case idle, inTransaction, failed }
+        var healthy: Bool
+        var transaction: Transaction
+    }
 
     /// The configuration the connection was opened with.
     public let configuration: Configuration
@@ -35,6 +46,20 @@ public final class PostgresConnection: @unchecked Sendable {
         self.configuration = configuration
         self.openedAt = .now
         self.backendPID = PQbackendPID(handle)
+        self.socket = PQsocket(handle)
+    }
+
+    /// Records libpq's view of the connection; runs on the connection's thread after every job.
+    private func refreshState() {
+        guard !closed else { return refreshStateAfterClose() }
+        let healthy = PQstatus(handle) == CONNECTION_OK
+        let transaction: ConnectionState.Transaction
+        switch PQtransactionStatus(handle) {
+        case PQTRANS_IDLE: transaction = .idle
+        case PQTRANS_INERROR: transaction = .failed
+        default: transaction = .inTransaction
+        }
+        cachedState.withLock { $0 = ConnectionState(healthy: healthy, transaction: transaction) }
     }
 
     /// Opens a connection.
@@ -91,7 +116,10 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult {
         try await cancellable {
-            try await self.thread.run { () throws(KTDBError) -> PostgresResult in try self.executeOnThread(query) }
+            try await self.thread.run { () throws(KTDBError) -> PostgresResult in
+                defer { self.refreshState() }
+                return try self.executeOnThread(query)
+            }
         }
     }
 
@@ -100,6 +128,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public func execute(simple sql: String, logger: Logger) async throws {
         try await cancellable {
             try await self.thread.run { () throws(KTDBError) in
+                defer { self.refreshState() }
                 let result = PQexec(self.handle, sql)
                 defer { PQclear(result) }
                 try self.check(result)
@@ -109,32 +138,34 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Whether the connection is healthy: libpq reports it open and the server has not closed
     /// the socket. With `roundTrip`, an empty statement also goes to the server and back.
+    ///
+    /// Without `roundTrip` this costs one `poll` and no thread hop; call it only while no
+    /// other call on this connection is in flight.
     public func isAlive(roundTrip: Bool) async -> Bool {
-        (try? await thread.run { () throws(KTDBError) -> Bool in
-            guard !self.closed, PQstatus(self.handle) == CONNECTION_OK else { return false }
-            var descriptor = pollfd(fd: PQsocket(self.handle), events: Int16(POLLIN), revents: 0)
-            // An idle connection that has something to read was most likely told to go away
-            // (termination message or EOF): confirm with a round trip.
-            let readable = poll(&descriptor, 1, 0) > 0
-            guard roundTrip || readable else { return true }
+        guard cachedState.withLock({ $0.healthy }) else { return false }
+        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+        // An idle connection that has something to read was most likely told to go away
+        // (termination message or EOF): confirm with a round trip.
+        let readable = poll(&descriptor, 1, 0) != 0
+        guard roundTrip || readable else { return true }
+        return (try? await thread.run { () throws(KTDBError) -> Bool in
+            defer { self.refreshState() }
+            guard !self.closed else { return false }
             let result = PQexec(self.handle, "")
             defer { PQclear(result) }
             return result != nil && PQresultStatus(result) == PGRES_EMPTY_QUERY
         }) ?? false
     }
 
-    /// Whether the connection sits outside any transaction (safe to hand to another user).
-    public func isIdleOutsideTransaction() async -> Bool {
-        (try? await thread.run { () throws(KTDBError) -> Bool in
-            !self.closed && PQstatus(self.handle) == CONNECTION_OK && PQtransactionStatus(self.handle) == PQTRANS_IDLE
-        }) ?? false
+    /// Whether the connection is open and outside any transaction (safe to hand to another user),
+    /// as of the end of its last call. No thread hop.
+    public var isIdleOutsideTransaction: Bool {
+        cachedState.withLock { $0.healthy && $0.transaction == .idle }
     }
 
-    /// Whether the current transaction has failed and only accepts `ROLLBACK`.
-    func isInFailedTransaction() async -> Bool {
-        (try? await thread.run { () throws(KTDBError) -> Bool in
-            !self.closed && PQtransactionStatus(self.handle) == PQTRANS_INERROR
-        }) ?? false
+    /// Whether the current transaction has failed and only accepts `ROLLBACK`. No thread hop.
+    var isInFailedTransaction: Bool {
+        cachedState.withLock { $0.transaction == .failed }
     }
 
     /// Opens a connection, runs `body`, and closes it: for one-off work that must not hold a
@@ -162,7 +193,12 @@ public final class PostgresConnection: @unchecked Sendable {
             guard !self.closed else { return }
             self.closed = true
             PQfinish(self.handle)
+            self.refreshStateAfterClose()
         }
+    }
+
+    private func refreshStateAfterClose() {
+        cachedState.withLock { $0 = ConnectionState(healthy: false, transaction: .idle) }
     }
 
     // MARK: Thread-confined helpers

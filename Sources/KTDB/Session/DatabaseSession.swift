@@ -40,7 +40,7 @@ public struct DatabaseSession: Sendable {
             let transaction = PostgresTransaction(connection: connection, logger: logger, depth: 0)
             do {
                 let value = try await body(transaction)
-                if await connection.isInFailedTransaction() {
+                if connection.isInFailedTransaction {
                     try await connection.execute(simple: "ROLLBACK", logger: logger)
                     throw KTDBError(code: .server, message: "a statement in the transaction failed and its error was swallowed; rolled back", sqlState: "25P02")
                 }

@@ -27,7 +27,7 @@ public struct PostgresTransaction: Sendable {
         let nested = PostgresTransaction(connection: connection, logger: logger, depth: depth + 1)
         do {
             let value = try await body(nested)
-            if await connection.isInFailedTransaction() {
+            if connection.isInFailedTransaction {
                 try await connection.execute(simple: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)", logger: logger)
                 throw KTDBError(code: .server, message: "a statement inside the savepoint failed and its error was swallowed", sqlState: "25P02")
             }
