@@ -26,6 +26,14 @@ let logger: Logger = {
     return logger
 }()
 
+/// CPU seconds (user + system) used so far by this process or by its waited-for children.
+func cpuSeconds(children: Bool) -> Double {
+    var usage = rusage()
+    getrusage(children ? RUSAGE_CHILDREN.rawValue : RUSAGE_SELF.rawValue, &usage)
+    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// Runs pgbench and returns its transactions per second (excluding connection time).
 func pgbench(clients: Int) throws -> Double {
     let process = Process()
@@ -60,7 +68,7 @@ func poolReads(clients: Int) async throws -> Double {
     try await withThrowingTaskGroup(of: Void.self) { group in
         for _ in 0..<clients {
             group.addTask {
-                for _ in 0..<200 {
+                for _ in 0..<readsPerClient {
                     _ = try await pool.withConnection(logger: logger) { try await $0.query("SELECT abalance FROM pgbench_accounts WHERE aid = \(Int.random(in: 1...accounts))", logger: logger) }
                 }
             }
@@ -92,7 +100,12 @@ func poolReads(clients: Int) async throws -> Double {
 print("KT benchmarks (\(readsPerClient) reads per client, same server, same run)")
 print("point reads by primary key through the pool vs pgbench -S -M prepared (target >= 0.80x)")
 for clients in [1, 8] {
+    let childCPU = cpuSeconds(children: true)
     let reference = try pgbench(clients: clients)
+    let pgbenchCPU = (cpuSeconds(children: true) - childCPU) / Double(clients * readsPerClient) * 1e6
+    let ownCPU = cpuSeconds(children: false)
     let ours = try await poolReads(clients: clients)
-    print(String(format: "  c=%d  pool %9.0f reads/s   pgbench %9.0f tps   ratio %.2fx", clients, ours, reference, ours / reference))
+    let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // warm-up did as many reads again
+    print(String(format: "  c=%d  pool %9.0f reads/s   pgbench %9.0f tps   ratio %.2fx   (client CPU per read: pool %.1f us, pgbench %.1f us)",
+                 clients, ours, reference, ours / reference, ourCPU, pgbenchCPU))
 }

@@ -1,0 +1,272 @@
+import CLibPQ
+import Glibc
+import Synchronization
+
+/// Connection and transaction status as of the end of the last job, shared with other threads.
+final class ConnectionStateBox: Sendable {
+    struct State: Sendable {
+        enum Transaction: Sendable { case idle, inTransaction, failed }
+        var healthy: Bool
+        var transaction: Transaction
+    }
+
+    let state = Mutex(State(healthy: true, transaction: .idle))
+}
+
+/// A unit of work for one connection on the event loop.
+struct LoopJob: Sendable {
+    enum Request: Sendable {
+        case query(PostgresQuery)
+        case simple(String)
+        case close
+    }
+
+    let request: Request
+    let completion: @Sendable (Result<[PostgresResult], KTDBError>) -> Void
+
+    func complete(_ result: Result<[PostgresResult], KTDBError>) { completion(result) }
+}
+
+/// The loop-side state of one nonblocking libpq connection.
+///
+/// Thread-safety: every mutable member is used only while holding `lock` (by the submitting
+/// thread or the ``PostgresEventLoop`` thread); `fd` and `stateBox` are immutable.
+final class LoopConnection: @unchecked Sendable {
+    let lock = Mutex(())
+    enum Command {
+        case simple(String)
+        case params(sql: String, oids: [UInt32], values: [String?])
+        case prepare(name: String, sql: String, oids: [UInt32])
+        case prepared(name: String, values: [String?])
+    }
+
+    enum Next {
+        case sendNext
+        case finished(LoopJob, Result<[PostgresResult], KTDBError>)
+    }
+
+    let handle: OpaquePointer
+    let fd: Int32
+    let stateBox: ConnectionStateBox
+    private let usesNamedStatements: Bool
+    private var preparedNames: [String: String] = [:]
+    private var statementCounter = 0
+
+    var queue: [LoopJob] = []
+    var current: LoopJob?
+    var wantsWrite = false
+    private var commands: [Command] = []
+    private var commandIndex = 0
+    private var results: [PostgresResult] = []
+    private var error: KTDBError?
+    private var broken = false
+    private var finished = false
+
+    init(handle: OpaquePointer, usesNamedStatements: Bool, stateBox: ConnectionStateBox) {
+        self.handle = handle
+        self.fd = PQsocket(handle)
+        self.usesNamedStatements = usesNamedStatements
+        self.stateBox = stateBox
+    }
+
+    var isUsable: Bool { !broken && !finished }
+
+    // MARK: Jobs
+
+    func begin(_ job: LoopJob) {
+        current = job
+        commandIndex = 0
+        results = []
+        error = nil
+        switch job.request {
+        case .simple(let sql):
+            commands = [.simple(sql)]
+        case .query(let query):
+            if !usesNamedStatements {
+                commands = [.params(sql: query.sql, oids: query.binds.typeOIDs, values: query.binds.values)]
+            } else if let name = preparedNames[query.sql] {
+                commands = [.prepared(name: name, values: query.binds.values)]
+            } else {
+                statementCounter += 1
+                let name = "kt_s\(statementCounter)"
+                commands = [.prepare(name: name, sql: query.sql, oids: query.binds.typeOIDs), .prepared(name: name, values: query.binds.values)]
+            }
+        case .close:
+            commands = []
+        }
+    }
+
+    /// Sends the current command; returns an error if libpq would not take it.
+    func sendCurrentCommand() -> KTDBError? {
+        let sent: Int32
+        switch commands[commandIndex] {
+        case .simple(let sql):
+            sent = PQsendQuery(handle, sql)
+        case .params(let sql, let oids, let values):
+            sent = withCStrings(values) { pointers in
+                oids.withUnsafeBufferPointer { PQsendQueryParams(handle, sql, Int32(values.count), $0.baseAddress, pointers, nil, nil, 0) }
+            }
+        case .prepare(let name, let sql, let oids):
+            sent = oids.withUnsafeBufferPointer { PQsendPrepare(handle, name, sql, Int32(oids.count), $0.baseAddress) }
+        case .prepared(let name, let values):
+            sent = withCStrings(values) { PQsendQueryPrepared(handle, name, Int32(values.count), $0, nil, nil, 0) }
+        }
+        return sent == 1 ? nil : connectionError()
+    }
+
+    func flush() -> Int32 { PQflush(handle) }
+    func consumeInput() -> Bool { PQconsumeInput(handle) == 1 }
+    var isBusy: Bool { PQisBusy(handle) == 1 }
+
+    /// Reads one result of the current command; `false` when the command has no more results.
+    func readResult() -> Bool {
+        guard let result = PQgetResult(handle) else { return false }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+            if case .prepare = commands[commandIndex] { break }
+            results.append(makeResult(result))
+        default:
+            if error == nil { error = makeError(result) }
+        }
+        return true
+    }
+
+    /// Called when the current command has returned all its results.
+    func advance() -> Next? {
+        guard let job = current else { return nil }
+        if let error {
+            if case .query(let query) = job.request, error.sqlState == "26000" || error.sqlState == "0A000" {
+                // A statement that no longer exists or whose plan went stale is prepared afresh next time.
+                preparedNames[query.sql] = nil
+            }
+            return finish(job, .failure(error))
+        }
+        if case .prepare(let name, let sql, _) = commands[commandIndex] { preparedNames[sql] = name }
+        commandIndex += 1
+        if commandIndex < commands.count { return .sendNext }
+        return finish(job, .success(results))
+    }
+
+    private func finish(_ job: LoopJob, _ result: Result<[PostgresResult], KTDBError>) -> Next {
+        current = nil
+        results = []
+        refreshState()
+        return .finished(job, result)
+    }
+
+    /// Reads and drops whatever an idle connection received (notices, notifications, or the
+    /// server's goodbye), then updates the shared state.
+    func discardIdleInput() {
+        while PQisBusy(handle) == 0, let result = PQgetResult(handle) { PQclear(result) }
+        while let notification = PQnotifies(handle) { PQfreemem(notification) }
+        if PQstatus(handle) != CONNECTION_OK { broken = true }
+        refreshState()
+    }
+
+    func markBroken() {
+        broken = true
+        refreshState()
+    }
+
+    /// Closes the libpq connection (once).
+    func finish() {
+        guard !finished else { return }
+        finished = true
+        PQfinish(handle)
+        refreshState()
+    }
+
+    func connectionError() -> KTDBError {
+        KTDBError(code: .connectionClosed, message: finished ? "the connection is closed" : libpqErrorMessage(handle))
+    }
+
+    private func refreshState() {
+        guard isUsable, PQstatus(handle) == CONNECTION_OK else {
+            stateBox.state.withLock { $0 = .init(healthy: false, transaction: .idle) }
+            return
+        }
+        let transaction: ConnectionStateBox.State.Transaction
+        switch PQtransactionStatus(handle) {
+        case PQTRANS_IDLE: transaction = .idle
+        case PQTRANS_INERROR: transaction = .failed
+        default: transaction = .inTransaction
+        }
+        stateBox.state.withLock { $0 = .init(healthy: true, transaction: transaction) }
+    }
+
+    // MARK: Results
+
+    private func makeError(_ result: OpaquePointer) -> KTDBError {
+        func field(_ code: Int32) -> String? { PQresultErrorField(result, code).map { String(cString: $0) } }
+        let state = field(diagSQLState)
+        let message = field(diagMessagePrimary) ?? libpqErrorMessage(handle)
+        if PQstatus(handle) != CONNECTION_OK {
+            return KTDBError(code: .connectionClosed, message: message, sqlState: state)
+        }
+        return KTDBError(code: .server, message: message, sqlState: state, serverDetail: field(diagMessageDetail))
+    }
+
+    private func makeResult(_ result: OpaquePointer) -> PostgresResult {
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        var rows: [PostgresRow] = []
+        if columnCount > 0 {
+            var names: [String] = []
+            var oids: [UInt32] = []
+            names.reserveCapacity(columnCount)
+            oids.reserveCapacity(columnCount)
+            for column in 0..<Int32(columnCount) {
+                names.append(String(cString: PQfname(result, column)))
+                oids.append(PQftype(result, column))
+            }
+            let columns = PostgresColumns(names: names, typeOIDs: oids)
+            rows.reserveCapacity(rowCount)
+            for row in 0..<Int32(rowCount) {
+                var values: [String?] = []
+                values.reserveCapacity(columnCount)
+                for column in 0..<Int32(columnCount) {
+                    values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
+                }
+                rows.append(PostgresRow(columns: columns, values: values))
+            }
+        }
+        let tuples = String(cString: PQcmdTuples(result))
+        return PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount)
+    }
+}
+
+// libpq's PG_DIAG_* macros are character constants, which Swift does not import.
+let diagSQLState = Int32(UInt8(ascii: "C"))
+let diagMessagePrimary = Int32(UInt8(ascii: "M"))
+let diagMessageDetail = Int32(UInt8(ascii: "D"))
+
+func libpqErrorMessage(_ handle: OpaquePointer) -> String {
+    guard let pointer = PQerrorMessage(handle) else { return "unknown libpq error" }
+    var text = String(cString: pointer)
+    while let last = text.last, last.isWhitespace { text.removeLast() }
+    return text.isEmpty ? "unknown libpq error" : text
+}
+
+/// Calls `body` with a C array of C strings (NULL for nil) that lives for the call. All strings
+/// share one buffer, so a call costs two allocations whatever the number of values.
+func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
+    if strings.isEmpty { return body(nil) }
+    var buffer: [CChar] = [0]  // never empty, so the base address exists even when every value is NULL
+    var offsets: [Int?] = []
+    offsets.reserveCapacity(strings.count)
+    for string in strings {
+        guard let string else {
+            offsets.append(nil)
+            continue
+        }
+        offsets.append(buffer.count)
+        buffer.append(contentsOf: string.utf8.map { CChar(bitPattern: $0) })
+        buffer.append(0)
+    }
+    return buffer.withUnsafeBufferPointer { storage in
+        let base = storage.baseAddress!
+        let pointers: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
+    }
+}

@@ -1,0 +1,177 @@
+import CLibPQ
+import Foundation
+import Glibc
+import Synchronization
+
+/// Waits for socket readiness of many nonblocking libpq connections on one thread (`epoll`).
+///
+/// A job starts on the caller's thread: with the connection in nonblocking mode, sending a
+/// command (`PQsend*`, `PQflush`) never blocks, so the caller need not wake another thread.
+/// Reading is done here when the socket becomes readable; the job's completion then resumes the
+/// waiting task. A per-connection lock serialises the caller and the loop, and completions run
+/// outside it. No libpq call that can block ever runs on Swift's cooperative pool.
+final class PostgresEventLoop: Sendable {
+    typealias Completion = (job: LoopJob, result: Result<[PostgresResult], KTDBError>)
+
+    private let epollFD: Int32
+    private let registrations = Mutex<[Int32: LoopConnection]>([:])
+
+    /// The process-wide loops; connections are spread across them. `KT_PG_EVENT_LOOPS` overrides the count.
+    static let shared: [PostgresEventLoop] = {
+        let configured = ProcessInfo.processInfo.environment["KT_PG_EVENT_LOOPS"].flatMap { Int($0) }
+        let count = max(1, min(64, configured ?? ProcessInfo.processInfo.activeProcessorCount))
+        return (0..<count).map { PostgresEventLoop(name: "kt-pg-loop-\($0)") }
+    }()
+    private static let nextLoop = Atomic<Int>(0)
+
+    static func next() -> PostgresEventLoop {
+        shared[nextLoop.wrappingAdd(1, ordering: .relaxed).oldValue % shared.count]
+    }
+
+    private init(name: String) {
+        epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
+        precondition(epollFD >= 0, "epoll is unavailable")
+        let thread = Thread { [self] in self.loop() }
+        thread.name = name
+        thread.stackSize = 1024 * 1024
+        thread.start()
+    }
+
+    /// Starts watching a connection's socket.
+    func register(_ connection: LoopConnection) throws(KTDBError) {
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = connection.fd
+        try registrations.withLock { registrations throws(KTDBError) in
+            guard epoll_ctl(epollFD, EPOLL_CTL_ADD, connection.fd, &event) == 0 else {
+                throw KTDBError(code: .connectionFailed, message: "cannot watch the connection's socket (errno \(errno))")
+            }
+            registrations[connection.fd] = connection
+        }
+    }
+
+    /// Queues `job` on `connection` and, if the connection is free, sends it from this thread.
+    func submit(_ job: LoopJob, to connection: LoopConnection) {
+        var completions: [Completion] = []
+        connection.lock.withLock { _ in
+            connection.queue.append(job)
+            if connection.current == nil { startNext(connection, &completions) }
+        }
+        for completion in completions { completion.job.complete(completion.result) }
+    }
+
+    // MARK: Under the connection's lock
+
+    private func startNext(_ connection: LoopConnection, _ completions: inout [Completion]) {
+        while connection.current == nil, !connection.queue.isEmpty {
+            let job = connection.queue.removeFirst()
+            if case .close = job.request {
+                deregister(connection)
+                connection.finish()
+                completions.append((job, .success([])))
+                continue
+            }
+            guard connection.isUsable else {
+                completions.append((job, .failure(KTDBError(code: .connectionClosed, message: "the connection is closed"))))
+                continue
+            }
+            connection.begin(job)
+            sendCurrentCommand(connection, &completions)
+        }
+    }
+
+    private func sendCurrentCommand(_ connection: LoopConnection, _ completions: inout [Completion]) {
+        if let error = connection.sendCurrentCommand() {
+            fail(connection, error, &completions)
+            return
+        }
+        flush(connection, &completions)
+    }
+
+    private func flush(_ connection: LoopConnection, _ completions: inout [Completion]) {
+        guard connection.isUsable else { return }
+        switch connection.flush() {
+        case 0: setWritable(connection, false)
+        case 1: setWritable(connection, true)
+        default: fail(connection, connection.connectionError(), &completions)
+        }
+    }
+
+    private func readable(_ connection: LoopConnection, _ completions: inout [Completion]) {
+        guard connection.isUsable else {
+            deregister(connection)
+            return
+        }
+        guard connection.consumeInput() else {
+            fail(connection, connection.connectionError(), &completions)
+            return
+        }
+        guard connection.current != nil else {
+            // Idle but readable: a notice, or the server going away (libpq then reports it).
+            connection.discardIdleInput()
+            if !connection.isUsable { deregister(connection) }
+            return
+        }
+        while connection.current != nil, !connection.isBusy {
+            if connection.readResult() { continue }
+            // The current command has returned all its results.
+            switch connection.advance() {
+            case .sendNext:
+                sendCurrentCommand(connection, &completions)
+            case .finished(let job, let result):
+                completions.append((job, result))
+                startNext(connection, &completions)
+            case nil:
+                break
+            }
+        }
+    }
+
+    private func fail(_ connection: LoopConnection, _ error: KTDBError, _ completions: inout [Completion]) {
+        connection.markBroken()
+        deregister(connection)
+        if let job = connection.current {
+            connection.current = nil
+            completions.append((job, .failure(error)))
+        }
+        startNext(connection, &completions)
+    }
+
+    private func deregister(_ connection: LoopConnection) {
+        registrations.withLock { registrations in
+            guard registrations[connection.fd] === connection else { return }
+            epoll_ctl(epollFD, EPOLL_CTL_DEL, connection.fd, nil)
+            registrations[connection.fd] = nil
+        }
+    }
+
+    private func setWritable(_ connection: LoopConnection, _ wantsWrite: Bool) {
+        guard connection.wantsWrite != wantsWrite else { return }
+        connection.wantsWrite = wantsWrite
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue | (wantsWrite ? EPOLLOUT.rawValue : 0)
+        event.data.fd = connection.fd
+        epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, &event)
+    }
+
+    // MARK: Loop thread
+
+    private func loop() {
+        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        var completions: [Completion] = []
+        while true {
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), -1) }
+            if count < 0 { continue }  // EINTR
+            for index in 0..<Int(count) {
+                let event = events[index]
+                guard let connection = registrations.withLock({ $0[event.data.fd] }) else { continue }
+                connection.lock.withLock { _ in
+                    if event.events & EPOLLOUT.rawValue != 0 { flush(connection, &completions) }
+                    if event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { readable(connection, &completions) }
+                }
+                for completion in completions { completion.job.complete(completion.result) }
+                completions.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+}
