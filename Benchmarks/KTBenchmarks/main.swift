@@ -26,6 +26,19 @@ let logger: Logger = {
     return logger
 }()
 
+/// A cheap pseudo-random generator (xorshift64*): `Int.random` with the system generator costs a
+/// `getrandom` system call per number, which would be measured as client overhead.
+struct FastRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed | 1 }
+    mutating func next() -> UInt64 {
+        state ^= state >> 12
+        state ^= state << 25
+        state ^= state >> 27
+        return state &* 2685821657736338717
+    }
+}
+
 /// CPU seconds (user + system) used so far by this process or by its waited-for children.
 func cpuSeconds(children: Bool) -> Double {
     var usage = rusage()
@@ -54,7 +67,7 @@ func pgbench(clients: Int) throws -> Double {
 }
 
 /// Point reads of pgbench_accounts through the pool, `clients` tasks in parallel; returns reads/s.
-func poolReads(clients: Int) async throws -> Double {
+func poolReads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
     let pool = PostgresConnectionPool(
         configuration: .init(
             connection: .init(url: url, applicationName: "kt-bench"),
@@ -68,8 +81,10 @@ func poolReads(clients: Int) async throws -> Double {
     try await withThrowingTaskGroup(of: Void.self) { group in
         for _ in 0..<clients {
             group.addTask {
+                var random = FastRandom(seed: UInt64.random(in: 1...UInt64.max))
                 for _ in 0..<readsPerClient {
-                    _ = try await pool.withConnection(logger: logger) { try await $0.query("SELECT abalance FROM pgbench_accounts WHERE aid = \(Int.random(in: 1...accounts))", logger: logger) }
+                    let aid = Int.random(in: 1...accounts, using: &random)
+                    _ = try await pool.withConnection(logger: logger) { try await $0.query("SELECT abalance FROM pgbench_accounts WHERE aid = \(aid)", logger: logger) }
                 }
             }
         }
@@ -79,15 +94,20 @@ func poolReads(clients: Int) async throws -> Double {
     let total = try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<clients {
             group.addTask {
-                var count = 0
-                while count < readsPerClient {
-                    let row = try await pool.withConnection(logger: logger) {
-                        try await $0.query("SELECT abalance FROM pgbench_accounts WHERE aid = \(Int.random(in: 1...accounts))", logger: logger).first
+                @Sendable func reads() async throws -> Int {
+                    var count = 0
+                    var random = FastRandom(seed: UInt64.random(in: 1...UInt64.max))
+                    while count < readsPerClient {
+                        let aid = Int.random(in: 1...accounts, using: &random)
+                        let row = try await pool.withConnection(logger: logger) {
+                            try await $0.query("SELECT abalance FROM pgbench_accounts WHERE aid = \(aid)", logger: logger).first
+                        }
+                        _ = try row?.decode(0, as: Int.self)
+                        count += 1
                     }
-                    _ = try row?.decode(0, as: Int.self)
-                    count += 1
+                    return count
                 }
-                return count
+                return onPoolExecutor ? try await withTaskExecutorPreference(pool.executor) { try await reads() } : try await reads()
             }
         }
         return try await group.reduce(0, +)
@@ -99,13 +119,19 @@ func poolReads(clients: Int) async throws -> Double {
 
 print("KT benchmarks (\(readsPerClient) reads per client, same server, same run)")
 print("point reads by primary key through the pool vs pgbench -S -M prepared (target >= 0.80x)")
-for clients in [1, 8] {
+// KT_BENCH_CLIENTS / KT_BENCH_EXECUTOR narrow the runs (for profiling).
+let clientCounts = ProcessInfo.processInfo.environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
+let executorModes = ProcessInfo.processInfo.environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
+for clients in clientCounts {
     let childCPU = cpuSeconds(children: true)
-    let reference = try pgbench(clients: clients)
+    // KT_BENCH_NO_REFERENCE=1 skips pgbench (for profiling the client alone; ratios are then meaningless).
+    let reference = ProcessInfo.processInfo.environment["KT_BENCH_NO_REFERENCE"] == "1" ? 1 : try pgbench(clients: clients)
     let pgbenchCPU = (cpuSeconds(children: true) - childCPU) / Double(clients * readsPerClient) * 1e6
-    let ownCPU = cpuSeconds(children: false)
-    let ours = try await poolReads(clients: clients)
-    let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // warm-up did as many reads again
-    print(String(format: "  c=%d  pool %9.0f reads/s   pgbench %9.0f tps   ratio %.2fx   (client CPU per read: pool %.1f us, pgbench %.1f us)",
-                 clients, ours, reference, ours / reference, ourCPU, pgbenchCPU))
+    for onPoolExecutor in executorModes {
+        let ownCPU = cpuSeconds(children: false)
+        let ours = try await poolReads(clients: clients, onPoolExecutor: onPoolExecutor)
+        let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // the warm-up did as many reads again
+        print(String(format: "  c=%d  %-22@ %8.0f reads/s   pgbench %8.0f tps   ratio %.2fx   (client CPU per read: %.1f us, pgbench %.1f us)",
+                     clients, onPoolExecutor ? "pool, on pool executor" : "pool", ours, reference, ours / reference, ourCPU, pgbenchCPU))
+    }
 }

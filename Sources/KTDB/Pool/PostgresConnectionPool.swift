@@ -39,6 +39,15 @@ public final class PostgresConnectionPool: Sendable, Service {
 
     /// The pool's configuration.
     public let configuration: Configuration
+    private let loop: PostgresEventLoop
+
+    /// The executor of the thread that drives this pool's connections.
+    ///
+    /// A task that runs many statements can prefer it —
+    /// `withTaskExecutorPreference(pool.executor) { ... }` — so that each completed statement
+    /// resumes it on the same thread instead of waking a thread of the cooperative pool. Code
+    /// running there must not block; the default (no preference) is always safe.
+    public var executor: any TaskExecutor { loop }
     private let logger: Logger
     private let state = Mutex(State())
     private let inUseGauge: Gauge
@@ -52,6 +61,7 @@ public final class PostgresConnectionPool: Sendable, Service {
     public init(configuration: Configuration, backgroundLogger: Logger) {
         self.configuration = configuration
         self.logger = backgroundLogger
+        self.loop = PostgresEventLoop.next()
         let dimensions = [("pool", configuration.label)]
         self.inUseGauge = Gauge(label: "kt_db_pool_connections_in_use", dimensions: dimensions)
         self.idleGauge = Gauge(label: "kt_db_pool_connections_idle", dimensions: dimensions)
@@ -154,7 +164,7 @@ public final class PostgresConnectionPool: Sendable, Service {
     /// Opens a connection in a slot already counted in `opening`.
     private func open(logger: Logger) async throws -> PostgresConnection {
         do {
-            let connection = try await PostgresConnection.connect(configuration: configuration.connection, logger: logger)
+            let connection = try await PostgresConnection.connect(configuration: configuration.connection, loop: loop, logger: logger)
             state.withLock { $0.opening -= 1; $0.inUse += 1 }
             publishMetrics()
             return connection

@@ -27,10 +27,10 @@ public final class PostgresConnection: Sendable {
     /// The server process id (`pg_backend_pid()`).
     public let backendPID: Int32
 
-    private init(handle: OpaquePointer, configuration: Configuration) {
+    private init(handle: OpaquePointer, configuration: Configuration, loop: PostgresEventLoop) {
         self.stateBox = ConnectionStateBox()
         self.io = LoopConnection(handle: handle, usesNamedStatements: configuration.preparedStatements.usesNamedStatements, stateBox: stateBox)
-        self.loop = PostgresEventLoop.next()
+        self.loop = loop
         self.cancelHandle = CancelHandle(PQgetCancel(handle))
         self.configuration = configuration
         self.openedAt = .now
@@ -42,6 +42,10 @@ public final class PostgresConnection: Sendable {
     /// - Throws: ``KTDBError`` with code ``KTDBError/Code/connectionFailed``; its message is
     ///   libpq's, which names host and user but never the password.
     public static func connect(configuration: Configuration, logger: Logger) async throws -> PostgresConnection {
+        try await connect(configuration: configuration, loop: PostgresEventLoop.next(), logger: logger)
+    }
+
+    static func connect(configuration: Configuration, loop: PostgresEventLoop, logger: Logger) async throws -> PostgresConnection {
         let keywords = configuration.keywords
         let opened: Result<UnsafeSendableHandle, KTDBError> = await BlockingCall.run(name: "kt-pg-connect") {
             // PQconnectdbParams reads both arrays up to a NULL entry.
@@ -67,7 +71,7 @@ public final class PostgresConnection: Sendable {
             logger.debug("Could not open a PostgreSQL connection", metadata: ["kt.db.host": "\(configuration.url.host)", "kt.error": "\(error.message)"])
             throw error
         case .success(let handle):
-            let connection = PostgresConnection(handle: handle.pointer, configuration: configuration)
+            let connection = PostgresConnection(handle: handle.pointer, configuration: configuration, loop: loop)
             try connection.loop.register(connection.io)
             logger.debug("Opened a PostgreSQL connection", metadata: [
                 "kt.db.host": "\(configuration.url.host)", "kt.db.database": "\(configuration.url.database ?? "")",

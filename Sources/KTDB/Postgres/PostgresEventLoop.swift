@@ -10,11 +10,22 @@ import Synchronization
 /// Reading is done here when the socket becomes readable; the job's completion then resumes the
 /// waiting task. A per-connection lock serialises the caller and the loop, and completions run
 /// outside it. No libpq call that can block ever runs on Swift's cooperative pool.
-final class PostgresEventLoop: Sendable {
+///
+/// The loop is also a `TaskExecutor`: a task that prefers it (`withTaskExecutorPreference`) runs
+/// on the loop thread between its statements, so a statement's completion resumes it without
+/// waking another thread. Such a task must not block.
+final class PostgresEventLoop: TaskExecutor, Sendable {
     typealias Completion = (job: LoopJob, result: Result<[PostgresResult], KTDBError>)
 
+    private struct RunQueue {
+        var jobs: [UnownedJob] = []
+        var sleeping = false
+    }
+
     private let epollFD: Int32
+    private let wakeFD: Int32
     private let registrations = Mutex<[Int32: LoopConnection]>([:])
+    private let runQueue = Mutex(RunQueue())
 
     /// The process-wide loops; connections are spread across them. `KT_PG_EVENT_LOOPS` overrides the count.
     static let shared: [PostgresEventLoop] = {
@@ -30,11 +41,35 @@ final class PostgresEventLoop: Sendable {
 
     private init(name: String) {
         epollFD = epoll_create1(Int32(EPOLL_CLOEXEC))
-        precondition(epollFD >= 0, "epoll is unavailable")
+        wakeFD = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
+        precondition(epollFD >= 0 && wakeFD >= 0, "epoll/eventfd is unavailable")
+        var event = epoll_event()
+        event.events = EPOLLIN.rawValue
+        event.data.fd = wakeFD
+        epoll_ctl(epollFD, EPOLL_CTL_ADD, wakeFD, &event)
         let thread = Thread { [self] in self.loop() }
         thread.name = name
         thread.stackSize = 1024 * 1024
         thread.start()
+    }
+
+    // MARK: TaskExecutor
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let wake = runQueue.withLock { queue -> Bool in
+            queue.jobs.append(unowned)
+            defer { queue.sleeping = false }
+            return queue.sleeping
+        }
+        if wake {
+            var one: UInt64 = 1
+            _ = write(wakeFD, &one, 8)
+        }
+    }
+
+    func asUnownedTaskExecutor() -> UnownedTaskExecutor {
+        UnownedTaskExecutor(ordinary: self)
     }
 
     /// Starts watching a connection's socket.
@@ -160,10 +195,27 @@ final class PostgresEventLoop: Sendable {
         var events = [epoll_event](repeating: epoll_event(), count: 64)
         var completions: [Completion] = []
         while true {
-            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), -1) }
+            let jobs = runQueue.withLock { queue -> [UnownedJob] in
+                let jobs = queue.jobs
+                queue.jobs.removeAll(keepingCapacity: true)
+                return jobs
+            }
+            for job in jobs { job.runSynchronously(on: asUnownedTaskExecutor()) }
+            // Sleep only if no job arrived meanwhile; `enqueue` wakes us through `wakeFD` otherwise.
+            let mayBlock = runQueue.withLock { queue -> Bool in
+                queue.sleeping = queue.jobs.isEmpty
+                return queue.sleeping
+            }
+            let count = events.withUnsafeMutableBufferPointer { epoll_wait(epollFD, $0.baseAddress, Int32($0.count), mayBlock ? -1 : 0) }
+            runQueue.withLock { $0.sleeping = false }
             if count < 0 { continue }  // EINTR
             for index in 0..<Int(count) {
                 let event = events[index]
+                if event.data.fd == wakeFD {
+                    var value: UInt64 = 0
+                    _ = read(wakeFD, &value, 8)
+                    continue
+                }
                 guard let connection = registrations.withLock({ $0[event.data.fd] }) else { continue }
                 connection.lock.withLock { _ in
                     if event.events & EPOLLOUT.rawValue != 0 { flush(connection, &completions) }
