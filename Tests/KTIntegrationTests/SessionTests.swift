@@ -122,4 +122,19 @@ struct SessionTests {
             #expect(try await session.query("SELECT count(*) FROM items", logger: logger).first?.decode(0, as: Int.self) == 1)
         }
     }
+
+    @Test("a task preferring the pool's executor runs transactions on the loop thread")
+    func poolExecutor() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let session = DatabaseSession(pool: pool, schema: a)
+            let labels = try await withTaskExecutorPreference(pool.executor) {
+                try await session.withTransaction(logger: logger) { tx in
+                    try await tx.query("INSERT INTO items (label) VALUES (\("from-loop"))")
+                    return try await tx.query("SELECT label FROM items ORDER BY id").rows.map { try $0.decode(0, as: String.self) }
+                }
+            }
+            #expect(labels == ["in-a", "from-loop"])
+        }
+    }
 }
