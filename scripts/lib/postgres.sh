@@ -34,6 +34,39 @@ install_packages() {
   fi
 }
 
+# Creates (once) the virtualenv of the Qdrant-compatible local server and prints its python.
+qdrant_local_python() {
+  local root=$1 venv="$1/.kt-venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import qdrant_client, openapi_schema_validator' 2>/dev/null; then
+    if ! python3 -m venv --help >/dev/null 2>&1; then
+      as_root apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >&2
+    fi
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/Tools/qdrant-local/requirements.txt" >&2
+  fi
+  echo "$venv/bin/python"
+}
+
+# start_qdrant_local ROOT PORT DATA_DIR LOG [extra args]: starts the server in the background, waits until it answers.
+start_qdrant_local() {
+  local root=$1 port=$2 dir=$3 log=$4 python
+  shift 4
+  python=$(qdrant_local_python "$root")
+  mkdir -p "$dir"
+  nohup "$python" "$root/Tools/qdrant-local/server.py" --host 127.0.0.1 --port "$port" --path "$dir" \
+    --openapi "$root/Tools/qdrant-local/qdrant-openapi-v1.19.json" "$@" >"$log" 2>&1 &
+  echo $! >"$dir.pid"
+  for _ in $(seq 1 100); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the Qdrant-compatible server on port $port did not start; see $log" >&2
+  return 1
+}
+
+stop_pidfile() { if [ -f "$1" ]; then kill "$(cat "$1")" 2>/dev/null || true; rm -f "$1"; fi; }
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
 # init_cluster DIR PORT PASSWORD DB...: a new cluster in DIR (owned by postgres) on 127.0.0.1:PORT,
