@@ -109,10 +109,15 @@ let package = Package(
             dependencies: ["KTDB", "KTConfig"]
         ),
         .testTarget(
+            name: "KTQdrantTests",
+            dependencies: ["KTQdrant", "KTConfig", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
             name: "KTIntegrationTests",
             dependencies: [
                 "KTDB",
                 "KTConfig",
+                "KTQdrant",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

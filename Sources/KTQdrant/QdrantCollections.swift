@@ -25,3 +25,21 @@ public struct QdrantCollections: Sendable, Hashable {
     /// All three names.
     public var all: [String] { [facts, nodes, seeds] }
 }
+
+extension QdrantClient {
+    /// Creates a graph's three collections where missing: cosine distance, vectors of
+    /// `vectorSize`, int8 quantization (in RAM) on facts, and a full-text index on facts' `content`.
+    /// Idempotent; returns the collections it created.
+    @discardableResult
+    public func ensureGraphCollections(_ collections: QdrantCollections, vectorSize: Int) async throws -> [String] {
+        var created: [String] = []
+        if try await ensureCollection(collections.facts, vectorSize: vectorSize, quantization: QdrantScalarQuantization(alwaysRAM: true)) {
+            created.append(collections.facts)
+        }
+        try await createFullTextIndex(collections.facts, field: "content")
+        for name in [collections.nodes, collections.seeds] where try await ensureCollection(name, vectorSize: vectorSize) {
+            created.append(name)
+        }
+        return created
+    }
+}

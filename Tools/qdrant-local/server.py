@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -326,6 +327,10 @@ def main():
     parser.add_argument("--api-key", default=os.environ.get("QDRANT_LOCAL_API_KEY"))
     parser.add_argument("--openapi", help="validate request bodies against this OpenAPI document")
     args = parser.parse_args()
+    # A parent may start us with signals blocked (Swift's Foundation.Process does): unblock the
+    # ones that stop a server, so SIGTERM and SIGINT work.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     store = Store(args.path)
     bodies = OpenAPIBodies(args.openapi) if args.openapi else None
     server = ThreadingHTTPServer((args.host, args.port), make_handler(store, args.api_key, bodies))
