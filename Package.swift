@@ -94,6 +94,7 @@ let package = Package(
             dependencies: [
                 "KTConfig",
                 "KTDB",
+                "KTQdrant",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/KTBenchmarks"

@@ -2,12 +2,15 @@
 // same run, so the numbers compare across machines.
 //
 // Usage: kt-benchmarks <postgres-url> [reads-per-client]   (scripts/bench starts a cluster and passes it)
+//        KT_BENCH_QDRANT_URL=<url> adds the Qdrant client benchmark (2).
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
 // timer is a SIGALRM, which a child of a Swift process may inherit blocked.
 //
 // 1. Point reads by primary key through the pool, concurrency 1 and 8, against
 //    `pgbench -S -M prepared` at the same concurrency (target >= 0.8x).
+// 2. Qdrant upsert (1 point) and query (limit 10) latency against curl over one kept-alive
+//    connection (target <= 1.2x).
 import Foundation
 import KTConfig
 import KTDB
@@ -134,4 +137,8 @@ for clients in clientCounts {
         print(String(format: "  c=%d  %-22@ %8.0f reads/s   pgbench %8.0f tps   ratio %.2fx   (client CPU per read: %.1f us, pgbench %.1f us)",
                      clients, onPoolExecutor ? "pool, on pool executor" : "pool", ours, reference, ours / reference, ourCPU, pgbenchCPU))
     }
+}
+
+if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"] {
+    try await QdrantBenchmark.run(url: qdrantURL, requests: Int(ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_REQUESTS"] ?? "") ?? 300, logger: logger)
 }
