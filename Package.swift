@@ -30,6 +30,11 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
 
+        .target(
+            name: "CKTCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+
         // MARK: SDK modules
         .target(
             name: "KTConfig",
@@ -54,6 +59,7 @@ let package = Package(
             name: "KTQdrant",
             dependencies: [
                 "KTConfig",
+                "CKTCurl",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -126,7 +132,7 @@ let package = Package(
     ]
 )
 
-for target in package.targets where target.type != .system {
+for target in package.targets where target.type != .system && target.name != "CKTCurl" {
     var settings = target.swiftSettings ?? []
     settings.append(contentsOf: [
         .swiftLanguageMode(.v6),

@@ -8,7 +8,13 @@ import Logging
 /// (`--next`), against the same server in the same run (target <= 1.2x).
 enum QdrantBenchmark {
     static func run(url: String, requests: Int, logger: Logger) async throws {
-        let client = try QdrantClient(configuration: .init(url: url), logger: logger)
+        for transport in [QdrantClient.Transport.curl, .urlSession] {
+            try await run(url: url, requests: requests, transport: transport, logger: logger)
+        }
+    }
+
+    static func run(url: String, requests: Int, transport: QdrantClient.Transport, logger: Logger) async throws {
+        let client = try QdrantClient(configuration: .init(url: url, transport: transport), logger: logger)
         defer { client.close() }
         let collection = "kt_bench_\(UInt32.random(in: 0...UInt32.max))"
         try await client.createCollection(collection, vectorSize: 8)
@@ -33,7 +39,7 @@ enum QdrantBenchmark {
         let ourQuery = try await measure(requests) {
             _ = try await client.query(collection, QdrantQuery(vector: vector, limit: 10))
         }
-        print("Qdrant client vs curl over one kept-alive connection (\(requests) sequential requests, target <= 1.20x)")
+        print("Qdrant client (transport: \(transport)) vs curl over one kept-alive connection (\(requests) sequential requests, target <= 1.20x)")
         print(String(format: "  upsert 1 point   client %7.0f us   curl %7.0f us   ratio %.2fx", ourUpsert, curlUpsert, ourUpsert / curlUpsert))
         print(String(format: "  query limit 10   client %7.0f us   curl %7.0f us   ratio %.2fx", ourQuery, curlQuery, ourQuery / curlQuery))
     }

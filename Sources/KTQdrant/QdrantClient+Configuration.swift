@@ -13,14 +13,17 @@ extension QdrantClient {
         public var tls: Bool
         /// Retries of idempotent calls on connection errors, timeouts and 5xx.
         public var retry: RetryPolicy
+        /// The HTTP stack. Default ``Transport/curl``.
+        public var transport: Transport
 
         /// Creates a configuration.
-        public init(url: String, apiKey: Secret? = nil, timeout: Duration = .seconds(30), tls: Bool = false, retry: RetryPolicy = .default) {
+        public init(url: String, apiKey: Secret? = nil, timeout: Duration = .seconds(30), tls: Bool = false, retry: RetryPolicy = .default, transport: Transport = .curl) {
             self.url = url
             self.apiKey = apiKey
             self.timeout = timeout
             self.tls = tls
             self.retry = retry
+            self.transport = transport
         }
 
         /// The configuration of the global client described by `settings`.

@@ -6,7 +6,7 @@ import KTConfig
 public import Logging
 import Synchronization
 
-/// A client of Qdrant's REST API over Foundation's `URLSession` (libcurl on Linux).
+/// A client of Qdrant's REST API over libcurl (default) or Foundation's `URLSession`.
 ///
 /// It works unchanged against a real Qdrant and against the project's local server
 /// (`Tools/qdrant-local`). Idempotent calls are retried with exponential backoff on connection
@@ -20,7 +20,7 @@ public final class QdrantClient: Sendable {
     public let configuration: Configuration
     /// The base URL requests go to (after any TLS upgrade).
     public let baseURL: URL
-    private let session: URLSession
+    private let transport: any QdrantTransport
     private let logger: Logger
     private let isClosed = Atomic<Bool>(false)
 
@@ -40,20 +40,13 @@ public final class QdrantClient: Sendable {
         self.configuration = configuration
         self.baseURL = url
         self.logger = logger
-        let sessionConfiguration = URLSessionConfiguration.ephemeral
-        let seconds = Double(configuration.timeout.components.seconds) + Double(configuration.timeout.components.attoseconds) / 1e18
-        sessionConfiguration.timeoutIntervalForRequest = seconds
-        sessionConfiguration.timeoutIntervalForResource = seconds * Double(max(1, configuration.retry.maxAttempts))
-        sessionConfiguration.httpMaximumConnectionsPerHost = 16
-        sessionConfiguration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        sessionConfiguration.urlCache = nil
-        self.session = URLSession(configuration: sessionConfiguration)
+        self.transport = Self.makeTransport(configuration.transport, timeout: configuration.timeout)
     }
 
     /// Closes the client: in-flight requests finish, later calls fail with ``KTQdrantError/Code/closed``.
     public func close() {
         guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        session.finishTasksAndInvalidate()
+        transport.shutdown()
     }
 
     // MARK: Transport
@@ -84,14 +77,12 @@ public final class QdrantClient: Sendable {
         var components = URLComponents(url: baseURL, resolvingAgainstBaseURL: false)!
         components.percentEncodedPath = (components.percentEncodedPath.hasSuffix("/") ? String(components.percentEncodedPath.dropLast()) : components.percentEncodedPath) + path
         if !query.isEmpty { components.queryItems = query }
-        var request = URLRequest(url: components.url!)
-        request.httpMethod = method
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        if let apiKey = configuration.apiKey { request.setValue(apiKey.revealedValue, forHTTPHeaderField: "api-key") }
+        var request = QdrantHTTPRequest(method: method, url: components.url!, headers: [("Accept", "application/json")], body: nil)
+        if let apiKey = configuration.apiKey { request.headers.append(("api-key", apiKey.revealedValue)) }
         if let body {
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.headers.append(("Content-Type", "application/json"))
             do {
-                request.httpBody = try JSONEncoder().encode(body)
+                request.body = try JSONEncoder().encode(body)
             } catch {
                 throw KTQdrantError(code: .invalidArgument, message: "the request body could not be encoded: \(error)", operation: operation)
             }
@@ -100,7 +91,7 @@ public final class QdrantClient: Sendable {
         var attempt = 1
         while true {
             do {
-                let (data, status) = try await perform(request, operation: operation)
+                let (data, status) = try await transport.perform(request, operation: operation)
                 guard (200..<300).contains(status) else {
                     let message = (try? JSONDecoder().decode(ErrorEnvelope.self, from: data))?.status?.error ?? "HTTP \(status)"
                     throw KTQdrantError(code: .http, message: message, httpStatus: status, operation: operation,
@@ -129,31 +120,6 @@ public final class QdrantClient: Sendable {
         }
     }
 
-    private func perform(_ request: URLRequest, operation: String) async throws -> (Data, Int) {
-        let box = TaskBox()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Data, Int), any Error>) in
-                let task = session.dataTask(with: request) { data, response, error in
-                    if let error {
-                        let code = (error as? URLError)?.code
-                        if code == .cancelled, Task.isCancelled {
-                            continuation.resume(throwing: CancellationError())
-                        } else {
-                            continuation.resume(throwing: KTQdrantError(code: .transport, message: "\(code.map { "URLError \($0.rawValue)" } ?? "transport error"): \(error.localizedDescription)", operation: operation))
-                        }
-                        return
-                    }
-                    let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-                    continuation.resume(returning: (data ?? Data(), status))
-                }
-                box.set(task)
-                task.resume()
-            }
-        } onCancel: {
-            box.cancel()
-        }
-    }
-
     /// Percent-encodes one path segment (a collection name).
     static func segment(_ name: String) -> String {
         var allowed = CharacterSet.urlPathAllowed
@@ -166,7 +132,7 @@ public final class QdrantClient: Sendable {
 struct NoBody: Encodable {}
 
 /// Holds a data task so a cancellation handler can cancel it.
-private final class TaskBox: Sendable {
+final class TaskBox: Sendable {
     private let task = Mutex<URLSessionDataTask?>(nil)
     private let cancelled = Atomic<Bool>(false)
 
@@ -179,4 +145,6 @@ private final class TaskBox: Sendable {
         cancelled.store(true, ordering: .releasing)
         task.withLock { $0 }?.cancel()
     }
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 }

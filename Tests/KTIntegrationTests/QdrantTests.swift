@@ -8,10 +8,30 @@ import Testing
 struct QdrantTests {
     let logger = TestEnvironment.logger
 
-    func client(_ url: String? = nil, apiKey: String? = nil, retry: QdrantClient.RetryPolicy = .default) throws -> QdrantClient {
+    func client(_ url: String? = nil, apiKey: String? = nil, retry: QdrantClient.RetryPolicy = .default, transport: QdrantClient.Transport = .curl) throws -> QdrantClient {
         try QdrantClient(
-            configuration: .init(url: url ?? TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? "", apiKey: apiKey.map(Secret.init), timeout: .seconds(20), retry: retry),
+            configuration: .init(url: url ?? TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? "", apiKey: apiKey.map(Secret.init), timeout: .seconds(20),
+                                 retry: retry, transport: transport),
             logger: logger)
+    }
+
+    @Test("both transports speak the same protocol", arguments: [QdrantClient.Transport.curl, .urlSession])
+    func transports(transport: QdrantClient.Transport) async throws {
+        let client = try client(transport: transport)
+        defer { client.close() }
+        try await withCollection(client) { name in
+            let id = UUID()
+            try await client.upsert(name, points: [QdrantPoint(id: id, vector: vector(3), payload: ["content": "über"])])
+            let found = try await client.query(name, QdrantQuery(vector: vector(3), limit: 1))
+            #expect(found.first?.uuid == id)
+            #expect(found.first?.payload?["content"] == "über")
+            do {
+                _ = try await client.collectionInfo(name + "_missing")
+                Issue.record("expected 404")
+            } catch let error as KTQdrantError {
+                #expect(error.httpStatus == 404)
+            }
+        }
     }
 
     /// A deterministic unit vector of 8 dimensions pointing mostly along `axis`.
