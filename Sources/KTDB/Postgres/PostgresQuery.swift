@@ -63,6 +63,11 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
             sql += "$\(binds.count)"
         }
 
+        /// Appends SQL text written by the SDK itself (a column list): never user input.
+        public mutating func appendInterpolation(unsafeRaw sql: String) {
+            self.sql += sql
+        }
+
         /// Appends a validated schema name as a quoted identifier.
         public mutating func appendInterpolation(identifier schema: SchemaName) {
             sql += schema.quoted
