@@ -120,6 +120,22 @@ struct SessionTests {
                 #expect(error.sqlState == "25P02")
             }
             #expect(try await session.query("SELECT count(*) FROM items", logger: logger).first?.decode(0, as: Int.self) == 1)
+
+            // The same inside a savepoint: the savepoint's work is undone, the outer work commits.
+            try await session.withTransaction(logger: logger) { tx in
+                try await tx.query("INSERT INTO items (label) VALUES (\("outer-kept"))")
+                do {
+                    try await tx.withSavepoint { item in
+                        try await item.query("INSERT INTO items (label) VALUES (\("inner-lost"))")
+                        _ = try? await item.query("INSERT INTO items (label) VALUES (\("in-a"))")
+                    }
+                    Issue.record("expected an error")
+                } catch let error as KTDBError {
+                    #expect(error.sqlState == "25P02")
+                }
+            }
+            let labels = try await session.query("SELECT label FROM items ORDER BY id", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+            #expect(labels == ["in-a", "outer-kept"])
         }
     }
 

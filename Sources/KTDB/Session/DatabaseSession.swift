@@ -38,18 +38,8 @@ public struct DatabaseSession: Sendable {
         try await pool.withConnection(logger: logger) { connection in
             try await connection.execute(simple: beginStatement, logger: logger)
             let transaction = PostgresTransaction(connection: connection, logger: logger, depth: 0)
-            do {
-                let value = try await body(transaction)
-                if connection.isInFailedTransaction {
-                    try await connection.execute(simple: "ROLLBACK", logger: logger)
-                    throw KTDBError(code: .server, message: "a statement in the transaction failed and its error was swallowed; rolled back", sqlState: "25P02")
-                }
-                try await connection.execute(simple: "COMMIT", logger: logger)
-                return value
-            } catch {
-                // If ROLLBACK itself fails the connection is left in a transaction and the pool discards it.
-                try? await connection.execute(simple: "ROLLBACK", logger: logger)
-                throw error
+            return try await connection.guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) {
+                try await body(transaction)
             }
         }
     }

@@ -25,17 +25,32 @@ public struct PostgresTransaction: Sendable {
         let name = "kt_sp_\(depth + 1)"
         try await connection.execute(simple: "SAVEPOINT \(name)", logger: logger)
         let nested = PostgresTransaction(connection: connection, logger: logger, depth: depth + 1)
+        return try await connection.guarded(
+            commit: "RELEASE SAVEPOINT \(name)", rollback: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)", logger: logger
+        ) {
+            try await body(nested)
+        }
+    }
+}
+
+extension PostgresConnection {
+    /// Runs `body`, then `commit`. If `body` throws, runs `rollback` and rethrows; if `body`
+    /// swallowed a failed statement (the transaction only accepts a rollback now), runs
+    /// `rollback` and throws a ``KTDBError`` with SQLSTATE `25P02` instead of committing silently.
+    /// A failing `rollback` leaves the connection in a transaction, so the pool discards it.
+    func guarded<T: Sendable>(commit: String, rollback: String, logger: Logger, _ body: () async throws -> T) async throws -> T {
+        let value: T
         do {
-            let value = try await body(nested)
-            if connection.isInFailedTransaction {
-                try await connection.execute(simple: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)", logger: logger)
-                throw KTDBError(code: .server, message: "a statement inside the savepoint failed and its error was swallowed", sqlState: "25P02")
-            }
-            try await connection.execute(simple: "RELEASE SAVEPOINT \(name)", logger: logger)
-            return value
+            value = try await body()
         } catch {
-            try await connection.execute(simple: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)", logger: logger)
+            try? await execute(simple: rollback, logger: logger)
             throw error
         }
+        if isInFailedTransaction {
+            try? await execute(simple: rollback, logger: logger)
+            throw KTDBError(code: .server, message: "a statement failed and its error was swallowed; rolled back", sqlState: "25P02")
+        }
+        try await execute(simple: commit, logger: logger)
+        return value
     }
 }
