@@ -125,6 +125,7 @@ let package = Package(
                 "KTDB",
                 "KTConfig",
                 "KTQdrant",
+                "KTProvision",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

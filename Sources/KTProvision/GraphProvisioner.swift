@@ -1,0 +1,190 @@
+public import Foundation
+public import KTConfig
+public import KTDB
+import KTQdrant
+public import Logging
+
+/// Creates graphs: a row in the control plane, a schema `graph_<slug>` in the graph-db and the
+/// write-db of the chosen database pair, the migrations of both, and the graph's three Qdrant
+/// collections on that pair's Qdrant.
+///
+/// Every step is idempotent and nothing is dropped on failure: the status goes `provisioning` →
+/// `active` (the creator becomes admin in the same transaction) or `error`, and
+/// ``retry(slug:progress:)`` from `error` converges. Schemas are created and migrated through
+/// one-off connections (`application_name` `kt-provision-<slug>`), never through pools.
+public struct GraphProvisioner: Sendable {
+    /// The settings naming the databases and Qdrants.
+    public let settings: Settings
+    private let controlPlane: DatabaseSession
+    private let logger: Logger
+
+    /// Creates a provisioner; `controlPlane` is a session on the system graph-db's `public` schema.
+    public init(settings: Settings, controlPlane: DatabaseSession, logger: Logger) {
+        self.settings = settings
+        self.controlPlane = controlPlane
+        self.logger = logger
+    }
+
+    /// Creates and provisions a graph.
+    ///
+    /// - Parameters:
+    ///   - databaseKey: the `database_connections` key; `nil` or `default` means the system databases.
+    ///   - progress: called as each step starts and ends.
+    /// - Throws: ``KTProvisionError``: `invalidSlug`, `reservedSlug`, `conflict` (slug taken,
+    ///   also when two creations race: exactly one wins), `unknownConnection`, or `stepFailed`
+    ///   (the graph then has status `error`).
+    @discardableResult
+    public func createGraph(
+        slug text: String, name: String, description: String? = nil, databaseKey: String? = nil, createdBy: UUID? = nil,
+        progress: @Sendable (ProvisioningEvent) -> Void = { _ in }
+    ) async throws -> Graph {
+        let slug: GraphSlug
+        do {
+            slug = try GraphSlug(text)
+        } catch {
+            throw KTProvisionError(code: error.code == .reservedKey ? .reservedSlug : .invalidSlug, message: error.message)
+        }
+        let repository = GraphRepository(controlPlane, logger: logger)
+        var connection: DatabaseConnectionRecord?
+        if !GraphDatabases.isSystemKey(databaseKey), let key = databaseKey {
+            guard let row = try await repository.databaseConnection(configKey: key) else {
+                throw KTProvisionError(code: .unknownConnection, message: "no database connection with key '\(key)'")
+            }
+            do {
+                _ = try settings.graphDatabase(forKey: key)  // configured in this process, or fail before any row exists
+            } catch {
+                throw KTProvisionError(code: .unknownConnection, message: error.detail)
+            }
+            connection = row
+        }
+        let graph: Graph
+        do {
+            graph = try await repository.create(slug: slug, name: name, description: description, databaseConnectionID: connection?.id, createdBy: createdBy)
+        } catch let error as KTDBError where error.code == .conflict {
+            throw KTProvisionError(code: .conflict, message: error.message)
+        } catch let error as KTDBError where error.code == .invalidArgument {
+            throw KTProvisionError(code: .invalidSlug, message: error.message)
+        }
+        return try await provision(graph, connection: connection, creator: createdBy, progress: progress)
+    }
+
+    /// Provisions again a graph whose status is `error`.
+    ///
+    /// - Throws: ``KTProvisionError/Code/notFound``, ``KTProvisionError/Code/invalidState``
+    ///   unless the status is `error`, or what provisioning throws.
+    @discardableResult
+    public func retry(slug: String, progress: @Sendable (ProvisioningEvent) -> Void = { _ in }) async throws -> Graph {
+        let repository = GraphRepository(controlPlane, logger: logger)
+        guard let graph = try await repository.graph(slug: slug), !graph.isDefault else {
+            throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
+        }
+        guard graph.status == .error else {
+            throw KTProvisionError(code: .invalidState, message: "only a graph in status 'error' can be retried (status is '\(graph.status)')")
+        }
+        try await repository.update(id: graph.id, status: .provisioning)
+        let connection = try await graph.databaseConnectionID.asyncMap { try await repository.databaseConnection(id: $0) }
+        return try await provision(graph, connection: connection ?? nil, creator: graph.createdBy, progress: progress)
+    }
+
+    /// Where a graph's data lives.
+    public func targets(for graph: Graph) async throws -> GraphTargets {
+        let repository = GraphRepository(controlPlane, logger: logger)
+        let connection = try await graph.databaseConnectionID.asyncMap { try await repository.databaseConnection(id: $0) } ?? nil
+        if graph.databaseConnectionID != nil, connection == nil {
+            throw KTProvisionError(code: .unknownConnection, message: "the graph's database connection row no longer exists")
+        }
+        return try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
+    }
+
+    // MARK: Steps
+
+    private func provision(
+        _ graph: Graph, connection: DatabaseConnectionRecord?, creator: UUID?, progress: @Sendable (ProvisioningEvent) -> Void
+    ) async throws -> Graph {
+        var logger = self.logger
+        logger[metadataKey: "kt.graph"] = "\(graph.slug)"
+        var current = ProvisioningStep.resolveTargets
+        func step<T>(_ which: ProvisioningStep, _ body: () async throws -> (T, String)) async throws -> T {
+            current = which
+            progress(ProvisioningEvent(slug: graph.slug, step: which, phase: .started, detail: ""))
+            let (value, detail) = try await body()
+            progress(ProvisioningEvent(slug: graph.slug, step: which, phase: .finished, detail: detail))
+            return value
+        }
+        do {
+            let targets = try await step(.resolveTargets) {
+                let targets = try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
+                return (targets, "database '\(targets.connectionKey)', schema \(targets.schema)")
+            }
+            let application = "kt-provision-\(graph.slug)"
+            let graphConfig = PostgresConnection.Configuration(url: targets.graphDatabaseURL, applicationName: application, defaultSSLMode: targets.graphSSLMode)
+            let writeConfig = PostgresConnection.Configuration(url: targets.writeDatabaseURL, applicationName: application, defaultSSLMode: targets.writeSSLMode)
+            current = .createGraphSchema  // opening the connections belongs to the first schema step
+            try await PostgresConnection.withConnection(configuration: graphConfig, logger: logger) { graphDB in
+                try await PostgresConnection.withConnection(configuration: writeConfig, logger: logger) { writeDB in
+                    try await step(.createGraphSchema) {
+                        try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
+                        return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
+                    }
+                    try await step(.createWriteSchema) {
+                        try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
+                        return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
+                    }
+                    try await step(.migrateGraphSchema) {
+                        let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
+                        return ((), "\(report.applied.count) migration(s) applied")
+                    }
+                    try await step(.migrateWriteSchema) {
+                        let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
+                        return ((), "\(report.applied.count) migration(s) applied")
+                    }
+                }
+            }
+            try await step(.ensureCollections) {
+                let collections = QdrantCollections(graphSlug: graph.slug)
+                let dedicated = !QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
+                let client = dedicated
+                    ? try makeQdrantClient(url: targets.qdrantURL, settings: settings.qdrant, logger: logger)
+                    : try QdrantClient.shared(settings: settings.qdrant, logger: logger)
+                defer { if dedicated { client.close() } }
+                let created = try await client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
+                return ((), "\(created.count) collection(s) created on \(dedicated ? "the graph's own" : "the global") Qdrant")
+            }
+            return try await step(.activate) {
+                let active = try await controlPlane.withTransaction(logger: logger) { tx in
+                    let repository = GraphRepository(tx, logger: logger)
+                    guard let active = try await repository.update(id: graph.id, status: .active) else {
+                        throw KTProvisionError(code: .notFound, message: "the graph row disappeared during provisioning")
+                    }
+                    if let creator, try await repository.memberRole(graphID: graph.id, userID: creator) == nil {
+                        try await repository.addMember(graphID: graph.id, userID: creator, role: .admin)
+                    }
+                    return active
+                }
+                return (active, "status active")
+            }
+        } catch {
+            progress(ProvisioningEvent(slug: graph.slug, step: current, phase: .failed, detail: Self.describe(error)))
+            logger.debug("Provisioning failed", metadata: ["kt.provision.step": "\(current)", "kt.error": "\(Self.describe(error))"])
+            _ = try? await GraphRepository(controlPlane, logger: logger).update(id: graph.id, status: .error)
+            throw KTProvisionError(code: .stepFailed, message: "provisioning of '\(graph.slug)' failed at \(current): \(Self.describe(error))", step: current)
+        }
+    }
+
+    /// A detail of an error that holds no secret (the modules' errors never do).
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as KTDBError: error.message
+        case let error as KTQdrantError: error.message
+        case let error as KTProvisionError: error.message
+        default: String(describing: error)
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
+}

@@ -1,1 +1,0 @@
-// KTProvision: placeholder until provisioning lands (see Documentation.docc).

@@ -1,0 +1,212 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTProvision
+import KTQdrant
+import Logging
+import Synchronization
+import Testing
+
+@Suite("Provisioning and routing (two PostgreSQL pairs, two Qdrant servers)", .enabled(if: TestEnvironment.isEnabled))
+struct ProvisioningTests {
+    let logger = TestEnvironment.logger
+
+    struct World: Sendable {
+        var settings: Settings
+        var controlPlane: DatabaseSession
+        var systemGraph: DatabaseURL
+        var systemWrite: DatabaseURL
+        var externalGraph: DatabaseURL
+        var externalWrite: DatabaseURL
+    }
+
+    /// Fresh system and external database pairs, a migrated control plane, a `database_connections`
+    /// row `shared` configured in settings (external pair, external Qdrant) and a row `broken`
+    /// whose settings entry points at a closed port.
+    func withWorld<T: Sendable>(_ body: (World) async throws -> T) async throws -> T {
+        try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.systemGraphURL) { systemGraph in
+            try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.systemWriteURL) { systemWrite in
+                try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.externalGraphURL) { externalGraph in
+                    try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.externalWriteURL) { externalWrite in
+                        var settings = Settings()
+                        settings.databaseURL = systemGraph
+                        settings.writeDatabaseURL = systemWrite
+                        settings.qdrant.url = TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""
+                        settings.embeddingDimensions = 8
+                        settings.graphDatabases["shared"] = GraphDatabaseConfig(
+                            graphDatabaseURL: externalGraph, writeDatabaseURL: externalWrite,
+                            qdrantURL: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"])
+                        var closed = externalGraph
+                        closed.port = try QdrantLocalServer.freePort()
+                        settings.graphDatabases["broken"] = GraphDatabaseConfig(graphDatabaseURL: closed, writeDatabaseURL: closed)
+                        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(systemGraph), logger: logger) {
+                            try await Migrator.migrate([.controlPlane], schema: .public, on: $0, logger: logger)
+                        }
+                        return try await TestEnvironment.withPool(systemGraph) { pool in
+                            let controlPlane = DatabaseSession(pool: pool)
+                            let repository = GraphRepository(controlPlane, logger: logger)
+                            try await repository.createDatabaseConnection(name: "Shared", configKey: "shared")
+                            try await repository.createDatabaseConnection(name: "Broken", configKey: "broken")
+                            return try await body(World(settings: settings, controlPlane: controlPlane, systemGraph: systemGraph, systemWrite: systemWrite,
+                                                        externalGraph: externalGraph, externalWrite: externalWrite))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func schemaExists(_ schema: String, on url: DatabaseURL) async throws -> Bool {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
+            try await Migrator.schemaExists(try SchemaName(schema), on: $0, logger: logger)
+        }
+    }
+
+    func qdrant(_ variable: String) throws -> QdrantClient {
+        try QdrantClient(configuration: .init(url: TestEnvironment.variables[variable] ?? ""), logger: logger)
+    }
+
+    @Test("a graph created against the external connection lives there: schemas, tables, collections; progress is reported step by step")
+    func externalGraph() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("ext")
+            let events = Mutex<[ProvisioningEvent]>([])
+            let user = UUID()
+            try await world.controlPlane.query("INSERT INTO \"user\" (id, email) VALUES (\(user), \("owner@example.org"))", logger: logger)
+            let graph = try await provisioner.createGraph(slug: slug, name: "External", databaseKey: "shared", createdBy: user) { event in
+                events.withLock { $0.append(event) }
+            }
+            #expect(graph.status == .active)
+            #expect(graph.databaseConnectionID != nil)
+            let schema = "graph_" + slug
+            #expect(try await schemaExists(schema, on: world.externalGraph))
+            #expect(try await schemaExists(schema, on: world.externalWrite))
+            #expect(try await schemaExists(schema, on: world.systemGraph) == false)
+            #expect(try await schemaExists(schema, on: world.systemWrite) == false)
+
+            let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
+            let system = try qdrant("KT_TEST_QDRANT_URL")
+            defer { external.close(); system.close() }
+            for name in QdrantCollections(graphSlug: slug).all {
+                #expect(try await external.collectionExists(name))
+                #expect(try await system.collectionExists(name) == false)
+                try await external.deleteCollection(name)
+            }
+            let steps = events.withLock { $0 }.filter { $0.phase == .finished }.map(\.step)
+            #expect(steps == [.resolveTargets, .createGraphSchema, .createWriteSchema, .migrateGraphSchema, .migrateWriteSchema, .ensureCollections, .activate])
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            #expect(try await repository.memberRole(graphID: graph.id, userID: user) == .admin)
+
+            // Its sessions read and write there.
+            let targets = try await provisioner.targets(for: graph)
+            #expect(targets.writeDatabaseURL == world.externalWrite)
+            try await TestEnvironment.withPool(targets.writeDatabaseURL) { pool in
+                let session = DatabaseSession(pool: pool, schema: targets.schema)
+                try await session.query("INSERT INTO write_nodes (key, node_uuid, concept) VALUES (\("k"), \(UUID()), \("Concept"))", logger: logger)
+                #expect(try await session.query("SELECT count(*) FROM write_nodes", logger: logger).first?.decode(0, as: Int.self) == 1)
+            }
+        }
+    }
+
+    @Test("no key or 'default' provisions into the system databases", arguments: [nil, "default"] as [String?])
+    func systemGraph(key: String?) async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("sys")
+            let graph = try await provisioner.createGraph(slug: slug, name: "System", databaseKey: key)
+            #expect(graph.databaseConnectionID == nil)
+            #expect(try await schemaExists("graph_" + slug, on: world.systemGraph))
+            #expect(try await schemaExists("graph_" + slug, on: world.systemWrite))
+            #expect(try await schemaExists("graph_" + slug, on: world.externalGraph) == false)
+            let system = try qdrant("KT_TEST_QDRANT_URL")
+            defer { system.close() }
+            for name in QdrantCollections(graphSlug: slug).all {
+                #expect(try await system.collectionExists(name))
+                try await system.deleteCollection(name)
+            }
+        }
+    }
+
+    @Test("bad input: invalid slug, reserved slug, unknown key, taken slug")
+    func badInput() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            func code(_ body: () async throws -> Void) async -> KTProvisionError.Code? {
+                do { try await body(); return nil } catch let error as KTProvisionError { return error.code } catch { return nil }
+            }
+            #expect(await code { try await provisioner.createGraph(slug: "Bad-Slug", name: "x") } == .invalidSlug)
+            #expect(await code { try await provisioner.createGraph(slug: "default", name: "x") } == .reservedSlug)
+            #expect(await code { try await provisioner.createGraph(slug: "fine_slug", name: "x", databaseKey: "nowhere") } == .unknownConnection)
+            let slug = TestEnvironment.uniqueName("dup")
+            try await provisioner.createGraph(slug: slug, name: "First")
+            #expect(await code { try await provisioner.createGraph(slug: slug, name: "Second") } == .conflict)
+            let system = try qdrant("KT_TEST_QDRANT_URL")
+            defer { system.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await system.deleteCollection(name) }
+        }
+    }
+
+    @Test("two concurrent creations of one slug: exactly one succeeds, the other gets a conflict")
+    func concurrentCreation() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("race")
+            let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+                for _ in 0..<2 {
+                    group.addTask {
+                        do {
+                            try await provisioner.createGraph(slug: slug, name: "Race")
+                            return "ok"
+                        } catch let error as KTProvisionError {
+                            return error.code.description
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(outcomes.sorted() == ["conflict", "ok"])
+            let system = try qdrant("KT_TEST_QDRANT_URL")
+            defer { system.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await system.deleteCollection(name) }
+        }
+    }
+
+    @Test("a failure leaves status 'error' and drops nothing; retry after the database is reachable converges")
+    func retryAfterFailure() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("retry")
+            do {
+                try await provisioner.createGraph(slug: slug, name: "Retry", databaseKey: "broken")
+                Issue.record("expected a failure")
+            } catch let error as KTProvisionError {
+                #expect(error.code == .stepFailed)
+                #expect(error.step == .createGraphSchema)
+            }
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            #expect(try await repository.graph(slug: slug)?.status == .error)
+            do {
+                try await provisioner.retry(slug: slug)
+                Issue.record("expected a second failure while the database is unreachable")
+            } catch let error as KTProvisionError {
+                #expect(error.code == .stepFailed)
+            }
+            // The operator fixes the configuration (the database is reachable now): retry converges.
+            var fixed = world.settings
+            fixed.graphDatabases["broken"] = world.settings.graphDatabases["shared"]
+            let graph = try await GraphProvisioner(settings: fixed, controlPlane: world.controlPlane, logger: logger).retry(slug: slug)
+            #expect(graph.status == .active)
+            #expect(try await schemaExists("graph_" + slug, on: world.externalGraph))
+            do {
+                try await provisioner.retry(slug: slug)
+                Issue.record("an active graph cannot be retried")
+            } catch let error as KTProvisionError {
+                #expect(error.code == .invalidState)
+            }
+            let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
+            defer { external.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+        }
+    }
+}
