@@ -209,4 +209,68 @@ struct ProvisioningTests {
             for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
         }
     }
+
+    @Test("the resolver routes a graph's sessions to its databases and Qdrant, single-flight, with invalidate and clear errors")
+    func resolver() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("routed")
+            let graph = try await provisioner.createGraph(slug: slug, name: "Routed", databaseKey: "shared")
+            try await TestEnvironment.withPool(world.systemGraph) { systemGraphPool in
+                try await TestEnvironment.withPool(world.systemWrite) { systemWritePool in
+                    let resolver = GraphSessionResolver(
+                        settings: world.settings, controlPlane: world.controlPlane, systemGraphPool: systemGraphPool, systemWritePool: systemWritePool, logger: logger)
+                    let all = try await withThrowingTaskGroup(of: GraphSessions.self) { group in
+                        for _ in 0..<4 { group.addTask { try await resolver.resolve(slug: slug) } }
+                        return try await group.reduce(into: [GraphSessions]()) { $0.append($1) }
+                    }
+                    #expect(Set(all.map { ObjectIdentifier($0.writeSession.pool) }).count == 1)
+                    let sessions = all[0]
+                    #expect(sessions.collections.facts == "\(slug)__facts")
+                    #expect(sessions.writeSession.schema.rawValue == "graph_" + slug)
+                    #expect(QdrantClient.sameServer(sessions.qdrant.baseURL.absoluteString, TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""))
+                    try await sessions.writeSession.query("INSERT INTO write_nodes (key, node_uuid, concept) VALUES (\("routed"), \(UUID()), \("Routed"))", logger: logger)
+                    try await sessions.graphSession.query("INSERT INTO nodes (id, concept) VALUES (\(UUID()), \("Routed"))", logger: logger)
+                    // The rows are in the external databases, in the graph's schema.
+                    for (url, table) in [(world.externalWrite, "write_nodes"), (world.externalGraph, "nodes")] {
+                        let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
+                            try await $0.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"graph_\(slug)\".\(table)"), logger: logger).first!.decode(0, as: Int.self)
+                        }
+                        #expect(count == 1)
+                    }
+                    // The default graph uses the system pools.
+                    let defaultSessions = try await resolver.resolve(slug: "default")
+                    #expect(defaultSessions.writeSession.pool === systemWritePool)
+                    #expect(defaultSessions.collections == .defaultGraph)
+
+                    await resolver.invalidate(graphID: graph.id)
+                    let again = try await resolver.resolve(graphID: graph.id)
+                    #expect(again.writeSession.pool !== sessions.writeSession.pool)
+                    #expect(try await resolver.listActiveGraphs().map(\.slug).contains(slug))
+
+                    do {
+                        _ = try await resolver.resolve(slug: "no_such_graph")
+                        Issue.record("expected notFound")
+                    } catch let error as KTProvisionError {
+                        #expect(error.code == .notFound)
+                    }
+                    // A process whose settings lack the connection key gets an error naming the variables.
+                    var missing = world.settings
+                    missing.graphDatabases["shared"] = nil
+                    let other = GraphSessionResolver(settings: missing, controlPlane: world.controlPlane, systemGraphPool: systemGraphPool, systemWritePool: systemWritePool, logger: logger)
+                    do {
+                        _ = try await other.resolve(slug: slug)
+                        Issue.record("expected unknownConnection")
+                    } catch let error as KTProvisionError {
+                        #expect(error.code == .unknownConnection)
+                        #expect(error.message.contains("EXTRA_DB_SHARED_GRAPH_HOST"))
+                    }
+                    await resolver.shutdown()
+                }
+            }
+            let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
+            defer { external.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+        }
+    }
 }
