@@ -273,4 +273,38 @@ struct ProvisioningTests {
             for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
         }
     }
+
+    @Test("startup: migrates every active graph wherever it lives, recovers stuck provisioning, refuses a 'default' connection row")
+    func startup() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("boot")
+            try await provisioner.createGraph(slug: slug, name: "Boot", databaseKey: "shared")
+            let stuck = try await GraphRepository(world.controlPlane, logger: logger).create(slug: try GraphSlug(TestEnvironment.uniqueName("stuck")), name: "Stuck")
+            // Drop the external graph's write schema: startup must recreate and migrate it there.
+            try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalWrite), logger: logger) {
+                try await $0.execute(simple: "DROP SCHEMA \"graph_\(slug)\" CASCADE", logger: logger)
+            }
+            let report = try await ServerStartup.prepare(settings: world.settings, logger: logger)
+            #expect(report.migratedGraphs == [slug])
+            #expect(report.recoveredGraphs == [stuck.slug])
+            #expect(report.appliedMigrations >= 1)
+            #expect(try await schemaExists("graph_" + slug, on: world.externalWrite))
+            #expect(try await GraphRepository(world.controlPlane, logger: logger).graph(id: stuck.id)?.status == .error)
+
+            // A control plane written by the original system may hold a 'default' row: refuse to start.
+            try await world.controlPlane.query("ALTER TABLE database_connections DROP CONSTRAINT ck_database_connections_not_default", logger: logger)
+            try await world.controlPlane.query("INSERT INTO database_connections (id, name, config_key) VALUES (\(UUID()), \("Legacy"), \("default"))", logger: logger)
+            do {
+                _ = try await ServerStartup.prepare(settings: world.settings, logger: logger)
+                Issue.record("expected a refusal")
+            } catch let error as KTProvisionError {
+                #expect(error.code == .invalidState)
+                #expect(error.message.contains("Legacy"))
+            }
+            let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
+            defer { external.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+        }
+    }
 }

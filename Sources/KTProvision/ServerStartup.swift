@@ -1,0 +1,67 @@
+public import KTConfig
+import KTDB
+public import Logging
+
+/// What a server process does before it serves: migrate everything, recover interrupted
+/// provisioning, and refuse a control plane that shadows the reserved key.
+public enum ServerStartup {
+    /// What ``prepare(settings:logger:)`` did.
+    public struct Report: Sendable {
+        /// Migrations applied, control plane and graphs together.
+        public var appliedMigrations: Int
+        /// Slugs of the active graphs whose schemas were checked and migrated.
+        public var migratedGraphs: [String]
+        /// Slugs of graphs moved from `provisioning` to `error`.
+        public var recoveredGraphs: [String]
+    }
+
+    /// 1. Migrates the control plane and the default graph on the system databases.
+    /// 2. Refuses to continue while a `database_connections` row uses the key `default`.
+    /// 3. Moves graphs stuck in `provisioning` (an interrupted creation) to `error`, so they can be retried.
+    /// 4. Migrates every active graph's schemas on whichever databases it lives (external ones too).
+    ///
+    /// - Throws: ``KTProvisionError/Code/invalidState`` for a reserved-key row; migration and
+    ///   connection errors otherwise (a graph whose connection key is not configured here is an error).
+    public static func prepare(settings: Settings, logger: Logger) async throws -> Report {
+        var report = Report(appliedMigrations: 0, migratedGraphs: [], recoveredGraphs: [])
+        let graphConfig = PostgresConnection.Configuration(url: settings.databaseURL, applicationName: "kt-startup", defaultSSLMode: settings.dbSSLMode)
+        let writeConfig = PostgresConnection.Configuration(url: settings.writeDatabaseURL, applicationName: "kt-startup", defaultSSLMode: settings.effectiveWriteSSLMode)
+        let graphs = try await PostgresConnection.withConnection(configuration: graphConfig, logger: logger) { graphDB in
+            try await PostgresConnection.withConnection(configuration: writeConfig, logger: logger) { writeDB in
+                report.appliedMigrations += try await Migrator.migrateSystem(graphDB: graphDB, writeDB: writeDB, logger: logger).applied.count
+            }
+            let repository = GraphRepository(graphDB, logger: logger)
+            let reserved = try await repository.reservedKeyConnections()
+            guard reserved.isEmpty else {
+                throw KTProvisionError(
+                    code: .invalidState,
+                    message: "refusing to start: database_connections row(s) \(reserved.map { "'\($0.name)'" }.joined(separator: ", ")) use the reserved key '\(GraphDatabases.defaultKey)'; rename their config_key")
+            }
+            for stuck in try await repository.list(status: .provisioning) {
+                try await repository.update(id: stuck.id, status: .error)
+                report.recoveredGraphs.append(stuck.slug)
+            }
+            var active: [(Graph, DatabaseConnectionRecord?)] = []
+            for graph in try await repository.listActive() where !graph.isDefault {
+                let connection = try await graph.databaseConnectionID.asyncMap { try await repository.databaseConnection(id: $0) } ?? nil
+                active.append((graph, connection))
+            }
+            return active
+        }
+        for (graph, connection) in graphs {
+            let targets = try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
+            let application = "kt-startup-\(graph.slug)"
+            try await PostgresConnection.withConnection(
+                configuration: .init(url: targets.graphDatabaseURL, applicationName: application, defaultSSLMode: targets.graphSSLMode), logger: logger
+            ) { graphDB in
+                try await PostgresConnection.withConnection(
+                    configuration: .init(url: targets.writeDatabaseURL, applicationName: application, defaultSSLMode: targets.writeSSLMode), logger: logger
+                ) { writeDB in
+                    report.appliedMigrations += try await Migrator.migrateGraph(schema: targets.schema, graphDB: graphDB, writeDB: writeDB, logger: logger).applied.count
+                }
+            }
+            report.migratedGraphs.append(graph.slug)
+        }
+        return report
+    }
+}
