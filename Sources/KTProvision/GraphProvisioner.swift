@@ -86,6 +86,38 @@ public struct GraphProvisioner: Sendable {
         return try await provision(graph, connection: connection ?? nil, creator: graph.createdBy, progress: progress)
     }
 
+    /// Deletes a graph. A soft delete sets status `deleted` (the slug stays taken); a hard delete
+    /// drops both schemas and the three collections, then the row, freeing the slug.
+    ///
+    /// - Throws: ``KTProvisionError/Code/notFound``, or ``KTProvisionError/Code/invalidState`` for the default graph.
+    public func deleteGraph(slug: String, hard: Bool) async throws {
+        let repository = GraphRepository(controlPlane, logger: logger)
+        guard let graph = try await repository.graph(slug: slug) else {
+            throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
+        }
+        guard !graph.isDefault else {
+            throw KTProvisionError(code: .invalidState, message: "the default graph cannot be deleted")
+        }
+        guard hard else {
+            try await repository.update(id: graph.id, status: .deleted)
+            return
+        }
+        let targets = try await targets(for: graph)
+        let application = "kt-provision-\(graph.slug)"
+        for (url, ssl) in [(targets.graphDatabaseURL, targets.graphSSLMode), (targets.writeDatabaseURL, targets.writeSSLMode)] {
+            try await PostgresConnection.withConnection(configuration: .init(url: url, applicationName: application, defaultSSLMode: ssl), logger: logger) {
+                try await $0.execute(simple: "DROP SCHEMA IF EXISTS \(targets.schema.quoted) CASCADE", logger: logger)
+            }
+        }
+        let dedicated = !QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
+        let client = dedicated
+            ? try makeQdrantClient(url: targets.qdrantURL, settings: settings.qdrant, logger: logger)
+            : try QdrantClient.shared(settings: settings.qdrant, logger: logger)
+        defer { if dedicated { client.close() } }
+        for name in QdrantCollections(graphSlug: graph.slug).all { try await client.deleteCollection(name) }
+        try await repository.deletePermanently(id: graph.id)
+    }
+
     /// Where a graph's data lives.
     public func targets(for graph: Graph) async throws -> GraphTargets {
         let repository = GraphRepository(controlPlane, logger: logger)

@@ -307,4 +307,38 @@ struct ProvisioningTests {
             for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
         }
     }
+
+    @Test("delete: soft keeps the slug taken; hard drops schemas and collections and frees the slug; the default graph cannot be deleted")
+    func delete() async throws {
+        try await withWorld { world in
+            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            let slug = TestEnvironment.uniqueName("gone")
+            try await provisioner.createGraph(slug: slug, name: "Gone", databaseKey: "shared")
+            try await provisioner.deleteGraph(slug: slug, hard: false)
+            #expect(try await repository.graph(slug: slug)?.status == .deleted)
+            do {
+                try await provisioner.createGraph(slug: slug, name: "Again")
+                Issue.record("a soft-deleted slug stays taken")
+            } catch let error as KTProvisionError {
+                #expect(error.code == .conflict)
+            }
+            try await provisioner.deleteGraph(slug: slug, hard: true)
+            #expect(try await repository.graph(slug: slug) == nil)
+            #expect(try await schemaExists("graph_" + slug, on: world.externalGraph) == false)
+            #expect(try await schemaExists("graph_" + slug, on: world.externalWrite) == false)
+            let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
+            defer { external.close() }
+            for name in QdrantCollections(graphSlug: slug).all { #expect(try await external.collectionExists(name) == false) }
+            // The slug is free again.
+            try await provisioner.createGraph(slug: slug, name: "Reborn", databaseKey: "shared")
+            try await provisioner.deleteGraph(slug: slug, hard: true)
+            do {
+                try await provisioner.deleteGraph(slug: "default", hard: true)
+                Issue.record("the default graph cannot be deleted")
+            } catch let error as KTProvisionError {
+                #expect(error.code == .invalidState)
+            }
+        }
+    }
 }
