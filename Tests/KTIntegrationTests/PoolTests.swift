@@ -61,11 +61,11 @@ struct PoolTests {
 
     @Test("recycle: a connection older than the recycle age is replaced")
     func recycle() async throws {
-        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0, recycle: .milliseconds(200)) { pool in
+        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0, recycle: .seconds(3)) { pool in
             let first = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
             let again = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
             #expect(first == again)
-            try await Task.sleep(for: .milliseconds(300))
+            try await Task.sleep(for: .milliseconds(3200))
             let later = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
             #expect(later != first)
         }
@@ -79,7 +79,8 @@ struct PoolTests {
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
                 try await $0.query("SELECT pg_terminate_backend(\(Int32(victim)))", logger: logger)
             }
-            try await Task.sleep(for: .milliseconds(200))
+            // Give the server time to close the socket (the event loop notices without a round trip).
+            try await Task.sleep(for: .milliseconds(500))
             let replacement = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
             #expect(replacement != victim)
         }
