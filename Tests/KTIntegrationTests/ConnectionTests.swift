@@ -121,7 +121,7 @@ struct ConnectionTests {
                     group.addTask {
                         try await pool.withConnection(logger: logger) { c in
                             sleeping.increment()
-                            try await c.query("SELECT pg_sleep(1.5)", logger: logger)
+                            try await c.query("SELECT pg_sleep(2)", logger: logger)
                             finished.increment()
                         }
                     }
@@ -135,8 +135,9 @@ struct ConnectionTests {
                 }
                 try await group.waitForAll()
             }
-            // Up to ~300 ticks fit in 1.5 s; a blocked pool allows none. 10 leaves room for a loaded machine.
-            #expect(ticksWhileAllSleep >= 10)
+            // Up to ~400 ticks fit in 2 s; a blocked pool allows none (or one, before it blocks).
+            // Other tests share the two cooperative threads, so the bar is low on purpose.
+            #expect(ticksWhileAllSleep >= 3)
         }
     }
 
