@@ -143,9 +143,18 @@ struct ConnectionTests {
 
     @Test("cancelling a task cancels its running statement on the server")
     func cancellation() async throws {
-        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL), logger: logger) { c in
+        let url = try TestEnvironment.systemGraphURL
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
             let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
-            try await Task.sleep(for: .milliseconds(300))
+            // Cancel only once the server runs the statement (a cancel before it is sent is a no-op).
+            try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
+                while try await observer.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = \(c.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+                    logger: logger
+                ).first?.decode(0, as: Int.self) != 1 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
             task.cancel()
             do {
                 _ = try await task.value
