@@ -101,6 +101,7 @@ let package = Package(
                 "KTConfig",
                 "KTDB",
                 "KTQdrant",
+                "KTProvision",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/KTBenchmarks"

@@ -2,7 +2,8 @@
 // same run, so the numbers compare across machines.
 //
 // Usage: kt-benchmarks <postgres-url> [reads-per-client]   (scripts/bench starts a cluster and passes it)
-//        KT_BENCH_QDRANT_URL=<url> adds the Qdrant client benchmark (2).
+//        KT_BENCH_QDRANT_URL=<url> adds the Qdrant client benchmark (2);
+//        with KT_BENCH_WRITE_URL=<url> too, the provisioning benchmark (3).
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
 // timer is a SIGALRM, which a child of a Swift process may inherit blocked.
@@ -11,6 +12,7 @@
 //    `pgbench -S -M prepared` at the same concurrency (target >= 0.8x).
 // 2. Qdrant upsert (1 point) and query (limit 10) latency against curl over one kept-alive
 //    connection (target <= 1.2x).
+// 3. Provisioning one graph end to end, p50/p95 over 20 graphs, and re-migrating them all.
 import Foundation
 import KTConfig
 import KTDB
@@ -141,4 +143,8 @@ for clients in clientCounts {
 
 if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"] {
     try await QdrantBenchmark.run(url: qdrantURL, requests: Int(ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_REQUESTS"] ?? "") ?? 300, logger: logger)
+}
+
+if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+    try await ProvisioningBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL, count: 20, logger: logger)
 }
