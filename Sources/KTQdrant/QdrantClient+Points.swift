@@ -65,7 +65,8 @@ extension QdrantClient {
     private static func points(_ collection: String, _ suffix: String = "") -> String {
         "/collections/\(segment(collection))/points\(suffix)"
     }
-    private static let wait = [URLQueryItemCompat.wait]
+    /// `wait=true`: writes return once applied.
+    private static let wait = [URLQueryItem(name: "wait", value: "true")]
 
     /// Upserts points in one request and waits until they are applied (`wait=true`).
     public func upsert(_ collection: String, points: [QdrantPoint]) async throws {

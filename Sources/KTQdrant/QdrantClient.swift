@@ -1,7 +1,4 @@
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import KTConfig
 public import Logging
 import Synchronization
@@ -130,21 +127,3 @@ public final class QdrantClient: Sendable {
 
 /// The body of a request that has none.
 struct NoBody: Encodable {}
-
-/// Holds a data task so a cancellation handler can cancel it.
-final class TaskBox: Sendable {
-    private let task = Mutex<URLSessionDataTask?>(nil)
-    private let cancelled = Atomic<Bool>(false)
-
-    func set(_ newTask: URLSessionDataTask) {
-        task.withLock { $0 = newTask }
-        if cancelled.load(ordering: .acquiring) { newTask.cancel() }
-    }
-
-    func cancel() {
-        cancelled.store(true, ordering: .releasing)
-        task.withLock { $0 }?.cancel()
-    }
-
-    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
-}

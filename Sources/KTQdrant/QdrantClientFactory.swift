@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 public import KTConfig
 public import Logging
 import Synchronization
@@ -42,13 +39,4 @@ extension QdrantClient {
         }
         return normalised(a) == normalised(b)
     }
-}
-
-extension URLQueryItem {
-    static let waitTrue = URLQueryItem(name: "wait", value: "true")
-}
-
-/// `wait=true`, shared by the point operations.
-enum URLQueryItemCompat {
-    static let wait = URLQueryItem.waitTrue
 }

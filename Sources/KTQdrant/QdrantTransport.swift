@@ -2,6 +2,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Synchronization
 
 /// One HTTP request as the client's transport sees it.
 struct QdrantHTTPRequest: Sendable {
@@ -85,4 +86,22 @@ final class URLSessionTransport: QdrantTransport {
             box.cancel()
         }
     }
+}
+
+/// Holds a data task so a cancellation handler can cancel it.
+final class TaskBox: Sendable {
+    private let task = Mutex<URLSessionDataTask?>(nil)
+    private let cancelled = Atomic<Bool>(false)
+
+    func set(_ newTask: URLSessionDataTask) {
+        task.withLock { $0 = newTask }
+        if cancelled.load(ordering: .acquiring) { newTask.cancel() }
+    }
+
+    func cancel() {
+        cancelled.store(true, ordering: .releasing)
+        task.withLock { $0 }?.cancel()
+    }
+
+    var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
 }
