@@ -88,6 +88,7 @@ let package = Package(
             dependencies: [
                 "KTConfig",
                 "KTDB",
+                "KTProvision",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

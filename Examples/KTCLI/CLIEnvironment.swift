@@ -1,6 +1,7 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTProvision
 import Logging
 
 /// What every subcommand needs: settings, a logger, and one-off connections to the system databases.
@@ -23,6 +24,23 @@ struct CLIEnvironment {
         .init(url: settings.writeDatabaseURL, applicationName: application, defaultSSLMode: settings.effectiveWriteSSLMode)
     }
 
+    /// Runs `body` with a small pool on the control plane (system graph-db, `public`).
+    func withControlPlane<T: Sendable>(_ body: (DatabaseSession) async throws -> T) async throws -> T {
+        var sizing = settings.graphPool
+        sizing.size = 2
+        sizing.maxOverflow = 2
+        let pool = PostgresConnectionPool(configuration: .init(connection: graphConfiguration(application: "kt-cli"), pool: sizing, label: "control-plane"),
+                                          backgroundLogger: logger)
+        do {
+            let value = try await body(DatabaseSession(pool: pool))
+            await pool.shutdown()
+            return value
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+    }
+
     /// Runs `body` with one-off connections to the system graph-db and write-db.
     func withSystemConnections<T: Sendable>(_ body: (PostgresConnection, PostgresConnection) async throws -> T) async throws -> T {
         try await PostgresConnection.withConnection(configuration: graphConfiguration(application: "kt-cli"), logger: logger) { graph in
@@ -38,7 +56,8 @@ func fail(_ error: any Error) -> Never {
     let text: String
     switch error {
     case let error as KTDBError: text = error.message
-    case let error as KTConfigError: text = error.debugDescription
+    case let error as KTConfigError: text = error.detail
+    case let error as KTProvisionError: text = error.message
     default: text = String(describing: error)
     }
     FileHandle.standardError.write(Data("kt: \(text)\n".utf8))

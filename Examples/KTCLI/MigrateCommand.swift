@@ -1,23 +1,21 @@
 import ArgumentParser
-import KTDB
+import KTProvision
 
 /// `kt migrate`: migrates the control plane and the default graph on the system databases.
 struct MigrateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "migrate", abstract: "Apply the embedded migrations to the system databases.")
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Migrate the control plane and every active graph wherever it lives; recover interrupted provisioning.")
 
     @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
     func run() async throws {
         do {
             let environment = try await CLIEnvironment.load(verbose: verbose)
-            let report = try await environment.withSystemConnections { graph, write in
-                try await Migrator.migrateSystem(graphDB: graph, writeDB: write, logger: environment.logger)
-            }
-            if report.applied.isEmpty {
-                print("Already up to date.")
-            } else {
-                for migration in report.applied { print("applied \(migration.set)/\(migration.version) \(migration.name)") }
-            }
+            let report = try await ServerStartup.prepare(settings: environment.settings, logger: environment.logger)
+            print("migrations applied: \(report.appliedMigrations)")
+            print("graphs checked: \(report.migratedGraphs.count)")
+            if !report.recoveredGraphs.isEmpty { print("interrupted provisioning moved to error: \(report.recoveredGraphs.joined(separator: ", "))") }
         } catch {
             fail(error)
         }

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import KTDB
+import KTProvision
+
+/// `kt graphs create|list|show|retry|delete`.
+struct GraphsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "graphs", abstract: "Create and manage graphs.",
+        subcommands: [Create.self, List.self, Show.self, Retry.self, Delete.self])
+
+    static func json(_ graph: Graph) -> [String: Any] {
+        [
+            "id": graph.id.uuidString.lowercased(), "slug": graph.slug, "name": graph.name, "description": graph.description ?? NSNull(),
+            "is_default": graph.isDefault, "status": graph.status.rawValue, "schema_name": graph.schemaName,
+            "database_connection_id": graph.databaseConnectionID?.uuidString.lowercased() ?? NSNull(),
+            "created_at": ISO8601DateFormatter().string(from: graph.createdAt),
+        ]
+    }
+
+    static func line(_ graph: Graph) -> String {
+        "\(graph.slug)\t\(graph.status)\t\(graph.schemaName)\t\(graph.name)"
+    }
+
+    /// Prints each provisioning step as it happens.
+    static func progress(_ event: ProvisioningEvent) {
+        switch event.phase {
+        case .started: print("  … \(event.step)")
+        case .finished: print("  ✓ \(event.step)\(event.detail.isEmpty ? "" : ": \(event.detail)")")
+        case .failed: print("  ✗ \(event.step): \(event.detail)")
+        }
+    }
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a graph in a database pair (default: the system pair).")
+        @Option(help: "Slug: 3–57 of a-z, 0-9, _ (not first or last).") var slug: String
+        @Option(help: "Display name.") var name: String
+        @Option(help: "Description.") var description: String?
+        @Option(help: "Database connection key ('default' for the system pair).") var database: String?
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            do {
+                let environment = try await CLIEnvironment.load(verbose: verbose)
+                let graph = try await environment.withControlPlane { session in
+                    try await GraphProvisioner(settings: environment.settings, controlPlane: session, logger: environment.logger)
+                        .createGraph(slug: slug, name: name, description: description, databaseKey: database, progress: GraphsCommand.progress)
+                }
+                print("created \(graph.slug) (\(graph.status))")
+            } catch {
+                fail(error)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List graphs that are not deleted.")
+        @Flag(help: "Print JSON.") var json = false
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            do {
+                let environment = try await CLIEnvironment.load(verbose: verbose)
+                let graphs = try await environment.withControlPlane {
+                    try await GraphRepository($0, logger: environment.logger).listAccessible(userID: nil, isSuperuser: true)
+                }
+                if json { printJSON(graphs.map(GraphsCommand.json)) } else { graphs.forEach { print(GraphsCommand.line($0)) } }
+            } catch {
+                fail(error)
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one graph.")
+        @Argument var slug: String
+        @Flag(help: "Print JSON.") var json = false
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            do {
+                let environment = try await CLIEnvironment.load(verbose: verbose)
+                guard let graph = try await environment.withControlPlane({ try await GraphRepository($0, logger: environment.logger).graph(slug: slug) }) else {
+                    throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
+                }
+                if json { printJSON(GraphsCommand.json(graph)) } else { print(GraphsCommand.line(graph)) }
+            } catch {
+                fail(error)
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Provision again a graph in status 'error'.")
+        @Argument var slug: String
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            do {
+                let environment = try await CLIEnvironment.load(verbose: verbose)
+                let graph = try await environment.withControlPlane { session in
+                    try await GraphProvisioner(settings: environment.settings, controlPlane: session, logger: environment.logger)
+                        .retry(slug: slug, progress: GraphsCommand.progress)
+                }
+                print("\(graph.slug) is \(graph.status)")
+            } catch {
+                fail(error)
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a graph (soft by default; --hard drops its schemas and collections).")
+        @Argument var slug: String
+        @Flag(help: "Drop schemas and collections and free the slug.") var hard = false
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            do {
+                let environment = try await CLIEnvironment.load(verbose: verbose)
+                try await environment.withControlPlane { session in
+                    try await GraphProvisioner(settings: environment.settings, controlPlane: session, logger: environment.logger).deleteGraph(slug: slug, hard: hard)
+                }
+                print("deleted \(slug)\(hard ? " (hard)" : "")")
+            } catch {
+                fail(error)
+            }
+        }
+    }
+}
