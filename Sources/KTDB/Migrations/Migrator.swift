@@ -50,11 +50,7 @@ public struct Migrator: Sendable {
             "SELECT 1 FROM pg_tables WHERE schemaname = \(schema.rawValue) AND tablename = \(versionTable)", logger: logger)
         guard !exists.rows.isEmpty else { return [] }
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT version FROM \(schema.quoted).\(versionTable) WHERE migration_set = $1", binds: {
-                var binds = PostgresBindings()
-                binds.append(set.name)
-                return binds
-            }()), logger: logger)
+            "SELECT version FROM \(identifier: schema).\(unsafeRaw: versionTable) WHERE migration_set = \(set.name)", logger: logger)
         return Set(try rows.rows.map { row throws(KTDBError) in try row.decode(0, as: Int.self) })
     }
 
@@ -104,7 +100,7 @@ public struct Migrator: Sendable {
                 )
                 """, logger: logger)
             let done = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT 1 FROM \(schema.quoted).\(versionTable) WHERE migration_set = $1 AND version = $2", binds: bindings(set.name, migration.version)),
+                "SELECT 1 FROM \(identifier: schema).\(unsafeRaw: versionTable) WHERE migration_set = \(set.name) AND version = \(migration.version)",
                 logger: logger)
             if !done.rows.isEmpty {
                 try await connection.execute(simple: "COMMIT", logger: logger)
@@ -112,8 +108,7 @@ public struct Migrator: Sendable {
             }
             try await connection.execute(simple: migration.sql, logger: logger)
             try await connection.query(
-                PostgresQuery(unsafeSQL: "INSERT INTO \(schema.quoted).\(versionTable) (migration_set, version, name) VALUES ($1, $2, $3)",
-                              binds: bindings(set.name, migration.version, migration.name)),
+                "INSERT INTO \(identifier: schema).\(unsafeRaw: versionTable) (migration_set, version, name) VALUES (\(set.name), \(migration.version), \(migration.name))",
                 logger: logger)
             try await connection.execute(simple: "COMMIT", logger: logger)
             logger.debug("Applied a migration")
@@ -145,13 +140,6 @@ public struct Migrator: Sendable {
         }
     }
 
-    private static func bindings(_ set: String, _ version: Int, _ name: String? = nil) -> PostgresBindings {
-        var binds = PostgresBindings()
-        binds.append(set)
-        binds.append(version)
-        if let name { binds.append(name) }
-        return binds
-    }
 }
 
 extension Migrator {

@@ -31,17 +31,17 @@ public struct GraphRepository: Sendable {
 
     /// The graph with `id`, or `nil`.
     public func graph(id: UUID) async throws -> Graph? {
-        try await graphs(PostgresQuery(unsafeSQL: "SELECT \(Self.graphColumns) FROM graphs WHERE id = $1", binds: binds(id))).first
+        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE id = \(id)").first
     }
 
     /// The graph with `slug`, or `nil`. Includes deleted graphs (a slug stays taken after a soft delete).
     public func graph(slug: String) async throws -> Graph? {
-        try await graphs(PostgresQuery(unsafeSQL: "SELECT \(Self.graphColumns) FROM graphs WHERE slug = $1", binds: binds(slug))).first
+        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE slug = \(slug)").first
     }
 
     /// The default graph (seeded by the control-plane migration).
     public func defaultGraph() async throws -> Graph {
-        guard let graph = try await graphs(PostgresQuery(unsafeSQL: "SELECT \(Self.graphColumns) FROM graphs WHERE is_default")).first else {
+        guard let graph = try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE is_default").first else {
             throw KTDBError(code: .notFound, message: "no default graph: run the control-plane migration")
         }
         return graph
@@ -51,26 +51,24 @@ public struct GraphRepository: Sendable {
     /// and the graphs they are members of. Default first, then by name.
     public func listAccessible(userID: UUID?, isSuperuser: Bool) async throws -> [Graph] {
         if isSuperuser {
-            return try await graphs(PostgresQuery(unsafeSQL: "SELECT \(Self.graphColumns) FROM graphs WHERE status <> 'deleted' ORDER BY is_default DESC, name"))
+            return try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status <> 'deleted' ORDER BY is_default DESC, name")
         }
-        var values = PostgresBindings()
-        values.append(userID)
-        return try await graphs(PostgresQuery(unsafeSQL: """
-            SELECT \(Self.graphColumns) FROM graphs g
+        return try await graphs("""
+            SELECT \(unsafeRaw: Self.graphColumns) FROM graphs g
             WHERE g.status <> 'deleted'
-              AND (g.is_default OR EXISTS (SELECT 1 FROM graph_members m WHERE m.graph_id = g.id AND m.user_id = $1))
+              AND (g.is_default OR EXISTS (SELECT 1 FROM graph_members m WHERE m.graph_id = g.id AND m.user_id = \(userID)))
             ORDER BY g.is_default DESC, g.name
-            """, binds: values))
+            """)
     }
 
     /// Active graphs (for startup migration and routing).
     public func listActive() async throws -> [Graph] {
-        try await graphs(PostgresQuery(unsafeSQL: "SELECT \(Self.graphColumns) FROM graphs WHERE status = 'active' ORDER BY is_default DESC, slug"))
+        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status = 'active' ORDER BY is_default DESC, slug")
     }
 
     /// Graphs in a status (for example those stuck in `provisioning`).
     public func list(status: GraphStatus) async throws -> [Graph] {
-        try await graphs(PostgresQuery(unsafeSQL: "SELECT \(Self.graphColumns) FROM graphs WHERE status = $1 ORDER BY slug", binds: binds(status.rawValue)))
+        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status = \(status.rawValue) ORDER BY slug")
     }
 
     /// Inserts a graph with schema `graph_<slug>` and status `provisioning`.
@@ -179,23 +177,22 @@ public struct GraphRepository: Sendable {
 
     /// The connection with `id`, or `nil`.
     public func databaseConnection(id: UUID) async throws -> DatabaseConnectionRecord? {
-        try await connections(PostgresQuery(unsafeSQL: "SELECT \(Self.connectionColumns) FROM database_connections WHERE id = $1", binds: binds(id))).first
+        try await connections("SELECT \(unsafeRaw: Self.connectionColumns) FROM database_connections WHERE id = \(id)").first
     }
 
     /// The connection with `configKey`, or `nil`.
     public func databaseConnection(configKey: String) async throws -> DatabaseConnectionRecord? {
-        try await connections(PostgresQuery(unsafeSQL: "SELECT \(Self.connectionColumns) FROM database_connections WHERE config_key = $1", binds: binds(configKey))).first
+        try await connections("SELECT \(unsafeRaw: Self.connectionColumns) FROM database_connections WHERE config_key = \(configKey)").first
     }
 
     /// All connections, ordered by name.
     public func listDatabaseConnections() async throws -> [DatabaseConnectionRecord] {
-        try await connections(PostgresQuery(unsafeSQL: "SELECT \(Self.connectionColumns) FROM database_connections ORDER BY name"))
+        try await connections("SELECT \(unsafeRaw: Self.connectionColumns) FROM database_connections ORDER BY name")
     }
 
     /// Rows whose key is the reserved `default` (a startup check refuses to run while any exist).
     public func reservedKeyConnections() async throws -> [DatabaseConnectionRecord] {
-        try await connections(PostgresQuery(unsafeSQL: "SELECT \(Self.connectionColumns) FROM database_connections WHERE config_key = $1",
-                                            binds: binds(GraphDatabases.defaultKey)))
+        try await connections("SELECT \(unsafeRaw: Self.connectionColumns) FROM database_connections WHERE config_key = \(GraphDatabases.defaultKey)")
     }
 
     /// Inserts a connection row.
@@ -222,9 +219,4 @@ public struct GraphRepository: Sendable {
         }
     }
 
-    private func binds(_ value: some PostgresEncodable) -> PostgresBindings {
-        var bindings = PostgresBindings()
-        bindings.append(value)
-        return bindings
-    }
 }
