@@ -65,7 +65,7 @@ public struct GraphProvisioner: Sendable {
         } catch let error as KTDBError where error.code == .invalidArgument {
             throw KTProvisionError(code: .invalidSlug, message: error.message)
         }
-        return try await provision(graph, connection: connection, creator: createdBy, progress: progress)
+        return try await provision(graph, creator: createdBy, progress: progress)
     }
 
     /// Provisions again a graph whose status is `error`.
@@ -82,8 +82,7 @@ public struct GraphProvisioner: Sendable {
             throw KTProvisionError(code: .invalidState, message: "only a graph in status 'error' can be retried (status is '\(graph.status)')")
         }
         try await repository.update(id: graph.id, status: .provisioning)
-        let connection = try await graph.databaseConnectionID.asyncMap { try await repository.databaseConnection(id: $0) }
-        return try await provision(graph, connection: connection ?? nil, creator: graph.createdBy, progress: progress)
+        return try await provision(graph, creator: graph.createdBy, progress: progress)
     }
 
     /// Deletes a graph. A soft delete sets status `deleted` (the slug stays taken); a hard delete
@@ -103,36 +102,25 @@ public struct GraphProvisioner: Sendable {
             return
         }
         let targets = try await targets(for: graph)
-        let application = "kt-provision-\(graph.slug)"
-        for (url, ssl) in [(targets.graphDatabaseURL, targets.graphSSLMode), (targets.writeDatabaseURL, targets.writeSSLMode)] {
-            try await PostgresConnection.withConnection(configuration: .init(url: url, applicationName: application, defaultSSLMode: ssl), logger: logger) {
-                try await $0.execute(simple: "DROP SCHEMA IF EXISTS \(targets.schema.quoted) CASCADE", logger: logger)
+        try await targets.withConnections(application: "kt-provision-\(graph.slug)", logger: logger) { graphDB, writeDB in
+            for connection in [graphDB, writeDB] {
+                try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(targets.schema.quoted) CASCADE", logger: logger)
             }
         }
-        let dedicated = !QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
-        let client = dedicated
-            ? try makeQdrantClient(url: targets.qdrantURL, settings: settings.qdrant, logger: logger)
-            : try QdrantClient.shared(settings: settings.qdrant, logger: logger)
-        defer { if dedicated { client.close() } }
-        for name in QdrantCollections(graphSlug: graph.slug).all { try await client.deleteCollection(name) }
+        let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
+        defer { if qdrant.isDedicated { qdrant.client.close() } }
+        for name in QdrantCollections(graphSlug: graph.slug).all { try await qdrant.client.deleteCollection(name) }
         try await repository.deletePermanently(id: graph.id)
     }
 
     /// Where a graph's data lives.
     public func targets(for graph: Graph) async throws -> GraphTargets {
-        let repository = GraphRepository(controlPlane, logger: logger)
-        let connection = try await graph.databaseConnectionID.asyncMap { try await repository.databaseConnection(id: $0) } ?? nil
-        if graph.databaseConnectionID != nil, connection == nil {
-            throw KTProvisionError(code: .unknownConnection, message: "the graph's database connection row no longer exists")
-        }
-        return try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
+        try await GraphTargets.resolve(for: graph, repository: GraphRepository(controlPlane, logger: logger), settings: settings)
     }
 
     // MARK: Steps
 
-    private func provision(
-        _ graph: Graph, connection: DatabaseConnectionRecord?, creator: UUID?, progress: @Sendable (ProvisioningEvent) -> Void
-    ) async throws -> Graph {
+    private func provision(_ graph: Graph, creator: UUID?, progress: @Sendable (ProvisioningEvent) -> Void) async throws -> Graph {
         var logger = self.logger
         logger[metadataKey: "kt.graph"] = "\(graph.slug)"
         var current = ProvisioningStep.resolveTargets
@@ -145,42 +133,34 @@ public struct GraphProvisioner: Sendable {
         }
         do {
             let targets = try await step(.resolveTargets) {
-                let targets = try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
+                let targets = try await self.targets(for: graph)
                 return (targets, "database '\(targets.connectionKey)', schema \(targets.schema)")
             }
-            let application = "kt-provision-\(graph.slug)"
-            let graphConfig = PostgresConnection.Configuration(url: targets.graphDatabaseURL, applicationName: application, defaultSSLMode: targets.graphSSLMode)
-            let writeConfig = PostgresConnection.Configuration(url: targets.writeDatabaseURL, applicationName: application, defaultSSLMode: targets.writeSSLMode)
             current = .createGraphSchema  // opening the connections belongs to the first schema step
-            try await PostgresConnection.withConnection(configuration: graphConfig, logger: logger) { graphDB in
-                try await PostgresConnection.withConnection(configuration: writeConfig, logger: logger) { writeDB in
-                    try await step(.createGraphSchema) {
-                        try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
-                        return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
-                    }
-                    try await step(.createWriteSchema) {
-                        try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
-                        return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
-                    }
-                    try await step(.migrateGraphSchema) {
-                        let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
-                        return ((), "\(report.applied.count) migration(s) applied")
-                    }
-                    try await step(.migrateWriteSchema) {
-                        let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
-                        return ((), "\(report.applied.count) migration(s) applied")
-                    }
+            try await targets.withConnections(application: "kt-provision-\(graph.slug)", logger: logger) { (graphDB, writeDB) -> Void in
+                try await step(.createGraphSchema) {
+                    try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
+                    return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
+                }
+                try await step(.createWriteSchema) {
+                    try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
+                    return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
+                }
+                try await step(.migrateGraphSchema) {
+                    let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
+                    return ((), "\(report.applied.count) migration(s) applied")
+                }
+                try await step(.migrateWriteSchema) {
+                    let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
+                    return ((), "\(report.applied.count) migration(s) applied")
                 }
             }
             try await step(.ensureCollections) {
                 let collections = QdrantCollections(graphSlug: graph.slug)
-                let dedicated = !QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
-                let client = dedicated
-                    ? try makeQdrantClient(url: targets.qdrantURL, settings: settings.qdrant, logger: logger)
-                    : try QdrantClient.shared(settings: settings.qdrant, logger: logger)
-                defer { if dedicated { client.close() } }
-                let created = try await client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
-                return ((), "\(created.count) collection(s) created on \(dedicated ? "the graph's own" : "the global") Qdrant")
+                let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
+                defer { if qdrant.isDedicated { qdrant.client.close() } }
+                let created = try await qdrant.client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
+                return ((), "\(created.count) collection(s) created on \(qdrant.isDedicated ? "the graph's own" : "the global") Qdrant")
             }
             return try await step(.activate) {
                 let active = try await controlPlane.withTransaction(logger: logger) { tx in
@@ -214,9 +194,3 @@ public struct GraphProvisioner: Sendable {
     }
 }
 
-extension Optional {
-    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
-        guard let value = self else { return nil }
-        return try await transform(value)
-    }
-}

@@ -127,19 +127,9 @@ public actor GraphSessionResolver {
         guard let graph = try await repository.graph(id: id), graph.status != .deleted else {
             throw KTProvisionError(code: .notFound, message: "no graph with id \(id)")
         }
-        var connection: DatabaseConnectionRecord?
-        if let connectionID = graph.databaseConnectionID {
-            guard let row = try await repository.databaseConnection(id: connectionID) else {
-                throw KTProvisionError(code: .unknownConnection, message: "the database connection of graph '\(graph.slug)' no longer exists")
-            }
-            connection = row
-        }
-        let targets = try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
+        let targets = try await GraphTargets.resolve(for: graph, repository: repository, settings: settings)
         let collections = QdrantCollections(graphSlug: graph.slug)
-        let dedicatedQdrant = !QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
-        let qdrant = dedicatedQdrant
-            ? try makeQdrantClient(url: targets.qdrantURL, settings: settings.qdrant, logger: logger)
-            : try QdrantClient.shared(settings: settings.qdrant, logger: logger)
+        let (qdrant, dedicatedQdrant) = try targets.qdrantClient(settings: settings, logger: logger)
         if graph.isDefault {
             return GraphSessions(
                 graph: graph, targets: targets, graphSession: DatabaseSession(pool: systemGraphPool), writeSession: DatabaseSession(pool: systemWritePool),

@@ -1,5 +1,7 @@
 public import KTConfig
 public import KTDB
+public import KTQdrant
+public import Logging
 
 /// Where a graph's data lives: its graph-db and write-db (with pool settings), its schema, and
 /// its Qdrant.
@@ -49,5 +51,51 @@ public struct GraphTargets: Sendable, Hashable {
             graphSSLMode: settings.dbSSLMode, writeSSLMode: settings.effectiveWriteSSLMode,
             graphPool: entry.graphPool, writePool: entry.writePool,
             schema: schema, qdrantURL: entry.qdrantURL ?? settings.qdrant.url, connectionKey: connection.configKey)
+    }
+
+    /// The targets of `graph`, looking up its `database_connections` row through `repository`.
+    ///
+    /// - Throws: ``KTProvisionError/Code/unknownConnection`` when the row no longer exists or its
+    ///   key is not configured in this process.
+    public static func resolve(for graph: Graph, repository: GraphRepository, settings: Settings) async throws -> GraphTargets {
+        var connection: DatabaseConnectionRecord?
+        if let id = graph.databaseConnectionID {
+            guard let row = try await repository.databaseConnection(id: id) else {
+                throw KTProvisionError(code: .unknownConnection, message: "the database connection of graph '\(graph.slug)' no longer exists")
+            }
+            connection = row
+        }
+        return try resolve(for: graph, connection: connection, settings: settings)
+    }
+
+    /// A one-off connection to the graph-db, reported to the server as `application`.
+    public func graphConnection(application: String) -> PostgresConnection.Configuration {
+        .init(url: graphDatabaseURL, applicationName: application, defaultSSLMode: graphSSLMode)
+    }
+
+    /// A one-off connection to the write-db, reported to the server as `application`.
+    public func writeConnection(application: String) -> PostgresConnection.Configuration {
+        .init(url: writeDatabaseURL, applicationName: application, defaultSSLMode: writeSSLMode)
+    }
+
+    /// Runs `body` with one-off connections to the graph-db and the write-db, closed afterwards.
+    public func withConnections<T: Sendable>(
+        application: String, logger: Logger, _ body: (_ graphDB: PostgresConnection, _ writeDB: PostgresConnection) async throws -> T
+    ) async throws -> T {
+        try await PostgresConnection.withConnection(configuration: graphConnection(application: application), logger: logger) { graphDB in
+            try await PostgresConnection.withConnection(configuration: writeConnection(application: application), logger: logger) { writeDB in
+                try await body(graphDB, writeDB)
+            }
+        }
+    }
+
+    /// The Qdrant client for this graph: the shared global client when ``qdrantURL`` names the
+    /// global Qdrant (compared without trailing slashes), else a dedicated client the caller
+    /// closes (`isDedicated`).
+    public func qdrantClient(settings: Settings, logger: Logger) throws -> (client: QdrantClient, isDedicated: Bool) {
+        if QdrantClient.sameServer(qdrantURL, settings.qdrant.url) {
+            return (try QdrantClient.shared(settings: settings.qdrant, logger: logger), false)
+        }
+        return (try makeQdrantClient(url: qdrantURL, settings: settings.qdrant, logger: logger), true)
     }
 }

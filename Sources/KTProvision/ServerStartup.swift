@@ -41,24 +41,15 @@ public enum ServerStartup {
                 try await repository.update(id: stuck.id, status: .error)
                 report.recoveredGraphs.append(stuck.slug)
             }
-            var active: [(Graph, DatabaseConnectionRecord?)] = []
+            var active: [(Graph, GraphTargets)] = []
             for graph in try await repository.listActive() where !graph.isDefault {
-                let connection = try await graph.databaseConnectionID.asyncMap { try await repository.databaseConnection(id: $0) } ?? nil
-                active.append((graph, connection))
+                active.append((graph, try await GraphTargets.resolve(for: graph, repository: repository, settings: settings)))
             }
             return active
         }
-        for (graph, connection) in graphs {
-            let targets = try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
-            let application = "kt-startup-\(graph.slug)"
-            try await PostgresConnection.withConnection(
-                configuration: .init(url: targets.graphDatabaseURL, applicationName: application, defaultSSLMode: targets.graphSSLMode), logger: logger
-            ) { graphDB in
-                try await PostgresConnection.withConnection(
-                    configuration: .init(url: targets.writeDatabaseURL, applicationName: application, defaultSSLMode: targets.writeSSLMode), logger: logger
-                ) { writeDB in
-                    report.appliedMigrations += try await Migrator.migrateGraph(schema: targets.schema, graphDB: graphDB, writeDB: writeDB, logger: logger).applied.count
-                }
+        for (graph, targets) in graphs {
+            try await targets.withConnections(application: "kt-startup-\(graph.slug)", logger: logger) { graphDB, writeDB in
+                report.appliedMigrations += try await Migrator.migrateGraph(schema: targets.schema, graphDB: graphDB, writeDB: writeDB, logger: logger).applied.count
             }
             report.migratedGraphs.append(graph.slug)
         }
