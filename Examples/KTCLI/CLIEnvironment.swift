@@ -24,21 +24,33 @@ struct CLIEnvironment {
         .init(url: settings.writeDatabaseURL, applicationName: application, defaultSSLMode: settings.effectiveWriteSSLMode)
     }
 
+    /// Loads the environment and runs `body`; any error becomes one line on stderr and exit 1.
+    static func run(verbose: Bool, _ body: (CLIEnvironment) async throws -> Void) async {
+        do {
+            try await body(try await load(verbose: verbose))
+        } catch {
+            fail(error)
+        }
+    }
+
     /// Runs `body` with a small pool on the control plane (system graph-db, `public`).
     func withControlPlane<T: Sendable>(_ body: (DatabaseSession) async throws -> T) async throws -> T {
         var sizing = settings.graphPool
         sizing.size = 2
         sizing.maxOverflow = 2
-        let pool = PostgresConnectionPool(configuration: .init(connection: graphConfiguration(application: "kt-cli"), pool: sizing, label: "control-plane"),
-                                          backgroundLogger: logger)
-        do {
-            let value = try await body(DatabaseSession(pool: pool))
-            await pool.shutdown()
-            return value
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
+        return try await PostgresConnectionPool.withPool(
+            configuration: .init(connection: graphConfiguration(application: "kt-cli"), pool: sizing, label: "control-plane"), backgroundLogger: logger
+        ) { try await body(DatabaseSession(pool: $0)) }
+    }
+
+    /// Runs `body` with a graph provisioner on the control plane.
+    func withProvisioner<T: Sendable>(_ body: (GraphProvisioner) async throws -> T) async throws -> T {
+        try await withControlPlane { try await body(GraphProvisioner(settings: settings, controlPlane: $0, logger: logger)) }
+    }
+
+    /// Runs `body` with a graph repository on the control plane.
+    func withRepository<T: Sendable>(_ body: (GraphRepository) async throws -> T) async throws -> T {
+        try await withControlPlane { try await body(GraphRepository($0, logger: logger)) }
     }
 
     /// Runs `body` with one-off connections to the system graph-db and write-db.

@@ -16,15 +16,10 @@ struct DatabaseConnectionsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
+            await CLIEnvironment.run(verbose: verbose) { environment in
                 _ = try environment.settings.graphDatabase(forKey: key)
-                let row = try await environment.withControlPlane { session in
-                    try await GraphRepository(session, logger: environment.logger).createDatabaseConnection(name: name, configKey: key)
-                }
+                let row = try await environment.withRepository { try await $0.createDatabaseConnection(name: name, configKey: key) }
                 print("added \(row.name) (\(row.configKey)) \(row.id.uuidString.lowercased())")
-            } catch {
-                fail(error)
             }
         }
     }
@@ -35,9 +30,8 @@ struct DatabaseConnectionsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
-                let rows = try await environment.withControlPlane { try await GraphRepository($0, logger: environment.logger).listDatabaseConnections() }
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let rows = try await environment.withRepository { try await $0.listDatabaseConnections() }
                 let entries: [[String: String?]] = [["id": nil, "name": GraphDatabases.defaultKey, "config_key": GraphDatabases.defaultKey, "created_at": nil]]
                     + rows.map { ["id": $0.id.uuidString.lowercased(), "name": $0.name, "config_key": $0.configKey, "created_at": ISO8601DateFormatter().string(from: $0.createdAt)] }
                 if json {
@@ -45,8 +39,6 @@ struct DatabaseConnectionsCommand: AsyncParsableCommand {
                 } else {
                     for entry in entries { print("\(entry["config_key"]!!)\t\(entry["name"]!!)") }
                 }
-            } catch {
-                fail(error)
             }
         }
     }

@@ -13,8 +13,7 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
     func run() async throws {
-        do {
-            let environment = try await CLIEnvironment.load(verbose: verbose)
+        await CLIEnvironment.run(verbose: verbose) { environment in
             let logger = environment.logger
             let schemaName = try SchemaName(schema)
             print("settings: \(environment.settings.databaseURL) / \(environment.settings.writeDatabaseURL)")
@@ -29,38 +28,37 @@ struct DemoCommand: AsyncParsableCommand {
             var poolSettings = environment.settings.writePool
             poolSettings.size = 2
             poolSettings.maxOverflow = 2
-            let pool = PostgresConnectionPool(
+            try await PostgresConnectionPool.withPool(
                 configuration: .init(connection: environment.writeConfiguration(application: "kt-write-demo"), pool: poolSettings, label: "write:\(schema)"),
-                backgroundLogger: logger)
-            let session = DatabaseSession(pool: pool, schema: schemaName)
+                backgroundLogger: logger
+            ) { pool in
+                let session = DatabaseSession(pool: pool, schema: schemaName)
 
-            let concepts = ["Photosynthesis", "Chlorophyll", "Sunlight"]
-            let written = try await session.withTransaction(logger: logger) { tx in
-                var written = 0
-                for concept in concepts {
-                    let key = concept.lowercased()
-                    try await tx.withSavepoint { item in
-                        try await item.query("""
-                            INSERT INTO write_nodes (key, node_uuid, concept, definition)
-                            VALUES (\(key), \(UUID()), \(concept), \("A demo node written by kt demo"))
-                            ON CONFLICT (key) DO UPDATE SET updated_at = now()
-                            """)
+                let concepts = ["Photosynthesis", "Chlorophyll", "Sunlight"]
+                let written = try await session.withTransaction(logger: logger) { tx in
+                    var written = 0
+                    for concept in concepts {
+                        let key = concept.lowercased()
+                        try await tx.withSavepoint { item in
+                            try await item.query("""
+                                INSERT INTO write_nodes (key, node_uuid, concept, definition)
+                                VALUES (\(key), \(UUID()), \(concept), \("A demo node written by kt demo"))
+                                ON CONFLICT (key) DO UPDATE SET updated_at = now()
+                                """)
+                        }
+                        written += 1
                     }
-                    written += 1
+                    return written
                 }
-                return written
-            }
-            print("upserted \(written) nodes into \(schema).write_nodes")
+                print("upserted \(written) nodes into \(schema).write_nodes")
 
-            let rows = try await session.query("SELECT key, concept, updated_at FROM write_nodes ORDER BY key", logger: logger).rows
-            for row in rows {
-                print("  \(try row.decode("key", as: String.self))\t\(try row.decode("concept", as: String.self))\t\(try row.decode("updated_at", as: Date.self))")
+                let rows = try await session.query("SELECT key, concept, updated_at FROM write_nodes ORDER BY key", logger: logger).rows
+                for row in rows {
+                    print("  \(try row.decode("key", as: String.self))\t\(try row.decode("concept", as: String.self))\t\(try row.decode("updated_at", as: Date.self))")
+                }
+                let stats = pool.statistics
+                print("pool: \(stats.idle) idle, \(stats.inUse) in use")
             }
-            let stats = pool.statistics
-            print("pool: \(stats.idle) idle, \(stats.inUse) in use")
-            await pool.shutdown()
-        } catch {
-            fail(error)
         }
     }
 }

@@ -40,15 +40,11 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
-                let graph = try await environment.withControlPlane { session in
-                    try await GraphProvisioner(settings: environment.settings, controlPlane: session, logger: environment.logger)
-                        .createGraph(slug: slug, name: name, description: description, databaseKey: database, progress: GraphsCommand.progress)
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let graph = try await environment.withProvisioner {
+                    try await $0.createGraph(slug: slug, name: name, description: description, databaseKey: database, progress: GraphsCommand.progress)
                 }
                 print("created \(graph.slug) (\(graph.status))")
-            } catch {
-                fail(error)
             }
         }
     }
@@ -59,14 +55,9 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
-                let graphs = try await environment.withControlPlane {
-                    try await GraphRepository($0, logger: environment.logger).listAccessible(userID: nil, isSuperuser: true)
-                }
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let graphs = try await environment.withRepository { try await $0.listAccessible(userID: nil, isSuperuser: true) }
                 if json { printJSON(graphs.map(GraphsCommand.json)) } else { graphs.forEach { print(GraphsCommand.line($0)) } }
-            } catch {
-                fail(error)
             }
         }
     }
@@ -78,14 +69,11 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
-                guard let graph = try await environment.withControlPlane({ try await GraphRepository($0, logger: environment.logger).graph(slug: slug) }) else {
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                guard let graph = try await environment.withRepository({ try await $0.graph(slug: slug) }) else {
                     throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
                 }
                 if json { printJSON(GraphsCommand.json(graph)) } else { print(GraphsCommand.line(graph)) }
-            } catch {
-                fail(error)
             }
         }
     }
@@ -96,15 +84,9 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
-                let graph = try await environment.withControlPlane { session in
-                    try await GraphProvisioner(settings: environment.settings, controlPlane: session, logger: environment.logger)
-                        .retry(slug: slug, progress: GraphsCommand.progress)
-                }
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let graph = try await environment.withProvisioner { try await $0.retry(slug: slug, progress: GraphsCommand.progress) }
                 print("\(graph.slug) is \(graph.status)")
-            } catch {
-                fail(error)
             }
         }
     }
@@ -116,14 +98,9 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
         func run() async throws {
-            do {
-                let environment = try await CLIEnvironment.load(verbose: verbose)
-                try await environment.withControlPlane { session in
-                    try await GraphProvisioner(settings: environment.settings, controlPlane: session, logger: environment.logger).deleteGraph(slug: slug, hard: hard)
-                }
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                try await environment.withProvisioner { try await $0.deleteGraph(slug: slug, hard: hard) }
                 print("deleted \(slug)\(hard ? " (hard)" : "")")
-            } catch {
-                fail(error)
             }
         }
     }

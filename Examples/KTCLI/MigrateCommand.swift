@@ -10,14 +10,11 @@ struct MigrateCommand: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
     func run() async throws {
-        do {
-            let environment = try await CLIEnvironment.load(verbose: verbose)
+        await CLIEnvironment.run(verbose: verbose) { environment in
             let report = try await ServerStartup.prepare(settings: environment.settings, logger: environment.logger)
             print("migrations applied: \(report.appliedMigrations)")
             print("graphs checked: \(report.migratedGraphs.count)")
             if !report.recoveredGraphs.isEmpty { print("interrupted provisioning moved to error: \(report.recoveredGraphs.joined(separator: ", "))") }
-        } catch {
-            fail(error)
         }
     }
 }

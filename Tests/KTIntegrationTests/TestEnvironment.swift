@@ -32,17 +32,20 @@ enum TestEnvironment {
         PostgresConnection.Configuration(url: url, applicationName: application, preparedStatements: prepared)
     }
 
-    static func makePool(
-        _ url: DatabaseURL,
-        size: Int = 4, maxOverflow: Int = 4, timeout: Duration = .seconds(10), recycle: Duration = .seconds(600),
-        prepared: PostgresConnection.PreparedStatementMode = .cached, prePingAfterIdle: Duration = .seconds(10)
-    ) -> PostgresConnectionPool {
+    static func poolConfiguration(
+        _ url: DatabaseURL, size: Int, maxOverflow: Int, timeout: Duration, recycle: Duration,
+        prepared: PostgresConnection.PreparedStatementMode, prePingAfterIdle: Duration
+    ) -> PostgresConnectionPool.Configuration {
+        .init(
+            connection: connectionConfiguration(url, prepared: prepared),
+            pool: PoolSettings(size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle),
+            prePingAfterIdle: prePingAfterIdle,
+            label: "test")
+    }
+
+    static func makePool(_ url: DatabaseURL) -> PostgresConnectionPool {
         PostgresConnectionPool(
-            configuration: .init(
-                connection: connectionConfiguration(url, prepared: prepared),
-                pool: PoolSettings(size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle),
-                prePingAfterIdle: prePingAfterIdle,
-                label: "test"),
+            configuration: poolConfiguration(url, size: 4, maxOverflow: 4, timeout: .seconds(10), recycle: .seconds(600), prepared: .cached, prePingAfterIdle: .seconds(10)),
             backgroundLogger: logger)
     }
 
@@ -52,15 +55,9 @@ enum TestEnvironment {
         prepared: PostgresConnection.PreparedStatementMode = .cached, prePingAfterIdle: Duration = .seconds(10),
         _ body: (PostgresConnectionPool) async throws -> T
     ) async throws -> T {
-        let pool = makePool(url, size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle, prepared: prepared, prePingAfterIdle: prePingAfterIdle)
-        do {
-            let value = try await body(pool)
-            await pool.shutdown()
-            return value
-        } catch {
-            await pool.shutdown()
-            throw error
-        }
+        try await PostgresConnectionPool.withPool(
+            configuration: poolConfiguration(url, size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle, prepared: prepared, prePingAfterIdle: prePingAfterIdle),
+            backgroundLogger: logger, body)
     }
 
     /// A unique lower-case name for a test's schema, table or database.

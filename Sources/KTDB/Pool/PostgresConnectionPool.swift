@@ -69,6 +69,23 @@ public final class PostgresConnectionPool: Sendable, Service {
         self.timeoutCounter = Counter(label: "kt_db_pool_checkout_timeouts", dimensions: dimensions)
     }
 
+    /// Creates a pool, runs `body` with it, and shuts it down, also when `body` throws.
+    ///
+    /// For a pool that lives as long as the process, run it in a `ServiceGroup` instead.
+    public static func withPool<T: Sendable>(
+        configuration: Configuration, backgroundLogger: Logger, _ body: (PostgresConnectionPool) async throws -> T
+    ) async throws -> T {
+        let pool = PostgresConnectionPool(configuration: configuration, backgroundLogger: backgroundLogger)
+        do {
+            let value = try await body(pool)
+            await pool.shutdown()
+            return value
+        } catch {
+            await pool.shutdown()
+            throw error
+        }
+    }
+
     /// The current number of in-use, idle, opening connections and waiting tasks.
     public var statistics: Statistics {
         state.withLock { Statistics(inUse: $0.inUse, idle: $0.idle.count, opening: $0.opening, waiting: $0.waiters.count) }
