@@ -10,6 +10,12 @@ func decodingError(_ text: String, _ type: Any.Type, _ oid: UInt32) -> KTDBError
     KTDBError(code: .decoding, message: "cannot decode a value of type OID \(oid) as \(type)")
 }
 
+/// Parses an integer column of any width, failing with the type in the message.
+func parseInteger<T: FixedWidthInteger>(_ text: String, _ oid: UInt32) throws(KTDBError) -> T {
+    guard let value = T(text) else { throw decodingError(text, T.self, oid) }
+    return value
+}
+
 extension String: PostgresDecodable {
     /// Any column's text.
     public init(postgresText: String, typeOID: UInt32) throws(KTDBError) { self = postgresText }
@@ -18,24 +24,21 @@ extension String: PostgresDecodable {
 extension Int: PostgresDecodable {
     /// `int2`, `int4`, `int8` (and numeric text without a fraction).
     public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
-        guard let value = Int(postgresText) else { throw decodingError(postgresText, Int.self, typeOID) }
-        self = value
+        self = try parseInteger(postgresText, typeOID)
     }
 }
 
 extension Int64: PostgresDecodable {
     /// `int2`, `int4`, `int8`.
     public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
-        guard let value = Int64(postgresText) else { throw decodingError(postgresText, Int64.self, typeOID) }
-        self = value
+        self = try parseInteger(postgresText, typeOID)
     }
 }
 
 extension Int32: PostgresDecodable {
     /// `int2`, `int4`.
     public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
-        guard let value = Int32(postgresText) else { throw decodingError(postgresText, Int32.self, typeOID) }
-        self = value
+        self = try parseInteger(postgresText, typeOID)
     }
 }
 
