@@ -76,11 +76,17 @@ struct PoolTests {
         let url = try TestEnvironment.systemGraphURL
         try await TestEnvironment.withPool(url, size: 1, maxOverflow: 0, prePingAfterIdle: afterIdle) { pool in
             let victim = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
-            try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
-                try await $0.query("SELECT pg_terminate_backend(\(Int32(victim)))", logger: logger)
+            try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { admin in
+                try await admin.query("SELECT pg_terminate_backend(\(Int32(victim)))", logger: logger)
+                // Wait until the backend is gone on the server side (its socket is then closed).
+                while try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(Int32(victim))", logger: logger)
+                    .first?.decode(0, as: Int.self) != 0 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
             }
-            // Give the server time to close the socket (the event loop notices without a round trip).
-            try await Task.sleep(for: .milliseconds(500))
+            // The event loop reads the closed socket of the idle connection and marks it dead;
+            // a short grace covers that hand-off, no round trip is involved with a 60 s threshold.
+            try await Task.sleep(for: .milliseconds(100))
             let replacement = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
             #expect(replacement != victim)
         }
