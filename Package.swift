@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "KTGraph", targets: ["KTGraph"]),
         .library(name: "KTProvision", targets: ["KTProvision"]),
         .executable(name: "kt", targets: ["KTCLI"]),
+        .executable(name: "kt-server", targets: ["KTServer"]),
         .executable(name: "kt-benchmarks", targets: ["KTBenchmarks"]),
     ],
     dependencies: [
@@ -21,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // MARK: C shim
@@ -53,6 +58,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -94,6 +100,31 @@ let package = Package(
             ],
             path: "Examples/KTCLI"
         ),
+        .target(
+            name: "KTServerKit",
+            dependencies: [
+                "KTConfig",
+                "KTDB",
+                "KTQdrant",
+                "KTGraph",
+                "KTProvision",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/KTServerKit"
+        ),
+        .executableTarget(
+            name: "KTServer",
+            dependencies: [
+                "KTServerKit",
+                "KTConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/KTServer"
+        ),
 
         // MARK: Benchmarks
         .executableTarget(
@@ -128,6 +159,7 @@ let package = Package(
                 "KTConfig",
                 "KTQdrant",
                 "KTProvision",
+                "KTServerKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -29,6 +29,7 @@ public struct GraphProvisioner: Sendable {
     ///
     /// - Parameters:
     ///   - databaseKey: the `database_connections` key; `nil` or `default` means the system databases.
+    ///   - graphType, byokEnabled, contributeToPublic, usePublicCache: stored as given (defaults as the original).
     ///   - progress: called as each step starts and ends.
     /// - Throws: ``KTProvisionError``: `invalidSlug`, `reservedSlug`, `conflict` (slug taken,
     ///   also when two creations race: exactly one wins), `unknownConnection`, or `stepFailed`
@@ -36,6 +37,7 @@ public struct GraphProvisioner: Sendable {
     @discardableResult
     public func createGraph(
         slug text: String, name: String, description: String? = nil, databaseKey: String? = nil, createdBy: UUID? = nil,
+        graphType: String = "v1", byokEnabled: Bool = false, contributeToPublic: Bool = true, usePublicCache: Bool = true,
         progress: @Sendable (ProvisioningEvent) -> Void = { _ in }
     ) async throws -> Graph {
         let slug: GraphSlug
@@ -59,7 +61,9 @@ public struct GraphProvisioner: Sendable {
         }
         let graph: Graph
         do {
-            graph = try await repository.create(slug: slug, name: name, description: description, databaseConnectionID: connection?.id, createdBy: createdBy)
+            graph = try await repository.create(
+                slug: slug, name: name, description: description, databaseConnectionID: connection?.id, createdBy: createdBy,
+                graphType: graphType, byokEnabled: byokEnabled, contributeToPublic: contributeToPublic, usePublicCache: usePublicCache)
         } catch let error as KTDBError where error.code == .conflict {
             throw KTProvisionError(code: .conflict, message: error.message)
         } catch let error as KTDBError where error.code == .invalidArgument {

@@ -104,4 +104,77 @@ struct GraphRepositoryTests {
             #expect(try await repository.reservedKeyConnections().isEmpty)
         }
     }
+
+    @Test("users and tokens: only the SHA-256 digest is stored; authenticate finds active users; limits and bad input")
+    func usersAndTokens() async throws {
+        try await withControlPlane { session in
+            let users = UserRepository(session, logger: logger)
+            let user = try await users.createUser(email: " Carol@Example.org ", isSuperuser: true)
+            #expect(user.email == "carol@example.org")
+            #expect(user.isSuperuser)
+            await #expect(throws: KTDBError.self) { try await users.createUser(email: "carol@example.org") }
+            for bad in ["no-at-sign", "@example.org", "carol@", "a b@example.org"] {
+                await #expect(throws: KTDBError.self) { try await users.createUser(email: bad) }
+            }
+
+            let issued = try await users.issueToken(userID: user.id, graphSlugs: ["news"])
+            let token = issued.token.revealedValue
+            #expect(token.hasPrefix("kt_"))
+            #expect(token.count == 46)
+            #expect(!"\(issued.token)".contains(token))
+            let stored = try await session.query("SELECT token_hash FROM api_tokens WHERE id = \(issued.id)", logger: logger)
+                .first?.decode(0, as: String.self)
+            #expect(stored?.count == 64)
+            #expect(stored != token)
+            #expect(try await session.query("SELECT count(*) FROM api_tokens WHERE token_hash = \(token)", logger: logger).first?.decode(0, as: Int.self) == 0)
+
+            let authenticated = try #require(try await users.authenticate(token: token))
+            #expect(authenticated.user.id == user.id)
+            #expect(authenticated.graphSlugs == ["news"])
+            #expect(authenticated.tokenAllows(slug: "news"))
+            #expect(!authenticated.tokenAllows(slug: "other"))
+            #expect(try await users.authenticate(token: token + "x") == nil)
+            #expect(try await users.authenticate(token: "not-a-token") == nil)
+
+            try await session.query("UPDATE \"user\" SET is_active = false WHERE id = \(user.id)", logger: logger)
+            #expect(try await users.authenticate(token: token) == nil)
+            await #expect(throws: KTDBError.self) { try await users.issueToken(userID: UUID()) }
+        }
+    }
+
+    @Test("the last admin can be neither demoted nor removed, also when two demotions race")
+    func lastAdminGuard() async throws {
+        try await withControlPlane { session in
+            let repository = GraphRepository(session, logger: logger)
+            let alice = try await makeUser(session, email: "alice@example.org")
+            let bob = try await makeUser(session, email: "bob@example.org")
+            let graph = try await repository.create(slug: try GraphSlug("team"), name: "Team")
+            try await repository.addMember(graphID: graph.id, userID: alice, role: .admin)
+            try await repository.addMember(graphID: graph.id, userID: bob, role: .admin)
+
+            // Two concurrent demotions of the two admins: the row locks serialise them, one fails.
+            async let first: Result<GraphMember?, any Error> = { do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: alice, role: .reader)) } catch { return .failure(error) } }()
+            async let second: Result<GraphMember?, any Error> = { do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: bob, role: .reader)) } catch { return .failure(error) } }()
+            let results = await [first, second]
+            let failures = results.compactMap { result -> KTDBError? in
+                if case .failure(let error) = result { return error as? KTDBError }
+                return nil
+            }
+            #expect(failures.count == 1)
+            #expect(failures.first?.code == .lastAdmin)
+            let admins = try await repository.members(graphID: graph.id).filter { $0.role == .admin }
+            #expect(admins.count == 1)
+            let lastAdmin = try #require(admins.first?.userID)
+
+            let removeError = await #expect(throws: KTDBError.self) {
+                try await repository.removeMemberKeepingAnAdmin(graphID: graph.id, userID: lastAdmin)
+            }
+            #expect(removeError?.code == .lastAdmin)
+            let other = lastAdmin == alice ? bob : alice
+            #expect(try await repository.removeMemberKeepingAnAdmin(graphID: graph.id, userID: other))
+            #expect(try await repository.removeMemberKeepingAnAdmin(graphID: graph.id, userID: other) == false)
+            #expect(try await repository.changeMemberRole(graphID: graph.id, userID: UUID(), role: .writer) == nil)
+            #expect(try await repository.memberCounts(graphIDs: [graph.id, UUID()]) == [graph.id: 1])
+        }
+    }
 }

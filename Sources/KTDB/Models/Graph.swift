@@ -130,3 +130,13 @@ public struct GraphMember: Sendable, Hashable {
         createdAt = try row.decode("created_at", as: Date.self)
     }
 }
+
+/// A member with the user's e-mail address and display name.
+public struct GraphMemberDetail: Sendable, Hashable {
+    /// The membership.
+    public var member: GraphMember
+    /// The user's e-mail address.
+    public var email: String
+    /// The user's display name.
+    public var displayName: String?
+}

@@ -8,7 +8,7 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case connectionFailed, connectionClosed, server, poolTimeout, poolClosed
-            case invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument
+            case invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument, lastAdmin
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -37,6 +37,8 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
         public static let conflict = Code(.conflict)
         /// An argument is invalid.
         public static let invalidArgument = Code(.invalidArgument)
+        /// The change would leave a graph without an admin.
+        public static let lastAdmin = Code(.lastAdmin)
 
         /// The code's name.
         public var description: String { base.rawValue }

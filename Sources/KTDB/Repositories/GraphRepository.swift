@@ -167,6 +167,88 @@ public struct GraphRepository: Sendable {
         try await runner.run("DELETE FROM graph_members WHERE graph_id = \(graphID) AND user_id = \(userID)", logger: logger).affectedRows > 0
     }
 
+    /// The members of a graph with their e-mail address and display name, oldest first.
+    public func memberDetails(graphID: UUID) async throws -> [GraphMemberDetail] {
+        try await runner.run("""
+            SELECT m.id, m.graph_id, m.user_id, m.role, m.created_at, u.email, u.display_name
+            FROM graph_members m JOIN "user" u ON u.id = m.user_id
+            WHERE m.graph_id = \(graphID) ORDER BY m.created_at, m.id
+            """, logger: logger).rows.map { row throws(KTDBError) in
+            GraphMemberDetail(member: try GraphMember(row: row), email: try row.decode("email", as: String.self),
+                              displayName: try row.decode("display_name", as: String?.self))
+        }
+    }
+
+    /// The number of members of each graph in `graphIDs`, in one query (absent = 0).
+    public func memberCounts(graphIDs: [UUID]) async throws -> [UUID: Int] {
+        guard !graphIDs.isEmpty else { return [:] }
+        let ids = graphIDs.map(\.uuidString)
+        var counts: [UUID: Int] = [:]
+        for row in try await runner.run("""
+            SELECT graph_id, count(*) AS n FROM graph_members WHERE graph_id = ANY(\(ids)::uuid[]) GROUP BY graph_id
+            """, logger: logger).rows {
+            counts[try row.decode("graph_id", as: UUID.self)] = try row.decode("n", as: Int.self)
+        }
+        return counts
+    }
+
+    /// Changes a member's role and never leaves the graph without an admin: the graph's admin
+    /// rows are locked (`FOR UPDATE`) first, so two concurrent demotions cannot both pass.
+    /// Runs in a transaction of its own unless the repository is built on one.
+    ///
+    /// - Returns: the member, or `nil` when the user is not a member.
+    /// - Throws: ``KTDBError/Code/lastAdmin`` when demoting the only admin.
+    public func changeMemberRole(graphID: UUID, userID: UUID, role: GraphRole) async throws -> GraphMember? {
+        try await inTransaction { transaction in
+            let repository = GraphRepository(transaction, logger: logger)
+            if role != .admin, try await repository.isLastAdmin(graphID: graphID, userID: userID) {
+                throw KTDBError(code: .lastAdmin, message: "Cannot demote the last admin")
+            }
+            return try await repository.updateMemberRole(graphID: graphID, userID: userID, role: role)
+        }
+    }
+
+    /// Removes a member and never the last admin (admin rows locked as in
+    /// ``changeMemberRole(graphID:userID:role:)``).
+    ///
+    /// - Returns: whether there was such a member.
+    /// - Throws: ``KTDBError/Code/lastAdmin`` when removing the only admin.
+    public func removeMemberKeepingAnAdmin(graphID: UUID, userID: UUID) async throws -> Bool {
+        try await inTransaction { transaction in
+            let repository = GraphRepository(transaction, logger: logger)
+            if try await repository.isLastAdmin(graphID: graphID, userID: userID) {
+                throw KTDBError(code: .lastAdmin, message: "Cannot remove the last admin")
+            }
+            return try await repository.removeMember(graphID: graphID, userID: userID)
+        }
+    }
+
+    /// Locks the graph's admin rows and tells whether `userID` is the only one.
+    private func isLastAdmin(graphID: UUID, userID: UUID) async throws -> Bool {
+        let admins = try await runner.run(
+            "SELECT user_id FROM graph_members WHERE graph_id = \(graphID) AND role = 'admin' FOR UPDATE", logger: logger
+        ).rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) }
+        return admins == [userID]
+    }
+
+    /// Runs `body` in the repository's transaction, or in a new one on its session or connection.
+    private func inTransaction<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        switch runner {
+        case let transaction as PostgresTransaction:
+            return try await body(transaction)
+        case let session as DatabaseSession:
+            return try await session.withTransaction(logger: logger, body)
+        case let connection as PostgresConnection:
+            try await connection.execute(simple: "BEGIN", logger: logger)
+            let transaction = PostgresTransaction(connection: connection, logger: logger, depth: 0)
+            return try await connection.guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) {
+                try await body(transaction)
+            }
+        default:
+            throw KTDBError(code: .invalidArgument, message: "this operation needs a transaction, a session or a connection")
+        }
+    }
+
     // MARK: Database connections
 
     private static let connectionColumns = "id, name, config_key, created_at"

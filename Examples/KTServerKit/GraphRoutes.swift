@@ -1,0 +1,197 @@
+import Foundation
+import Hummingbird
+import KTConfig
+import KTDB
+import KTProvision
+import Logging
+import HTTPTypes
+
+/// The routes under `/api/v1/graphs` (inventory §6.2), all behind ``AuthMiddleware``.
+struct GraphRoutes {
+    let state: ServerState
+
+    func register(on group: RouterGroup<APIRequestContext>) {
+        group.get(use: list)
+        group.post(use: create)
+        // Constant segments are declared before `{slug}` and the trie router prefers them, so
+        // `/database-connections` is never captured as a slug.
+        group.get("database-connections", use: listConnections)
+        group.post("database-connections", use: createConnection)
+        group.get("{slug}", use: show)
+        group.put("{slug}", use: update)
+        group.delete("{slug}", use: delete)
+        group.post("{slug}/retry-provision", use: retry)
+        group.get("{slug}/members", use: members)
+        group.post("{slug}/members", use: addMember)
+        group.put("{slug}/members/{user_id}", use: changeMemberRole)
+        group.delete("{slug}/members/{user_id}", use: removeMember)
+    }
+
+    // MARK: Graphs
+
+    @Sendable func list(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let auth = try context.requireAuth()
+        var graphs = try await state.graphs(context.logger).listAccessible(userID: auth.user.id, isSuperuser: auth.user.isSuperuser)
+        if let slugs = auth.graphSlugs { graphs.removeAll { !slugs.contains($0.slug) } }
+        return try JSONBody.response(try await state.responses(for: graphs, logger: context.logger))
+    }
+
+    @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try state.requireSuperuser(context)
+        let body = try await JSONBody.decode(CreateGraphRequest.self, from: request)
+        try body.validate()
+        guard body.slug != "default" else { throw APIError(.badRequest, "Slug 'default' is reserved") }
+        let repository = state.graphs(context.logger)
+        if try await repository.graph(slug: body.slug) != nil {
+            throw APIError(.conflict, "Graph '\(body.slug)' already exists")
+        }
+        var connectionName: String?
+        if let key = body.databaseConnectionConfigKey, !GraphDatabases.isSystemKey(key) {
+            guard let connection = try await repository.databaseConnection(configKey: key) else {
+                throw APIError(.badRequest, "Database connection '\(key)' not found")
+            }
+            connectionName = connection.name
+        }
+        let creator = try context.requireAuth().user.id
+        let graph: Graph
+        do {
+            graph = try await state.provisioner.createGraph(
+                slug: body.slug, name: body.name, description: body.description, databaseKey: body.databaseConnectionConfigKey,
+                createdBy: creator, graphType: body.graphType ?? "v1", byokEnabled: body.byokEnabled ?? false,
+                contributeToPublic: body.contributeToPublic ?? true, usePublicCache: body.usePublicCache ?? true)
+        } catch let error as KTProvisionError where error.code == .stepFailed {
+            context.logger.debug("provisioning failed", metadata: ["kt.graph": "\(body.slug)", "kt.error": "\(error.debugDescription)"])
+            if let created = try? await repository.graph(slug: body.slug) { await state.resolver.invalidate(graphID: created.id) }
+            throw APIError(.internalServerError, "Graph provisioning failed")
+        }
+        await state.resolver.invalidate(graphID: graph.id)
+        var response = try await state.response(for: graph, logger: context.logger)
+        response.databaseConnectionName = connectionName
+        return try JSONBody.response(response, status: .created)
+    }
+
+    @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
+        return try JSONBody.response(try await state.response(for: graph, logger: context.logger))
+    }
+
+    @Sendable func update(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .manageMetadata, context: context)
+        let body = try await JSONBody.decode(UpdateGraphRequest.self, from: request)
+        if let name = body.name, !(1...200).contains(name.count) { throw APIError(.unprocessableContent, "name has 1 to 200 characters") }
+        let togglesChange = (body.contributeToPublic.map { $0 != graph.contributeToPublic } ?? false)
+            || (body.usePublicCache.map { $0 != graph.usePublicCache } ?? false)
+        if graph.isDefault, body.contributeToPublic != nil || body.usePublicCache != nil {
+            throw APIError(.badRequest, "The public cache toggles of the default graph cannot be changed")
+        }
+        guard let updated = try await state.graphs(context.logger).update(
+            id: graph.id, name: body.name, description: body.description,
+            contributeToPublic: body.contributeToPublic, usePublicCache: body.usePublicCache) else { throw APIError.graphNotFound }
+        if togglesChange { await state.resolver.invalidate(graphID: graph.id) }
+        return try JSONBody.response(try await state.response(for: updated, logger: context.logger))
+    }
+
+    @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try state.requireSuperuser(context)
+        let slug = try context.parameters.require("slug")
+        guard let graph = try await state.graphs(context.logger).graph(slug: slug), graph.status != .deleted else { throw APIError.graphNotFound }
+        guard !graph.isDefault else { throw APIError(.badRequest, "The default graph cannot be deleted") }
+        let hard = request.uri.queryParameters.get("hard").map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false
+        await state.resolver.invalidate(graphID: graph.id)
+        try await state.provisioner.deleteGraph(slug: slug, hard: hard)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try state.requireSuperuser(context)
+        let slug = try context.parameters.require("slug")
+        guard let graph = try await state.graphs(context.logger).graph(slug: slug), graph.status != .deleted, !graph.isDefault else {
+            throw APIError.graphNotFound
+        }
+        guard graph.status == .error else { throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')") }
+        do {
+            let retried = try await state.provisioner.retry(slug: slug)
+            await state.resolver.invalidate(graphID: graph.id)
+            return try JSONBody.response(try await state.response(for: retried, logger: context.logger))
+        } catch let error as KTProvisionError where error.code == .stepFailed {
+            context.logger.debug("provisioning retry failed", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.debugDescription)"])
+            await state.resolver.invalidate(graphID: graph.id)
+            throw APIError(.internalServerError, "Provisioning retry failed")
+        }
+    }
+
+    // MARK: Database connections
+
+    @Sendable func listConnections(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try state.requireSuperuser(context)
+        var result = [DatabaseConnectionResponse(id: nil, name: GraphDatabases.defaultKey, configKey: GraphDatabases.defaultKey, createdAt: nil)]
+        result += try await state.graphs(context.logger).listDatabaseConnections().map(DatabaseConnectionResponse.init)
+        return try JSONBody.response(result)
+    }
+
+    @Sendable func createConnection(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try state.requireSuperuser(context)
+        let body = try await JSONBody.decode(CreateDatabaseConnectionRequest.self, from: request)
+        guard !GraphDatabases.isSystemKey(body.configKey) else {
+            throw APIError(.badRequest, "config_key '\(GraphDatabases.defaultKey)' is reserved for the system database")
+        }
+        do {
+            _ = try state.settings.graphDatabase(forKey: body.configKey)
+        } catch {
+            throw APIError(.badRequest, "config_key '\(body.configKey)' is not configured in this process (set EXTRA_DB_\(body.configKey.uppercased().replacingOccurrences(of: "-", with: "_"))_* or GRAPH_DATABASES)")
+        }
+        let record = try await state.graphs(context.logger).createDatabaseConnection(name: body.name, configKey: body.configKey)
+        return try JSONBody.response(DatabaseConnectionResponse(record), status: .created)
+    }
+
+    // MARK: Members
+
+    @Sendable func members(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
+        let members = try await state.graphs(context.logger).memberDetails(graphID: graph.id)
+        return try JSONBody.response(members.map(GraphMemberResponse.init))
+    }
+
+    @Sendable func addMember(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .manageMembers, context: context)
+        let body = try await JSONBody.decode(AddMemberRequest.self, from: request)
+        let role = try parseRole(body.role)
+        guard let userID = UUID(uuidString: body.userID) else { throw APIError(.badRequest, "Invalid user id") }
+        guard try await state.users(context.logger).user(id: userID) != nil else { throw APIError(.notFound, "User not found") }
+        let repository = state.graphs(context.logger)
+        try await repository.addMember(graphID: graph.id, userID: userID, role: role)
+        return try JSONBody.response(try await detail(graphID: graph.id, userID: userID, repository: repository), status: .created)
+    }
+
+    @Sendable func changeMemberRole(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .manageMembers, context: context)
+        let userID = try memberID(context)
+        let role = try parseRole(try await JSONBody.decode(UpdateMemberRoleRequest.self, from: request).role)
+        let repository = state.graphs(context.logger)
+        guard try await repository.changeMemberRole(graphID: graph.id, userID: userID, role: role) != nil else {
+            throw APIError(.notFound, "Member not found")
+        }
+        return try JSONBody.response(try await detail(graphID: graph.id, userID: userID, repository: repository))
+    }
+
+    @Sendable func removeMember(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .manageMembers, context: context)
+        let userID = try memberID(context)
+        guard try await state.graphs(context.logger).removeMemberKeepingAnAdmin(graphID: graph.id, userID: userID) else {
+            throw APIError(.notFound, "Member not found")
+        }
+        return Response(status: .noContent)
+    }
+
+    private func memberID(_ context: APIRequestContext) throws -> UUID {
+        guard let id = UUID(uuidString: try context.parameters.require("user_id")) else { throw APIError(.badRequest, "Invalid user id") }
+        return id
+    }
+
+    private func detail(graphID: UUID, userID: UUID, repository: GraphRepository) async throws -> GraphMemberResponse {
+        guard let detail = try await repository.memberDetails(graphID: graphID).first(where: { $0.member.userID == userID }) else {
+            throw APIError(.notFound, "Member not found")
+        }
+        return GraphMemberResponse(detail: detail)
+    }
+}

@@ -1,0 +1,176 @@
+import Foundation
+import KTDB
+import HTTPTypes
+import Hummingbird
+import KTConfig
+import KTProvision
+import Logging
+
+/// `GraphResponse`: the original's fields. Never a database URL or password.
+struct GraphResponse: Encodable {
+    var graph: Graph
+    var databaseConnectionName: String?
+    var memberCount: Int
+    var nodeCount: Int
+
+    enum CodingKeys: String, CodingKey {
+        case id, slug, name, description, status
+        case isDefault = "is_default", graphType = "graph_type", byokEnabled = "byok_enabled"
+        case storageMode = "storage_mode", schemaName = "schema_name"
+        case databaseConnectionID = "database_connection_id", databaseConnectionName = "database_connection_name"
+        case createdBy = "created_by", createdAt = "created_at", updatedAt = "updated_at"
+        case memberCount = "member_count", nodeCount = "node_count"
+        case contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(graph.id, forKey: .id)
+        try c.encode(graph.slug, forKey: .slug)
+        try c.encode(graph.name, forKey: .name)
+        try c.encode(graph.description, forKey: .description)
+        try c.encode(graph.status.rawValue, forKey: .status)
+        try c.encode(graph.isDefault, forKey: .isDefault)
+        try c.encode(graph.graphType, forKey: .graphType)
+        try c.encode(graph.byokEnabled, forKey: .byokEnabled)
+        try c.encode(graph.storageMode, forKey: .storageMode)
+        try c.encode(graph.schemaName, forKey: .schemaName)
+        try c.encode(graph.databaseConnectionID, forKey: .databaseConnectionID)
+        try c.encode(databaseConnectionName, forKey: .databaseConnectionName)
+        try c.encode(graph.createdBy, forKey: .createdBy)
+        try c.encode(graph.createdAt, forKey: .createdAt)
+        try c.encode(graph.updatedAt, forKey: .updatedAt)
+        try c.encode(memberCount, forKey: .memberCount)
+        try c.encode(nodeCount, forKey: .nodeCount)
+        try c.encode(graph.contributeToPublic, forKey: .contributeToPublic)
+        try c.encode(graph.usePublicCache, forKey: .usePublicCache)
+    }
+}
+
+/// `DatabaseConnectionResponse`: `id` and `created_at` are `null` for the synthetic `default` entry.
+struct DatabaseConnectionResponse: Encodable {
+    var id: UUID?
+    var name: String
+    var configKey: String
+    var createdAt: Date?
+
+    init(_ record: DatabaseConnectionRecord) {
+        id = record.id
+        name = record.name
+        configKey = record.configKey
+        createdAt = record.createdAt
+    }
+
+    init(id: UUID?, name: String, configKey: String, createdAt: Date?) {
+        self.id = id
+        self.name = name
+        self.configKey = configKey
+        self.createdAt = createdAt
+    }
+
+    enum CodingKeys: String, CodingKey { case id, name, configKey = "config_key", createdAt = "created_at" }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(configKey, forKey: .configKey)
+        try c.encode(createdAt, forKey: .createdAt)
+    }
+}
+
+/// `GraphMemberResponse`.
+struct GraphMemberResponse: Encodable {
+    var detail: GraphMemberDetail
+
+    enum CodingKeys: String, CodingKey { case id, userID = "user_id", email, displayName = "display_name", role, createdAt = "created_at" }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(detail.member.id, forKey: .id)
+        try c.encode(detail.member.userID.uuidString.lowercased(), forKey: .userID)
+        try c.encode(detail.email, forKey: .email)
+        try c.encode(detail.displayName, forKey: .displayName)
+        try c.encode(detail.member.role.rawValue, forKey: .role)
+        try c.encode(detail.member.createdAt, forKey: .createdAt)
+    }
+}
+
+/// `CreateGraphRequest`.
+struct CreateGraphRequest: Decodable {
+    var slug: String
+    var name: String
+    var description: String?
+    var graphType: String?
+    var byokEnabled: Bool?
+    var databaseConnectionConfigKey: String?
+    var contributeToPublic: Bool?
+    var usePublicCache: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case slug, name, description, graphType = "graph_type", byokEnabled = "byok_enabled"
+        case databaseConnectionConfigKey = "database_connection_config_key"
+        case contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
+    }
+
+    /// Field validation the original did in pydantic (422). `default` passes here; the route
+    /// answers it with 400 like the original.
+    func validate() throws {
+        guard slug == "default" || (try? GraphSlug(slug)) != nil else {
+            throw APIError(.unprocessableContent, "slug must match ^[a-z0-9][a-z0-9_]{1,55}[a-z0-9]$")
+        }
+        guard (1...200).contains(name.count) else { throw APIError(.unprocessableContent, "name has 1 to 200 characters") }
+        if let graphType {
+            guard graphType.count >= 2, graphType.first == "v", graphType.dropFirst().allSatisfy(\.isASCIIDigit) else {
+                throw APIError(.unprocessableContent, "graph_type must match ^v[0-9]+$")
+            }
+        }
+    }
+}
+
+/// `UpdateGraphRequest`: absent fields stay unchanged.
+struct UpdateGraphRequest: Decodable {
+    var name: String?
+    var description: String?
+    var contributeToPublic: Bool?
+    var usePublicCache: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case name, description, contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
+    }
+}
+
+/// `CreateDatabaseConnectionRequest` (new: the original had no API for this).
+struct CreateDatabaseConnectionRequest: Decodable {
+    var name: String
+    var configKey: String
+
+    enum CodingKeys: String, CodingKey { case name, configKey = "config_key" }
+}
+
+/// `AddMemberRequest`.
+struct AddMemberRequest: Decodable {
+    var userID: String
+    var role: String?
+
+    enum CodingKeys: String, CodingKey { case userID = "user_id", role }
+}
+
+/// `UpdateMemberRoleRequest`.
+struct UpdateMemberRoleRequest: Decodable {
+    var role: String
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+/// Parses a role name; anything else is a 422.
+func parseRole(_ text: String?) throws -> GraphRole {
+    switch text ?? "reader" {
+    case "reader": return .reader
+    case "writer": return .writer
+    case "admin": return .admin
+    default: throw APIError(.unprocessableContent, "role must be one of reader, writer, admin")
+    }
+}
