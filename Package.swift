@@ -72,9 +72,12 @@ let package = Package(
         .target(
             name: "KTGraph",
             dependencies: [
+                "KTConfig",
                 "KTDB",
                 "KTQdrant",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(

@@ -25,7 +25,7 @@ struct GraphResponse: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(graph.id, forKey: .id)
+        try c.encode(graph.id.json, forKey: .id)
         try c.encode(graph.slug, forKey: .slug)
         try c.encode(graph.name, forKey: .name)
         try c.encode(graph.description, forKey: .description)
@@ -35,9 +35,9 @@ struct GraphResponse: Encodable {
         try c.encode(graph.byokEnabled, forKey: .byokEnabled)
         try c.encode(graph.storageMode, forKey: .storageMode)
         try c.encode(graph.schemaName, forKey: .schemaName)
-        try c.encode(graph.databaseConnectionID, forKey: .databaseConnectionID)
+        try c.encode(graph.databaseConnectionID?.json, forKey: .databaseConnectionID)
         try c.encode(databaseConnectionName, forKey: .databaseConnectionName)
-        try c.encode(graph.createdBy, forKey: .createdBy)
+        try c.encode(graph.createdBy?.json, forKey: .createdBy)
         try c.encode(graph.createdAt, forKey: .createdAt)
         try c.encode(graph.updatedAt, forKey: .updatedAt)
         try c.encode(memberCount, forKey: .memberCount)
@@ -72,7 +72,7 @@ struct DatabaseConnectionResponse: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
+        try c.encode(id?.json, forKey: .id)
         try c.encode(name, forKey: .name)
         try c.encode(configKey, forKey: .configKey)
         try c.encode(createdAt, forKey: .createdAt)
@@ -87,8 +87,8 @@ struct GraphMemberResponse: Encodable {
 
     func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(detail.member.id, forKey: .id)
-        try c.encode(detail.member.userID.uuidString.lowercased(), forKey: .userID)
+        try c.encode(detail.member.id.json, forKey: .id)
+        try c.encode(detail.member.userID.json, forKey: .userID)
         try c.encode(detail.email, forKey: .email)
         try c.encode(detail.displayName, forKey: .displayName)
         try c.encode(detail.member.role.rawValue, forKey: .role)
@@ -159,6 +159,11 @@ struct AddMemberRequest: Decodable {
 /// `UpdateMemberRoleRequest`.
 struct UpdateMemberRoleRequest: Decodable {
     var role: String
+}
+
+extension UUID {
+    /// Lower-case text, as the original API wrote UUIDs.
+    var json: String { uuidString.lowercased() }
 }
 
 extension Character {

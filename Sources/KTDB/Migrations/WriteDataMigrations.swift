@@ -284,5 +284,27 @@ extension MigrationSet {
             END
             $kt$;
             """#),
+        Migration(version: 2, name: "sync_tombstones", sql: #"""
+            CREATE TABLE write_tombstones (
+                id bigserial PRIMARY KEY,
+                table_name varchar(100) NOT NULL,
+                record_key varchar(1200) NOT NULL,
+                deleted_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            );
+            CREATE INDEX ix_write_tombstones_deleted_at ON write_tombstones (deleted_at);
+
+            CREATE FUNCTION kt_record_tombstone() RETURNS trigger LANGUAGE plpgsql AS $kt$
+            BEGIN
+                EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
+                    USING TG_TABLE_NAME, CASE WHEN TG_TABLE_NAME = 'write_facts' THEN OLD.id::text ELSE OLD.key END;
+                RETURN OLD;
+            END
+            $kt$;
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_nodes FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_edges FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_dimensions FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_facts FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE UNIQUE INDEX uq_sync_failures_record ON sync_failures (table_name, record_key, graph_slug);
+            """#),
     ])
 }

@@ -34,6 +34,41 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
     /// The SQL text only (bound values are not shown).
     public var description: String { sql }
 
+    /// Appends another query: its SQL after this one's, its placeholders renumbered after this
+    /// query's bindings. (A `$n` placeholder is a `$` plus digits not preceded by a letter, digit,
+    /// `_` or `$`; fragments must not hold such text inside literals.)
+    public mutating func append(_ other: PostgresQuery) {
+        sql += Self.shiftingPlaceholders(of: other.sql, by: binds.count)
+        binds.append(contentsOf: other.binds)
+    }
+
+    /// `lhs` followed by `rhs` (see ``append(_:)``).
+    public static func + (lhs: PostgresQuery, rhs: PostgresQuery) -> PostgresQuery {
+        var result = lhs
+        result.append(rhs)
+        return result
+    }
+
+    static func shiftingPlaceholders(of sql: String, by offset: Int) -> String {
+        guard offset > 0, sql.contains("$") else { return sql }
+        var result = ""
+        var characters = Array(sql)[...]
+        var previous: Character = " "
+        while let character = characters.popFirst() {
+            if character == "$", !(previous.isLetter || previous.isNumber || previous == "_" || previous == "$"),
+               let first = characters.first, first.isASCII, first.isNumber {
+                var digits = ""
+                while let next = characters.first, next.isASCII, next.isNumber { digits.append(next); characters.removeFirst() }
+                result += "$\(Int(digits)! + offset)"
+                previous = "0"
+                continue
+            }
+            result.append(character)
+            previous = character
+        }
+        return result
+    }
+
     /// Builds SQL text and bindings together.
     public struct StringInterpolation: StringInterpolationProtocol, Sendable {
         /// The SQL so far.
@@ -101,5 +136,11 @@ public struct PostgresBindings: Sendable, Hashable {
     public mutating func append<Value: PostgresEncodable>(_ value: Value?) {
         values.append(value?.postgresText)
         typeOIDs.append(Value.postgresTypeOID)
+    }
+
+    /// Appends all of `other`'s values.
+    public mutating func append(contentsOf other: PostgresBindings) {
+        values.append(contentsOf: other.values)
+        typeOIDs.append(contentsOf: other.typeOIDs)
     }
 }

@@ -1,0 +1,76 @@
+import Crypto
+public import Foundation
+
+/// Deterministic keys and ids, exactly as the original (`kt_db/keys.py`): write-db rows are keyed
+/// by text, graph-db rows and Qdrant points by `uuid5(KT_NAMESPACE, key)`, so all three agree
+/// without coordination.
+public enum GraphKeys {
+    /// RFC 4122's URL namespace (`uuid.NAMESPACE_URL`).
+    public static let urlNamespace = UUID(uuidString: "6ba7b811-9dad-11d1-80b4-00c04fd430c8")!
+    /// `uuid5(NAMESPACE_URL, "knowledge-tree")`.
+    public static let namespace = uuid5(namespace: urlNamespace, name: "knowledge-tree")
+    /// Edge types whose key and stored direction ignore the order of the two nodes (the original's `UNDIRECTED_EDGE_TYPES`).
+    public static let undirectedEdgeTypes: Set<String> = ["related"]
+
+    /// A name-based (SHA-1) UUID, version 5, as Python's `uuid.uuid5`.
+    public static func uuid5(namespace: UUID, name: String) -> UUID {
+        var input = withUnsafeBytes(of: namespace.uuid) { Array($0) }
+        input.append(contentsOf: Array(name.utf8))
+        var bytes = Array(Insecure.SHA1.hash(data: input).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x50
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+
+    /// `key_to_uuid`: the graph-db and Qdrant id of a write-db key.
+    public static func id(forKey key: String) -> UUID { uuid5(namespace: namespace, name: key) }
+
+    /// `_slugify`: lower-case (full Unicode mapping, as Python's `str.lower`), every run of
+    /// characters outside `[a-z0-9]` becomes one `-`, `-` trimmed at both ends, at most
+    /// `maxLength` characters (then trailing `-` trimmed again).
+    public static func slugify(_ text: String, maxLength: Int = 200) -> String {
+        var slug = ""
+        var pendingDash = false
+        for scalar in text.lowercased().unicodeScalars {
+            let isAlphanumeric = (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9")
+            if isAlphanumeric {
+                if pendingDash, !slug.isEmpty { slug.append("-") }
+                pendingDash = false
+                slug.unicodeScalars.append(scalar)
+            } else {
+                pendingDash = true
+            }
+        }
+        if slug.count > maxLength {
+            slug = String(slug.prefix(maxLength))
+            while slug.hasSuffix("-") { slug.removeLast() }
+        }
+        return slug
+    }
+
+    /// `make_node_key(concept)`.
+    public static func nodeKey(_ concept: String) -> String { slugify(concept) }
+
+    /// `make_seed_key(name)`: the same as the node key, so a seed promotes to the node with its key.
+    public static func seedKey(_ name: String) -> String { slugify(name) }
+
+    /// `make_edge_key(rel, a, b)`: `rel:a--b`, with `a` and `b` sorted (by code point, as Python) for undirected types.
+    public static func edgeKey(_ relationshipType: String, _ a: String, _ b: String) -> String {
+        if undirectedEdgeTypes.contains(relationshipType), b.unicodeScalars.lexicographicallyPrecedes(a.unicodeScalars) {
+            return "\(relationshipType):\(b)--\(a)"
+        }
+        return "\(relationshipType):\(a)--\(b)"
+    }
+
+    /// `make_dimension_key(node_key, model_id, batch_index)`: `node_key:<slug(model_id)>:batch_index`.
+    public static func dimensionKey(nodeKey: String, modelID: String, batchIndex: Int = 0) -> String {
+        "\(nodeKey):\(slugify(modelID)):\(batchIndex)"
+    }
+
+    /// `make_source_key(uri)`: `source:<uri>`.
+    public static func sourceKey(uri: String) -> String { "source:\(uri)" }
+
+    /// `uri_to_source_id(uri)`.
+    public static func sourceID(uri: String) -> UUID { id(forKey: sourceKey(uri: uri)) }
+}

@@ -1,1 +1,0 @@
-// KTGraph: placeholder until the engines land (see Documentation.docc).
