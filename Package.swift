@@ -156,12 +156,17 @@ let package = Package(
             dependencies: ["KTQdrant", "KTConfig", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
+            name: "KTGraphTests",
+            dependencies: ["KTGraph"]
+        ),
+        .testTarget(
             name: "KTIntegrationTests",
             dependencies: [
                 "KTDB",
                 "KTConfig",
                 "KTQdrant",
                 "KTProvision",
+                "KTGraph",
                 "KTServerKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -9,12 +9,12 @@ public import Logging
 /// 1. Takes the graph's sync lock (a transaction-level advisory lock in write-db, held for the
 ///    cycle), so only one process syncs a graph at a time; another caller gets
 ///    ``KTGraphError/Code/syncBusy``.
-/// 2. Retries due rows of the deferral and dead-letter queue (`sync_failures`).
-/// 3. Walks the tables in the original's order (facts, nodes, edges, dimensions, counters):
+/// 2. Walks the tables in the original's order (facts, nodes, edges, dimensions, counters):
 ///    rows with `updated_at` above the table's watermark, `batchSize` at a time (rows sharing the
 ///    last timestamp are taken together), each applied in its own savepoint.
-/// 4. Applies tombstones (deletions recorded by a write-db trigger) the same way.
-/// 5. Refreshes the denormalised counters of the nodes it touched.
+/// 3. Applies tombstones (deletions recorded by a write-db trigger) the same way.
+/// 4. Retries due rows of the deferral and dead-letter queue (`sync_failures`).
+/// 5. Refreshes the denormalised counters of the nodes it touched (per batch).
 ///
 /// Fixes over the original:
 /// - Applying a row makes graph-db match the **current** write-db state of that key: a missing
@@ -80,9 +80,10 @@ public struct SyncEngine: Sendable {
                 .first?.decode(0, as: Bool.self) ?? false
             guard acquired else { throw KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'") }
             var report = Report()
-            try await retryQueue(&report)
+            let cycleStart = try await lock.query("SELECT clock_timestamp()").first?.decode(0, as: Date.self) ?? Date()
             for table in Self.tables { try await syncTable(table, &report) }
             try await syncTombstones(&report)
+            try await retryQueue(&report, dueBefore: cycleStart)
             logger.debug("sync cycle done", metadata: [
                 "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
             ])
@@ -175,15 +176,15 @@ public struct SyncEngine: Sendable {
         if let bound, bound <= next { next = bound.addingTimeInterval(-0.000_001) }
         if next > since { try await setWatermark("write_tombstones", next) }
         // Tombstones behind every watermark of this schema's graph are no longer needed.
-        try await writeSession.query("DELETE FROM write_tombstones WHERE deleted_at <= \(next) - interval '1 day'", logger: logger)
+        try await writeSession.query("DELETE FROM write_tombstones WHERE deleted_at <= \(next)::timestamptz - interval '1 day'", logger: logger)
     }
 
     // MARK: Queue
 
-    private func retryQueue(_ report: inout Report) async throws {
+    private func retryQueue(_ report: inout Report, dueBefore cycleStart: Date) async throws {
         let due = try await writeSession.query("""
             SELECT table_name, record_key FROM sync_failures
-            WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= now())
+            WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart))
             ORDER BY next_retry_at NULLS FIRST LIMIT \(settings.batchSize)
             """, logger: logger).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
         guard !due.isEmpty else { return }
@@ -206,8 +207,8 @@ public struct SyncEngine: Sendable {
             case .deferred(let reason), .failed(let reason):
                 let deferred = if case .deferred = outcome.result { true } else { false }
                 if deferred { report.deferred += 1 } else { report.failed += 1 }
-                // Deferrals retry on the next cycle at first; both back off exponentially.
-                let base = deferred ? 0.5 : Double(settings.retryBase.components.seconds) + Double(settings.retryBase.components.attoseconds) / 1e18
+                // Deferrals retry on the next cycle; failures back off exponentially.
+                let base = deferred ? 0 : Double(settings.retryBase.components.seconds) + Double(settings.retryBase.components.attoseconds) / 1e18
                 let row = try await writeSession.query("""
                     INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
                     VALUES (\(UUID()), \(outcome.table), \(outcome.key), \(reason), 1, 'pending', \(graphSlug), now() + make_interval(secs => \(base) * 2))
@@ -318,7 +319,12 @@ public struct SyncEngine: Sendable {
             SELECT concept, node_type, entity_subtype, parent_key, source_concept_key, definition, definition_source, attractor, filter_id,
                    max_content_tokens, stale_after, fact_ids, visibility, created_at, updated_at FROM write_nodes WHERE key = \(key)
             """).first else {
+            for row in try await t.query("SELECT source_node_id, target_node_id FROM edges WHERE source_node_id = \(id) OR target_node_id = \(id)").rows {
+                touched.insert(try row.decode(0, as: UUID.self))
+                touched.insert(try row.decode(1, as: UUID.self))
+            }
             if let parent = try await t.query("DELETE FROM nodes WHERE id = \(id) RETURNING parent_id").first?.decode(0, as: UUID?.self) { touched.insert(parent) }
+            touched.remove(id)
             return .applied
         }
         let parentKey = try row.decode("parent_key", as: String?.self), sourceKey = try row.decode("source_concept_key", as: String?.self)

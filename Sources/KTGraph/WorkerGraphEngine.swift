@@ -395,11 +395,15 @@ public struct WorkerGraphEngine: Sendable {
         await syncNodeIDsPayload(factIDs: [factID])
     }
 
-    /// Records that a fact was rejected for a node (idempotent).
+    /// Records that a fact was rejected for a node (idempotent); the node is touched so the sync
+    /// drops the link from graph-db.
     public func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
-        try await run("""
-            INSERT INTO write_node_fact_rejections (id, node_id, fact_id) VALUES (\(UUID()), \(nodeID), \(factID)) ON CONFLICT DO NOTHING
-            """)
+        try await writeSession.withTransaction(logger: logger) { t in
+            try await t.query("""
+                INSERT INTO write_node_fact_rejections (id, node_id, fact_id) VALUES (\(UUID()), \(nodeID), \(factID)) ON CONFLICT DO NOTHING
+                """)
+            try await t.query("UPDATE write_nodes SET updated_at = clock_timestamp() WHERE node_uuid = \(nodeID)")
+        }
     }
 
     /// Facts rejected for a node.

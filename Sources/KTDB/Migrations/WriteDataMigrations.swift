@@ -296,7 +296,7 @@ extension MigrationSet {
             CREATE FUNCTION kt_record_tombstone() RETURNS trigger LANGUAGE plpgsql AS $kt$
             BEGIN
                 EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
-                    USING TG_TABLE_NAME, CASE WHEN TG_TABLE_NAME = 'write_facts' THEN OLD.id::text ELSE OLD.key END;
+                    USING TG_TABLE_NAME, CASE WHEN TG_TABLE_NAME = 'write_facts' THEN to_jsonb(OLD) ->> 'id' ELSE to_jsonb(OLD) ->> 'key' END;
                 RETURN OLD;
             END
             $kt$;
