@@ -1,0 +1,170 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTGraph
+import Logging
+import Synchronization
+import Testing
+
+/// A small deterministic generator (SplitMix64), so a failing seed can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Shared state of the random writers.
+final class PropertyState: Sendable {
+    let facts = Mutex<[UUID]>([])
+    let writersDone = Atomic<Int>(0)
+}
+
+@Suite("Sync property: graph-db equals the projection of write-db", .enabled(if: TestEnvironment.isEnabled))
+struct SyncPropertyTests {
+    let logger = TestEnvironment.logger
+
+    /// One random worker operation; errors a worker would see (missing node, cycle) are expected.
+    static func randomOperation(_ worker: WorkerGraphEngine, _ rng: inout SeededGenerator, concepts: [String], state: PropertyState) async {
+        let concept = concepts.randomElement(using: &rng)!
+        let other = concepts.randomElement(using: &rng)!
+        let id = GraphKeys.id(forKey: GraphKeys.nodeKey(concept))
+        let otherID = GraphKeys.id(forKey: GraphKeys.nodeKey(other))
+        let knownFacts = state.facts.withLock { $0 }
+        let fact = knownFacts.randomElement(using: &rng)
+        do {
+            switch Int.random(in: 0..<100, using: &rng) {
+            case 0..<18: try await worker.createNode(concept: concept, definition: Bool.random(using: &rng) ? "def \(Int.random(in: 0..<9, using: &rng))" : nil)
+            case 18..<28:
+                let created = try await worker.createFact(content: "fact \(UInt32.random(in: 0...UInt32.max, using: &rng))")
+                state.facts.withLock { $0.append(created.id) }
+            case 28..<42: if let fact { try await worker.linkFactToNode(nodeID: id, factID: fact) }
+            case 42..<50: if let fact { try await worker.unlinkFactFromNode(nodeID: id, factID: fact) }
+            case 50..<62: try await worker.createEdge(sourceID: id, targetID: otherID, relationshipType: Bool.random(using: &rng) ? "related" : "draws_from",
+                                                      weight: Double(Int.random(in: 1...9, using: &rng)) / 10, factIDs: fact.map { [$0] } ?? [])
+            case 62..<67:
+                let edges = try await worker.edges(of: id)
+                if let edge = edges.randomElement(using: &rng) { try await worker.deleteEdge(edge) }
+            case 67..<72: try await worker.deleteNode(id: id)
+            case 72..<75: if let fact { try await worker.deleteFact(id: fact) }
+            case 75..<83: try await worker.addDimension(nodeID: id, modelID: ["m1", "m2"].randomElement(using: &rng)!, content: "dim \(Int.random(in: 0..<99, using: &rng))",
+                                                        factIDs: fact.map { [$0] } ?? [])
+            case 83..<86: try await worker.deleteDimension(nodeID: id, modelID: "m1")
+            case 86..<92: try await worker.setParent(nodeID: id, parentID: Bool.random(using: &rng) ? otherID : nil)
+            case 92..<95: if let fact { try await worker.recordFactRejection(nodeID: id, factID: fact) }
+            default: await worker.incrementAccessCount(nodeID: id)
+            }
+        } catch is KTGraphError {
+            // Missing node, self-edge, cycle: the worker refuses; nothing was written.
+        } catch {
+            Issue.record("unexpected error: \(String(reflecting: error))")
+        }
+    }
+
+    @Test("thousands of random writes by two workers, interleaved with concurrent sync cycles, converge to the projection", arguments: [UInt64(7), 2026])
+    func property(seed: UInt64) async throws {
+        try await GraphFixture.with(logger: logger) { f in
+            let worker = WorkerGraphEngine(writeSession: f.writeSession, collections: f.collections, logger: logger)  // PostgreSQL only: the property is about the sync
+            let concepts = (0..<30).map { "Concept \($0)" }
+            let state = PropertyState()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<2 {
+                    group.addTask {
+                        var rng = SeededGenerator(state: seed &+ UInt64(writer))
+                        for _ in 0..<1200 { await Self.randomOperation(worker, &rng, concepts: concepts, state: state) }
+                        state.writersDone.add(1, ordering: .sequentiallyConsistent)
+                    }
+                }
+                group.addTask {
+                    // A small batch size forces many partial batches while the writers run.
+                    while state.writersDone.load(ordering: .sequentiallyConsistent) < 2 { try await f.sync(batchSize: 37).syncCycle() }
+                }
+                try await group.waitForAll()
+            }
+            try await f.sync(batchSize: 37).syncUntilIdle(maxCycles: 500)
+            try await assertProjection(f)
+        }
+    }
+
+    func rows(_ session: DatabaseSession, _ sql: PostgresQuery) async throws -> [PostgresRow] {
+        try await session.query(sql, logger: logger).rows
+    }
+
+    /// Compares graph-db with what write-db says it must hold, table by table (only the
+    /// differences are printed on failure).
+    func assertProjection(_ f: GraphFixture) async throws {
+        let w = f.writeSession, g = f.graphSession
+
+        // write-db state
+        var nodeKeys: [String: (UUID, String, String?, String?, [String])] = [:]
+        for row in try await rows(w, "SELECT key, node_uuid, concept, parent_key, definition, fact_ids FROM write_nodes") {
+            nodeKeys[try row.decode("key", as: String.self)] = (try row.decode("node_uuid", as: UUID.self), try row.decode("concept", as: String.self),
+                                                                try row.decode("parent_key", as: String?.self), try row.decode("definition", as: String?.self),
+                                                                try row.decode("fact_ids", as: [String].self))
+        }
+        let factIDs = Set(try await rows(w, "SELECT id FROM write_facts").map { try $0.decode(0, as: UUID.self) })
+        let rejections = Set(try await rows(w, "SELECT node_id, fact_id FROM write_node_fact_rejections").map { "\(try $0.decode(0, as: UUID.self))/\(try $0.decode(1, as: UUID.self))" })
+
+        struct NodeRow: Hashable { var id: UUID; var concept: String; var parent: UUID?; var definition: String? }
+        let expectedNodes = Set(nodeKeys.values.map { value in
+            NodeRow(id: value.0, concept: value.1, parent: value.2.flatMap { nodeKeys[$0] != nil ? GraphKeys.id(forKey: $0) : nil }, definition: value.3)
+        })
+        let actualNodes = Set(try await rows(g, "SELECT id, concept, parent_id, definition FROM nodes").map {
+            NodeRow(id: try $0.decode(0, as: UUID.self), concept: try $0.decode(1, as: String.self), parent: try $0.decode(2, as: UUID?.self), definition: try $0.decode(3, as: String?.self))
+        })
+        #expect(actualNodes.symmetricDifference(expectedNodes).isEmpty, "nodes differ: missing \(expectedNodes.subtracting(actualNodes).count), extra \(actualNodes.subtracting(expectedNodes).count)")
+        let actualFacts = Set(try await rows(g, "SELECT id FROM facts").map { try $0.decode(0, as: UUID.self) })
+        #expect(actualFacts.symmetricDifference(factIDs).isEmpty, "facts differ")
+
+        var expectedNodeFacts: Set<String> = []
+        for value in nodeKeys.values {
+            for fact in value.4.compactMap(UUID.init(uuidString:)) where factIDs.contains(fact) && !rejections.contains("\(value.0)/\(fact)") {
+                expectedNodeFacts.insert("\(value.0)/\(fact)")
+            }
+        }
+        let actualNodeFacts = Set(try await rows(g, "SELECT node_id, fact_id FROM node_facts").map { "\(try $0.decode(0, as: UUID.self))/\(try $0.decode(1, as: UUID.self))" })
+        #expect(actualNodeFacts.symmetricDifference(expectedNodeFacts).isEmpty, "node_facts differ: missing \(expectedNodeFacts.subtracting(actualNodeFacts).count), extra \(actualNodeFacts.subtracting(expectedNodeFacts).count)")
+
+        var expectedEdges: Set<String> = [], expectedEdgeFacts: Set<String> = []
+        for row in try await rows(w, "SELECT key, source_node_key, target_node_key, relationship_type, weight, fact_ids FROM write_edges") {
+            let source = try row.decode(1, as: String.self), target = try row.decode(2, as: String.self)
+            guard nodeKeys[source] != nil, nodeKeys[target] != nil else { continue }
+            let id = GraphKeys.id(forKey: try row.decode(0, as: String.self))
+            let ends = [GraphKeys.id(forKey: source), GraphKeys.id(forKey: target)]
+            let type = try row.decode(3, as: String.self)
+            let ordered = GraphKeys.undirectedEdgeTypes.contains(type) ? ends.sorted { $0.uuidString.lowercased() < $1.uuidString.lowercased() } : ends
+            expectedEdges.insert("\(id)/\(ordered[0])/\(ordered[1])/\(type)/\(try row.decode(4, as: Double.self))")
+            for fact in try row.decode(5, as: [String].self).compactMap(UUID.init(uuidString:)) where factIDs.contains(fact) { expectedEdgeFacts.insert("\(id)/\(fact)") }
+        }
+        let actualEdges = Set(try await rows(g, "SELECT id, source_node_id, target_node_id, relationship_type, weight FROM edges").map {
+            "\(try $0.decode(0, as: UUID.self))/\(try $0.decode(1, as: UUID.self))/\(try $0.decode(2, as: UUID.self))/\(try $0.decode(3, as: String.self))/\(try $0.decode(4, as: Double.self))"
+        })
+        #expect(actualEdges.symmetricDifference(expectedEdges).isEmpty, "edges differ: missing \(expectedEdges.subtracting(actualEdges).count), extra \(actualEdges.subtracting(expectedEdges).count)")
+        let actualEdgeFacts = Set(try await rows(g, "SELECT edge_id, fact_id FROM edge_facts").map { "\(try $0.decode(0, as: UUID.self))/\(try $0.decode(1, as: UUID.self))" })
+        #expect(actualEdgeFacts.symmetricDifference(expectedEdgeFacts).isEmpty, "edge_facts differ")
+
+        var expectedDimensions: Set<String> = []
+        for row in try await rows(w, "SELECT key, node_key, content FROM write_dimensions") where nodeKeys[try row.decode(1, as: String.self)] != nil {
+            expectedDimensions.insert("\(GraphKeys.id(forKey: try row.decode(0, as: String.self)))/\(GraphKeys.id(forKey: try row.decode(1, as: String.self)))/\(try row.decode(2, as: String.self))")
+        }
+        let actualDimensions = Set(try await rows(g, "SELECT id, node_id, content FROM dimensions").map {
+            "\(try $0.decode(0, as: UUID.self))/\(try $0.decode(1, as: UUID.self))/\(try $0.decode(2, as: String.self))"
+        })
+        #expect(actualDimensions.symmetricDifference(expectedDimensions).isEmpty, "dimensions differ")
+
+        // Denormalised counters agree with the rows.
+        let wrongCounts = try await rows(g, """
+            SELECT count(*) FROM nodes n WHERE
+                n.fact_count <> (SELECT count(*) FROM node_facts nf WHERE nf.node_id = n.id)
+             OR n.edge_count <> (SELECT count(*) FROM edges e WHERE e.source_node_id = n.id OR e.target_node_id = n.id)
+             OR n.child_count <> (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id)
+             OR n.dimension_count <> (SELECT count(*) FROM dimensions d WHERE d.node_id = n.id)
+            """).first?.decode(0, as: Int.self)
+        #expect(wrongCounts == 0, "denormalised counters differ on \(wrongCounts ?? -1) nodes")
+        #expect(expectedNodes.count > 5 && expectedEdges.count > 5, "the random run should leave a non-trivial graph")
+    }
+}
