@@ -97,7 +97,11 @@ let package = Package(
             dependencies: [
                 "KTConfig",
                 "KTDB",
+                "KTGraph",
+                "KTQdrant",
                 "KTProvision",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,6 +1,7 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTGraph
 import KTProvision
 import Logging
 
@@ -53,6 +54,35 @@ struct CLIEnvironment {
         try await withControlPlane { try await body(GraphRepository($0, logger: logger)) }
     }
 
+    /// Runs `body` with a graph session resolver on small system pools; every pool it opened is shut down afterwards.
+    func withResolver<T: Sendable>(_ body: (GraphSessionResolver) async throws -> T) async throws -> T {
+        var graphSizing = settings.graphPool
+        graphSizing.size = 2
+        graphSizing.maxOverflow = 2
+        var writeSizing = settings.writePool
+        writeSizing.size = 3
+        writeSizing.maxOverflow = 2
+        return try await PostgresConnectionPool.withPool(
+            configuration: .init(connection: graphConfiguration(application: "kt-cli"), pool: graphSizing, label: "graph-db"), backgroundLogger: logger
+        ) { graphPool in
+            try await PostgresConnectionPool.withPool(
+                configuration: .init(connection: .init(url: settings.writeDatabaseURL, applicationName: "kt-cli", defaultSSLMode: settings.effectiveWriteSSLMode,
+                                                       preparedStatements: .disabled), pool: writeSizing, label: "write-db"), backgroundLogger: logger
+            ) { writePool in
+                let resolver = GraphSessionResolver(
+                    settings: settings, controlPlane: DatabaseSession(pool: graphPool), systemGraphPool: graphPool, systemWritePool: writePool, logger: logger)
+                do {
+                    let value = try await body(resolver)
+                    await resolver.shutdown()
+                    return value
+                } catch {
+                    await resolver.shutdown()
+                    throw error
+                }
+            }
+        }
+    }
+
     /// Runs `body` with one-off connections to the system graph-db and write-db.
     func withSystemConnections<T: Sendable>(_ body: (PostgresConnection, PostgresConnection) async throws -> T) async throws -> T {
         try await PostgresConnection.withConnection(configuration: graphConfiguration(application: "kt-cli"), logger: logger) { graph in
@@ -70,6 +100,7 @@ func fail(_ error: any Error) -> Never {
     case let error as KTDBError: text = error.message
     case let error as KTConfigError: text = error.detail
     case let error as KTProvisionError: text = error.message
+    case let error as KTGraphError: text = error.message
     default: text = String(describing: error)
     }
     FileHandle.standardError.write(Data("kt: \(text)\n".utf8))

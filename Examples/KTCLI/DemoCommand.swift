@@ -2,62 +2,59 @@ import ArgumentParser
 import Foundation
 import KTConfig
 import KTDB
+import KTGraph
+import KTProvision
+import KTQdrant
 import Logging
 
-/// `kt demo`: a short tour of the SDK on the configured databases: migrate, bind a session to a
-/// graph schema, write in a transaction with per-item savepoints, read back.
+/// `kt demo`: the shortest proof of the whole path on any graph, wherever it lives: write a few
+/// nodes, facts and edges through the WorkerGraphEngine (write-db + Qdrant), sync, and read them
+/// back through the ReadGraphEngine (graph-db + Qdrant).
 struct DemoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "demo", abstract: "Write and read a few nodes through a schema-bound session.")
+    static let configuration = CommandConfiguration(
+        commandName: "demo", abstract: "Write through WorkerGraphEngine, sync, read back through ReadGraphEngine.")
 
-    @Option(help: "Schema of the demo graph.") var schema = "graph_demo"
+    @Option(help: "Graph slug (default: the default graph).") var graph: String?
     @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
     func run() async throws {
         await CLIEnvironment.run(verbose: verbose) { environment in
             let logger = environment.logger
-            let schemaName = try SchemaName(schema)
-            print("settings: \(environment.settings.databaseURL) / \(environment.settings.writeDatabaseURL)")
-
-            let report = try await environment.withSystemConnections { graph, write in
-                var report = try await Migrator.migrateSystem(graphDB: graph, writeDB: write, logger: logger)
-                report.applied += try await Migrator.migrateGraph(schema: schemaName, graphDB: graph, writeDB: write, logger: logger).applied
-                return report
-            }
-            print("migrations applied: \(report.applied.count)")
-
-            var poolSettings = environment.settings.writePool
-            poolSettings.size = 2
-            poolSettings.maxOverflow = 2
-            try await PostgresConnectionPool.withPool(
-                configuration: .init(connection: environment.writeConfiguration(application: "kt-write-demo"), pool: poolSettings, label: "write:\(schema)"),
-                backgroundLogger: logger
-            ) { pool in
-                let session = DatabaseSession(pool: pool, schema: schemaName)
-
-                let concepts = ["Photosynthesis", "Chlorophyll", "Sunlight"]
-                let written = try await session.withTransaction(logger: logger) { tx in
-                    var written = 0
-                    for concept in concepts {
-                        let key = concept.lowercased()
-                        try await tx.withSavepoint { item in
-                            try await item.query("""
-                                INSERT INTO write_nodes (key, node_uuid, concept, definition)
-                                VALUES (\(key), \(UUID()), \(concept), \("A demo node written by kt demo"))
-                                ON CONFLICT (key) DO UPDATE SET updated_at = now()
-                                """)
-                        }
-                        written += 1
-                    }
-                    return written
+            let report = try await ServerStartup.prepare(settings: environment.settings, logger: logger)
+            print("migrations applied: \(report.appliedMigrations)")
+            try await environment.withResolver { resolver in
+                let sessions = try await resolver.resolve(slug: graph ?? "default")
+                print("graph '\(sessions.graph.slug)': schema \(sessions.targets.schema), collections \(sessions.collections.prefix.isEmpty ? "(no prefix)" : sessions.collections.prefix)*")
+                do {
+                    try await sessions.qdrant.ensureGraphCollections(sessions.collections, vectorSize: environment.settings.embeddingDimensions)
+                } catch {
+                    print("Qdrant unavailable (\(error)); vectors are skipped")
                 }
-                print("upserted \(written) nodes into \(schema).write_nodes")
+                let worker = sessions.workerEngine(embedder: environment.settings.localEmbedder, logger: logger)
+                let photosynthesis = try await worker.createNode(concept: "Photosynthesis", definition: "How plants turn light into sugar")
+                let chlorophyll = try await worker.createNode(concept: "Chlorophyll", parentID: photosynthesis.id)
+                let sunlight = try await worker.createNode(concept: "Sunlight")
+                let fact = try await worker.createFact(content: "Chlorophyll absorbs mostly blue and red light", factType: "claim")
+                try await worker.linkFactToNode(nodeID: chlorophyll.id, factID: fact.id)
+                try await worker.createEdge(sourceID: photosynthesis.id, targetID: sunlight.id, relationshipType: "related", weight: 0.9, factIDs: [fact.id])
+                try await worker.createEdge(sourceID: chlorophyll.id, targetID: sunlight.id, relationshipType: "related", weight: 0.7)
+                print("wrote 3 nodes, 1 fact, 2 edges to write-db")
 
-                let rows = try await session.query("SELECT key, concept, updated_at FROM write_nodes ORDER BY key", logger: logger).rows
-                for row in rows {
-                    print("  \(try row.decode("key", as: String.self))\t\(try row.decode("concept", as: String.self))\t\(try row.decode("updated_at", as: Date.self))")
+                let sync = try await sessions.syncEngine(settings: environment.settings.sync, logger: logger).syncUntilIdle()
+                print("synced: \(sync.totalApplied) rows applied, \(sync.deferred) deferred, \(sync.failed) failed")
+
+                let reader = sessions.readEngine(logger: logger)
+                for node in try await reader.nodes(ids: [photosynthesis.id, chlorophyll.id, sunlight.id]) {
+                    print("  node \(node.concept): \(node.factCount) facts, \(node.edgeCount) edges, \(node.childCount) children")
                 }
-                let stats = pool.statistics
-                print("pool: \(stats.idle) idle, \(stats.inUse) in use")
+                for edge in try await reader.edges(of: sunlight.id) {
+                    print("  edge \(edge.relationshipType) weight \(edge.weight) facts \(edge.factIDs.count)")
+                }
+                for fact in try await reader.nodeFacts(of: chlorophyll.id) { print("  fact of Chlorophyll: \(fact.content)") }
+                let paths = try await reader.shortestPaths(from: chlorophyll.id, to: photosynthesis.id)
+                print("  shortest path Chlorophyll → Photosynthesis: \(paths.first?.count ?? 0) nodes")
+                let found = try await reader.searchFacts(embedding: try await environment.settings.localEmbedder.embed("chlorophyll absorbs light"), threshold: 0.2)
+                print("  vector search 'chlorophyll absorbs light': \(found.first.map { "\($0.fact.content) (score \(String(format: "%.2f", $0.score)))" } ?? "no hit")")
             }
         }
     }

@@ -1,0 +1,41 @@
+public import KTConfig
+public import KTGraph
+import KTDB
+public import Logging
+
+extension GraphSessions {
+    /// A worker engine on this graph's write-db and Qdrant (its own collections).
+    public func workerEngine(embedder: (any EmbeddingService)?, logger: Logger) -> WorkerGraphEngine {
+        WorkerGraphEngine(writeSession: writeSession, embedder: embedder, qdrant: qdrant, collections: collections, logger: logger)
+    }
+
+    /// A read engine on this graph's graph-db and Qdrant, one short transaction per call.
+    public func readEngine(logger: Logger) -> ReadGraphEngine {
+        ReadGraphEngine(session: graphSession, qdrant: qdrant, collections: collections, logger: logger)
+    }
+
+    /// The sync engine of this graph.
+    public func syncEngine(settings: SyncSettings, logger: Logger) -> SyncEngine {
+        SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: graph.slug, settings: settings, logger: logger)
+    }
+
+    /// This graph as a ``SyncService`` target.
+    public var syncTarget: SyncTarget { SyncTarget(slug: graph.slug, writeSession: writeSession, graphSession: graphSession) }
+}
+
+extension GraphSessionResolver {
+    /// Every active graph (the default one first) as sync targets, for ``SyncService``.
+    public func syncTargets() async throws -> [SyncTarget] {
+        var targets: [SyncTarget] = []
+        for graph in try await listActiveGraphs() {
+            targets.append(try await resolve(graphID: graph.id).syncTarget)
+        }
+        return targets
+    }
+}
+
+extension Settings {
+    /// The embedding service these settings describe: the deterministic ``LocalEmbedder`` of
+    /// `embeddingDimensions` (no network; the example server's default).
+    public var localEmbedder: LocalEmbedder { LocalEmbedder(dimensions: embeddingDimensions) }
+}
