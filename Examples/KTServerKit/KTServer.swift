@@ -100,7 +100,9 @@ public enum KTServer {
             }
         }
         router.get("openapi.json") { _, _ in JSONBody.raw(OpenAPIDocument.json) }
-        GraphRoutes(state: state).register(on: router.group("api/v1/graphs").add(middleware: AuthMiddleware(state: state)))
+        let graphs = router.group("api/v1/graphs").add(middleware: AuthMiddleware(state: state))
+        GraphRoutes(state: state).register(on: graphs)
+        GraphDataRoutes(state: state).register(on: graphs)
         return router
     }
 }

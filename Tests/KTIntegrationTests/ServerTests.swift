@@ -4,6 +4,8 @@ import FoundationNetworking
 #endif
 import KTConfig
 import KTDB
+import KTGraph
+import KTProvision
 import KTServerKit
 import Logging
 import ServiceLifecycle
@@ -113,13 +115,13 @@ struct ServerTests {
                 for method in methods.keys {
                     documented.insert("\(method.uppercased()) \(path)")
                     let concrete = path.replacingOccurrences(of: "{slug}", with: "no_such_graph")
-                        .replacingOccurrences(of: "{user_id}", with: UUID().uuidString)
+                        .replacingOccurrences(of: "{user_id}", with: UUID().uuidString).replacingOccurrences(of: "{node_id}", with: UUID().uuidString)
                     let reply = try await f.api.call(method.uppercased(), concrete, token: f.admin, body: ["get", "delete"].contains(method) ? nil : [:])
                     // The router's own 404 says "Not Found"; a routed handler answers differently.
                     #expect(!(reply.status == 404 && reply.detail == "Not Found"), "\(method) \(path) is documented but not routed")
                 }
             }
-            #expect(documented.count == 14)
+            #expect(documented.count == 20)
             let unknown = try await f.api.call("GET", "/api/v1/nothing-here", token: f.admin)
             #expect(unknown.status == 404)
             #expect(unknown.detail == "Not Found")
@@ -382,6 +384,71 @@ struct ServerTests {
             #expect(try await f.api.call("GET", "/api/v1/graphs/\(open)", token: limited).status == 200)
             #expect(try await f.api.call("GET", "/api/v1/graphs/\(closed)", token: limited).status == 403)
             #expect(try await f.api.call("GET", "/api/v1/graphs", token: limited).array.map { $0["slug"] as? String } == [open])
+        }
+    }
+
+    @Test("graph read routes over ReadGraphEngine on a graph in the external databases: data written by WorkerGraphEngine, synced, read back; 404/503/403/422")
+    func graphReadRoutes() async throws {
+        try await withServer { f in
+            let slug = TestEnvironment.uniqueName("srv")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin,
+                                         body: ["slug": slug, "name": "Read", "database_connection_config_key": "shared"]).status == 201)
+            // Both engines on the graph's own sessions (the external pair), through the resolver.
+            let (alpha, beta, fact) = try await TestEnvironment.withPool(f.world.systemWrite) { writePool in
+                try await TestEnvironment.withPool(f.world.systemGraph) { graphPool in
+                    let resolver = GraphSessionResolver(settings: f.world.settings, controlPlane: f.world.controlPlane,
+                                                        systemGraphPool: graphPool, systemWritePool: writePool, logger: logger)
+                    let sessions = try await resolver.resolve(slug: slug)
+                    let worker = sessions.workerEngine(embedder: LocalEmbedder(dimensions: f.world.settings.embeddingDimensions), logger: logger)
+                    let alpha = try await worker.createNode(concept: "Alpha Centauri")
+                    let beta = try await worker.createNode(concept: "Beta Pictoris")
+                    let fact = try await worker.createFact(content: "Alpha Centauri is the nearest star system")
+                    try await worker.linkFactToNode(nodeID: alpha.id, factID: fact.id)
+                    try await worker.createEdge(sourceID: alpha.id, targetID: beta.id)
+                    try await sessions.syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+                    await resolver.shutdown()
+                    return (alpha, beta, fact)
+                }
+            }
+            // The rows live in the external pair only.
+            for url in [f.world.externalGraph, f.world.systemGraph] {
+                let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { connection in
+                    try await connection.query("SELECT count(*) FROM pg_tables WHERE schemaname = \("graph_" + slug) AND tablename = 'nodes'", logger: logger)
+                        .first?.decode(0, as: Int.self)
+                }
+                #expect(count == (url == f.world.externalGraph ? 1 : 0))
+            }
+            let base = "/api/v1/graphs/\(slug)"
+            let page = try await f.api.call("GET", "\(base)/nodes?limit=1&sort=concept", token: f.admin)
+            #expect(page.status == 200)
+            #expect(page.object["total"] as? Int == 2)
+            #expect((page.object["items"] as? [[String: Any]])?.map { $0["concept"] as? String } == ["Alpha Centauri"])
+            #expect(try await f.api.call("GET", "\(base)/nodes?search=pictoris", token: f.admin).object["total"] as? Int == 1)
+            #expect(try await f.api.call("GET", "\(base)/nodes?sort=bogus", token: f.admin).status == 422)
+            #expect(try await f.api.call("GET", "\(base)/nodes?limit=0", token: f.admin).status == 422)
+            let node = try await f.api.call("GET", "\(base)/nodes/\(alpha.id.uuidString)", token: f.admin)
+            #expect(node.object["fact_count"] as? Int == 1)
+            #expect(node.object["edge_count"] as? Int == 1)
+            #expect(try await f.api.call("GET", "\(base)/nodes/\(UUID().uuidString)", token: f.admin).status == 404)
+            #expect(try await f.api.call("GET", "\(base)/nodes/not-a-uuid", token: f.admin).status == 422)
+            #expect(try await f.api.call("GET", "\(base)/nodes/\(alpha.id.uuidString)/facts", token: f.admin).array.map { $0["id"] as? String } == [fact.id.uuidString.lowercased()])
+            #expect(try await f.api.call("GET", "\(base)/nodes/\(beta.id.uuidString)/edges", token: f.admin).array.count == 1)
+            let text = try await f.api.call("GET", "\(base)/facts/search?q=nearest", token: f.admin)
+            #expect(text.array.count == 1)
+            let vector = try await f.api.call("GET", "\(base)/facts/search?q=nearest%20star%20system&mode=vector", token: f.admin)
+            #expect(vector.array.first?["id"] as? String == fact.id.uuidString.lowercased())
+            #expect(try await f.api.call("GET", "\(base)/facts/search", token: f.admin).status == 422)
+            let sub = try await f.api.call("GET", "\(base)/subgraph?node_ids=\(alpha.id.uuidString)&depth=1", token: f.admin)
+            #expect((sub.object["nodes"] as? [Any])?.count == 2)
+            #expect((sub.object["edges"] as? [Any])?.count == 1)
+
+            #expect(try await f.api.call("GET", "/api/v1/graphs/no_such_graph/nodes", token: f.admin).status == 404)
+            #expect(try await f.api.call("GET", "\(base)/nodes", token: f.alice).status == 403)
+            let broken = TestEnvironment.uniqueName("srv")
+            _ = try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": broken, "name": "B", "database_connection_config_key": "broken"])
+            let inactive = try await f.api.call("GET", "/api/v1/graphs/\(broken)/nodes", token: f.admin)
+            #expect(inactive.status == 503)
+            #expect(inactive.detail == "Graph is not yet active")
         }
     }
 }

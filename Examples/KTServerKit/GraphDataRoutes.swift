@@ -1,0 +1,155 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import KTConfig
+import KTDB
+import KTGraph
+import KTProvision
+import Logging
+
+/// Graph-scoped read routes over ``ReadGraphEngine`` (the original's `get_graph_context` rules:
+/// 404 unknown or deleted graph, 503 not active, 403 token excluded or not a member).
+struct GraphDataRoutes {
+    let state: ServerState
+
+    func register(on group: RouterGroup<APIRequestContext>) {
+        group.get("{slug}/nodes", use: listNodes)
+        group.get("{slug}/nodes/{node_id}", use: node)
+        group.get("{slug}/nodes/{node_id}/facts", use: nodeFacts)
+        group.get("{slug}/nodes/{node_id}/edges", use: nodeEdges)
+        group.get("{slug}/facts/search", use: searchFacts)
+        group.get("{slug}/subgraph", use: subgraph)
+    }
+
+    private func engine(_ context: APIRequestContext) async throws -> ReadGraphEngine {
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
+        guard graph.status == .active else { throw APIError(.serviceUnavailable, "Graph is not yet active") }
+        return try await state.resolver.resolve(graphID: graph.id).readEngine(logger: context.logger)
+    }
+
+    private func nodeID(_ context: APIRequestContext) throws -> UUID {
+        guard let id = UUID(uuidString: try context.parameters.require("node_id")) else { throw APIError(.unprocessableContent, "node_id must be a UUID") }
+        return id
+    }
+
+    private func int(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = request.uri.queryParameters.get(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            throw APIError(.unprocessableContent, "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
+    }
+
+    @Sendable func listNodes(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let engine = try await engine(context)
+        let query = request.uri.queryParameters
+        let sortText = query.get("sort") ?? "updated_at"
+        guard let sort = ReadGraphEngine.NodeSort(rawValue: sortText) else {
+            throw APIError(.unprocessableContent, "sort must be one of \(ReadGraphEngine.NodeSort.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let offset = try int(request, "offset", default: 0, range: 0...1_000_000)
+        let limit = try int(request, "limit", default: 20, range: 1...200)
+        let search = query.get("search").flatMap { $0.isEmpty ? nil : $0 }
+        let type = query.get("node_type").flatMap { $0.isEmpty ? nil : $0 }
+        let nodes = try await engine.listNodes(offset: offset, limit: limit, search: search, nodeType: type, sort: sort)
+        let total = try await engine.countNodes(search: search, nodeType: type)
+        return try JSONBody.response(NodeListResponse(items: nodes.map(NodeResponse.init), total: total, offset: offset, limit: limit))
+    }
+
+    @Sendable func node(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let engine = try await engine(context)
+        guard let node = try await engine.node(id: try nodeID(context)) else { throw APIError(.notFound, "Node not found") }
+        return try JSONBody.response(NodeResponse(node))
+    }
+
+    @Sendable func nodeFacts(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let engine = try await engine(context)
+        let id = try nodeID(context)
+        guard try await engine.node(id: id) != nil else { throw APIError(.notFound, "Node not found") }
+        return try JSONBody.response(try await engine.nodeFacts(of: id).map { FactResponse($0) })
+    }
+
+    @Sendable func nodeEdges(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let engine = try await engine(context)
+        let id = try nodeID(context)
+        guard try await engine.node(id: id) != nil else { throw APIError(.notFound, "Node not found") }
+        let direction: EdgeDirection = switch request.uri.queryParameters.get("direction") ?? "both" {
+        case "outgoing": .outgoing
+        case "incoming": .incoming
+        case "both": .both
+        default: throw APIError(.unprocessableContent, "direction must be outgoing, incoming or both")
+        }
+        return try JSONBody.response(try await engine.edges(of: id, direction: direction).map(EdgeResponse.init))
+    }
+
+    @Sendable func searchFacts(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let engine = try await engine(context)
+        guard let text = request.uri.queryParameters.get("q"), !text.isEmpty else { throw APIError(.unprocessableContent, "q is required") }
+        let limit = try int(request, "limit", default: 20, range: 1...200)
+        switch request.uri.queryParameters.get("mode") ?? "text" {
+        case "text":
+            return try JSONBody.response(try await engine.searchFactsText(text, limit: limit).map { FactResponse($0) })
+        case "vector":
+            let vector = try await state.settings.localEmbedder.embed(text)
+            return try JSONBody.response(try await engine.searchFacts(embedding: vector, limit: limit, threshold: 0).map { FactResponse($0.fact, score: $0.score) })
+        default:
+            throw APIError(.unprocessableContent, "mode must be text or vector")
+        }
+    }
+
+    @Sendable func subgraph(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let engine = try await engine(context)
+        let texts = (request.uri.queryParameters.get("node_ids") ?? "").split(separator: ",").map(String.init)
+        let ids = texts.compactMap(UUID.init(uuidString:))
+        guard !ids.isEmpty, ids.count == texts.count, ids.count <= 100 else {
+            throw APIError(.unprocessableContent, "node_ids must be 1 to 100 comma-separated UUIDs")
+        }
+        let depth = try int(request, "depth", default: 1, range: 0...3)
+        let result = try await engine.subgraph(nodeIDs: ids, depth: depth)
+        return try JSONBody.response(SubgraphResponse(nodes: result.nodes.map(NodeResponse.init), edges: result.edges.map(EdgeResponse.init)))
+    }
+}
+
+struct NodeResponse: Encodable {
+    var id: String, concept: String, nodeType: String, parentID: String?, definition: String?
+    var factCount: Int, edgeCount: Int, childCount: Int, dimensionCount: Int, updatedAt: Date
+
+    init(_ node: GraphNode) {
+        id = node.id.json; concept = node.concept; nodeType = node.nodeType; parentID = node.parentID?.json; definition = node.definition
+        factCount = node.factCount; edgeCount = node.edgeCount; childCount = node.childCount; dimensionCount = node.dimensionCount; updatedAt = node.updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, concept, definition, nodeType = "node_type", parentID = "parent_id", factCount = "fact_count", edgeCount = "edge_count"
+        case childCount = "child_count", dimensionCount = "dimension_count", updatedAt = "updated_at"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id); try c.encode(concept, forKey: .concept); try c.encode(nodeType, forKey: .nodeType)
+        try c.encode(parentID, forKey: .parentID); try c.encode(definition, forKey: .definition); try c.encode(factCount, forKey: .factCount)
+        try c.encode(edgeCount, forKey: .edgeCount); try c.encode(childCount, forKey: .childCount); try c.encode(dimensionCount, forKey: .dimensionCount)
+        try c.encode(updatedAt, forKey: .updatedAt)
+    }
+}
+
+struct NodeListResponse: Encodable { var items: [NodeResponse]; var total: Int; var offset: Int; var limit: Int }
+
+struct FactResponse: Encodable {
+    var id: String, content: String, factType: String, score: Double?
+    init(_ fact: GraphFact, score: Double? = nil) { id = fact.id.json; content = fact.content; factType = fact.factType; self.score = score }
+    enum CodingKeys: String, CodingKey { case id, content, factType = "fact_type", score }
+}
+
+struct EdgeResponse: Encodable {
+    var id: String, sourceID: String, targetID: String, relationshipType: String, weight: Double, factIDs: [String]
+    init(_ edge: GraphEdge) {
+        id = edge.id.json; sourceID = edge.sourceID.json; targetID = edge.targetID.json; relationshipType = edge.relationshipType
+        weight = edge.weight; factIDs = edge.factIDs.map(\.json)
+    }
+    enum CodingKeys: String, CodingKey {
+        case id, weight, sourceID = "source_node_id", targetID = "target_node_id", relationshipType = "relationship_type", factIDs = "fact_ids"
+    }
+}
+
+struct SubgraphResponse: Encodable { var nodes: [NodeResponse]; var edges: [EdgeResponse] }
