@@ -139,6 +139,7 @@ let package = Package(
             dependencies: [
                 "KTConfig",
                 "KTDB",
+                "KTGraph",
                 "KTQdrant",
                 "KTProvision",
                 .product(name: "Logging", package: "swift-log"),

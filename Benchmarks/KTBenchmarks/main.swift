@@ -13,6 +13,8 @@
 // 2. Qdrant upsert (1 point) and query (limit 10) latency against curl over one kept-alive
 //    connection (target <= 1.2x).
 // 3. Provisioning one graph end to end, p50/p95 over 20 graphs, and re-migrating them all.
+// 4. KTGraph: batch upserts and sync vs COPY (>= 0.5x), ReadGraphEngine point reads vs
+//    pgbench -S (>= 0.8x), read p99 under 16 writers vs idle (<= 1.5x).
 import Foundation
 import KTConfig
 import KTDB
@@ -143,6 +145,11 @@ for clients in clientCounts {
 
 if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"] {
     try await QdrantBenchmark.run(url: qdrantURL, requests: Int(ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_REQUESTS"] ?? "") ?? 300, logger: logger)
+}
+
+if let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+    print("KTGraph: engines and sync")
+    try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), readsPerClient: min(readsPerClient, 5000), logger: logger)
 }
 
 if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {

@@ -329,7 +329,8 @@ public struct SyncEngine: Sendable {
         }
         let parentKey = try row.decode("parent_key", as: String?.self), sourceKey = try row.decode("source_concept_key", as: String?.self)
         let parentID = parentKey.map(GraphKeys.id(forKey:)), sourceID = sourceKey.map(GraphKeys.id(forKey:))
-        let old = try await t.query("SELECT parent_id FROM nodes WHERE id = \(id)").first?.decode(0, as: UUID?.self)
+        let existing = try await t.query("SELECT parent_id FROM nodes WHERE id = \(id)").first
+        let old = try existing?.decode(0, as: UUID?.self)
         try await t.query("""
             INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
                                filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
@@ -358,6 +359,9 @@ public struct SyncEngine: Sendable {
         if !wanted.isEmpty {
             try await t.query("INSERT INTO node_facts (node_id, fact_id) SELECT \(id), f.id FROM facts f WHERE f.id = ANY(\(wanted)::uuid[]) ON CONFLICT DO NOTHING")
         }
+        // Only a node new to graph-db can have children, perspectives, edges, dimensions or
+        // counters waiting for it (a node already there had them applied when they arrived).
+        guard existing == nil else { return .applied }
         // Children and perspectives that arrived before this node point at it now.
         let children = try await write("SELECT node_uuid::text FROM write_nodes WHERE parent_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
         if !children.isEmpty {

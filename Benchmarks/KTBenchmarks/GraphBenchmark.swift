@@ -1,0 +1,145 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTGraph
+import KTQdrant
+import Logging
+
+/// 4. KTGraph: batch upserts vs COPY into write-db, sync rows/s vs COPY into graph-db,
+///    ReadGraphEngine point reads vs pgbench -S (c=1, c=8), and read p99 while 16 worker tasks
+///    write, as a ratio to idle p99.
+enum GraphBenchmark {
+    static func psql(_ url: DatabaseURL, _ command: String) throws -> Double {
+        let process = Process()
+        let bin = ProcessInfo.processInfo.environment["KT_PG_BIN"].map { "\($0)/psql" } ?? "/usr/bin/psql"
+        process.executableURL = URL(fileURLWithPath: bin)
+        process.arguments = ["-q", "-v", "ON_ERROR_STOP=1", "-c", command, url.urlString(includingPassword: true)]
+        process.standardOutput = FileHandle.nullDevice
+        let start = ContinuousClock.now
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw KTGraphError(code: .invalidArgument, message: "psql failed: \(command.prefix(80))") }
+        return (ContinuousClock.now - start).seconds
+    }
+
+    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, readsPerClient: Int, logger: Logger) async throws {
+        let rows = 20_000
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let schema = try SchemaName("graph_bench_\(tag)"), copySchema = try SchemaName("graph_benchcopy_\(tag)")
+        try await PostgresConnection.withConnection(configuration: .init(url: graphURL, applicationName: "kt-bench"), logger: logger) { graphDB in
+            try await PostgresConnection.withConnection(configuration: .init(url: writeURL, applicationName: "kt-bench"), logger: logger) { writeDB in
+                for name in [schema, copySchema] { try await Migrator.migrateGraph(schema: name, graphDB: graphDB, writeDB: writeDB, logger: logger) }
+            }
+        }
+        let writePool = PostgresConnectionPool(configuration: .init(
+            connection: .init(url: writeURL, applicationName: "kt-bench"), pool: PoolSettings(size: 20, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
+            label: "bench-write"), backgroundLogger: logger)
+        let graphPool = PostgresConnectionPool(configuration: .init(
+            connection: .init(url: graphURL, applicationName: "kt-bench"), pool: PoolSettings(size: 10, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
+            label: "bench-graph"), backgroundLogger: logger)
+        defer { Task { await writePool.shutdown(); await graphPool.shutdown() } }
+        let writeSession = DatabaseSession(pool: writePool, schema: schema), graphSession = DatabaseSession(pool: graphPool, schema: schema)
+        let worker = WorkerGraphEngine(writeSession: writeSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
+        let concepts = (0..<rows).map { "Benchmark concept \($0)" }
+
+        // Batch upserts vs COPY into the same table (in a twin schema).
+        var start = ContinuousClock.now
+        for chunk in stride(from: 0, to: rows, by: 1000) {
+            try await worker.createNodes(concepts[chunk..<min(rows, chunk + 1000)].map { WorkerGraphEngine.NodeSpec(concept: $0) })
+        }
+        let upsertSeconds = (ContinuousClock.now - start).seconds
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("kt-bench-\(tag).csv")
+        try concepts.map { "\(GraphKeys.nodeKey($0)),\(GraphKeys.id(forKey: GraphKeys.nodeKey($0)).uuidString.lowercased()),\($0)" }
+            .joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
+        let copyWrite = try psql(writeURL, "\\copy \(copySchema.quoted).write_nodes (key, node_uuid, concept) FROM '\(csv.path)' WITH (FORMAT csv)")
+        print(String(format: "  batch upsert %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)",
+                     rows, Double(rows) / upsertSeconds, Double(rows) / copyWrite, copyWrite / upsertSeconds))
+
+        // Sync rows/s vs COPY into graph-db.
+        var settings = SyncSettings()
+        settings.batchSize = 1000
+        start = ContinuousClock.now
+        try await SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: "bench_\(tag)", settings: settings, logger: logger).syncUntilIdle(maxCycles: 1000)
+        let syncSeconds = (ContinuousClock.now - start).seconds
+        try concepts.map { "\(GraphKeys.id(forKey: GraphKeys.nodeKey($0)).uuidString.lowercased()),\($0)" }.joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
+        let copyGraph = try psql(graphURL, "\\copy \(copySchema.quoted).nodes (id, concept) FROM '\(csv.path)' WITH (FORMAT csv)")
+        try? FileManager.default.removeItem(at: csv)
+        print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)",
+                     rows, Double(rows) / syncSeconds, Double(rows) / copyGraph, copyGraph / syncSeconds))
+
+        // ReadGraphEngine point reads vs pgbench -S.
+        let reader = ReadGraphEngine(session: graphSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
+        let ids = concepts.map { GraphKeys.id(forKey: GraphKeys.nodeKey($0)) }
+        for clients in [1, 8] {
+            let reference = try pgbench(clients: clients)
+            start = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in 0..<clients {
+                    group.addTask {
+                        var random = FastRandom(seed: UInt64(client + 1) * 7919)
+                        for _ in 0..<readsPerClient { _ = try await reader.node(id: ids[Int.random(in: 0..<ids.count, using: &random)]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let rate = Double(clients * readsPerClient) / (ContinuousClock.now - start).seconds
+            print(String(format: "  ReadGraphEngine.node c=%d: %.0f reads/s   pgbench -S %.0f tps   ratio %.2fx (target >= 0.80x)", clients, rate, reference, rate / reference))
+        }
+
+        // Read p99 on graph-db while 16 worker tasks saturate write-db, vs idle.
+        func p99(reads: Int) async throws -> Double {
+            var latencies: [Double] = []
+            latencies.reserveCapacity(reads)
+            var random = FastRandom(seed: 42)
+            for _ in 0..<reads {
+                let t0 = ContinuousClock.now
+                _ = try await reader.node(id: ids[Int.random(in: 0..<ids.count, using: &random)])
+                latencies.append((ContinuousClock.now - t0).seconds)
+            }
+            latencies.sort()
+            return latencies[Int(Double(reads) * 0.99)]
+        }
+        let idle = try await p99(reads: 3000)
+        let loaded = try await withThrowingTaskGroup(of: Double?.self) { group in
+            let stop = ManagedAtomicFlag()
+            for writer in 0..<16 {
+                group.addTask {
+                    var n = 0
+                    while !stop.isSet {
+                        try await worker.createNode(concept: "load \(writer) \(n % 500)", definition: "x")
+                        n += 1
+                    }
+                    return nil
+                }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            let value = try await p99(reads: 3000)
+            stop.set()
+            var result = value
+            for try await item in group { if let item { result = item } }
+            return result
+        }
+        print(String(format: "  read p99 idle %.2f ms, with 16 writers on write-db %.2f ms   ratio %.2fx (target <= 1.50x)", idle * 1000, loaded * 1000, loaded / idle))
+
+        try await PostgresConnection.withConnection(configuration: .init(url: graphURL, applicationName: "kt-bench"), logger: logger) { graphDB in
+            try await PostgresConnection.withConnection(configuration: .init(url: writeURL, applicationName: "kt-bench"), logger: logger) { writeDB in
+                for name in [schema, copySchema] {
+                    try await graphDB.execute(simple: "DROP SCHEMA \(name.quoted) CASCADE", logger: logger)
+                    try await writeDB.execute(simple: "DROP SCHEMA \(name.quoted) CASCADE", logger: logger)
+                }
+            }
+        }
+    }
+}
+
+/// A set-once flag shared by tasks.
+final class ManagedAtomicFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.withLock { value } }
+    func set() { lock.withLock { value = true } }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
