@@ -26,7 +26,7 @@ struct MigrationTests {
             try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.systemWriteURL) { writeURL in
                 try await withConnections(graphURL, writeURL) { g, w in
                     let first = try await Migrator.migrateSystem(graphDB: g, writeDB: w, logger: logger)
-                    #expect(first.applied.map(\.set) == ["control-plane", "graph-db", "write-db"])
+                    #expect(first.applied.map(\.set) == ["control-plane", "graph-db"] + Array(repeating: "write-db", count: MigrationSet.writeData.migrations.count))
                     let graphTables = try await tables(in: "public", g)
                     #expect(graphTables.isSuperset(of: ["user", "api_tokens", "graphs", "database_connections", "graph_members", "nodes", "edges", "facts", "node_facts", "node_versions", "convergence_reports", "kt_schema_migrations"]))
                     let writeTables = try await tables(in: "public", w)
@@ -54,7 +54,7 @@ struct MigrationTests {
                 try await withConnections(graphURL, writeURL) { g, w in
                     let schema = try SchemaName("graph_news")
                     let report = try await Migrator.migrateGraph(schema: schema, graphDB: g, writeDB: w, logger: logger)
-                    #expect(report.applied.count == 2)
+                    #expect(report.applied.count == MigrationSet.graphData.migrations.count + MigrationSet.writeData.migrations.count)
                     #expect(try await tables(in: "graph_news", g).isSuperset(of: ["nodes", "facts", "edges", "dimensions", "kt_schema_migrations"]))
                     #expect(try await tables(in: "graph_news", g).isDisjoint(with: ["graphs", "user", "database_connections"]))
                     #expect(try await tables(in: "graph_news", w).isSuperset(of: ["write_nodes", "write_facts", "sync_watermarks"]))
@@ -84,10 +84,10 @@ struct MigrationTests {
                 }
                 return try await group.reduce(into: [Migrator.Report]()) { $0.append($1) }
             }
-            #expect(reports.flatMap(\.applied).count == 2)
+            #expect(reports.flatMap(\.applied).count == MigrationSet.graphData.migrations.count + MigrationSet.writeData.migrations.count)
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
                 let count = try await c.query("SELECT count(*) FROM graph_race.kt_schema_migrations", logger: logger).first?.decode(0, as: Int.self)
-                #expect(count == 2)
+                #expect(count == MigrationSet.graphData.migrations.count + MigrationSet.writeData.migrations.count)
             }
         }
     }
