@@ -24,7 +24,7 @@ public import Logging
 ///   watermark. Failures go to the same queue with exponential backoff and are abandoned after
 ///   `maxRetries`, recording the graph slug.
 /// - The watermark never passes a write that may still commit: it stays below the start of the
-///   oldest write transaction in progress in write-db.
+///   oldest write transaction in progress in write-db and below the moment that was measured.
 /// - When a node or fact arrives, the junctions and edges that were waiting for it are applied.
 public struct SyncEngine: Sendable {
     /// The write-db session (schema-bound).
@@ -122,13 +122,22 @@ public struct SyncEngine: Sendable {
             """, logger: logger)
     }
 
-    /// The start of the oldest write transaction in progress in write-db (other than ours):
-    /// rows it writes carry `updated_at` at or after it, so the watermark must stay below.
-    private func oldestWriterStart() async throws -> Date? {
+    /// How far a watermark may move, measured before the rows are read: below the start of the
+    /// oldest write transaction in progress in write-db (its rows carry `updated_at` at or after
+    /// it), and below the moment of measuring (a transaction that starts afterwards and is still
+    /// uncommitted when the rows are read writes `updated_at` after that moment).
+    private func safeBound() async throws -> Date {
         try await writeSession.query("""
-            SELECT min(xact_start) FROM pg_stat_activity
-            WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()
-            """, logger: logger).first?.decode(0, as: Date?.self)
+            SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
+                WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()))
+            """, logger: logger).first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
+    }
+
+    /// Moves `table`'s watermark from `since` to the last row read, but never up to `bound`
+    /// (rows at or after it are read again next cycle; applying a row twice is idempotent).
+    private func advanceWatermark(_ table: String, from since: Date, through last: Date, bound: Date) async throws {
+        let next = min(last, bound.addingTimeInterval(-0.000_001))
+        if next > since { try await setWatermark(table, next) }
     }
 
     // MARK: Tables
@@ -137,7 +146,7 @@ public struct SyncEngine: Sendable {
 
     private func syncTable(_ table: String, _ report: inout Report) async throws {
         let since = try await watermark(table)
-        let bound = try await oldestWriterStart()
+        let bound = try await safeBound()
         let keyColumn = Self.keyColumn(table)
         var rows = try await writeSession.query("""
             SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
@@ -154,14 +163,12 @@ public struct SyncEngine: Sendable {
         }
         let outcomes = try await apply(rows.map { (table, $0.0) })
         try await record(outcomes, &report, retrying: false)
-        var next = last.1
-        if let bound, bound <= next { next = bound.addingTimeInterval(-0.000_001) }
-        if next > since { try await setWatermark(table, next) }
+        try await advanceWatermark(table, from: since, through: last.1, bound: bound)
     }
 
     private func syncTombstones(_ report: inout Report) async throws {
         let since = try await watermark("write_tombstones")
-        let bound = try await oldestWriterStart()
+        let bound = try await safeBound()
         let rows = try await writeSession.query("""
             SELECT table_name, record_key, deleted_at FROM write_tombstones WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
             """, logger: logger).rows.map { row throws(KTDBError) in
@@ -172,11 +179,9 @@ public struct SyncEngine: Sendable {
         let outcomes = try await apply(rows.map { ($0.0, $0.1) })
         for outcome in outcomes where outcome.result == .applied { report.deleted += 1 }
         try await record(outcomes.filter { $0.result != .applied }, &report, retrying: false)
-        var next = last.2
-        if let bound, bound <= next { next = bound.addingTimeInterval(-0.000_001) }
-        if next > since { try await setWatermark("write_tombstones", next) }
-        // Tombstones behind every watermark of this schema's graph are no longer needed.
-        try await writeSession.query("DELETE FROM write_tombstones WHERE deleted_at <= \(next)::timestamptz - interval '1 day'", logger: logger)
+        try await advanceWatermark("write_tombstones", from: since, through: last.2, bound: bound)
+        // Tombstones a day behind the watermark are no longer needed.
+        try await writeSession.query("DELETE FROM write_tombstones WHERE deleted_at <= \(since)::timestamptz - interval '1 day'", logger: logger)
     }
 
     // MARK: Queue
@@ -396,13 +401,10 @@ public struct SyncEngine: Sendable {
             }
             return .applied
         }
-        var source = GraphKeys.id(forKey: try row.decode("source_node_key", as: String.self))
-        var target = GraphKeys.id(forKey: try row.decode("target_node_key", as: String.self))
-        guard try await nodeExists(source, t), try await nodeExists(target, t) else { return .deferred("a node of the edge is not in graph-db yet") }
         let type = try row.decode("relationship_type", as: String.self)
-        if GraphKeys.undirectedEdgeTypes.contains(type), try await t.query("SELECT \(target)::uuid < \(source)::uuid").first?.decode(0, as: Bool.self) == true {
-            swap(&source, &target)
-        }
+        let (source, target) = GraphKeys.orderedNodeIDs(
+            type, GraphKeys.id(forKey: try row.decode("source_node_key", as: String.self)), GraphKeys.id(forKey: try row.decode("target_node_key", as: String.self)))
+        guard try await nodeExists(source, t), try await nodeExists(target, t) else { return .deferred("a node of the edge is not in graph-db yet") }
         try await t.query("""
             INSERT INTO edges (id, source_node_id, target_node_id, relationship_type, weight, justification, weight_source)
             VALUES (\(id), \(source), \(target), \(type), \(try row.decode("weight", as: Double.self)), \(try row.decode("justification", as: String?.self)),
