@@ -45,12 +45,8 @@ struct GraphRoutes {
         if try await repository.graph(slug: body.slug) != nil {
             throw APIError(.conflict, "Graph '\(body.slug)' already exists")
         }
-        var connectionName: String?
-        if let key = body.databaseConnectionConfigKey, !GraphDatabases.isSystemKey(key) {
-            guard let connection = try await repository.databaseConnection(configKey: key) else {
-                throw APIError(.badRequest, "Database connection '\(key)' not found")
-            }
-            connectionName = connection.name
+        if let key = body.databaseConnectionConfigKey, !GraphDatabases.isSystemKey(key), try await repository.databaseConnection(configKey: key) == nil {
+            throw APIError(.badRequest, "Database connection '\(key)' not found")
         }
         let creator = try context.requireAuth().user.id
         let graph: Graph
@@ -61,13 +57,10 @@ struct GraphRoutes {
                 contributeToPublic: body.contributeToPublic ?? true, usePublicCache: body.usePublicCache ?? true)
         } catch let error as KTProvisionError where error.code == .stepFailed {
             context.logger.debug("provisioning failed", metadata: ["kt.graph": "\(body.slug)", "kt.error": "\(error.debugDescription)"])
-            if let created = try? await repository.graph(slug: body.slug) { await state.resolver.invalidate(graphID: created.id) }
             throw APIError(.internalServerError, "Graph provisioning failed")
         }
         await state.resolver.invalidate(graphID: graph.id)
-        var response = try await state.response(for: graph, logger: context.logger)
-        response.databaseConnectionName = connectionName
-        return try JSONBody.response(response, status: .created)
+        return try JSONBody.response(try await state.response(for: graph, logger: context.logger), status: .created)
     }
 
     @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {

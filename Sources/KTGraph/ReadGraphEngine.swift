@@ -16,7 +16,6 @@ public import Logging
 /// graph-db directly, for API administration; they are committed by the call in session mode.
 public struct ReadGraphEngine: Sendable {
     let runner: any PostgresQueryRunner
-    let session: DatabaseSession?
     /// The Qdrant client, if any.
     public let qdrant: QdrantClient?
     /// The graph's collections.
@@ -31,7 +30,6 @@ public struct ReadGraphEngine: Sendable {
     /// An engine on the caller's transaction.
     public init(transaction: PostgresTransaction, qdrant: QdrantClient? = nil, collections: QdrantCollections, logger: Logger) {
         runner = transaction
-        session = nil
         self.qdrant = qdrant
         self.collections = collections
         self.logger = logger
@@ -40,7 +38,6 @@ public struct ReadGraphEngine: Sendable {
     /// An engine that opens a short transaction per call on `session` (graph-db, schema-bound).
     public init(session: DatabaseSession, qdrant: QdrantClient? = nil, collections: QdrantCollections, logger: Logger) {
         runner = session
-        self.session = session
         self.qdrant = qdrant
         self.collections = collections
         self.logger = logger
@@ -49,15 +46,6 @@ public struct ReadGraphEngine: Sendable {
     @discardableResult
     private func run(_ query: PostgresQuery) async throws -> PostgresResult {
         try await runner.run(query, logger: logger)
-    }
-
-    /// Runs `body` in one transaction: the caller's, or a new one in session mode.
-    private func inTransaction<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
-        if let session { return try await session.withTransaction(logger: logger, body) }
-        guard let transaction = runner as? PostgresTransaction else {
-            throw KTGraphError(code: .invalidArgument, message: "no transaction")
-        }
-        return try await body(transaction)
     }
 
     // MARK: Nodes
@@ -367,7 +355,7 @@ public struct ReadGraphEngine: Sendable {
     /// Saves a version: number max+1, snapshot of concept, definition and counts.
     @discardableResult
     public func saveVersion(nodeID: UUID) async throws -> NodeVersion {
-        try await inTransaction { transaction in
+        try await runner.withTransaction(logger: logger) { transaction in
             guard try await transaction.query("SELECT 1 FROM nodes WHERE id = \(nodeID) FOR UPDATE").first != nil else {
                 throw KTGraphError(code: .notFound, message: "no node with id \(nodeID)")
             }
@@ -431,10 +419,10 @@ public struct ReadGraphEngine: Sendable {
     public func createEdge(sourceID: UUID, targetID: UUID, relationshipType: String = "related", weight: Double = 0.5) async throws -> GraphEdge {
         let a = GraphKeys.nodeKey(try await requireNode(sourceID).concept), b = GraphKeys.nodeKey(try await requireNode(targetID).concept)
         let id = GraphKeys.id(forKey: GraphKeys.edgeKey(relationshipType, a, b))
+        let (source, target) = GraphKeys.orderedNodeIDs(relationshipType, sourceID, targetID)
         let row = try await run("""
             INSERT INTO edges (id, source_node_id, target_node_id, relationship_type, weight)
-            SELECT \(id), CASE WHEN u THEN least(s, t) ELSE s END, CASE WHEN u THEN greatest(s, t) ELSE t END, \(relationshipType), \(weight)
-            FROM (SELECT \(sourceID)::uuid AS s, \(targetID)::uuid AS t, \(GraphKeys.undirectedEdgeTypes.contains(relationshipType)) AS u) x
+            VALUES (\(id), \(source), \(target), \(relationshipType), \(weight))
             ON CONFLICT ON CONSTRAINT uq_edge_source_target_type DO UPDATE SET weight = EXCLUDED.weight, updated_at = now()
             RETURNING id
             """).rows[0]
@@ -459,7 +447,7 @@ public struct ReadGraphEngine: Sendable {
     @discardableResult
     public func mergeNodes(keep: UUID, absorb: UUID) async throws -> GraphNode {
         guard keep != absorb else { throw KTGraphError(code: .invalidArgument, message: "cannot merge a node into itself") }
-        return try await inTransaction { t in
+        return try await runner.withTransaction(logger: logger) { t in
             for id in [keep, absorb].sorted(by: { $0.uuidString < $1.uuidString }) {
                 try await t.query("SELECT pg_advisory_xact_lock(hashtextextended(\(id.uuidString), 0))")
             }
@@ -481,8 +469,7 @@ public struct ReadGraphEngine: Sendable {
                 let s = try row.decode("s", as: UUID.self), target = try row.decode("t", as: UUID.self)
                 let type = try row.decode("relationship_type", as: String.self), weight = try row.decode("weight", as: Double.self)
                 guard s != target else { continue }
-                let undirected = GraphKeys.undirectedEdgeTypes.contains(type)
-                let (a, b) = undirected && target.uuidString.lowercased() < s.uuidString.lowercased() ? (target, s) : (s, target)
+                let (a, b) = GraphKeys.orderedNodeIDs(type, s, target)
                 let existing = try await t.query("""
                     SELECT id FROM edges WHERE source_node_id = \(a) AND target_node_id = \(b) AND relationship_type = \(type)
                     """).first?.decode(0, as: UUID.self)

@@ -104,7 +104,7 @@ public struct WorkerGraphEngine: Sendable {
         guard concept.count <= 500 else { throw KTGraphError(code: .invalidArgument, message: "a concept has at most 500 characters") }
         let parentKey = try await parentID.asyncMap(nodeKey(id:))
         let sourceKey = try await sourceConceptID.asyncMap(nodeKey(id:))
-        let row = try await run("""
+        try await run("""
             INSERT INTO write_nodes AS n (key, node_uuid, concept, node_type, entity_subtype, parent_key, source_concept_key, definition, created_at, updated_at)
             VALUES (\(key), \(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(entitySubtype), \(parentKey), \(sourceKey), \(definition), clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET
@@ -114,9 +114,7 @@ public struct WorkerGraphEngine: Sendable {
                 source_concept_key = COALESCE(EXCLUDED.source_concept_key, n.source_concept_key),
                 definition = COALESCE(EXCLUDED.definition, n.definition),
                 updated_at = clock_timestamp()
-            RETURNING key
             """)
-        _ = row
         let node = try await requireNode(key: key)
         await upsertNodePoint(node, embedding: embedding)
         return node
@@ -371,17 +369,12 @@ public struct WorkerGraphEngine: Sendable {
     /// Links many (node, fact) pairs in one statement; Qdrant `node_ids` follow.
     public func linkFacts(_ links: [(nodeID: UUID, factID: UUID)]) async throws {
         guard !links.isEmpty else { return }
-        let result = try await run("""
-            UPDATE write_nodes n SET fact_ids = n.fact_ids || x.added, updated_at = clock_timestamp()
+        // One statement: append what is missing, keeping each id once.
+        try await run("""
+            UPDATE write_nodes n SET fact_ids = ARRAY(SELECT DISTINCT unnest(n.fact_ids || x.added)), updated_at = clock_timestamp()
             FROM (SELECT node::uuid AS node, array_agg(DISTINCT lower(fact)) AS added
                   FROM unnest(\(links.map { $0.nodeID.uuidString })::text[], \(links.map { $0.factID.uuidString })::text[]) AS l(node, fact) GROUP BY node) x
             WHERE n.node_uuid = x.node AND NOT n.fact_ids @> x.added
-            """)
-        _ = result
-        // Any of the added ids already present are removed again as duplicates.
-        try await run("""
-            UPDATE write_nodes SET fact_ids = ARRAY(SELECT DISTINCT unnest(fact_ids)) WHERE node_uuid = ANY(\(links.map { $0.nodeID.uuidString })::uuid[])
-              AND cardinality(fact_ids) <> (SELECT count(DISTINCT f) FROM unnest(fact_ids) f)
             """)
         await syncNodeIDsPayload(factIDs: Set(links.map(\.factID)))
     }
@@ -450,8 +443,7 @@ public struct WorkerGraphEngine: Sendable {
         guard sourceID != targetID else { throw KTGraphError(code: .invalidArgument, message: "an edge needs two different nodes") }
         let sourceKey = try await nodeKey(id: sourceID), targetKey = try await nodeKey(id: targetID)
         let key = GraphKeys.edgeKey(relationshipType, sourceKey, targetKey)
-        let (a, b) = GraphKeys.undirectedEdgeTypes.contains(relationshipType) && key.hasSuffix("\(targetKey)--\(sourceKey)") && sourceKey != targetKey
-            ? (targetKey, sourceKey) : (sourceKey, targetKey)
+        let (a, b) = GraphKeys.orderedNodeKeys(relationshipType, sourceKey, targetKey)
         let row = try await run("""
             INSERT INTO write_edges AS e (key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids, created_at, updated_at)
             VALUES (\(key), \(a), \(b), \(relationshipType), \(weight), \(justification), \(factIDs.map { $0.uuidString.lowercased() })::text[], clock_timestamp(), clock_timestamp())

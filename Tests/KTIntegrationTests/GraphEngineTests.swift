@@ -193,10 +193,6 @@ struct GraphEngineTests {
 
     @Test("sync: deferred rows arrive once their parent does; deletions, un-links and rejections propagate; one sync per graph at a time")
     func syncCorrectness() async throws {
-        do { try await syncCorrectnessBody() } catch { Issue.record("\(String(reflecting: error))"); throw error }
-    }
-
-    func syncCorrectnessBody() async throws {
         try await GraphFixture.with(logger: logger) { f in
             let worker = f.worker
             let a = try await worker.createNode(concept: "Root")

@@ -7,12 +7,23 @@ public protocol PostgresQueryRunner: Sendable {
     /// Runs one statement and returns its rows.
     @discardableResult
     func run(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult
+
+    /// Runs `body` in a transaction: a session or a connection opens (and commits or rolls back)
+    /// a new one; a transaction in progress runs `body` inside itself.
+    func withTransaction<T: Sendable>(logger: Logger, _ body: (PostgresTransaction) async throws -> T) async throws -> T
 }
 
 extension PostgresConnection: PostgresQueryRunner {
     /// Runs `query` on this connection.
     public func run(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult {
         try await self.query(query, logger: logger)
+    }
+
+    /// Runs `body` between `BEGIN` and `COMMIT` on this connection (`ROLLBACK` when it throws).
+    public func withTransaction<T: Sendable>(logger: Logger, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        try await execute(simple: "BEGIN", logger: logger)
+        let transaction = PostgresTransaction(connection: self, logger: logger, depth: 0)
+        return try await guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) { try await body(transaction) }
     }
 }
 
@@ -27,5 +38,10 @@ extension PostgresTransaction: PostgresQueryRunner {
     /// Runs `query` inside the transaction.
     public func run(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult {
         try await self.query(query)
+    }
+
+    /// Runs `body` inside this transaction (the caller owns commit and rollback).
+    public func withTransaction<T: Sendable>(logger: Logger, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        try await body(self)
     }
 }

@@ -199,7 +199,7 @@ public struct GraphRepository: Sendable {
     /// - Returns: the member, or `nil` when the user is not a member.
     /// - Throws: ``KTDBError/Code/lastAdmin`` when demoting the only admin.
     public func changeMemberRole(graphID: UUID, userID: UUID, role: GraphRole) async throws -> GraphMember? {
-        try await inTransaction { transaction in
+        try await runner.withTransaction(logger: logger) { transaction in
             let repository = GraphRepository(transaction, logger: logger)
             if role != .admin, try await repository.isLastAdmin(graphID: graphID, userID: userID) {
                 throw KTDBError(code: .lastAdmin, message: "Cannot demote the last admin")
@@ -214,7 +214,7 @@ public struct GraphRepository: Sendable {
     /// - Returns: whether there was such a member.
     /// - Throws: ``KTDBError/Code/lastAdmin`` when removing the only admin.
     public func removeMemberKeepingAnAdmin(graphID: UUID, userID: UUID) async throws -> Bool {
-        try await inTransaction { transaction in
+        try await runner.withTransaction(logger: logger) { transaction in
             let repository = GraphRepository(transaction, logger: logger)
             if try await repository.isLastAdmin(graphID: graphID, userID: userID) {
                 throw KTDBError(code: .lastAdmin, message: "Cannot remove the last admin")
@@ -229,24 +229,6 @@ public struct GraphRepository: Sendable {
             "SELECT user_id FROM graph_members WHERE graph_id = \(graphID) AND role = 'admin' FOR UPDATE", logger: logger
         ).rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) }
         return admins == [userID]
-    }
-
-    /// Runs `body` in the repository's transaction, or in a new one on its session or connection.
-    private func inTransaction<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
-        switch runner {
-        case let transaction as PostgresTransaction:
-            return try await body(transaction)
-        case let session as DatabaseSession:
-            return try await session.withTransaction(logger: logger, body)
-        case let connection as PostgresConnection:
-            try await connection.execute(simple: "BEGIN", logger: logger)
-            let transaction = PostgresTransaction(connection: connection, logger: logger, depth: 0)
-            return try await connection.guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) {
-                try await body(transaction)
-            }
-        default:
-            throw KTDBError(code: .invalidArgument, message: "this operation needs a transaction, a session or a connection")
-        }
     }
 
     // MARK: Database connections
