@@ -305,6 +305,13 @@ extension MigrationSet {
             CREATE TRIGGER kt_tombstone AFTER DELETE ON write_dimensions FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
             CREATE TRIGGER kt_tombstone AFTER DELETE ON write_facts FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
             CREATE UNIQUE INDEX uq_sync_failures_record ON sync_failures (table_name, record_key, graph_slug);
+            -- node_uuid and seed_uuid are uuid5 of the primary key, so the key already makes them
+            -- unique; a second unique index only made two concurrent upserts of the same new key
+            -- fail on it (ON CONFLICT handles one arbiter index) instead of merging.
+            ALTER TABLE write_nodes DROP CONSTRAINT write_nodes_node_uuid_key;
+            CREATE INDEX ix_write_nodes_node_uuid ON write_nodes (node_uuid);
+            ALTER TABLE write_seeds DROP CONSTRAINT write_seeds_seed_uuid_key;
+            CREATE INDEX ix_write_seeds_seed_uuid ON write_seeds (seed_uuid);
             """#),
     ])
 }
