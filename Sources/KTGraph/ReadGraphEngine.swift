@@ -501,15 +501,19 @@ public struct ReadGraphEngine: Sendable {
 
 /// Recomputes the denormalised counters of nodes (set-based; absent children count 0).
 enum GraphStats {
+    /// Recomputes the denormalised counts of `ids`, writing only rows whose counts changed
+    /// (an unchanged node gets no new row version).
     static func refresh(_ ids: [UUID]) -> PostgresQuery {
         let list = ids.map(\.uuidString)
         return """
-            UPDATE nodes n SET
-                fact_count = (SELECT count(*) FROM node_facts nf WHERE nf.node_id = n.id),
-                edge_count = (SELECT count(*) FROM edges e WHERE e.source_node_id = n.id OR e.target_node_id = n.id),
-                child_count = (SELECT count(*) FROM nodes c WHERE c.parent_id = n.id),
-                dimension_count = (SELECT count(*) FROM dimensions d WHERE d.node_id = n.id)
-            WHERE n.id = ANY(\(list)::uuid[])
+            UPDATE nodes n SET fact_count = c.facts, edge_count = c.edges, child_count = c.children, dimension_count = c.dimensions
+            FROM (SELECT m.id,
+                    (SELECT count(*) FROM node_facts nf WHERE nf.node_id = m.id) AS facts,
+                    (SELECT count(*) FROM edges e WHERE e.source_node_id = m.id OR e.target_node_id = m.id) AS edges,
+                    (SELECT count(*) FROM nodes ch WHERE ch.parent_id = m.id) AS children,
+                    (SELECT count(*) FROM dimensions d WHERE d.node_id = m.id) AS dimensions
+                  FROM nodes m WHERE m.id = ANY(\(list)::uuid[])) c
+            WHERE n.id = c.id AND (n.fact_count, n.edge_count, n.child_count, n.dimension_count) IS DISTINCT FROM (c.facts, c.edges, c.children, c.dimensions)
             """
     }
 }

@@ -62,6 +62,9 @@ public struct SyncEngine: Sendable {
         public var recovered = 0
         /// Queue rows given up after `maxRetries`.
         public var abandoned = 0
+        /// Table batches that failed as a whole and were applied row by row instead (each row
+        /// in its own savepoint, so only the bad rows fail).
+        public var rowByRowBatches = 0
         /// Total rows applied.
         public var totalApplied: Int { applied.values.reduce(0, +) + deleted + recovered }
     }
@@ -81,9 +84,9 @@ public struct SyncEngine: Sendable {
             guard acquired else { throw KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'") }
             var report = Report()
             let cycleStart = try await lock.query("SELECT clock_timestamp()").first?.decode(0, as: Date.self) ?? Date()
-            for table in Self.tables { try await syncTable(table, &report) }
-            try await syncTombstones(&report)
-            try await retryQueue(&report, dueBefore: cycleStart)
+            for table in Self.tables { try await syncTable(table, lock, &report) }
+            try await syncTombstones(lock, &report)
+            try await retryQueue(lock, &report, dueBefore: cycleStart)
             logger.debug("sync cycle done", metadata: [
                 "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
             ])
@@ -103,6 +106,7 @@ public struct SyncEngine: Sendable {
             total.failed += report.failed
             total.recovered += report.recovered
             total.abandoned += report.abandoned
+            total.rowByRowBatches += report.rowByRowBatches
             if report.totalApplied == 0 { break }
         }
         return total
@@ -110,8 +114,8 @@ public struct SyncEngine: Sendable {
 
     // MARK: Watermarks
 
-    private func watermark(_ table: String) async throws -> Date {
-        try await writeSession.query("SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)", logger: logger)
+    private func watermark(_ table: String, _ w: PostgresTransaction) async throws -> Date {
+        try await w.query("SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)")
             .first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
     }
 
@@ -126,11 +130,11 @@ public struct SyncEngine: Sendable {
     /// oldest write transaction in progress in write-db (its rows carry `updated_at` at or after
     /// it), and below the moment of measuring (a transaction that starts afterwards and is still
     /// uncommitted when the rows are read writes `updated_at` after that moment).
-    private func safeBound() async throws -> Date {
-        try await writeSession.query("""
+    private func safeBound(_ w: PostgresTransaction) async throws -> Date {
+        try await w.query("""
             SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
                 WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()))
-            """, logger: logger).first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
+            """).first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
     }
 
     /// Moves `table`'s watermark from `since` to the last row read, but never up to `bound`
@@ -144,39 +148,39 @@ public struct SyncEngine: Sendable {
 
     private static func keyColumn(_ table: String) -> String { table == "write_facts" ? "id::text" : table == "write_node_counters" ? "node_key" : "key" }
 
-    private func syncTable(_ table: String, _ report: inout Report) async throws {
-        let since = try await watermark(table)
-        let bound = try await safeBound()
+    private func syncTable(_ table: String, _ w: PostgresTransaction, _ report: inout Report) async throws {
+        let since = try await watermark(table, w)
+        let bound = try await safeBound(w)
         let keyColumn = Self.keyColumn(table)
-        var rows = try await writeSession.query("""
+        var rows = try await w.query("""
             SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
             ORDER BY updated_at, \(unsafeRaw: keyColumn) LIMIT \(settings.batchSize)
-            """, logger: logger).rows.map { row throws(KTDBError) in (try row.decode("key", as: String.self), try row.decode("updated_at", as: Date.self)) }
+            """).rows.map { row throws(KTDBError) in (try row.decode("key", as: String.self), try row.decode("updated_at", as: Date.self)) }
         guard let last = rows.last else { return }
         if rows.count == settings.batchSize {
             // Take every row sharing the last timestamp, so the watermark can move past it.
-            let ties = try await writeSession.query("""
+            let ties = try await w.query("""
                 SELECT \(unsafeRaw: keyColumn) AS key FROM \(unsafeRaw: table) WHERE updated_at = \(last.1)
-                """, logger: logger).rows.map { row throws(KTDBError) in try row.decode("key", as: String.self) }
+                """).rows.map { row throws(KTDBError) in try row.decode("key", as: String.self) }
             let have = Set(rows.map(\.0))
             rows += ties.filter { !have.contains($0) }.map { ($0, last.1) }
         }
-        let outcomes = try await apply(rows.map { (table, $0.0) })
+        let outcomes = try await apply(rows.map { (table, $0.0) }, w, &report)
         try await record(outcomes, &report, retrying: false)
         try await advanceWatermark(table, from: since, through: last.1, bound: bound)
     }
 
-    private func syncTombstones(_ report: inout Report) async throws {
-        let since = try await watermark("write_tombstones")
-        let bound = try await safeBound()
-        let rows = try await writeSession.query("""
+    private func syncTombstones(_ w: PostgresTransaction, _ report: inout Report) async throws {
+        let since = try await watermark("write_tombstones", w)
+        let bound = try await safeBound(w)
+        let rows = try await w.query("""
             SELECT table_name, record_key, deleted_at FROM write_tombstones WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
-            """, logger: logger).rows.map { row throws(KTDBError) in
+            """).rows.map { row throws(KTDBError) in
             (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self), try row.decode("deleted_at", as: Date.self))
         }
         guard let last = rows.last else { return }
         // A tombstone applies the current state of its key: if the row was re-created, this upserts it.
-        let outcomes = try await apply(rows.map { ($0.0, $0.1) })
+        let outcomes = try await apply(rows.map { ($0.0, $0.1) }, w, &report)
         for outcome in outcomes where outcome.result == .applied { report.deleted += 1 }
         try await record(outcomes.filter { $0.result != .applied }, &report, retrying: false)
         try await advanceWatermark("write_tombstones", from: since, through: last.2, bound: bound)
@@ -186,14 +190,14 @@ public struct SyncEngine: Sendable {
 
     // MARK: Queue
 
-    private func retryQueue(_ report: inout Report, dueBefore cycleStart: Date) async throws {
-        let due = try await writeSession.query("""
+    private func retryQueue(_ w: PostgresTransaction, _ report: inout Report, dueBefore cycleStart: Date) async throws {
+        let due = try await w.query("""
             SELECT table_name, record_key FROM sync_failures
             WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart))
             ORDER BY next_retry_at NULLS FIRST LIMIT \(settings.batchSize)
-            """, logger: logger).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
+            """).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
         guard !due.isEmpty else { return }
-        let outcomes = try await apply(due)
+        let outcomes = try await apply(due, w, &report)
         try await record(outcomes, &report, retrying: true)
     }
 
@@ -203,30 +207,39 @@ public struct SyncEngine: Sendable {
     /// Records outcomes: applied rows leave the queue; deferred and failed rows enter it or
     /// move on in it (backoff doubling; abandoned at `maxRetries`).
     private func record(_ outcomes: [Outcome], _ report: inout Report, retrying: Bool) async throws {
-        var cleared: [(String, String)] = []
+        struct Queued: Encodable { var table: String, key: String, reason: String, base: Double }
+        var cleared: [(String, String)] = [], queued: [String: Queued] = [:]
+        let retryBase = Double(settings.retryBase.components.seconds) + Double(settings.retryBase.components.attoseconds) / 1e18
         for outcome in outcomes {
             switch outcome.result {
             case .applied:
                 if retrying { report.recovered += 1 } else if outcome.table != "write_tombstones" { report.applied[outcome.table, default: 0] += 1 }
                 cleared.append((outcome.table, outcome.key))
-            case .deferred(let reason), .failed(let reason):
-                let deferred = if case .deferred = outcome.result { true } else { false }
-                if deferred { report.deferred += 1 } else { report.failed += 1 }
-                // Deferrals retry on the next cycle; failures back off exponentially.
-                let base = deferred ? 0 : Double(settings.retryBase.components.seconds) + Double(settings.retryBase.components.attoseconds) / 1e18
-                let row = try await writeSession.query("""
-                    INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
-                    VALUES (\(UUID()), \(outcome.table), \(outcome.key), \(reason), 1, 'pending', \(graphSlug), now() + make_interval(secs => \(base) * 2))
-                    ON CONFLICT (table_name, record_key, graph_slug) DO UPDATE SET
-                        retry_count = f.retry_count + 1, error_message = EXCLUDED.error_message, updated_at = now(),
-                        next_retry_at = now() + make_interval(secs => \(base) * power(2, f.retry_count + 1)),
-                        status = CASE WHEN f.retry_count + 1 >= \(settings.maxRetries) THEN 'abandoned' ELSE 'pending' END
-                    RETURNING status
-                    """, logger: logger)
-                if try row.first?.decode(0, as: String.self) == "abandoned" {
-                    report.abandoned += 1
-                    logger.warning("sync gave up on a row", metadata: ["kt.table": "\(outcome.table)", "kt.key": "\(outcome.key)", "kt.reason": "\(reason)"])
-                }
+            case .deferred(let reason):
+                // Deferrals retry on the next cycle.
+                report.deferred += 1
+                queued[outcome.table + "\u{0}" + outcome.key] = Queued(table: outcome.table, key: outcome.key, reason: reason, base: 0)
+            case .failed(let reason):
+                // Failures back off exponentially.
+                report.failed += 1
+                queued[outcome.table + "\u{0}" + outcome.key] = Queued(table: outcome.table, key: outcome.key, reason: reason, base: retryBase)
+            }
+        }
+        if !queued.isEmpty {
+            let abandoned = try await writeSession.query("""
+                INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
+                SELECT gen_random_uuid(), b.table, b.key, b.reason, 1, 'pending', \(graphSlug), now() + make_interval(secs => b.base * 2)
+                FROM jsonb_to_recordset(\(try Self.json(Array(queued.values)))) AS b("table" text, key text, reason text, base float8)
+                ON CONFLICT (table_name, record_key, graph_slug) DO UPDATE SET
+                    retry_count = f.retry_count + 1, error_message = EXCLUDED.error_message, updated_at = now(),
+                    next_retry_at = now() + (EXCLUDED.next_retry_at - now()) * power(2, f.retry_count)::float8,
+                    status = CASE WHEN f.retry_count + 1 >= \(settings.maxRetries) THEN 'abandoned' ELSE 'pending' END
+                RETURNING table_name, record_key, status, error_message
+                """, logger: logger).rows.filter { row in (try? row.decode(2, as: String.self)) == "abandoned" }
+            for row in abandoned {
+                report.abandoned += 1
+                let table = try row.decode(0, as: String.self), key = try row.decode(1, as: String.self), reason = try row.decode(3, as: String.self)
+                logger.warning("sync gave up on a row", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.reason": "\(reason)"])
             }
         }
         if !cleared.isEmpty {
@@ -239,37 +252,55 @@ public struct SyncEngine: Sendable {
 
     // MARK: Applying rows
 
-    /// Applies each (table, key) in its own savepoint of one graph-db transaction, then refreshes counters.
-    private func apply(_ items: [(String, String)]) async throws -> [Outcome] {
+    /// Applies the items in one graph-db transaction, table by table in the sync order: each
+    /// table's keys set-based in a savepoint; if that fails, key by key in savepoints of their
+    /// own (so one bad row fails alone). Then refreshes the counters of the nodes touched.
+    private func apply(_ items: [(String, String)], _ w: PostgresTransaction, _ report: inout Report) async throws -> [Outcome] {
         guard !items.isEmpty else { return [] }
-        return try await graphSession.withTransaction(logger: logger) { transaction in
-            var outcomes: [Outcome] = []
+        var keysByTable: [String: [String]] = [:]
+        for (table, key) in items where keysByTable[table]?.contains(key) != true { keysByTable[table, default: []].append(key) }
+        let order = Self.tables + keysByTable.keys.filter { !Self.tables.contains($0) }.sorted()
+        let (outcomes, rowByRow) = try await graphSession.withTransaction(logger: logger) { transaction in
+            var results: [String: Outcomes] = [:], rowByRow = 0
             var touched: Set<UUID> = []
-            for (table, key) in items {
+            for table in order {
+                guard let keys = keysByTable[table] else { continue }
                 do {
-                    let result = try await transaction.withSavepoint { t in try await applyRow(table: table, key: key, t, touched: &touched) }
-                    outcomes.append(Outcome(table: table, key: key, result: result))
+                    var batchTouched: Set<UUID> = []
+                    results[table] = try await transaction.withSavepoint { t in try await applyBatch(table, keys, w, t, touched: &batchTouched) }
+                    touched.formUnion(batchTouched)
+                    continue
                 } catch {
-                    let message = (error as? KTDBError)?.message ?? String(describing: error)
-                    logger.debug("sync row failed", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.error": "\(message)"])
-                    outcomes.append(Outcome(table: table, key: key, result: .failed(message)))
+                    logger.debug("sync batch failed; applying row by row", metadata: ["kt.table": "\(table)", "kt.error": "\(Self.message(error))"])
                 }
+                rowByRow += 1
+                var outcomes: Outcomes = [:]
+                for key in keys {
+                    do {
+                        outcomes[key] = try await transaction.withSavepoint { t in try await applyRow(table: table, key: key, w, t, touched: &touched) }
+                    } catch {
+                        logger.debug("sync row failed", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.error": "\(Self.message(error))"])
+                        outcomes[key] = .failed(Self.message(error))
+                    }
+                }
+                results[table] = outcomes
             }
             if !touched.isEmpty { try await transaction.query(GraphStats.refresh(Array(touched))) }
-            return outcomes
+            return (items.map { table, key in Outcome(table: table, key: key, result: results[table]?[key] ?? .failed("not applied")) }, rowByRow)
         }
+        report.rowByRowBatches += rowByRow
+        return outcomes
     }
 
-    @discardableResult
-    private func write(_ query: PostgresQuery) async throws -> PostgresResult { try await writeSession.query(query, logger: logger) }
+    private static func message(_ error: any Error) -> String { (error as? KTDBError)?.message ?? String(describing: error) }
 
-    private func applyRow(table: String, key: String, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
+    private func applyRow(table: String, key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
         switch table {
-        case "write_facts": return try await applyFact(key, t, touched: &touched)
-        case "write_nodes": return try await applyNode(key, t, touched: &touched)
-        case "write_edges": return try await applyEdge(key, t, touched: &touched)
-        case "write_dimensions": return try await applyDimension(key, t, touched: &touched)
-        case "write_node_counters": return try await applyCounters(key, t)
+        case "write_facts": return try await applyFact(key, w, t, touched: &touched)
+        case "write_nodes": return try await applyNode(key, w, t, touched: &touched)
+        case "write_edges": return try await applyEdge(key, w, t, touched: &touched)
+        case "write_dimensions": return try await applyDimension(key, w, t, touched: &touched)
+        case "write_node_counters": return try await applyCounters(key, w, t)
         default: return .failed("unknown table \(table)")
         }
     }
@@ -278,9 +309,9 @@ public struct SyncEngine: Sendable {
         try await t.query("SELECT 1 FROM nodes WHERE id = \(id)").first != nil
     }
 
-    private func applyFact(_ key: String, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
+    private func applyFact(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
         guard let id = UUID(uuidString: key) else { return .failed("not a fact id: \(key)") }
-        guard let row = try await write("SELECT content, fact_type, dedup_status, created_at FROM write_facts WHERE id = \(id)").first else {
+        guard let row = try await w.query("SELECT content, fact_type, dedup_status, created_at FROM write_facts WHERE id = \(id)").first else {
             let removed = try await t.query("DELETE FROM node_facts WHERE fact_id = \(id) RETURNING node_id").rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) }
             touched.formUnion(removed)
             try await t.query("DELETE FROM facts WHERE id = \(id)")
@@ -294,7 +325,7 @@ public struct SyncEngine: Sendable {
             """)
         // Junctions that were waiting for this fact.
         let text = id.uuidString.lowercased()
-        let nodes = try await write("""
+        let nodes = try await w.query("""
             SELECT n.node_uuid FROM write_nodes n WHERE n.fact_ids @> ARRAY[\(text)]::text[]
               AND NOT EXISTS (SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = \(id))
             """).rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self).uuidString }
@@ -305,12 +336,12 @@ public struct SyncEngine: Sendable {
                 """).rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) }
             touched.formUnion(linked)
         }
-        let edges = try await write("SELECT key FROM write_edges WHERE fact_ids @> ARRAY[\(text)]::text[]").rows
+        let edges = try await w.query("SELECT key FROM write_edges WHERE fact_ids @> ARRAY[\(text)]::text[]").rows
             .map { row throws(KTDBError) in GraphKeys.id(forKey: try row.decode(0, as: String.self)).uuidString }
         if !edges.isEmpty {
             try await t.query("INSERT INTO edge_facts (edge_id, fact_id) SELECT e.id, \(id) FROM edges e WHERE e.id = ANY(\(edges)::uuid[]) ON CONFLICT DO NOTHING")
         }
-        let dimensions = try await write("SELECT key FROM write_dimensions WHERE fact_ids @> ARRAY[\(text)]::text[]").rows
+        let dimensions = try await w.query("SELECT key FROM write_dimensions WHERE fact_ids @> ARRAY[\(text)]::text[]").rows
             .map { row throws(KTDBError) in GraphKeys.id(forKey: try row.decode(0, as: String.self)).uuidString }
         if !dimensions.isEmpty {
             try await t.query("INSERT INTO dimension_facts (dimension_id, fact_id) SELECT d.id, \(id) FROM dimensions d WHERE d.id = ANY(\(dimensions)::uuid[]) ON CONFLICT DO NOTHING")
@@ -318,9 +349,9 @@ public struct SyncEngine: Sendable {
         return .applied
     }
 
-    private func applyNode(_ key: String, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
+    private func applyNode(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
         let id = GraphKeys.id(forKey: key)
-        guard let row = try await write("""
+        guard let row = try await w.query("""
             SELECT concept, node_type, entity_subtype, parent_key, source_concept_key, definition, definition_source, attractor, filter_id,
                    max_content_tokens, stale_after, fact_ids, visibility, created_at, updated_at FROM write_nodes WHERE key = \(key)
             """).first else {
@@ -357,7 +388,7 @@ public struct SyncEngine: Sendable {
         if let parentID { touched.insert(parentID) }
         // node_facts mirror fact_ids exactly: present facts, not rejected.
         let factIDs = try row.decode("fact_ids", as: [String].self).compactMap(UUID.init(uuidString:)).map(\.uuidString)
-        let rejected = try await write("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(id)").rows
+        let rejected = try await w.query("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(id)").rows
             .map { row throws(KTDBError) in try row.decode(0, as: UUID.self).uuidString }
         let wanted = factIDs.filter { !rejected.contains($0) }
         try await t.query("DELETE FROM node_facts WHERE node_id = \(id) AND NOT (fact_id = ANY(\(wanted)::uuid[]))")
@@ -368,31 +399,31 @@ public struct SyncEngine: Sendable {
         // counters waiting for it (a node already there had them applied when they arrived).
         guard existing == nil else { return .applied }
         // Children and perspectives that arrived before this node point at it now.
-        let children = try await write("SELECT node_uuid::text FROM write_nodes WHERE parent_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
+        let children = try await w.query("SELECT node_uuid::text FROM write_nodes WHERE parent_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
         if !children.isEmpty {
             try await t.query("UPDATE nodes SET parent_id = \(id) WHERE id = ANY(\(children)::uuid[]) AND parent_id IS DISTINCT FROM \(id)")
         }
-        let perspectives = try await write("SELECT node_uuid::text FROM write_nodes WHERE source_concept_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
+        let perspectives = try await w.query("SELECT node_uuid::text FROM write_nodes WHERE source_concept_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
         if !perspectives.isEmpty {
             try await t.query("UPDATE nodes SET source_concept_id = \(id) WHERE id = ANY(\(perspectives)::uuid[]) AND source_concept_id IS DISTINCT FROM \(id)")
         }
         // Edges and dimensions of this node that graph-db lacks (for example after the node was deleted and re-created).
-        let missingEdges = try await write("SELECT key FROM write_edges WHERE source_node_key = \(key) OR target_node_key = \(key)").rows
+        let missingEdges = try await w.query("SELECT key FROM write_edges WHERE source_node_key = \(key) OR target_node_key = \(key)").rows
             .map { row throws(KTDBError) in try row.decode(0, as: String.self) }
         for edgeKey in missingEdges where try await t.query("SELECT 1 FROM edges WHERE id = \(GraphKeys.id(forKey: edgeKey))").first == nil {
-            _ = try await applyEdge(edgeKey, t, touched: &touched)
+            _ = try await applyEdge(edgeKey, w, t, touched: &touched)
         }
-        let missingDimensions = try await write("SELECT key FROM write_dimensions WHERE node_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
+        let missingDimensions = try await w.query("SELECT key FROM write_dimensions WHERE node_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
         for dimensionKey in missingDimensions where try await t.query("SELECT 1 FROM dimensions WHERE id = \(GraphKeys.id(forKey: dimensionKey))").first == nil {
-            _ = try await applyDimension(dimensionKey, t, touched: &touched)
+            _ = try await applyDimension(dimensionKey, w, t, touched: &touched)
         }
-        if try await write("SELECT 1 FROM write_node_counters WHERE node_key = \(key)").first != nil { _ = try await applyCounters(key, t) }
+        if try await w.query("SELECT 1 FROM write_node_counters WHERE node_key = \(key)").first != nil { _ = try await applyCounters(key, w, t) }
         return .applied
     }
 
-    private func applyEdge(_ key: String, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
+    private func applyEdge(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
         let id = GraphKeys.id(forKey: key)
-        guard let row = try await write("""
+        guard let row = try await w.query("""
             SELECT source_node_key, target_node_key, relationship_type, weight, justification, weight_source, fact_ids FROM write_edges WHERE key = \(key)
             """).first else {
             for row in try await t.query("DELETE FROM edges WHERE id = \(id) RETURNING source_node_id, target_node_id").rows {
@@ -420,9 +451,9 @@ public struct SyncEngine: Sendable {
         return .applied
     }
 
-    private func applyDimension(_ key: String, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
+    private func applyDimension(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
         let id = GraphKeys.id(forKey: key)
-        guard let row = try await write("""
+        guard let row = try await w.query("""
             SELECT node_key, model_id, content, confidence, suggested_concepts, batch_index, fact_count, is_definitive, fact_ids, created_at
             FROM write_dimensions WHERE key = \(key)
             """).first else {
@@ -449,9 +480,9 @@ public struct SyncEngine: Sendable {
         return .applied
     }
 
-    private func applyCounters(_ key: String, _ t: PostgresTransaction) async throws -> Result {
+    private func applyCounters(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Result {
         let node = GraphKeys.id(forKey: key)
-        guard let row = try await write("SELECT access_count, update_count, seed_fact_count FROM write_node_counters WHERE node_key = \(key)").first else {
+        guard let row = try await w.query("SELECT access_count, update_count, seed_fact_count FROM write_node_counters WHERE node_key = \(key)").first else {
             try await t.query("DELETE FROM node_counters WHERE node_id = \(node)")
             return .applied
         }

@@ -236,6 +236,35 @@ struct GraphEngineTests {
             try await f.sync().syncUntilIdle()
             #expect(try await f.reader.node(id: a.id)?.edgeCount == 1)
 
+            // A row graph-db refuses fails alone: its batch is applied row by row, the others
+            // arrive, and the bad row waits in the queue (with the graph's slug) until it applies.
+            try await f.graphSession.query("""
+                CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN IF NEW.concept = 'Poison' THEN RAISE EXCEPTION 'poisoned row'; END IF; RETURN NEW; END $$
+                """, logger: logger)
+            try await f.graphSession.query("CREATE TRIGGER refuse_poison BEFORE INSERT OR UPDATE ON nodes FOR EACH ROW EXECUTE FUNCTION refuse_poison()", logger: logger)
+            let fine1 = try await worker.createNode(concept: "Fine one")
+            let poison = try await worker.createNode(concept: "Poison")
+            let fine2 = try await worker.createNode(concept: "Fine two")
+            let poisoned = try await f.sync().syncCycle()
+            #expect(poisoned.rowByRowBatches == 1)
+            #expect(poisoned.failed == 1)
+            #expect(poisoned.applied["write_nodes"] == 2)
+            #expect(try await f.reader.node(id: fine1.id) != nil)
+            #expect(try await f.reader.node(id: fine2.id) != nil)
+            #expect(try await f.reader.node(id: poison.id) == nil)
+            let queued = try await f.writeSession.query("SELECT record_key, graph_slug, error_message FROM sync_failures", logger: logger).rows
+            #expect(queued.count == 1)
+            #expect(try queued.first?.decode(0, as: String.self) == "poison")
+            #expect(try queued.first?.decode(1, as: String.self) == f.slug)
+            #expect(try queued.first?.decode(2, as: String.self).contains("poisoned row") == true)
+            try await f.graphSession.query("DROP TRIGGER refuse_poison ON nodes", logger: logger)
+            try await f.writeSession.query("UPDATE sync_failures SET next_retry_at = now() - interval '1 second'", logger: logger)
+            let healed = try await f.sync().syncCycle()
+            #expect(healed.recovered == 1)
+            #expect(try await f.reader.node(id: poison.id) != nil)
+            #expect(try await f.writeSession.query("SELECT count(*) FROM sync_failures", logger: logger).first?.decode(0, as: Int.self) == 0)
+
             // While another process holds the graph's sync lock, a cycle refuses to run.
             try await f.writeSession.withTransaction(logger: logger) { t in
                 try await t.query("SELECT pg_advisory_xact_lock(hashtextextended(\("kt-sync:" + f.slug), 0))")

@@ -22,6 +22,7 @@ struct SeededGenerator: RandomNumberGenerator {
 final class PropertyState: Sendable {
     let facts = Mutex<[UUID]>([])
     let writersDone = Atomic<Int>(0)
+    let rowByRowBatches = Atomic<Int>(0)
 }
 
 @Suite("Sync property: graph-db equals the projection of write-db", .enabled(if: TestEnvironment.isEnabled))
@@ -81,12 +82,16 @@ struct SyncPropertyTests {
                 }
                 group.addTask {
                     // A small batch size forces many partial batches while the writers run.
-                    while state.writersDone.load(ordering: .sequentiallyConsistent) < 2 { try await f.sync(batchSize: 37).syncCycle() }
+                    while state.writersDone.load(ordering: .sequentiallyConsistent) < 2 {
+                        state.rowByRowBatches.add(try await f.sync(batchSize: 37).syncCycle().rowByRowBatches, ordering: .relaxed)
+                    }
                 }
                 try await group.waitForAll()
             }
-            try await f.sync(batchSize: 37).syncUntilIdle(maxCycles: 500)
+            state.rowByRowBatches.add(try await f.sync(batchSize: 37).syncUntilIdle(maxCycles: 500).rowByRowBatches, ordering: .relaxed)
             try await assertProjection(f)
+            // The set-based path alone produced the projection (no batch needed the row-by-row fallback).
+            #expect(state.rowByRowBatches.load(ordering: .relaxed) == 0)
         }
     }
 

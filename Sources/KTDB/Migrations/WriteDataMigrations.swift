@@ -313,5 +313,11 @@ extension MigrationSet {
             ALTER TABLE write_seeds DROP CONSTRAINT write_seeds_seed_uuid_key;
             CREATE INDEX ix_write_seeds_seed_uuid ON write_seeds (seed_uuid);
             """#),
+        Migration(version: 3, name: "sync_lookup_indexes", sql: #"""
+            -- The set-based sync looks dependents up by these columns, a batch of keys at a time.
+            CREATE INDEX ix_write_nodes_source_concept_key ON write_nodes (source_concept_key);
+            CREATE INDEX ix_write_edges_fact_ids_gin ON write_edges USING gin (fact_ids);
+            CREATE INDEX ix_write_dimensions_fact_ids_gin ON write_dimensions USING gin (fact_ids);
+            """#),
     ])
 }
