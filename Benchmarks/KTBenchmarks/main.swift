@@ -4,6 +4,7 @@
 // Usage: kt-benchmarks <postgres-url> [reads-per-client]   (scripts/bench starts a cluster and passes it)
 //        KT_BENCH_QDRANT_URL=<url> adds the Qdrant client benchmark (2);
 //        with KT_BENCH_WRITE_URL=<url> too, the provisioning benchmark (3).
+//        KT_BENCH_ONLY=pool,qdrant,graph,provision runs only the sections named.
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
 // timer is a SIGALRM, which a child of a Swift process may inherit blocked.
@@ -124,34 +125,39 @@ func poolReads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
     return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
+let sections = ProcessInfo.processInfo.environment["KT_BENCH_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }
+func runs(_ section: String) -> Bool { sections?.contains(section) ?? true }
+
 print("KT benchmarks (\(readsPerClient) reads per client, same server, same run)")
-print("point reads by primary key through the pool vs pgbench -S -M prepared (target >= 0.80x)")
-// KT_BENCH_CLIENTS / KT_BENCH_EXECUTOR narrow the runs (for profiling).
-let clientCounts = ProcessInfo.processInfo.environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
-let executorModes = ProcessInfo.processInfo.environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
-for clients in clientCounts {
-    let childCPU = cpuSeconds(children: true)
-    // KT_BENCH_NO_REFERENCE=1 skips pgbench (for profiling the client alone; ratios are then meaningless).
-    let reference = ProcessInfo.processInfo.environment["KT_BENCH_NO_REFERENCE"] == "1" ? 1 : try pgbench(clients: clients)
-    let pgbenchCPU = (cpuSeconds(children: true) - childCPU) / Double(clients * readsPerClient) * 1e6
-    for onPoolExecutor in executorModes {
-        let ownCPU = cpuSeconds(children: false)
-        let ours = try await poolReads(clients: clients, onPoolExecutor: onPoolExecutor)
-        let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // the warm-up did as many reads again
-        print(String(format: "  c=%d  %-22@ %8.0f reads/s   pgbench %8.0f tps   ratio %.2fx   (client CPU per read: %.1f us, pgbench %.1f us)",
-                     clients, onPoolExecutor ? "pool, on pool executor" : "pool", ours, reference, ours / reference, ourCPU, pgbenchCPU))
+if runs("pool") {
+    print("point reads by primary key through the pool vs pgbench -S -M prepared (target >= 0.80x)")
+    // KT_BENCH_CLIENTS / KT_BENCH_EXECUTOR narrow the runs (for profiling).
+    let clientCounts = ProcessInfo.processInfo.environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
+    let executorModes = ProcessInfo.processInfo.environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
+    for clients in clientCounts {
+        let childCPU = cpuSeconds(children: true)
+        // KT_BENCH_NO_REFERENCE=1 skips pgbench (for profiling the client alone; ratios are then meaningless).
+        let reference = ProcessInfo.processInfo.environment["KT_BENCH_NO_REFERENCE"] == "1" ? 1 : try pgbench(clients: clients)
+        let pgbenchCPU = (cpuSeconds(children: true) - childCPU) / Double(clients * readsPerClient) * 1e6
+        for onPoolExecutor in executorModes {
+            let ownCPU = cpuSeconds(children: false)
+            let ours = try await poolReads(clients: clients, onPoolExecutor: onPoolExecutor)
+            let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // the warm-up did as many reads again
+            print(String(format: "  c=%d  %-22@ %8.0f reads/s   pgbench %8.0f tps   ratio %.2fx   (client CPU per read: %.1f us, pgbench %.1f us)",
+                         clients, onPoolExecutor ? "pool, on pool executor" : "pool", ours, reference, ours / reference, ourCPU, pgbenchCPU))
+        }
     }
 }
 
-if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"] {
+if runs("qdrant"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"] {
     try await QdrantBenchmark.run(url: qdrantURL, requests: Int(ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_REQUESTS"] ?? "") ?? 300, logger: logger)
 }
 
-if let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+if runs("graph"), let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     print("KTGraph: engines and sync")
     try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), readsPerClient: min(readsPerClient, 5000), logger: logger)
 }
 
-if let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     try await ProvisioningBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL, count: 20, logger: logger)
 }

@@ -492,7 +492,7 @@ public struct ReadGraphEngine: Sendable {
             try await t.query("UPDATE dimensions SET node_id = \(keep) WHERE node_id = \(absorb)")
             try await t.query("UPDATE nodes SET parent_id = \(keep) WHERE parent_id = \(absorb)")
             try await t.query("DELETE FROM nodes WHERE id = \(absorb)")
-            try await t.query(GraphStats.refresh([keep]))
+            try await GraphStats.refresh([keep], t)
             let row = try await t.query("SELECT \(unsafeRaw: Self.nodeColumns) FROM nodes WHERE id = \(keep)").rows[0]
             return try Self.node(row)
         }
@@ -501,19 +501,31 @@ public struct ReadGraphEngine: Sendable {
 
 /// Recomputes the denormalised counters of nodes (set-based; absent children count 0).
 enum GraphStats {
-    /// Recomputes the denormalised counts of `ids`, writing only rows whose counts changed
-    /// (an unchanged node gets no new row version).
-    static func refresh(_ ids: [UUID]) -> PostgresQuery {
-        let list = ids.map(\.uuidString)
-        return """
+    /// Recomputes the denormalised counts of `ids` and writes the rows whose counts changed
+    /// (an unchanged node gets no new row version). Nodes are found by primary key one by one,
+    /// whatever the planner's statistics say about the table.
+    static func refresh(_ ids: [UUID], _ t: PostgresTransaction) async throws {
+        guard !ids.isEmpty else { return }
+        let changed = try await t.query("""
+            SELECT m.id, x.facts, x.edges, x.children, x.dimensions
+            FROM unnest(\(ids.map(\.postgresText))::uuid[]) AS k(id)
+            CROSS JOIN LATERAL (SELECT id, fact_count, edge_count, child_count, dimension_count FROM nodes WHERE id = k.id OFFSET 0) m
+            CROSS JOIN LATERAL (SELECT (SELECT count(*) FROM node_facts nf WHERE nf.node_id = m.id) AS facts,
+                                       (SELECT count(*) FROM edges e WHERE e.source_node_id = m.id OR e.target_node_id = m.id) AS edges,
+                                       (SELECT count(*) FROM nodes ch WHERE ch.parent_id = m.id) AS children,
+                                       (SELECT count(*) FROM dimensions d WHERE d.node_id = m.id) AS dimensions) x
+            WHERE (m.fact_count, m.edge_count, m.child_count, m.dimension_count) IS DISTINCT FROM (x.facts, x.edges, x.children, x.dimensions)
+            """).rows
+        guard !changed.isEmpty else { return }
+        var columns: [[String]] = Array(repeating: [], count: 5)
+        for row in changed {
+            for index in 0..<5 { columns[index].append(try row.decode(index, as: String.self)) }
+        }
+        try await t.query("""
             UPDATE nodes n SET fact_count = c.facts, edge_count = c.edges, child_count = c.children, dimension_count = c.dimensions
-            FROM (SELECT m.id,
-                    (SELECT count(*) FROM node_facts nf WHERE nf.node_id = m.id) AS facts,
-                    (SELECT count(*) FROM edges e WHERE e.source_node_id = m.id OR e.target_node_id = m.id) AS edges,
-                    (SELECT count(*) FROM nodes ch WHERE ch.parent_id = m.id) AS children,
-                    (SELECT count(*) FROM dimensions d WHERE d.node_id = m.id) AS dimensions
-                  FROM nodes m WHERE m.id = ANY(\(list)::uuid[])) c
-            WHERE n.id = c.id AND (n.fact_count, n.edge_count, n.child_count, n.dimension_count) IS DISTINCT FROM (c.facts, c.edges, c.children, c.dimensions)
-            """
+            FROM unnest(\(columns[0])::uuid[], \(columns[1])::int[], \(columns[2])::int[], \(columns[3])::int[], \(columns[4])::int[])
+                 AS c(id, facts, edges, children, dimensions)
+            WHERE n.id = c.id
+            """)
     }
 }

@@ -34,7 +34,10 @@ extension SyncEngine {
         }
         let ids = Array(Set(idOfKey.values))
         var ready: [FactRow] = [], pending: Set<String> = [], present: Set<String> = []
-        for row in try await w.query("SELECT id, content, fact_type, dedup_status, created_at FROM write_facts WHERE id = ANY(\(ids)::uuid[])").rows {
+        for row in try await w.query("""
+            SELECT f.id, f.content, f.fact_type, f.dedup_status, f.created_at FROM unnest(\(ids)::uuid[]) AS k(id)
+            CROSS JOIN LATERAL (SELECT * FROM write_facts WHERE id = k.id OFFSET 0) f
+            """).rows {
             let id = try row.decode("id", as: UUID.self).postgresText
             present.insert(id)
             if try row.decode("dedup_status", as: String.self) == "ready" {
@@ -46,8 +49,8 @@ extension SyncEngine {
         }
         let missing = ids.filter { !present.contains($0) }
         if !missing.isEmpty {
-            touched.formUnion(try await t.query("DELETE FROM node_facts WHERE fact_id = ANY(\(missing)::uuid[]) RETURNING node_id").uuids(0))
-            try await t.query("DELETE FROM facts WHERE id = ANY(\(missing)::uuid[])")
+            touched.formUnion(try await t.query("DELETE FROM node_facts WHERE fact_id IN (SELECT unnest(\(missing)::uuid[])) RETURNING node_id").uuids(0))
+            try await t.query("DELETE FROM facts WHERE id IN (SELECT unnest(\(missing)::uuid[]))")
         }
         if !ready.isEmpty {
             try await t.query("""
@@ -59,7 +62,7 @@ extension SyncEngine {
             let readyIDs = ready.map(\.id)
             let nodePairs = try await w.query("""
                 SELECT n.node_uuid, f.fact FROM write_nodes n CROSS JOIN LATERAL unnest(n.fact_ids) AS f(fact)
-                WHERE n.fact_ids && \(readyIDs)::text[] AND f.fact = ANY(\(readyIDs)::text[])
+                WHERE n.fact_ids && \(readyIDs)::text[] AND f.fact IN (SELECT unnest(\(readyIDs)::text[]))
                   AND NOT EXISTS (SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id::text = f.fact)
                 """).rows.map { row throws(KTDBError) in (try row.decode(0, as: UUID.self).postgresText, try row.decode(1, as: String.self)) }
             if !nodePairs.isEmpty {
@@ -71,7 +74,7 @@ extension SyncEngine {
             for (source, junction, owner) in [("write_edges", "edge_facts", "edge"), ("write_dimensions", "dimension_facts", "dimension")] {
                 let pairs = try await w.query("""
                     SELECT s.key, f.fact FROM \(unsafeRaw: source) s CROSS JOIN LATERAL unnest(s.fact_ids) AS f(fact)
-                    WHERE s.fact_ids && \(readyIDs)::text[] AND f.fact = ANY(\(readyIDs)::text[])
+                    WHERE s.fact_ids && \(readyIDs)::text[] AND f.fact IN (SELECT unnest(\(readyIDs)::text[]))
                     """).rows.map { row throws(KTDBError) in (GraphKeys.id(forKey: try row.decode(0, as: String.self)).postgresText, try row.decode(1, as: String.self)) }
                 guard !pairs.isEmpty else { continue }
                 let owners = owner == "edge" ? "edges" : "dimensions"
@@ -89,112 +92,135 @@ extension SyncEngine {
 
     // MARK: Nodes
 
-    private struct NodeRow: Encodable {
-        var id: String, concept: String, nodeType: String, entitySubtype: String?, parentId: String?, sourceConceptId: String?
-        var definition: String?, definitionSource: String?, attractor: String?, filterId: String?, maxContentTokens: Int?
-        var staleAfter: Int, visibility: String, createdAt: String, updatedAt: String
-    }
-
     private func applyNodes(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
-        var rows: [NodeRow] = [], presentKeys: Set<String> = [], factIDs: [String: [String]] = [:], newParents: [UUID] = []
+        // write-db builds each row in graph-db's shape: ids of parent and perspective source
+        // (their write-db rows), fact_ids without rejected facts. Swift only joins the documents.
+        var documents: [String] = [], presentKeys: Set<String> = []
         for row in try await w.query("""
-            SELECT key, concept, node_type, entity_subtype, parent_key, source_concept_key, definition, definition_source, attractor, filter_id,
-                   max_content_tokens, stale_after, fact_ids, visibility, created_at, updated_at FROM write_nodes WHERE key = ANY(\(keys))
+            SELECT n.key, jsonb_build_object(
+                'id', n.node_uuid, 'concept', n.concept, 'node_type', n.node_type, 'entity_subtype', n.entity_subtype,
+                'parent_id', (SELECT p.node_uuid FROM write_nodes p WHERE p.key = n.parent_key),
+                'source_concept_id', (SELECT s.node_uuid FROM write_nodes s WHERE s.key = n.source_concept_key),
+                'definition', n.definition, 'definition_source', n.definition_source, 'attractor', n.attractor, 'filter_id', n.filter_id,
+                'max_content_tokens', n.max_content_tokens, 'stale_after', n.stale_after, 'visibility', n.visibility,
+                'created_at', n.created_at, 'updated_at', n.updated_at,
+                'fact_ids', ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
+                    SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)))::text
+            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n
             """).rows {
-            let key = try row.decode("key", as: String.self)
-            let id = GraphKeys.id(forKey: key)
-            presentKeys.insert(key)
-            let parent = try row.decode("parent_key", as: String?.self).map(GraphKeys.id(forKey:))
-            if let parent { newParents.append(parent) }
-            rows.append(NodeRow(
-                id: id.postgresText, concept: try row.decode("concept", as: String.self), nodeType: try row.decode("node_type", as: String.self),
-                entitySubtype: try row.decode("entity_subtype", as: String?.self), parentId: parent?.postgresText,
-                sourceConceptId: try row.decode("source_concept_key", as: String?.self).map { GraphKeys.id(forKey: $0).postgresText },
-                definition: try row.decode("definition", as: String?.self), definitionSource: try row.decode("definition_source", as: String?.self),
-                attractor: try row.decode("attractor", as: String?.self), filterId: try row.decode("filter_id", as: String?.self),
-                maxContentTokens: try row.decode("max_content_tokens", as: Int?.self), staleAfter: try row.decode("stale_after", as: Int.self),
-                visibility: try row.decode("visibility", as: String.self), createdAt: try row.decode("created_at", as: Date.self).postgresText,
-                updatedAt: try row.decode("updated_at", as: Date.self).postgresText))
-            factIDs[id.postgresText] = try row.decode("fact_ids", as: [String].self).compactMap(UUID.init(uuidString:)).map(\.postgresText)
+            presentKeys.insert(try row.decode(0, as: String.self))
+            documents.append(try row.decode(1, as: String.self))
         }
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
-            for row in try await t.query("SELECT source_node_id, target_node_id FROM edges WHERE source_node_id = ANY(\(deleted)::uuid[]) OR target_node_id = ANY(\(deleted)::uuid[])").rows {
+            for row in try await t.query("SELECT source_node_id, target_node_id FROM edges WHERE source_node_id IN (SELECT unnest(\(deleted)::uuid[])) OR target_node_id IN (SELECT unnest(\(deleted)::uuid[]))").rows {
                 touched.insert(try row.decode(0, as: UUID.self))
                 touched.insert(try row.decode(1, as: UUID.self))
             }
-            touched.formUnion(try await t.query("DELETE FROM nodes WHERE id = ANY(\(deleted)::uuid[]) RETURNING parent_id").optionalUUIDs(0))
+            touched.formUnion(try await t.query("DELETE FROM nodes WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING parent_id").optionalUUIDs(0))
             touched.subtract(deleted.compactMap(UUID.init(uuidString:)))
         }
-        guard !rows.isEmpty else { return Self.allApplied(keys) }
-        let ids = rows.map(\.id)
-        var existing: Set<UUID> = []
-        for row in try await t.query("SELECT id, parent_id FROM nodes WHERE id = ANY(\(ids)::uuid[])").rows {
-            existing.insert(try row.decode(0, as: UUID.self))
-            if let old = try row.decode(1, as: UUID?.self) { touched.insert(old) }
-        }
+        guard !documents.isEmpty else { return Self.allApplied(keys) }
+        // One statement: upsert the nodes and mirror node_facts exactly (present facts only).
         // A parent or perspective source is set when it is in graph-db or in this batch (foreign
-        // keys are checked at the end of the statement).
-        try await t.query("""
-            WITH b AS (SELECT * FROM jsonb_to_recordset(\(try Self.json(rows))) AS b(
-                id uuid, concept text, node_type text, entity_subtype text, parent_id uuid, source_concept_id uuid, definition text,
-                definition_source text, attractor text, filter_id text, max_content_tokens int, stale_after int, visibility text,
-                created_at timestamptz, updated_at timestamptz))
-            INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
-                               filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
-            SELECT b.id, b.concept, b.node_type, b.entity_subtype,
-                   CASE WHEN b.parent_id IN (SELECT id FROM b) OR EXISTS (SELECT 1 FROM nodes p WHERE p.id = b.parent_id) THEN b.parent_id END,
-                   CASE WHEN b.source_concept_id IN (SELECT id FROM b) OR EXISTS (SELECT 1 FROM nodes s WHERE s.id = b.source_concept_id) THEN b.source_concept_id END,
-                   b.definition, b.definition_source, b.attractor, b.filter_id, b.max_content_tokens, b.stale_after, b.visibility, b.created_at, b.updated_at
-            FROM b
-            ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, entity_subtype = EXCLUDED.entity_subtype,
-                parent_id = EXCLUDED.parent_id, source_concept_id = EXCLUDED.source_concept_id, definition = EXCLUDED.definition,
-                definition_source = EXCLUDED.definition_source, attractor = EXCLUDED.attractor, filter_id = EXCLUDED.filter_id,
-                max_content_tokens = EXCLUDED.max_content_tokens, stale_after = EXCLUDED.stale_after, visibility = EXCLUDED.visibility,
-                updated_at = EXCLUDED.updated_at
-            """)
-        touched.formUnion(ids.compactMap(UUID.init(uuidString:)))
-        touched.formUnion(newParents)
-        // node_facts mirror fact_ids exactly: present facts, not rejected.
-        var rejected: Set<[String]> = []
-        for row in try await w.query("SELECT node_id, fact_id FROM write_node_fact_rejections WHERE node_id = ANY(\(ids)::uuid[])").rows {
-            rejected.insert([try row.decode(0, as: UUID.self).postgresText, try row.decode(1, as: UUID.self).postgresText])
+        // keys are checked at the end of the statement). It reports the nodes that existed
+        // before (with their old parent), every upserted node's parent, and the nodes whose
+        // facts changed: the nodes whose counters need a refresh.
+        let document = PostgresJSON(text: "[" + documents.joined(separator: ",") + "]")
+        var existing: Set<UUID> = []
+        for row in try await t.query("""
+            WITH b AS (SELECT * FROM jsonb_to_recordset(\(document)) AS b(
+                    id uuid, concept text, node_type text, entity_subtype text, parent_id uuid, source_concept_id uuid, definition text,
+                    definition_source text, attractor text, filter_id text, max_content_tokens int, stale_after int, visibility text,
+                    created_at timestamptz, updated_at timestamptz, fact_ids uuid[])),
+                old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM nodes WHERE id = b.id OFFSET 0) n),
+                up AS (
+                    INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
+                                       filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
+                    SELECT b.id, b.concept, b.node_type, b.entity_subtype,
+                           CASE WHEN b.parent_id IN (SELECT id FROM b) OR EXISTS (SELECT 1 FROM nodes p WHERE p.id = b.parent_id) THEN b.parent_id END,
+                           CASE WHEN b.source_concept_id IN (SELECT id FROM b) OR EXISTS (SELECT 1 FROM nodes s WHERE s.id = b.source_concept_id)
+                                THEN b.source_concept_id END,
+                           b.definition, b.definition_source, b.attractor, b.filter_id, b.max_content_tokens, b.stale_after, b.visibility,
+                           b.created_at, b.updated_at
+                    FROM b
+                    ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, entity_subtype = EXCLUDED.entity_subtype,
+                        parent_id = EXCLUDED.parent_id, source_concept_id = EXCLUDED.source_concept_id, definition = EXCLUDED.definition,
+                        definition_source = EXCLUDED.definition_source, attractor = EXCLUDED.attractor, filter_id = EXCLUDED.filter_id,
+                        max_content_tokens = EXCLUDED.max_content_tokens, stale_after = EXCLUDED.stale_after, visibility = EXCLUDED.visibility,
+                        updated_at = EXCLUDED.updated_at
+                    RETURNING parent_id),
+                unlinked AS (
+                    DELETE FROM node_facts j USING b
+                    WHERE j.node_id = b.id AND b.id IN (SELECT id FROM old) AND NOT (j.fact_id = ANY(b.fact_ids)) RETURNING j.node_id),
+                linked AS (
+                    INSERT INTO node_facts (node_id, fact_id)
+                    SELECT b.id, f.id FROM b CROSS JOIN LATERAL unnest(b.fact_ids) AS l(fact)
+                    CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact OFFSET 0) f
+                    ON CONFLICT DO NOTHING RETURNING node_id)
+            SELECT true, id, parent_id FROM old
+            UNION ALL SELECT false, parent_id, NULL FROM up WHERE parent_id IS NOT NULL
+            UNION ALL SELECT false, node_id, NULL FROM unlinked
+            UNION ALL SELECT false, node_id, NULL FROM linked
+            """).rows {
+            let id = try row.decode(1, as: UUID.self)
+            if try row.decode(0, as: Bool.self) {
+                existing.insert(id)
+                if let old = try row.decode(2, as: UUID?.self) { touched.insert(old) }
+            } else {
+                touched.insert(id)
+            }
         }
-        let wanted = factIDs.flatMap { node, facts in facts.map { (node, $0) } }.filter { !rejected.contains([$0.0, $0.1]) }
-        try await mirrorJunction("node_facts", owner: "node_id", owners: ids, wanted: wanted, t)
         // Only a node new to graph-db can have children, perspectives, edges, dimensions or
         // counters waiting for it (a node already there had them applied when they arrived).
-        let newKeys = Array(presentKeys.filter { !existing.contains(GraphKeys.id(forKey: $0)) })
-        if !newKeys.isEmpty { try await applyDependents(ofNewNodes: newKeys, w, t, touched: &touched) }
+        let newKeys = presentKeys.filter { !existing.contains(GraphKeys.id(forKey: $0)) }
+        if !newKeys.isEmpty { try await applyDependents(ofNewNodes: Array(newKeys), w, t, touched: &touched) }
         return Self.allApplied(keys)
     }
 
     private func applyDependents(ofNewNodes newKeys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws {
+        // Everything that may have waited for these nodes, in one query.
+        var children: [(String, String)] = [], perspectives: [(String, String)] = []
+        var edgeKeys: [String] = [], dimensionKeys: [String] = [], counterKeys: [String] = []
+        for row in try await w.query("""
+            WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
+            SELECT 'child', d.node_uuid::text, d.parent_key FROM k
+                CROSS JOIN LATERAL (SELECT node_uuid, parent_key FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'perspective', d.node_uuid::text, d.source_concept_key FROM k
+                CROSS JOIN LATERAL (SELECT node_uuid, source_concept_key FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
+            UNION SELECT 'edge', d.key, NULL FROM k
+                CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'dimension', d.key, NULL FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'counters', d.node_key, NULL FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
+            """).rows {
+            let value = try row.decode(1, as: String.self)
+            switch try row.decode(0, as: String.self) {
+            case "child": children.append((value, GraphKeys.id(forKey: try row.decode(2, as: String.self)).postgresText))
+            case "perspective": perspectives.append((value, GraphKeys.id(forKey: try row.decode(2, as: String.self)).postgresText))
+            case "edge": edgeKeys.append(value)
+            case "dimension": dimensionKeys.append(value)
+            default: counterKeys.append(value)
+            }
+        }
         // Children and perspectives that arrived before their node point at it now.
-        for column in ["parent_key", "source_concept_key"] {
-            let pairs = try await w.query("SELECT node_uuid, \(unsafeRaw: column) FROM write_nodes WHERE \(unsafeRaw: column) = ANY(\(newKeys))").rows
-                .map { row throws(KTDBError) in (try row.decode(0, as: UUID.self).postgresText, GraphKeys.id(forKey: try row.decode(1, as: String.self)).postgresText) }
-            guard !pairs.isEmpty else { continue }
-            let target = column == "parent_key" ? "parent_id" : "source_concept_id"
-            try await t.query("""
-                UPDATE nodes n SET \(unsafeRaw: target) = u.p FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS u(c, p)
-                WHERE n.id = u.c AND n.\(unsafeRaw: target) IS DISTINCT FROM u.p
-                """)
+        for (pairs, column) in [(children, "parent_id"), (perspectives, "source_concept_id")] where !pairs.isEmpty {
+            let changed = try await t.query("""
+                UPDATE nodes n SET \(unsafeRaw: column) = u.p FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS u(c, p)
+                WHERE n.id = u.c AND n.\(unsafeRaw: column) IS DISTINCT FROM u.p RETURNING u.p
+                """).uuids(0)
+            if column == "parent_id" { touched.formUnion(changed) }
         }
         // Edges and dimensions of these nodes that graph-db lacks (for example after a node was deleted and re-created).
-        let edgeKeys = try await w.query("SELECT key FROM write_edges WHERE source_node_key = ANY(\(newKeys)) OR target_node_key = ANY(\(newKeys))").strings(0)
         if !edgeKeys.isEmpty {
-            let have = Set(try await t.query("SELECT id FROM edges WHERE id = ANY(\(edgeKeys.map { GraphKeys.id(forKey: $0).postgresText })::uuid[])").uuids(0))
+            let have = Set(try await t.query("SELECT x.id FROM unnest(\(edgeKeys.map { GraphKeys.id(forKey: $0).postgresText })::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM edges WHERE id = k.id OFFSET 0) x").uuids(0))
             let missing = edgeKeys.filter { !have.contains(GraphKeys.id(forKey: $0)) }
             if !missing.isEmpty { _ = try await applyEdges(missing, w, t, touched: &touched) }
         }
-        let dimensionKeys = try await w.query("SELECT key FROM write_dimensions WHERE node_key = ANY(\(newKeys))").strings(0)
         if !dimensionKeys.isEmpty {
-            let have = Set(try await t.query("SELECT id FROM dimensions WHERE id = ANY(\(dimensionKeys.map { GraphKeys.id(forKey: $0).postgresText })::uuid[])").uuids(0))
+            let have = Set(try await t.query("SELECT x.id FROM unnest(\(dimensionKeys.map { GraphKeys.id(forKey: $0).postgresText })::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM dimensions WHERE id = k.id OFFSET 0) x").uuids(0))
             let missing = dimensionKeys.filter { !have.contains(GraphKeys.id(forKey: $0)) }
             if !missing.isEmpty { _ = try await applyDimensions(missing, w, t, touched: &touched) }
         }
-        let counterKeys = try await w.query("SELECT node_key FROM write_node_counters WHERE node_key = ANY(\(newKeys))").strings(0)
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }
     }
 
@@ -207,7 +233,7 @@ extension SyncEngine {
     private func applyEdges(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
         var rows: [EdgeRow] = [], presentKeys: Set<String> = [], keyOfID: [String: String] = [:], factIDs: [String: [String]] = [:]
         for row in try await w.query("""
-            SELECT key, source_node_key, target_node_key, relationship_type, weight, justification, weight_source, fact_ids FROM write_edges WHERE key = ANY(\(keys))
+            SELECT e.key, e.source_node_key, e.target_node_key, e.relationship_type, e.weight, e.justification, e.weight_source, e.fact_ids FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_edges WHERE key = k.key OFFSET 0) e
             """).rows {
             let key = try row.decode("key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
             let type = try row.decode("relationship_type", as: String.self)
@@ -223,12 +249,12 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
-            for row in try await t.query("DELETE FROM edges WHERE id = ANY(\(deleted)::uuid[]) RETURNING source_node_id, target_node_id").rows {
+            for row in try await t.query("DELETE FROM edges WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING source_node_id, target_node_id").rows {
                 touched.insert(try row.decode(0, as: UUID.self))
                 touched.insert(try row.decode(1, as: UUID.self))
             }
         }
-        let nodes = Set(try await t.query("SELECT id FROM nodes WHERE id = ANY(\(Array(Set(rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] })))::uuid[])").uuids(0)
+        let nodes = Set(try await t.query("SELECT x.id FROM unnest(\(Array(Set(rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] })))::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM nodes WHERE id = k.id OFFSET 0) x").uuids(0)
             .map(\.postgresText))
         let ready = rows.filter { nodes.contains($0.sourceNodeId) && nodes.contains($0.targetNodeId) }
         for row in rows where !(nodes.contains(row.sourceNodeId) && nodes.contains(row.targetNodeId)) {
@@ -258,8 +284,9 @@ extension SyncEngine {
     private func applyDimensions(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
         var rows: [DimensionRow] = [], presentKeys: Set<String> = [], keyOfID: [String: String] = [:], factIDs: [String: [String]] = [:]
         for row in try await w.query("""
-            SELECT key, node_key, model_id, content, confidence, suggested_concepts, batch_index, fact_count, is_definitive, fact_ids, created_at
-            FROM write_dimensions WHERE key = ANY(\(keys))
+            SELECT d.key, d.node_key, d.model_id, d.content, d.confidence, d.suggested_concepts, d.batch_index, d.fact_count, d.is_definitive,
+                   d.fact_ids, d.created_at
+            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_dimensions WHERE key = k.key OFFSET 0) d
             """).rows {
             let key = try row.decode("key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
             presentKeys.insert(key)
@@ -275,9 +302,9 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
-            touched.formUnion(try await t.query("DELETE FROM dimensions WHERE id = ANY(\(deleted)::uuid[]) RETURNING node_id").uuids(0))
+            touched.formUnion(try await t.query("DELETE FROM dimensions WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING node_id").uuids(0))
         }
-        let nodes = Set(try await t.query("SELECT id FROM nodes WHERE id = ANY(\(Array(Set(rows.map(\.nodeId))))::uuid[])").uuids(0).map(\.postgresText))
+        let nodes = Set(try await t.query("SELECT x.id FROM unnest(\(Array(Set(rows.map(\.nodeId))))::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM nodes WHERE id = k.id OFFSET 0) x").uuids(0).map(\.postgresText))
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.id]!] = .deferred("the dimension's node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         guard !ready.isEmpty else { return outcomes }
@@ -303,7 +330,10 @@ extension SyncEngine {
 
     private func applyCounterRows(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
         var rows: [CounterRow] = [], presentKeys: Set<String> = [], keyOfID: [String: String] = [:]
-        for row in try await w.query("SELECT node_key, access_count, update_count, seed_fact_count FROM write_node_counters WHERE node_key = ANY(\(keys))").rows {
+        for row in try await w.query("""
+            SELECT c.node_key, c.access_count, c.update_count, c.seed_fact_count FROM unnest(\(keys)::text[]) AS k(key)
+            CROSS JOIN LATERAL (SELECT * FROM write_node_counters WHERE node_key = k.key OFFSET 0) c
+            """).rows {
             let key = try row.decode("node_key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
             presentKeys.insert(key)
             keyOfID[id] = key
@@ -312,8 +342,8 @@ extension SyncEngine {
         }
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
-        if !deleted.isEmpty { try await t.query("DELETE FROM node_counters WHERE node_id = ANY(\(deleted)::uuid[])") }
-        let nodes = Set(try await t.query("SELECT id FROM nodes WHERE id = ANY(\(rows.map(\.nodeId))::uuid[])").uuids(0).map(\.postgresText))
+        if !deleted.isEmpty { try await t.query("DELETE FROM node_counters WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
+        let nodes = Set(try await t.query("SELECT x.id FROM unnest(\(rows.map(\.nodeId))::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM nodes WHERE id = k.id OFFSET 0) x").uuids(0).map(\.postgresText))
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.nodeId]!] = .deferred("the counters' node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         guard !ready.isEmpty else { return outcomes }
@@ -338,13 +368,17 @@ extension SyncEngine {
     private func mirrorJunction(_ junction: String, owner: String, owners: [String], wanted: [(String, String)], _ t: PostgresTransaction) async throws {
         let wantedOwners = wanted.map(\.0), wantedFacts = wanted.map(\.1)
         try await t.query("""
-            DELETE FROM \(unsafeRaw: junction) j WHERE j.\(unsafeRaw: owner) = ANY(\(owners)::uuid[])
-              AND NOT EXISTS (SELECT 1 FROM unnest(\(wantedOwners)::uuid[], \(wantedFacts)::uuid[]) AS w(o, f) WHERE w.o = j.\(unsafeRaw: owner) AND w.f = j.fact_id)
+            WITH stale AS (
+                SELECT j.o, j.f FROM unnest(\(owners)::uuid[]) AS k(id)
+                CROSS JOIN LATERAL (SELECT \(unsafeRaw: owner) AS o, fact_id AS f FROM \(unsafeRaw: junction) WHERE \(unsafeRaw: owner) = k.id OFFSET 0) j
+                EXCEPT SELECT * FROM unnest(\(wantedOwners)::uuid[], \(wantedFacts)::uuid[]))
+            DELETE FROM \(unsafeRaw: junction) j USING stale WHERE j.\(unsafeRaw: owner) = stale.o AND j.fact_id = stale.f
             """)
         guard !wanted.isEmpty else { return }
         try await t.query("""
             INSERT INTO \(unsafeRaw: junction) (\(unsafeRaw: owner), fact_id)
-            SELECT w.o, w.f FROM unnest(\(wantedOwners)::uuid[], \(wantedFacts)::uuid[]) AS w(o, f) JOIN facts ON facts.id = w.f
+            SELECT w.o, w.f FROM unnest(\(wantedOwners)::uuid[], \(wantedFacts)::uuid[]) AS w(o, f)
+            CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = w.f OFFSET 0) f
             ON CONFLICT DO NOTHING
             """)
     }

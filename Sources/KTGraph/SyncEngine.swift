@@ -82,6 +82,9 @@ public struct SyncEngine: Sendable {
             let acquired = try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0))")
                 .first?.decode(0, as: Bool.self) ?? false
             guard acquired else { throw KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'") }
+            // The batch statements are costed high enough to trigger JIT compilation, which costs
+            // more than they take to run.
+            try await lock.connection.execute(simple: "SET LOCAL jit = off", logger: logger)
             var report = Report()
             let cycleStart = try await lock.query("SELECT clock_timestamp()").first?.decode(0, as: Date.self) ?? Date()
             for table in Self.tables { try await syncTable(table, lock, &report) }
@@ -262,6 +265,7 @@ public struct SyncEngine: Sendable {
         let order = Self.tables + keysByTable.keys.filter { !Self.tables.contains($0) }.sorted()
         let (outcomes, rowByRow) = try await graphSession.withTransaction(logger: logger) { transaction in
             var results: [String: Outcomes] = [:], rowByRow = 0
+            try await transaction.connection.execute(simple: "SET LOCAL jit = off", logger: logger)
             var touched: Set<UUID> = []
             for table in order {
                 guard let keys = keysByTable[table] else { continue }
@@ -285,7 +289,7 @@ public struct SyncEngine: Sendable {
                 }
                 results[table] = outcomes
             }
-            if !touched.isEmpty { try await transaction.query(GraphStats.refresh(Array(touched))) }
+            try await GraphStats.refresh(Array(touched), transaction)
             return (items.map { table, key in Outcome(table: table, key: key, result: results[table]?[key] ?? .failed("not applied")) }, rowByRow)
         }
         report.rowByRowBatches += rowByRow
