@@ -22,10 +22,11 @@ enum ProvisioningBenchmark {
         let prefix = "bench_\(UInt16.random(in: 0...UInt16.max))"
         var timings: [Double] = []
         var slugs: [String] = []
+        let steps = StepClock()
         for index in 0..<count {
             let slug = "\(prefix)_\(index)"
             let start = ContinuousClock.now
-            try await provisioner.createGraph(slug: slug, name: "Bench \(index)")
+            try await provisioner.createGraph(slug: slug, name: "Bench \(index)", progress: steps.record)
             timings.append(QdrantBenchmark.microseconds(ContinuousClock.now - start) / 1000)
             slugs.append(slug)
         }
@@ -39,6 +40,7 @@ enum ProvisioningBenchmark {
         let oneNew = try await remigrate(slugs, sets: [.graphData, extra], graphURL: graphURL, logger: logger)
         print("Provisioning end to end over \(count) graphs (\(migrations) migrations each: graph-db + write-db; 3 collections; target p50 < 150 ms)")
         print(String(format: "  p50 %.1f ms   p95 %.1f ms", p50, p95))
+        print("  median per step: " + steps.medians().map { String(format: "%@ %.1f ms", $0.0, $0.1) }.joined(separator: ", "))
         print(String(format: "  re-migrate all %d graph-db schemas: no-op %.1f ms in all (%.2f ms each), one new migration %.1f ms in all", count, noop, noop / Double(count), oneNew))
         for slug in slugs { try await provisioner.deleteGraph(slug: slug, hard: true) }
         await pool.shutdown()
@@ -50,6 +52,36 @@ enum ProvisioningBenchmark {
             let start = ContinuousClock.now
             for slug in slugs { try await Migrator.migrate(sets, schema: try GraphSlug(slug).schemaName, on: connection, logger: logger) }
             return QdrantBenchmark.microseconds(ContinuousClock.now - start) / 1000
+        }
+    }
+}
+
+/// Durations of provisioning steps, from their progress events.
+final class StepClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var started: [String: ContinuousClock.Instant] = [:]
+    private var durations: [(String, Double)] = []
+
+    func record(_ event: ProvisioningEvent) {
+        lock.withLock {
+            let name = "\(event.step)"
+            switch event.phase {
+            case .started: started[name] = .now
+            case .finished, .failed:
+                if let start = started[name] { durations.append((name, QdrantBenchmark.microseconds(.now - start) / 1000)) }
+            }
+        }
+    }
+
+    /// Each step's median, in the order the steps first finished.
+    func medians() -> [(String, Double)] {
+        lock.withLock {
+            var order: [String] = []
+            for (name, _) in durations where !order.contains(name) { order.append(name) }
+            return order.map { name in
+                let values = durations.filter { $0.0 == name }.map(\.1).sorted()
+                return (name, values[values.count / 2])
+            }
         }
     }
 }

@@ -38,7 +38,7 @@ public struct GraphProvisioner: Sendable {
     public func createGraph(
         slug text: String, name: String, description: String? = nil, databaseKey: String? = nil, createdBy: UUID? = nil,
         graphType: String = "v1", byokEnabled: Bool = false, contributeToPublic: Bool = true, usePublicCache: Bool = true,
-        progress: @Sendable (ProvisioningEvent) -> Void = { _ in }
+        progress: @escaping @Sendable (ProvisioningEvent) -> Void = { _ in }
     ) async throws -> Graph {
         let slug: GraphSlug
         do {
@@ -77,7 +77,7 @@ public struct GraphProvisioner: Sendable {
     /// - Throws: ``KTProvisionError/Code/notFound``, ``KTProvisionError/Code/invalidState``
     ///   unless the status is `error`, or what provisioning throws.
     @discardableResult
-    public func retry(slug: String, progress: @Sendable (ProvisioningEvent) -> Void = { _ in }) async throws -> Graph {
+    public func retry(slug: String, progress: @escaping @Sendable (ProvisioningEvent) -> Void = { _ in }) async throws -> Graph {
         let repository = GraphRepository(controlPlane, logger: logger)
         guard let graph = try await repository.graph(slug: slug), !graph.isDefault else {
             throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
@@ -124,49 +124,78 @@ public struct GraphProvisioner: Sendable {
 
     // MARK: Steps
 
-    private func provision(_ graph: Graph, creator: UUID?, progress: @Sendable (ProvisioningEvent) -> Void) async throws -> Graph {
-        var logger = self.logger
-        logger[metadataKey: "kt.graph"] = "\(graph.slug)"
-        var current = ProvisioningStep.resolveTargets
-        func step<T>(_ which: ProvisioningStep, _ body: () async throws -> (T, String)) async throws -> T {
-            current = which
-            progress(ProvisioningEvent(slug: graph.slug, step: which, phase: .started, detail: ""))
-            let (value, detail) = try await body()
-            progress(ProvisioningEvent(slug: graph.slug, step: which, phase: .finished, detail: detail))
-            return value
-        }
+    /// A step's failure, carrying which step failed.
+    private struct StepFailure: Error {
+        var step: ProvisioningStep
+        var error: any Error
+    }
+
+    /// Runs one step, reporting its start and end; a failure is tagged with the step.
+    private static func step<T: Sendable>(
+        _ which: ProvisioningStep, slug: String, progress: @Sendable (ProvisioningEvent) -> Void, _ body: () async throws -> (T, String)
+    ) async throws -> T {
+        progress(ProvisioningEvent(slug: slug, step: which, phase: .started, detail: ""))
         do {
-            let targets = try await step(.resolveTargets) {
+            let (value, detail) = try await body()
+            progress(ProvisioningEvent(slug: slug, step: which, phase: .finished, detail: detail))
+            return value
+        } catch let failure as StepFailure {
+            throw failure
+        } catch {
+            throw StepFailure(step: which, error: error)
+        }
+    }
+
+    /// The steps. The Qdrant collections are created while the schemas are, and the two
+    /// schemas (different databases) migrate at the same time; every step is idempotent, so
+    /// their order does not matter for a retry.
+    private func provision(_ graph: Graph, creator: UUID?, progress: @escaping @Sendable (ProvisioningEvent) -> Void) async throws -> Graph {
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "kt.graph"] = "\(graph.slug)"
+            return logger
+        }()
+        let slug = graph.slug, settings = self.settings, controlPlane = self.controlPlane
+        do {
+            let targets = try await Self.step(.resolveTargets, slug: slug, progress: progress) {
                 let targets = try await self.targets(for: graph)
                 return (targets, "database '\(targets.connectionKey)', schema \(targets.schema)")
             }
-            current = .createGraphSchema  // opening the connections belongs to the first schema step
-            try await targets.withConnections(application: "kt-provision-\(graph.slug)", logger: logger) { (graphDB, writeDB) -> Void in
-                try await step(.createGraphSchema) {
-                    try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
-                    return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
-                }
-                try await step(.createWriteSchema) {
-                    try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
-                    return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
-                }
-                try await step(.migrateGraphSchema) {
-                    let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
-                    return ((), "\(report.applied.count) migration(s) applied")
-                }
-                try await step(.migrateWriteSchema) {
-                    let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
-                    return ((), "\(report.applied.count) migration(s) applied")
-                }
-            }
-            try await step(.ensureCollections) {
-                let collections = QdrantCollections(graphSlug: graph.slug)
+            async let collections: Void = Self.step(.ensureCollections, slug: slug, progress: progress) {
+                let collections = QdrantCollections(graphSlug: slug)
                 let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
                 defer { if qdrant.isDedicated { qdrant.client.close() } }
                 let created = try await qdrant.client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
                 return ((), "\(created.count) collection(s) created on \(qdrant.isDedicated ? "the graph's own" : "the global") Qdrant")
             }
-            return try await step(.activate) {
+            do {
+                try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger) { (graphDB, writeDB) -> Void in
+                    try await Self.step(.createGraphSchema, slug: slug, progress: progress) {
+                        try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
+                        return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
+                    }
+                    try await Self.step(.createWriteSchema, slug: slug, progress: progress) {
+                        try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
+                        return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
+                    }
+                    async let graphMigrated: Void = Self.step(.migrateGraphSchema, slug: slug, progress: progress) {
+                        let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
+                        return ((), "\(report.applied.count) migration(s) applied")
+                    }
+                    try await Self.step(.migrateWriteSchema, slug: slug, progress: progress) {
+                        let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
+                        return ((), "\(report.applied.count) migration(s) applied")
+                    }
+                    try await graphMigrated
+                }
+            } catch let failure as StepFailure {
+                throw failure
+            } catch {
+                // Opening the connections belongs to the first schema step.
+                throw StepFailure(step: .createGraphSchema, error: error)
+            }
+            try await collections
+            return try await Self.step(.activate, slug: slug, progress: progress) {
                 let active = try await controlPlane.withTransaction(logger: logger) { tx in
                     let repository = GraphRepository(tx, logger: logger)
                     guard let active = try await repository.update(id: graph.id, status: .active) else {
@@ -180,10 +209,12 @@ public struct GraphProvisioner: Sendable {
                 return (active, "status active")
             }
         } catch {
-            progress(ProvisioningEvent(slug: graph.slug, step: current, phase: .failed, detail: Self.describe(error)))
-            logger.debug("Provisioning failed", metadata: ["kt.provision.step": "\(current)", "kt.error": "\(Self.describe(error))"])
+            let failure = error as? StepFailure ?? StepFailure(step: .resolveTargets, error: error)
+            let detail = Self.describe(failure.error)
+            progress(ProvisioningEvent(slug: slug, step: failure.step, phase: .failed, detail: detail))
+            logger.debug("Provisioning failed", metadata: ["kt.provision.step": "\(failure.step)", "kt.error": "\(detail)"])
             _ = try? await GraphRepository(controlPlane, logger: logger).update(id: graph.id, status: .error)
-            throw KTProvisionError(code: .stepFailed, message: "provisioning of '\(graph.slug)' failed at \(current): \(Self.describe(error))", step: current)
+            throw KTProvisionError(code: .stepFailed, message: "provisioning of '\(slug)' failed at \(failure.step): \(detail)", step: failure.step)
         }
     }
 

@@ -55,7 +55,12 @@ struct ProvisioningTests {
                 try await external.deleteCollection(name)
             }
             let steps = events.withLock { $0 }.filter { $0.phase == .finished }.map(\.step)
-            #expect(steps == [.resolveTargets, .createGraphSchema, .createWriteSchema, .migrateGraphSchema, .migrateWriteSchema, .ensureCollections, .activate])
+            // Every step finished once; the collections and the two migrations overlap, but the
+            // targets come first, the schemas before their migrations, and activation last.
+            #expect(Set(steps) == [.resolveTargets, .createGraphSchema, .createWriteSchema, .migrateGraphSchema, .migrateWriteSchema, .ensureCollections, .activate])
+            #expect(steps.count == 7 && steps.first == .resolveTargets && steps.last == .activate)
+            func position(_ step: ProvisioningStep) -> Int { steps.firstIndex(of: step) ?? -1 }
+            #expect(position(.createGraphSchema) < position(.migrateGraphSchema) && position(.createWriteSchema) < position(.migrateWriteSchema))
             let repository = GraphRepository(world.controlPlane, logger: logger)
             #expect(try await repository.memberRole(graphID: graph.id, userID: user) == .admin)
 
