@@ -82,11 +82,31 @@ public struct GraphTargets: Sendable, Hashable {
     public func withConnections<T: Sendable>(
         application: String, logger: Logger, _ body: (_ graphDB: PostgresConnection, _ writeDB: PostgresConnection) async throws -> T
     ) async throws -> T {
-        try await PostgresConnection.withConnection(configuration: graphConnection(application: application), logger: logger) { graphDB in
-            try await PostgresConnection.withConnection(configuration: writeConnection(application: application), logger: logger) { writeDB in
-                try await body(graphDB, writeDB)
-            }
+        // Both connections open at the same time (each pays its own authentication round trips).
+        async let graphOpened = Self.open(graphConnection(application: application), logger: logger)
+        async let writeOpened = Self.open(writeConnection(application: application), logger: logger)
+        let (graphResult, writeResult) = await (graphOpened, writeOpened)
+        guard case .success(let graphDB) = graphResult, case .success(let writeDB) = writeResult else {
+            if case .success(let opened) = graphResult { await opened.close() }
+            if case .success(let opened) = writeResult { await opened.close() }
+            if case .failure(let error) = graphResult { throw error }
+            if case .failure(let error) = writeResult { throw error }
+            preconditionFailure("unreachable: one of the connections failed")
         }
+        do {
+            let value = try await body(graphDB, writeDB)
+            await graphDB.close()
+            await writeDB.close()
+            return value
+        } catch {
+            await graphDB.close()
+            await writeDB.close()
+            throw error
+        }
+    }
+
+    private static func open(_ configuration: PostgresConnection.Configuration, logger: Logger) async -> Result<PostgresConnection, any Error> {
+        do { return .success(try await PostgresConnection.connect(configuration: configuration, logger: logger)) } catch { return .failure(error) }
     }
 
     /// The Qdrant client for this graph: the shared global client when ``qdrantURL`` names the
