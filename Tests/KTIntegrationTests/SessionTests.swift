@@ -38,6 +38,30 @@ struct SessionTests {
         }
     }
 
+    @Test("a schema-bound statement (one pipeline) commits; when it fails it is rolled back and the connection serves the next", arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    func pipelinedStatement(mode: PostgresConnection.PreparedStatementMode) async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0, prepared: mode) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let session = DatabaseSession(pool: pool, schema: a)
+            try await session.query("INSERT INTO items (label) VALUES (\("second"))", logger: logger)
+            for _ in 0..<2 {
+                // Fails at execution (unique violation) and at parse time (unknown column).
+                let duplicate = await #expect(throws: KTDBError.self) { try await session.query("INSERT INTO items (label) VALUES (\("second"))", logger: logger) }
+                #expect(duplicate?.sqlState == "23505")
+                let unknown = await #expect(throws: KTDBError.self) { try await session.query("SELECT nope FROM items", logger: logger) }
+                #expect(unknown?.sqlState == "42703")
+                // The one connection is outside any transaction and back on the default search_path.
+                let path = try await pool.withConnection(logger: logger) { c in
+                    #expect(c.isIdleOutsideTransaction)
+                    return try await c.query("SHOW search_path", logger: logger).first!.decode(0, as: String.self)
+                }
+                #expect(!path.contains(a.rawValue))
+                let labels = try await session.query("SELECT label FROM items ORDER BY id", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+                #expect(labels == ["in-a", "second"])
+            }
+        }
+    }
+
     @Test("schema-bound sessions work through PgBouncer in transaction mode with prepared statements disabled")
     func throughPgBouncer() async throws {
         let setupURL = try TestEnvironment.systemWriteURL
@@ -49,9 +73,12 @@ struct SessionTests {
                 for i in 0..<40 {
                     group.addTask {
                         let (session, expected) = i % 2 == 0 ? (sessionA, "in-a") : (sessionB, "in-b")
-                        let label = try await session.withTransaction(logger: logger) { tx in
-                            try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
-                        }
+                        // Alternately a transaction and a single pipelined statement.
+                        let label = i % 4 < 2
+                            ? try await session.withTransaction(logger: logger) { tx in
+                                try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
+                            }
+                            : try await session.query("SELECT label FROM items WHERE id = \(1)", logger: logger).first?.decode(0, as: String.self)
                         #expect(label == expected)
                     }
                 }

@@ -17,6 +17,9 @@ final class ConnectionStateBox: Sendable {
 struct LoopJob: Sendable {
     enum Request: Sendable {
         case query(PostgresQuery)
+        /// `BEGIN`, the statements of `setup`, the query and `COMMIT` in one pipeline (one round
+        /// trip); on failure the transaction is rolled back before the job completes.
+        case scoped(setup: [String], query: PostgresQuery)
         case simple(String)
         case close
     }
@@ -42,6 +45,8 @@ final class LoopConnection: @unchecked Sendable {
 
     enum Next {
         case sendNext
+        /// Pipeline mode: the next command's results follow without sending anything.
+        case readNext
         case finished(LoopJob, Result<[PostgresResult], KTDBError>)
     }
 
@@ -61,6 +66,13 @@ final class LoopConnection: @unchecked Sendable {
     private var error: KTDBError?
     private var broken = false
     private var finished = false
+    /// The commands are sent at once in pipeline mode, then read command by command.
+    private var pipelined = false
+    private var pipelineSynced = false
+    /// The commands whose results the job returns (all of them outside a scoped job).
+    private var collected: Range<Int> = 0..<Int.max
+    /// A scoped job failed: `ROLLBACK` runs before it completes.
+    private var rollingBack = false
 
     init(handle: OpaquePointer, usesNamedStatements: Bool, stateBox: ConnectionStateBox) {
         self.handle = handle
@@ -78,28 +90,52 @@ final class LoopConnection: @unchecked Sendable {
         commandIndex = 0
         results = []
         error = nil
+        pipelined = false
+        pipelineSynced = false
+        rollingBack = false
+        collected = 0..<Int.max
         switch job.request {
         case .simple(let sql):
             commands = [.simple(sql)]
         case .query(let query):
-            if !usesNamedStatements {
-                commands = [.params(sql: query.sql, oids: query.binds.typeOIDs, values: query.binds.values)]
-            } else if let name = preparedNames[query.sql] {
-                commands = [.prepared(name: name, values: query.binds.values)]
-            } else {
-                statementCounter += 1
-                let name = "kt_s\(statementCounter)"
-                commands = [.prepare(name: name, sql: query.sql, oids: query.binds.typeOIDs), .prepared(name: name, values: query.binds.values)]
-            }
+            commands = commands(for: query)
+        case .scoped(let setup, let query):
+            let control = ["BEGIN"] + setup
+            let body = commands(for: query)
+            commands = control.map { .params(sql: $0, oids: [], values: []) } + body + [.params(sql: "COMMIT", oids: [], values: [])]
+            collected = control.count..<(control.count + body.count)
+            pipelined = true
         case .close:
             commands = []
         }
     }
 
-    /// Sends the current command; returns an error if libpq would not take it.
+    private func commands(for query: PostgresQuery) -> [Command] {
+        if !usesNamedStatements {
+            return [.params(sql: query.sql, oids: query.binds.typeOIDs, values: query.binds.values)]
+        } else if let name = preparedNames[query.sql] {
+            return [.prepared(name: name, values: query.binds.values)]
+        } else {
+            statementCounter += 1
+            let name = "kt_s\(statementCounter)"
+            return [.prepare(name: name, sql: query.sql, oids: query.binds.typeOIDs), .prepared(name: name, values: query.binds.values)]
+        }
+    }
+
+    /// Sends the current command (in pipeline mode: every command and a sync); returns an
+    /// error if libpq would not take it.
     func sendCurrentCommand() -> KTDBError? {
+        guard pipelined else { return send(commands[commandIndex]) }
+        guard PQenterPipelineMode(handle) == 1 else { return connectionError() }
+        for command in commands {
+            if let error = send(command) { return error }
+        }
+        return PQpipelineSync(handle) == 1 ? nil : connectionError()
+    }
+
+    private func send(_ command: Command) -> KTDBError? {
         let sent: Int32
-        switch commands[commandIndex] {
+        switch command {
         case .simple(let sql):
             sent = PQsendQuery(handle, sql)
         case .params(let sql, let oids, let values):
@@ -123,7 +159,13 @@ final class LoopConnection: @unchecked Sendable {
         guard let result = PQgetResult(handle) else { return false }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
+        case PGRES_PIPELINE_SYNC:
+            pipelineSynced = true
+            return false
+        case PGRES_PIPELINE_ABORTED:
+            break  // a command skipped after an earlier error, which is already recorded
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
+            guard collected.contains(commandIndex), commandIndex < commands.count else { break }
             if case .prepare = commands[commandIndex] { break }
             results.append(makeResult(result))
         default:
@@ -135,17 +177,41 @@ final class LoopConnection: @unchecked Sendable {
     /// Called when the current command has returned all its results.
     func advance() -> Next? {
         guard let job = current else { return nil }
-        if let error {
-            if case .query(let query) = job.request, error.sqlState == "26000" || error.sqlState == "0A000" {
-                // A statement that no longer exists or whose plan went stale is prepared afresh next time.
-                preparedNames[query.sql] = nil
+        if pipelined {
+            if !pipelineSynced {
+                // One command's results are complete; the next command's follow.
+                if error == nil, commandIndex < commands.count, case .prepare(let name, let sql, _) = commands[commandIndex] { preparedNames[sql] = name }
+                commandIndex += 1
+                return .readNext
             }
-            return finish(job, .failure(error))
+            pipelined = false
+            PQexitPipelineMode(handle)
+            if error != nil, PQtransactionStatus(handle) == PQTRANS_INERROR {
+                // The failed statement left the transaction open: roll it back, then complete.
+                rollingBack = true
+                commands = [.simple("ROLLBACK")]
+                commandIndex = 0
+                return .sendNext
+            }
+            if let error { return finishFailed(job, error) }
+            return finish(job, .success(results))
         }
+        if let error { return finishFailed(job, error) }
         if case .prepare(let name, let sql, _) = commands[commandIndex] { preparedNames[sql] = name }
         commandIndex += 1
         if commandIndex < commands.count { return .sendNext }
         return finish(job, .success(results))
+    }
+
+    private func finishFailed(_ job: LoopJob, _ error: KTDBError) -> Next {
+        if error.sqlState == "26000" || error.sqlState == "0A000" {
+            // A statement that no longer exists or whose plan went stale is prepared afresh next time.
+            switch job.request {
+            case .query(let query), .scoped(_, let query): preparedNames[query.sql] = nil
+            case .simple, .close: break
+            }
+        }
+        return finish(job, .failure(error))
     }
 
     private func finish(_ job: LoopJob, _ result: Result<[PostgresResult], KTDBError>) -> Next {

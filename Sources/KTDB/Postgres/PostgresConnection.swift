@@ -109,6 +109,15 @@ public final class PostgresConnection: Sendable {
         try await run(.query(query)).last ?? PostgresResult(rows: [], affectedRows: 0)
     }
 
+    /// Runs `query` in a transaction of its own after the `setup` statements (for example
+    /// `SET LOCAL search_path …`): `BEGIN`, `setup`, the query and `COMMIT` go to the server in
+    /// one pipeline, one round trip. When a statement fails, the transaction is rolled back
+    /// and the error thrown.
+    @discardableResult
+    public func query(_ query: PostgresQuery, inTransactionAfter setup: [String], logger: Logger) async throws -> PostgresResult {
+        try await run(.scoped(setup: setup, query: query)).last ?? PostgresResult(rows: [], affectedRows: 0)
+    }
+
     /// Runs one or more statements without parameters through the simple query protocol
     /// (used for transaction control and migration scripts). Never put values in `sql`.
     public func execute(simple sql: String, logger: Logger) async throws {

@@ -153,6 +153,8 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
             switch connection.advance() {
             case .sendNext:
                 sendCurrentCommand(connection, &completions)
+            case .readNext:
+                continue
             case .finished(let job, let result):
                 completions.append((job, result))
                 startNext(connection, &completions)

@@ -45,12 +45,14 @@ public struct DatabaseSession: Sendable {
     }
 
     /// Runs one statement. In the `public` schema it runs in autocommit mode (one round trip);
-    /// in any other schema it runs in its own transaction so the `search_path` applies.
+    /// in any other schema it runs in its own transaction so the `search_path` applies, sent
+    /// with its `BEGIN`, `SET LOCAL` and `COMMIT` in one pipeline (still one round trip).
     @discardableResult
     public func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult {
         if schema.isPublic {
             return try await pool.withConnection(logger: logger) { try await $0.query(query, logger: logger) }
         }
-        return try await withTransaction(logger: logger) { try await $0.query(query) }
+        let setup = ["SET LOCAL search_path TO \(schema.quoted), public"]
+        return try await pool.withConnection(logger: logger) { try await $0.query(query, inTransactionAfter: setup, logger: logger) }
     }
 }
