@@ -93,14 +93,14 @@ extension SyncEngine {
     // MARK: Nodes
 
     private func applyNodes(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
-        // write-db builds each row in graph-db's shape: ids of parent and perspective source
-        // (their write-db rows), fact_ids without rejected facts. Swift only joins the documents.
+        // write-db builds each row in graph-db's shape (fact_ids without rejected facts); Swift
+        // joins the documents and adds the ids of parent and perspective source, derived from
+        // their keys (whether those nodes exist is graph-db's question, answered below).
         var documents: [String] = [], presentKeys: Set<String> = []
+        var ids: [String] = [], parents: [String] = [], sources: [String] = []
         for row in try await w.query("""
-            SELECT n.key, jsonb_build_object(
+            SELECT n.key, n.parent_key, n.source_concept_key, jsonb_build_object(
                 'id', n.node_uuid, 'concept', n.concept, 'node_type', n.node_type, 'entity_subtype', n.entity_subtype,
-                'parent_id', (SELECT p.node_uuid FROM write_nodes p WHERE p.key = n.parent_key),
-                'source_concept_id', (SELECT s.node_uuid FROM write_nodes s WHERE s.key = n.source_concept_key),
                 'definition', n.definition, 'definition_source', n.definition_source, 'attractor', n.attractor, 'filter_id', n.filter_id,
                 'max_content_tokens', n.max_content_tokens, 'stale_after', n.stale_after, 'visibility', n.visibility,
                 'created_at', n.created_at, 'updated_at', n.updated_at,
@@ -108,8 +108,12 @@ extension SyncEngine {
                     SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)))::text
             FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n
             """).rows {
-            presentKeys.insert(try row.decode(0, as: String.self))
-            documents.append(try row.decode(1, as: String.self))
+            let key = try row.decode(0, as: String.self)
+            presentKeys.insert(key)
+            ids.append(GraphKeys.id(forKey: key).postgresText)
+            parents.append(try row.decode(1, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText } ?? "")
+            sources.append(try row.decode(2, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText } ?? "")
+            documents.append(try row.decode(3, as: String.self))
         }
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
@@ -129,10 +133,13 @@ extension SyncEngine {
         let document = PostgresJSON(text: "[" + documents.joined(separator: ",") + "]")
         var existing: Set<UUID> = []
         for row in try await t.query("""
-            WITH b AS (SELECT * FROM jsonb_to_recordset(\(document)) AS b(
-                    id uuid, concept text, node_type text, entity_subtype text, parent_id uuid, source_concept_id uuid, definition text,
-                    definition_source text, attractor text, filter_id text, max_content_tokens int, stale_after int, visibility text,
-                    created_at timestamptz, updated_at timestamptz, fact_ids uuid[])),
+            WITH b AS (
+                    SELECT r.*, NULLIF(k.parent, '')::uuid AS parent_id, NULLIF(k.source, '')::uuid AS source_concept_id
+                    FROM jsonb_to_recordset(\(document)) AS r(
+                        id uuid, concept text, node_type text, entity_subtype text, definition text,
+                        definition_source text, attractor text, filter_id text, max_content_tokens int, stale_after int, visibility text,
+                        created_at timestamptz, updated_at timestamptz, fact_ids uuid[])
+                    JOIN unnest(\(ids)::uuid[], \(parents)::text[], \(sources)::text[]) AS k(id, parent, source) ON k.id = r.id),
                 old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM nodes WHERE id = b.id OFFSET 0) n),
                 up AS (
                     INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,

@@ -17,9 +17,10 @@ final class ConnectionStateBox: Sendable {
 struct LoopJob: Sendable {
     enum Request: Sendable {
         case query(PostgresQuery)
-        /// `BEGIN`, the statements of `setup`, the query and `COMMIT` in one pipeline (one round
-        /// trip); on failure the transaction is rolled back before the job completes.
-        case scoped(setup: [String], query: PostgresQuery)
+        /// The `setup` statements and the query in one pipeline, one round trip: up to the
+        /// pipeline's sync they run as one implicit transaction, which the server commits, or
+        /// rolls back when a statement fails.
+        case scoped(setup: [PostgresQuery], query: PostgresQuery)
         case simple(String)
         case close
     }
@@ -100,9 +101,9 @@ final class LoopConnection: @unchecked Sendable {
         case .query(let query):
             commands = commands(for: query)
         case .scoped(let setup, let query):
-            let control = ["BEGIN"] + setup
+            let control = setup.map { Command.params(sql: $0.sql, oids: $0.binds.typeOIDs, values: $0.binds.values) }
             let body = commands(for: query)
-            commands = control.map { .params(sql: $0, oids: [], values: []) } + body + [.params(sql: "COMMIT", oids: [], values: [])]
+            commands = control + body
             collected = control.count..<(control.count + body.count)
             pipelined = true
         case .close:
@@ -187,7 +188,8 @@ final class LoopConnection: @unchecked Sendable {
             pipelined = false
             PQexitPipelineMode(handle)
             if error != nil, PQtransactionStatus(handle) == PQTRANS_INERROR {
-                // The failed statement left the transaction open: roll it back, then complete.
+                // A failed statement inside an explicit transaction block (a setup statement
+                // that opened one) leaves it open: roll it back, then complete.
                 rollingBack = true
                 commands = [.simple("ROLLBACK")]
                 commandIndex = 0

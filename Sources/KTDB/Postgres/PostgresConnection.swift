@@ -109,12 +109,12 @@ public final class PostgresConnection: Sendable {
         try await run(.query(query)).last ?? PostgresResult(rows: [], affectedRows: 0)
     }
 
-    /// Runs `query` in a transaction of its own after the `setup` statements (for example
-    /// `SET LOCAL search_path …`): `BEGIN`, `setup`, the query and `COMMIT` go to the server in
-    /// one pipeline, one round trip. When a statement fails, the transaction is rolled back
-    /// and the error thrown.
+    /// Runs `query` after the `setup` statements (for example a transaction-local
+    /// `set_config('search_path', …, true)`) in one transaction, sent as one pipeline: one
+    /// round trip. The server commits the transaction, or rolls it back when a statement fails
+    /// (the error is thrown).
     @discardableResult
-    public func query(_ query: PostgresQuery, inTransactionAfter setup: [String], logger: Logger) async throws -> PostgresResult {
+    public func query(_ query: PostgresQuery, after setup: [PostgresQuery], logger: Logger) async throws -> PostgresResult {
         try await run(.scoped(setup: setup, query: query)).last ?? PostgresResult(rows: [], affectedRows: 0)
     }
 

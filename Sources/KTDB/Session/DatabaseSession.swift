@@ -45,14 +45,15 @@ public struct DatabaseSession: Sendable {
     }
 
     /// Runs one statement. In the `public` schema it runs in autocommit mode (one round trip);
-    /// in any other schema it runs in its own transaction so the `search_path` applies, sent
-    /// with its `BEGIN`, `SET LOCAL` and `COMMIT` in one pipeline (still one round trip).
+    /// in any other schema it runs in a transaction of its own after a transaction-local
+    /// `search_path` setting, both sent in one pipeline (still one round trip; the pipeline's
+    /// implicit transaction ends at its sync, so nothing outlives the statement).
     @discardableResult
     public func query(_ query: PostgresQuery, logger: Logger) async throws -> PostgresResult {
         if schema.isPublic {
             return try await pool.withConnection(logger: logger) { try await $0.query(query, logger: logger) }
         }
-        let setup = ["SET LOCAL search_path TO \(schema.quoted), public"]
-        return try await pool.withConnection(logger: logger) { try await $0.query(query, inTransactionAfter: setup, logger: logger) }
+        let setup: PostgresQuery = "SELECT set_config('search_path', \(schema.quoted + ", public"), true)"
+        return try await pool.withConnection(logger: logger) { try await $0.query(query, after: [setup], logger: logger) }
     }
 }
