@@ -146,9 +146,9 @@ public struct GraphProvisioner: Sendable {
         }
     }
 
-    /// The steps. The Qdrant collections are created while the schemas are, and the two
-    /// schemas (different databases) migrate at the same time; every step is idempotent, so
-    /// their order does not matter for a retry.
+    /// The steps. The two schemas (different databases) migrate at the same time, and the
+    /// Qdrant collections are created while the write-db schema still migrates; every step is
+    /// idempotent, so their order does not matter for a retry.
     private func provision(_ graph: Graph, creator: UUID?, progress: @escaping @Sendable (ProvisioningEvent) -> Void) async throws -> Graph {
         let logger = {
             var logger = self.logger
@@ -161,13 +161,6 @@ public struct GraphProvisioner: Sendable {
                 let targets = try await self.targets(for: graph)
                 return (targets, "database '\(targets.connectionKey)', schema \(targets.schema)")
             }
-            async let collections: Void = Self.step(.ensureCollections, slug: slug, progress: progress) {
-                let collections = QdrantCollections(graphSlug: slug)
-                let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
-                defer { if qdrant.isDedicated { qdrant.client.close() } }
-                let created = try await qdrant.client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
-                return ((), "\(created.count) collection(s) created on \(qdrant.isDedicated ? "the graph's own" : "the global") Qdrant")
-            }
             do {
                 try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger) { (graphDB, writeDB) -> Void in
                     try await Self.step(.createGraphSchema, slug: slug, progress: progress) {
@@ -178,15 +171,24 @@ public struct GraphProvisioner: Sendable {
                         try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
                         return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
                     }
-                    async let graphMigrated: Void = Self.step(.migrateGraphSchema, slug: slug, progress: progress) {
-                        let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
-                        return ((), "\(report.applied.count) migration(s) applied")
-                    }
-                    try await Self.step(.migrateWriteSchema, slug: slug, progress: progress) {
+                    // The write-db set is the longer one: it migrates while the graph-db set does
+                    // and then the collections are created.
+                    async let writeMigrated: Void = Self.step(.migrateWriteSchema, slug: slug, progress: progress) {
                         let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
                         return ((), "\(report.applied.count) migration(s) applied")
                     }
-                    try await graphMigrated
+                    try await Self.step(.migrateGraphSchema, slug: slug, progress: progress) {
+                        let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
+                        return ((), "\(report.applied.count) migration(s) applied")
+                    }
+                    try await Self.step(.ensureCollections, slug: slug, progress: progress) {
+                        let collections = QdrantCollections(graphSlug: slug)
+                        let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
+                        defer { if qdrant.isDedicated { qdrant.client.close() } }
+                        let created = try await qdrant.client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
+                        return ((), "\(created.count) collection(s) created on \(qdrant.isDedicated ? "the graph's own" : "the global") Qdrant")
+                    }
+                    try await writeMigrated
                 }
             } catch let failure as StepFailure {
                 throw failure
@@ -194,7 +196,6 @@ public struct GraphProvisioner: Sendable {
                 // Opening the connections belongs to the first schema step.
                 throw StepFailure(step: .createGraphSchema, error: error)
             }
-            try await collections
             return try await Self.step(.activate, slug: slug, progress: progress) {
                 let active = try await controlPlane.withTransaction(logger: logger) { tx in
                     let repository = GraphRepository(tx, logger: logger)
