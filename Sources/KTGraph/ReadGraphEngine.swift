@@ -190,33 +190,29 @@ public struct ReadGraphEngine: Sendable {
 
     /// Nodes within `depth` hops of a node (the node itself excluded), loading edges level by level.
     public func neighbors(of nodeID: UUID, depth: Int = 1, types: [String]? = nil) async throws -> [GraphNode] {
-        var seen: Set<UUID> = [nodeID]
-        var frontier: Set<UUID> = [nodeID]
+        var reached = try await expand([nodeID], depth: depth, types: types)
+        reached.remove(nodeID)
+        return try await nodes(ids: Array(reached))
+    }
+
+    /// `start` and every node within `depth` hops of it, loading edges level by level.
+    private func expand(_ start: Set<UUID>, depth: Int, types: [String]?) async throws -> Set<UUID> {
+        var reached = start, frontier = start
         for _ in 0..<max(0, depth) where !frontier.isEmpty {
             var next: Set<UUID> = []
             for edge in try await edges(touching: frontier, types: types) {
-                for id in [edge.sourceID, edge.targetID] where !seen.contains(id) { next.insert(id) }
+                for id in [edge.sourceID, edge.targetID] where !reached.contains(id) { next.insert(id) }
             }
-            seen.formUnion(next)
+            reached.formUnion(next)
             frontier = next
         }
-        seen.remove(nodeID)
-        return try await nodes(ids: Array(seen))
+        return reached
     }
 
     /// A subgraph: the given nodes expanded `depth` times by their neighbours, plus the parents
     /// of those nodes, and the edges among them (with their fact ids).
     public func subgraph(nodeIDs: [UUID], depth: Int = 0) async throws -> (nodes: [GraphNode], edges: [GraphEdge]) {
-        var ids = Set(nodeIDs)
-        var frontier = ids
-        for _ in 0..<max(0, depth) where !frontier.isEmpty {
-            var next: Set<UUID> = []
-            for edge in try await edges(touching: frontier, types: nil) {
-                for id in [edge.sourceID, edge.targetID] where !ids.contains(id) { next.insert(id) }
-            }
-            ids.formUnion(next)
-            frontier = next
-        }
+        var ids = try await expand(Set(nodeIDs), depth: depth, types: nil)
         var nodes = try await self.nodes(ids: Array(ids))
         let parents = Set(nodes.compactMap(\.parentID)).subtracting(ids)
         if !parents.isEmpty {

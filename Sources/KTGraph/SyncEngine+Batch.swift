@@ -71,13 +71,12 @@ extension SyncEngine {
                     WHERE EXISTS (SELECT 1 FROM nodes WHERE id = p.n) ON CONFLICT DO NOTHING RETURNING node_id
                     """).uuids(0))
             }
-            for (source, junction, owner) in [("write_edges", "edge_facts", "edge"), ("write_dimensions", "dimension_facts", "dimension")] {
+            for (source, owners, junction, owner) in [("write_edges", "edges", "edge_facts", "edge"), ("write_dimensions", "dimensions", "dimension_facts", "dimension")] {
                 let pairs = try await w.query("""
                     SELECT s.key, f.fact FROM \(unsafeRaw: source) s CROSS JOIN LATERAL unnest(s.fact_ids) AS f(fact)
                     WHERE s.fact_ids && \(readyIDs)::text[] AND f.fact IN (SELECT unnest(\(readyIDs)::text[]))
                     """).rows.map { row throws(KTDBError) in (GraphKeys.id(forKey: try row.decode(0, as: String.self)).postgresText, try row.decode(1, as: String.self)) }
                 guard !pairs.isEmpty else { continue }
-                let owners = owner == "edge" ? "edges" : "dimensions"
                 try await t.query("""
                     INSERT INTO \(unsafeRaw: junction) (\(unsafeRaw: owner)_id, fact_id) SELECT p.o, p.f FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS p(o, f)
                     WHERE EXISTS (SELECT 1 FROM \(unsafeRaw: owners) WHERE id = p.o) ON CONFLICT DO NOTHING
@@ -219,13 +218,13 @@ extension SyncEngine {
         }
         // Edges and dimensions of these nodes that graph-db lacks (for example after a node was deleted and re-created).
         if !edgeKeys.isEmpty {
-            let have = Set(try await t.query("SELECT x.id FROM unnest(\(edgeKeys.map { GraphKeys.id(forKey: $0).postgresText })::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM edges WHERE id = k.id OFFSET 0) x").uuids(0))
-            let missing = edgeKeys.filter { !have.contains(GraphKeys.id(forKey: $0)) }
+            let have = try await existing("edges", edgeKeys.map { GraphKeys.id(forKey: $0).postgresText }, t)
+            let missing = edgeKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
             if !missing.isEmpty { _ = try await applyEdges(missing, w, t, touched: &touched) }
         }
         if !dimensionKeys.isEmpty {
-            let have = Set(try await t.query("SELECT x.id FROM unnest(\(dimensionKeys.map { GraphKeys.id(forKey: $0).postgresText })::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM dimensions WHERE id = k.id OFFSET 0) x").uuids(0))
-            let missing = dimensionKeys.filter { !have.contains(GraphKeys.id(forKey: $0)) }
+            let have = try await existing("dimensions", dimensionKeys.map { GraphKeys.id(forKey: $0).postgresText }, t)
+            let missing = dimensionKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
             if !missing.isEmpty { _ = try await applyDimensions(missing, w, t, touched: &touched) }
         }
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }
@@ -261,8 +260,7 @@ extension SyncEngine {
                 touched.insert(try row.decode(1, as: UUID.self))
             }
         }
-        let nodes = Set(try await t.query("SELECT x.id FROM unnest(\(Array(Set(rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] })))::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM nodes WHERE id = k.id OFFSET 0) x").uuids(0)
-            .map(\.postgresText))
+        let nodes = try await existing("nodes", rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] }, t)
         let ready = rows.filter { nodes.contains($0.sourceNodeId) && nodes.contains($0.targetNodeId) }
         for row in rows where !(nodes.contains(row.sourceNodeId) && nodes.contains(row.targetNodeId)) {
             outcomes[keyOfID[row.id]!] = .deferred("a node of the edge is not in graph-db yet")
@@ -311,7 +309,7 @@ extension SyncEngine {
         if !deleted.isEmpty {
             touched.formUnion(try await t.query("DELETE FROM dimensions WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING node_id").uuids(0))
         }
-        let nodes = Set(try await t.query("SELECT x.id FROM unnest(\(Array(Set(rows.map(\.nodeId))))::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM nodes WHERE id = k.id OFFSET 0) x").uuids(0).map(\.postgresText))
+        let nodes = try await existing("nodes", rows.map(\.nodeId), t)
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.id]!] = .deferred("the dimension's node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         guard !ready.isEmpty else { return outcomes }
@@ -350,7 +348,7 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty { try await t.query("DELETE FROM node_counters WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
-        let nodes = Set(try await t.query("SELECT x.id FROM unnest(\(rows.map(\.nodeId))::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT id FROM nodes WHERE id = k.id OFFSET 0) x").uuids(0).map(\.postgresText))
+        let nodes = try await existing("nodes", rows.map(\.nodeId), t)
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.nodeId]!] = .deferred("the counters' node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         guard !ready.isEmpty else { return outcomes }
@@ -370,6 +368,16 @@ extension SyncEngine {
     }
 
     // MARK: Helpers
+
+    /// Which of `ids` (lower-case UUID text) are in graph-db's `table`, found by primary key
+    /// one by one (`LATERAL … OFFSET 0`) whatever the planner's statistics say about the table.
+    private func existing(_ table: String, _ ids: [String], _ t: PostgresTransaction) async throws -> Set<String> {
+        let found = try await t.query("""
+            SELECT x.id FROM unnest(\(Array(Set(ids)))::uuid[]) AS k(id)
+            CROSS JOIN LATERAL (SELECT id FROM \(unsafeRaw: table) WHERE id = k.id OFFSET 0) x
+            """).uuids(0)
+        return Set(found.map(\.postgresText))
+    }
 
     /// Makes `junction` hold exactly `wanted` for `owners` (pairs whose fact is not in graph-db are left out).
     private func mirrorJunction(_ junction: String, owner: String, owners: [String], wanted: [(String, String)], _ t: PostgresTransaction) async throws {
@@ -400,17 +408,4 @@ extension SyncEngine {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         return PostgresJSON(text: String(decoding: try encoder.encode(rows), as: UTF8.self))
     }
-}
-
-extension PostgresResult {
-    /// Column `index` of every row as UUIDs.
-    func uuids(_ index: Int) throws(KTDBError) -> [UUID] { try rows.map { row throws(KTDBError) in try row.decode(index, as: UUID.self) } }
-    /// Column `index` of every row as UUIDs, NULLs left out.
-    func optionalUUIDs(_ index: Int) throws(KTDBError) -> [UUID] {
-        var ids: [UUID] = []
-        for row in rows { if let id = try row.decode(index, as: UUID?.self) { ids.append(id) } }
-        return ids
-    }
-    /// Column `index` of every row as strings.
-    func strings(_ index: Int) throws(KTDBError) -> [String] { try rows.map { row throws(KTDBError) in try row.decode(index, as: String.self) } }
 }

@@ -11,7 +11,8 @@ public import Logging
 ///    ``KTGraphError/Code/syncBusy``.
 /// 2. Walks the tables in the original's order (facts, nodes, edges, dimensions, counters):
 ///    rows with `updated_at` above the table's watermark, `batchSize` at a time (rows sharing the
-///    last timestamp are taken together), each applied in its own savepoint.
+///    last timestamp are taken together), each table's batch set-based in a savepoint, and again
+///    one row at a time (a savepoint each) if the batch fails as a whole.
 /// 3. Applies tombstones (deletions recorded by a write-db trigger) the same way.
 /// 4. Retries due rows of the deferral and dead-letter queue (`sync_failures`).
 /// 5. Refreshes the denormalised counters of the nodes it touched (per batch).
@@ -256,12 +257,13 @@ public struct SyncEngine: Sendable {
     // MARK: Applying rows
 
     /// Applies the items in one graph-db transaction, table by table in the sync order: each
-    /// table's keys set-based in a savepoint; if that fails, key by key in savepoints of their
-    /// own (so one bad row fails alone). Then refreshes the counters of the nodes touched.
+    /// table's keys set-based in a savepoint; if that fails, the same path again one key at a
+    /// time, each in a savepoint of its own (so one bad row fails alone). Then refreshes the
+    /// counters of the nodes touched.
     private func apply(_ items: [(String, String)], _ w: PostgresTransaction, _ report: inout Report) async throws -> [Outcome] {
         guard !items.isEmpty else { return [] }
-        var keysByTable: [String: [String]] = [:]
-        for (table, key) in items where keysByTable[table]?.contains(key) != true { keysByTable[table, default: []].append(key) }
+        var keysByTable: [String: [String]] = [:], seen: Set<[String]> = []
+        for (table, key) in items where seen.insert([table, key]).inserted { keysByTable[table, default: []].append(key) }
         let order = Self.tables + keysByTable.keys.filter { !Self.tables.contains($0) }.sorted()
         let (outcomes, rowByRow) = try await graphSession.withTransaction(logger: logger) { transaction in
             var results: [String: Outcomes] = [:], rowByRow = 0
@@ -281,7 +283,9 @@ public struct SyncEngine: Sendable {
                 var outcomes: Outcomes = [:]
                 for key in keys {
                     do {
-                        outcomes[key] = try await transaction.withSavepoint { t in try await applyRow(table: table, key: key, w, t, touched: &touched) }
+                        var rowTouched: Set<UUID> = []
+                        outcomes[key] = try await transaction.withSavepoint { t in try await applyBatch(table, [key], w, t, touched: &rowTouched) }[key]
+                        touched.formUnion(rowTouched)
                     } catch {
                         logger.debug("sync row failed", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.error": "\(Self.message(error))"])
                         outcomes[key] = .failed(Self.message(error))
@@ -297,206 +301,4 @@ public struct SyncEngine: Sendable {
     }
 
     private static func message(_ error: any Error) -> String { (error as? KTDBError)?.message ?? String(describing: error) }
-
-    private func applyRow(table: String, key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
-        switch table {
-        case "write_facts": return try await applyFact(key, w, t, touched: &touched)
-        case "write_nodes": return try await applyNode(key, w, t, touched: &touched)
-        case "write_edges": return try await applyEdge(key, w, t, touched: &touched)
-        case "write_dimensions": return try await applyDimension(key, w, t, touched: &touched)
-        case "write_node_counters": return try await applyCounters(key, w, t)
-        default: return .failed("unknown table \(table)")
-        }
-    }
-
-    private func nodeExists(_ id: UUID, _ t: PostgresTransaction) async throws -> Bool {
-        try await t.query("SELECT 1 FROM nodes WHERE id = \(id)").first != nil
-    }
-
-    private func applyFact(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
-        guard let id = UUID(uuidString: key) else { return .failed("not a fact id: \(key)") }
-        guard let row = try await w.query("SELECT content, fact_type, dedup_status, created_at FROM write_facts WHERE id = \(id)").first else {
-            let removed = try await t.query("DELETE FROM node_facts WHERE fact_id = \(id) RETURNING node_id").rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) }
-            touched.formUnion(removed)
-            try await t.query("DELETE FROM facts WHERE id = \(id)")
-            return .applied
-        }
-        guard try row.decode("dedup_status", as: String.self) == "ready" else { return .deferred("fact is not ready (dedup pending)") }
-        try await t.query("""
-            INSERT INTO facts (id, content, fact_type, created_at) VALUES (\(id), \(try row.decode("content", as: String.self)),
-                \(try row.decode("fact_type", as: String.self)), \(try row.decode("created_at", as: Date.self)))
-            ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, fact_type = EXCLUDED.fact_type
-            """)
-        // Junctions that were waiting for this fact.
-        let text = id.uuidString.lowercased()
-        let nodes = try await w.query("""
-            SELECT n.node_uuid FROM write_nodes n WHERE n.fact_ids @> ARRAY[\(text)]::text[]
-              AND NOT EXISTS (SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = \(id))
-            """).rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self).uuidString }
-        if !nodes.isEmpty {
-            let linked = try await t.query("""
-                INSERT INTO node_facts (node_id, fact_id) SELECT n.id, \(id) FROM nodes n WHERE n.id = ANY(\(nodes)::uuid[])
-                ON CONFLICT DO NOTHING RETURNING node_id
-                """).rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) }
-            touched.formUnion(linked)
-        }
-        let edges = try await w.query("SELECT key FROM write_edges WHERE fact_ids @> ARRAY[\(text)]::text[]").rows
-            .map { row throws(KTDBError) in GraphKeys.id(forKey: try row.decode(0, as: String.self)).uuidString }
-        if !edges.isEmpty {
-            try await t.query("INSERT INTO edge_facts (edge_id, fact_id) SELECT e.id, \(id) FROM edges e WHERE e.id = ANY(\(edges)::uuid[]) ON CONFLICT DO NOTHING")
-        }
-        let dimensions = try await w.query("SELECT key FROM write_dimensions WHERE fact_ids @> ARRAY[\(text)]::text[]").rows
-            .map { row throws(KTDBError) in GraphKeys.id(forKey: try row.decode(0, as: String.self)).uuidString }
-        if !dimensions.isEmpty {
-            try await t.query("INSERT INTO dimension_facts (dimension_id, fact_id) SELECT d.id, \(id) FROM dimensions d WHERE d.id = ANY(\(dimensions)::uuid[]) ON CONFLICT DO NOTHING")
-        }
-        return .applied
-    }
-
-    private func applyNode(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
-        let id = GraphKeys.id(forKey: key)
-        guard let row = try await w.query("""
-            SELECT concept, node_type, entity_subtype, parent_key, source_concept_key, definition, definition_source, attractor, filter_id,
-                   max_content_tokens, stale_after, fact_ids, visibility, created_at, updated_at FROM write_nodes WHERE key = \(key)
-            """).first else {
-            for row in try await t.query("SELECT source_node_id, target_node_id FROM edges WHERE source_node_id = \(id) OR target_node_id = \(id)").rows {
-                touched.insert(try row.decode(0, as: UUID.self))
-                touched.insert(try row.decode(1, as: UUID.self))
-            }
-            if let parent = try await t.query("DELETE FROM nodes WHERE id = \(id) RETURNING parent_id").first?.decode(0, as: UUID?.self) { touched.insert(parent) }
-            touched.remove(id)
-            return .applied
-        }
-        let parentKey = try row.decode("parent_key", as: String?.self), sourceKey = try row.decode("source_concept_key", as: String?.self)
-        let parentID = parentKey.map(GraphKeys.id(forKey:)), sourceID = sourceKey.map(GraphKeys.id(forKey:))
-        let existing = try await t.query("SELECT parent_id FROM nodes WHERE id = \(id)").first
-        let old = try existing?.decode(0, as: UUID?.self)
-        try await t.query("""
-            INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
-                               filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
-            VALUES (\(id), \(try row.decode("concept", as: String.self)), \(try row.decode("node_type", as: String.self)),
-                    \(try row.decode("entity_subtype", as: String?.self)),
-                    (SELECT id FROM nodes WHERE id = \(parentID)), (SELECT id FROM nodes WHERE id = \(sourceID)),
-                    \(try row.decode("definition", as: String?.self)), \(try row.decode("definition_source", as: String?.self)),
-                    \(try row.decode("attractor", as: String?.self)), \(try row.decode("filter_id", as: String?.self)),
-                    \(try row.decode("max_content_tokens", as: Int?.self)), \(try row.decode("stale_after", as: Int.self)),
-                    \(try row.decode("visibility", as: String.self)), \(try row.decode("created_at", as: Date.self)), \(try row.decode("updated_at", as: Date.self)))
-            ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, entity_subtype = EXCLUDED.entity_subtype,
-                parent_id = EXCLUDED.parent_id, source_concept_id = EXCLUDED.source_concept_id, definition = EXCLUDED.definition,
-                definition_source = EXCLUDED.definition_source, attractor = EXCLUDED.attractor, filter_id = EXCLUDED.filter_id,
-                max_content_tokens = EXCLUDED.max_content_tokens, stale_after = EXCLUDED.stale_after, visibility = EXCLUDED.visibility,
-                updated_at = EXCLUDED.updated_at
-            """)
-        touched.insert(id)
-        if let old { touched.insert(old) }
-        if let parentID { touched.insert(parentID) }
-        // node_facts mirror fact_ids exactly: present facts, not rejected.
-        let factIDs = try row.decode("fact_ids", as: [String].self).compactMap(UUID.init(uuidString:)).map(\.uuidString)
-        let rejected = try await w.query("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(id)").rows
-            .map { row throws(KTDBError) in try row.decode(0, as: UUID.self).uuidString }
-        let wanted = factIDs.filter { !rejected.contains($0) }
-        try await t.query("DELETE FROM node_facts WHERE node_id = \(id) AND NOT (fact_id = ANY(\(wanted)::uuid[]))")
-        if !wanted.isEmpty {
-            try await t.query("INSERT INTO node_facts (node_id, fact_id) SELECT \(id), f.id FROM facts f WHERE f.id = ANY(\(wanted)::uuid[]) ON CONFLICT DO NOTHING")
-        }
-        // Only a node new to graph-db can have children, perspectives, edges, dimensions or
-        // counters waiting for it (a node already there had them applied when they arrived).
-        guard existing == nil else { return .applied }
-        // Children and perspectives that arrived before this node point at it now.
-        let children = try await w.query("SELECT node_uuid::text FROM write_nodes WHERE parent_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
-        if !children.isEmpty {
-            try await t.query("UPDATE nodes SET parent_id = \(id) WHERE id = ANY(\(children)::uuid[]) AND parent_id IS DISTINCT FROM \(id)")
-        }
-        let perspectives = try await w.query("SELECT node_uuid::text FROM write_nodes WHERE source_concept_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
-        if !perspectives.isEmpty {
-            try await t.query("UPDATE nodes SET source_concept_id = \(id) WHERE id = ANY(\(perspectives)::uuid[]) AND source_concept_id IS DISTINCT FROM \(id)")
-        }
-        // Edges and dimensions of this node that graph-db lacks (for example after the node was deleted and re-created).
-        let missingEdges = try await w.query("SELECT key FROM write_edges WHERE source_node_key = \(key) OR target_node_key = \(key)").rows
-            .map { row throws(KTDBError) in try row.decode(0, as: String.self) }
-        for edgeKey in missingEdges where try await t.query("SELECT 1 FROM edges WHERE id = \(GraphKeys.id(forKey: edgeKey))").first == nil {
-            _ = try await applyEdge(edgeKey, w, t, touched: &touched)
-        }
-        let missingDimensions = try await w.query("SELECT key FROM write_dimensions WHERE node_key = \(key)").rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
-        for dimensionKey in missingDimensions where try await t.query("SELECT 1 FROM dimensions WHERE id = \(GraphKeys.id(forKey: dimensionKey))").first == nil {
-            _ = try await applyDimension(dimensionKey, w, t, touched: &touched)
-        }
-        if try await w.query("SELECT 1 FROM write_node_counters WHERE node_key = \(key)").first != nil { _ = try await applyCounters(key, w, t) }
-        return .applied
-    }
-
-    private func applyEdge(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
-        let id = GraphKeys.id(forKey: key)
-        guard let row = try await w.query("""
-            SELECT source_node_key, target_node_key, relationship_type, weight, justification, weight_source, fact_ids FROM write_edges WHERE key = \(key)
-            """).first else {
-            for row in try await t.query("DELETE FROM edges WHERE id = \(id) RETURNING source_node_id, target_node_id").rows {
-                touched.insert(try row.decode(0, as: UUID.self))
-                touched.insert(try row.decode(1, as: UUID.self))
-            }
-            return .applied
-        }
-        let type = try row.decode("relationship_type", as: String.self)
-        let (source, target) = GraphKeys.orderedNodeIDs(
-            type, GraphKeys.id(forKey: try row.decode("source_node_key", as: String.self)), GraphKeys.id(forKey: try row.decode("target_node_key", as: String.self)))
-        guard try await nodeExists(source, t), try await nodeExists(target, t) else { return .deferred("a node of the edge is not in graph-db yet") }
-        try await t.query("""
-            INSERT INTO edges (id, source_node_id, target_node_id, relationship_type, weight, justification, weight_source)
-            VALUES (\(id), \(source), \(target), \(type), \(try row.decode("weight", as: Double.self)), \(try row.decode("justification", as: String?.self)),
-                    \(try row.decode("weight_source", as: String?.self)))
-            ON CONFLICT (id) DO UPDATE SET weight = EXCLUDED.weight, justification = EXCLUDED.justification, weight_source = EXCLUDED.weight_source, updated_at = now()
-            """)
-        let facts = try row.decode("fact_ids", as: [String].self).compactMap(UUID.init(uuidString:)).map(\.uuidString)
-        try await t.query("DELETE FROM edge_facts WHERE edge_id = \(id) AND NOT (fact_id = ANY(\(facts)::uuid[]))")
-        if !facts.isEmpty {
-            try await t.query("INSERT INTO edge_facts (edge_id, fact_id) SELECT \(id), f.id FROM facts f WHERE f.id = ANY(\(facts)::uuid[]) ON CONFLICT DO NOTHING")
-        }
-        touched.formUnion([source, target])
-        return .applied
-    }
-
-    private func applyDimension(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Result {
-        let id = GraphKeys.id(forKey: key)
-        guard let row = try await w.query("""
-            SELECT node_key, model_id, content, confidence, suggested_concepts, batch_index, fact_count, is_definitive, fact_ids, created_at
-            FROM write_dimensions WHERE key = \(key)
-            """).first else {
-            if let node = try await t.query("DELETE FROM dimensions WHERE id = \(id) RETURNING node_id").first?.decode(0, as: UUID.self) { touched.insert(node) }
-            return .applied
-        }
-        let node = GraphKeys.id(forKey: try row.decode("node_key", as: String.self))
-        guard try await nodeExists(node, t) else { return .deferred("the dimension's node is not in graph-db yet") }
-        try await t.query("""
-            INSERT INTO dimensions (id, node_id, model_id, content, confidence, suggested_concepts, batch_index, fact_count, is_definitive, generated_at)
-            VALUES (\(id), \(node), \(try row.decode("model_id", as: String.self)), \(try row.decode("content", as: String.self)),
-                    \(try row.decode("confidence", as: Double?.self)), \(try row.decode("suggested_concepts", as: [String]?.self)),
-                    \(try row.decode("batch_index", as: Int.self)), \(try row.decode("fact_count", as: Int.self)),
-                    \(try row.decode("is_definitive", as: Bool.self)), \(try row.decode("created_at", as: Date.self)))
-            ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, confidence = EXCLUDED.confidence, suggested_concepts = EXCLUDED.suggested_concepts,
-                fact_count = EXCLUDED.fact_count, is_definitive = EXCLUDED.is_definitive
-            """)
-        let facts = try row.decode("fact_ids", as: [String].self).compactMap(UUID.init(uuidString:)).map(\.uuidString)
-        try await t.query("DELETE FROM dimension_facts WHERE dimension_id = \(id) AND NOT (fact_id = ANY(\(facts)::uuid[]))")
-        if !facts.isEmpty {
-            try await t.query("INSERT INTO dimension_facts (dimension_id, fact_id) SELECT \(id), f.id FROM facts f WHERE f.id = ANY(\(facts)::uuid[]) ON CONFLICT DO NOTHING")
-        }
-        touched.insert(node)
-        return .applied
-    }
-
-    private func applyCounters(_ key: String, _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Result {
-        let node = GraphKeys.id(forKey: key)
-        guard let row = try await w.query("SELECT access_count, update_count, seed_fact_count FROM write_node_counters WHERE node_key = \(key)").first else {
-            try await t.query("DELETE FROM node_counters WHERE node_id = \(node)")
-            return .applied
-        }
-        guard try await nodeExists(node, t) else { return .deferred("the counters' node is not in graph-db yet") }
-        let access = try row.decode("access_count", as: Int.self), update = try row.decode("update_count", as: Int.self)
-        try await t.query("""
-            INSERT INTO node_counters (node_id, access_count, update_count, seed_fact_count) VALUES (\(node), \(access), \(update), \(try row.decode("seed_fact_count", as: Int.self)))
-            ON CONFLICT (node_id) DO UPDATE SET access_count = EXCLUDED.access_count, update_count = EXCLUDED.update_count, seed_fact_count = EXCLUDED.seed_fact_count
-            """)
-        try await t.query("UPDATE nodes SET access_count = \(access), update_count = \(update) WHERE id = \(node)")
-        return .applied
-    }
 }

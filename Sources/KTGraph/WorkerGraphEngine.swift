@@ -401,7 +401,7 @@ public struct WorkerGraphEngine: Sendable {
 
     /// Facts rejected for a node.
     public func rejectedFactIDs(nodeID: UUID) async throws -> Set<UUID> {
-        Set(try await run("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(nodeID)").rows.map { row throws(KTDBError) in try row.decode(0, as: UUID.self) })
+        Set(try await run("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(nodeID)").uuids(0))
     }
 
     /// Facts near `embedding` in Qdrant (score ≥ `threshold`), loaded from write-db in Qdrant's order.

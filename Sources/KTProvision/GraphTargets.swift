@@ -86,12 +86,18 @@ public struct GraphTargets: Sendable, Hashable {
         async let graphOpened = Self.open(graphConnection(application: application), logger: logger)
         async let writeOpened = Self.open(writeConnection(application: application), logger: logger)
         let (graphResult, writeResult) = await (graphOpened, writeOpened)
-        guard case .success(let graphDB) = graphResult, case .success(let writeDB) = writeResult else {
-            if case .success(let opened) = graphResult { await opened.close() }
+        let graphDB: PostgresConnection, writeDB: PostgresConnection
+        do {
+            graphDB = try graphResult.get()
+        } catch {
             if case .success(let opened) = writeResult { await opened.close() }
-            if case .failure(let error) = graphResult { throw error }
-            if case .failure(let error) = writeResult { throw error }
-            preconditionFailure("unreachable: one of the connections failed")
+            throw error
+        }
+        do {
+            writeDB = try writeResult.get()
+        } catch {
+            await graphDB.close()
+            throw error
         }
         do {
             let value = try await body(graphDB, writeDB)

@@ -72,8 +72,6 @@ final class LoopConnection: @unchecked Sendable {
     private var pipelineSynced = false
     /// The commands whose results the job returns (all of them outside a scoped job).
     private var collected: Range<Int> = 0..<Int.max
-    /// A scoped job failed: `ROLLBACK` runs before it completes.
-    private var rollingBack = false
 
     init(handle: OpaquePointer, usesNamedStatements: Bool, stateBox: ConnectionStateBox) {
         self.handle = handle
@@ -93,7 +91,6 @@ final class LoopConnection: @unchecked Sendable {
         error = nil
         pipelined = false
         pipelineSynced = false
-        rollingBack = false
         collected = 0..<Int.max
         switch job.request {
         case .simple(let sql):
@@ -187,14 +184,6 @@ final class LoopConnection: @unchecked Sendable {
             }
             pipelined = false
             PQexitPipelineMode(handle)
-            if error != nil, PQtransactionStatus(handle) == PQTRANS_INERROR {
-                // A failed statement inside an explicit transaction block (a setup statement
-                // that opened one) leaves it open: roll it back, then complete.
-                rollingBack = true
-                commands = [.simple("ROLLBACK")]
-                commandIndex = 0
-                return .sendNext
-            }
             if let error { return finishFailed(job, error) }
             return finish(job, .success(results))
         }

@@ -112,7 +112,8 @@ public final class PostgresConnection: Sendable {
     /// Runs `query` after the `setup` statements (for example a transaction-local
     /// `set_config('search_path', …, true)`) in one transaction, sent as one pipeline: one
     /// round trip. The server commits the transaction, or rolls it back when a statement fails
-    /// (the error is thrown).
+    /// (the error is thrown). The setup statements must not open a transaction block
+    /// (`BEGIN`): the pipeline's implicit transaction is the one they share with `query`.
     @discardableResult
     public func query(_ query: PostgresQuery, after setup: [PostgresQuery], logger: Logger) async throws -> PostgresResult {
         try await run(.scoped(setup: setup, query: query)).last ?? PostgresResult(rows: [], affectedRows: 0)
