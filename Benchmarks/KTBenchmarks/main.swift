@@ -3,7 +3,9 @@
 //
 // Usage: kt-benchmarks <postgres-url> [reads-per-client]   (scripts/bench starts a cluster and passes it)
 //        KT_BENCH_QDRANT_URL=<url> adds the Qdrant client benchmark (2);
-//        with KT_BENCH_WRITE_URL=<url> too, the provisioning benchmark (3).
+//        with KT_BENCH_WRITE_URL=<url> too, the provisioning benchmark (3) and KTGraph (4);
+//        KT_BENCH_WRITE_DATA=<data dir of the write-db cluster> adds the p99 figure with that
+//        cluster at the lowest CPU priority (root only).
 //        KT_BENCH_ONLY=pool,qdrant,graph,provision runs only the sections named.
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
@@ -22,6 +24,13 @@ import KTDB
 import Logging
 
 let arguments = CommandLine.arguments
+// `kt-benchmarks --write-load <write-url> <schema> <tasks>`: the worker side of the p99
+// benchmark in a process of its own (as workers run apart from the API); it writes until its
+// standard input closes.
+if arguments.count == 5, arguments[1] == "--write-load" {
+    try await GraphBenchmark.writeLoad(writeURL: try DatabaseURL(parsing: arguments[2]), schema: try SchemaName(arguments[3]), tasks: Int(arguments[4]) ?? 16)
+    exit(0)
+}
 guard arguments.count >= 2 else {
     FileHandle.standardError.write(Data("usage: kt-benchmarks <postgres-url> [reads-per-client]\n".utf8))
     exit(2)
@@ -155,7 +164,8 @@ if runs("qdrant"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH
 
 if runs("graph"), let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     print("KTGraph: engines and sync")
-    try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), readsPerClient: min(readsPerClient, 5000), logger: logger)
+    try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write),
+                                writeDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_WRITE_DATA"], readsPerClient: min(readsPerClient, 5000), logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {

@@ -15,7 +15,13 @@ public import Logging
 /// The admin writes (create, update, delete, versions, ``mergeNodes(keep:absorb:)``) go to
 /// graph-db directly, for API administration; they are committed by the call in session mode.
 public struct ReadGraphEngine: Sendable {
+    /// Runs the engine's transactions (admin writes, versions, merges).
     let runner: any PostgresQueryRunner
+    /// Runs the engine's single statements: schema-qualified, so in session mode they need no
+    /// `search_path` setting and go as one statement in autocommit mode.
+    let statements: any PostgresQueryRunner
+    /// The graph's tables, qualified with its schema.
+    let table: GraphTables
     /// The Qdrant client, if any.
     public let qdrant: QdrantClient?
     /// The graph's collections.
@@ -30,6 +36,8 @@ public struct ReadGraphEngine: Sendable {
     /// An engine on the caller's transaction.
     public init(transaction: PostgresTransaction, qdrant: QdrantClient? = nil, collections: QdrantCollections, logger: Logger) {
         runner = transaction
+        statements = transaction
+        table = GraphTables(transaction.schema)
         self.qdrant = qdrant
         self.collections = collections
         self.logger = logger
@@ -38,6 +46,8 @@ public struct ReadGraphEngine: Sendable {
     /// An engine that opens a short transaction per call on `session` (graph-db, schema-bound).
     public init(session: DatabaseSession, qdrant: QdrantClient? = nil, collections: QdrantCollections, logger: Logger) {
         runner = session
+        statements = DatabaseSession(pool: session.pool)
+        table = GraphTables(session.schema)
         self.qdrant = qdrant
         self.collections = collections
         self.logger = logger
@@ -45,7 +55,7 @@ public struct ReadGraphEngine: Sendable {
 
     @discardableResult
     private func run(_ query: PostgresQuery) async throws -> PostgresResult {
-        try await runner.run(query, logger: logger)
+        try await statements.run(query, logger: logger)
     }
 
     // MARK: Nodes
@@ -70,7 +80,7 @@ public struct ReadGraphEngine: Sendable {
     }
 
     private func nodes(_ tail: PostgresQuery) async throws -> [GraphNode] {
-        try await run("SELECT \(unsafeRaw: Self.nodeColumns) FROM nodes " + tail).rows.map { row throws(KTDBError) in try Self.node(row) }
+        try await run("SELECT \(unsafeRaw: Self.nodeColumns) FROM \(table.nodes) " + tail).rows.map { row throws(KTDBError) in try Self.node(row) }
     }
 
     /// The node with `id`, or `nil`.
@@ -106,7 +116,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// The number of nodes matching the filters of ``listNodes(offset:limit:search:nodeType:sort:)``.
     public func countNodes(search: String? = nil, nodeType: String? = nil) async throws -> Int {
-        try await run("SELECT count(*) FROM nodes " + nodeFilter(search: search, nodeType: nodeType)).first?.decode(0, as: Int.self) ?? 0
+        try await run("SELECT count(*) FROM \(table.nodes) " + nodeFilter(search: search, nodeType: nodeType)).first?.decode(0, as: Int.self) ?? 0
     }
 
     /// Children of a node, alphabetical.
@@ -149,11 +159,13 @@ public struct ReadGraphEngine: Sendable {
 
     // MARK: Edges
 
-    static let edgeSelect = """
-        SELECT e.id, e.source_node_id, e.target_node_id, e.relationship_type, e.weight, e.justification,
-               coalesce((SELECT array_agg(ef.fact_id::text ORDER BY ef.fact_id) FROM edge_facts ef WHERE ef.edge_id = e.id), '{}') AS fact_ids
-        FROM edges e
+    private var edgeSelect: PostgresQuery {
         """
+        SELECT e.id, e.source_node_id, e.target_node_id, e.relationship_type, e.weight, e.justification,
+               coalesce((SELECT array_agg(ef.fact_id::text ORDER BY ef.fact_id) FROM \(table.edgeFacts) ef WHERE ef.edge_id = e.id), '{}') AS fact_ids
+        FROM \(table.edges) e
+        """
+    }
 
     static func edge(_ row: PostgresRow) throws(KTDBError) -> GraphEdge {
         GraphEdge(
@@ -164,7 +176,7 @@ public struct ReadGraphEngine: Sendable {
     }
 
     private func edges(_ tail: PostgresQuery) async throws -> [GraphEdge] {
-        try await run("\(unsafeRaw: Self.edgeSelect) " + tail).rows.map { row throws(KTDBError) in try Self.edge(row) }
+        try await run(edgeSelect + " " + tail).rows.map { row throws(KTDBError) in try Self.edge(row) }
     }
 
     /// Edges of a node.
@@ -270,7 +282,7 @@ public struct ReadGraphEngine: Sendable {
     /// Facts linked to a node.
     public func nodeFacts(of nodeID: UUID) async throws -> [GraphFact] {
         try await run("""
-            SELECT f.id, f.content, f.fact_type, f.created_at FROM node_facts nf JOIN facts f ON f.id = nf.fact_id
+            SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.nodeFacts) nf JOIN \(table.facts) f ON f.id = nf.fact_id
             WHERE nf.node_id = \(nodeID) ORDER BY f.created_at, f.id
             """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
@@ -278,19 +290,19 @@ public struct ReadGraphEngine: Sendable {
     /// Facts by id (missing ones left out).
     public func facts(ids: [UUID]) async throws -> [GraphFact] {
         guard !ids.isEmpty else { return [] }
-        return try await run("SELECT id, content, fact_type, created_at FROM facts WHERE id = ANY(\(ids.map(\.uuidString))::uuid[])")
+        return try await run("SELECT id, content, fact_type, created_at FROM \(table.facts) WHERE id = ANY(\(ids.map(\.uuidString))::uuid[])")
             .rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
 
     /// Nodes a fact is linked to.
     public func factNodes(of factID: UUID) async throws -> [GraphNode] {
-        try await nodes("WHERE id IN (SELECT node_id FROM node_facts WHERE fact_id = \(factID)) ORDER BY concept")
+        try await nodes("WHERE id IN (SELECT node_id FROM \(table.nodeFacts) WHERE fact_id = \(factID)) ORDER BY concept")
     }
 
     /// Facts whose content contains `text` (case-insensitive).
     public func searchFactsText(_ text: String, limit: Int = 30, factType: String? = nil) async throws -> [GraphFact] {
         try await run("""
-            SELECT id, content, fact_type, created_at FROM facts WHERE content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
+            SELECT id, content, fact_type, created_at FROM \(table.facts) WHERE content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
               AND (\(factType)::text IS NULL OR fact_type = \(factType)) ORDER BY created_at DESC, id LIMIT \(limit)
             """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
@@ -326,8 +338,8 @@ public struct ReadGraphEngine: Sendable {
     public func dimensions(of nodeID: UUID) async throws -> [GraphDimension] {
         try await run("""
             SELECT d.id, d.node_id, d.model_id, d.content, d.confidence, d.batch_index,
-                   coalesce((SELECT array_agg(df.fact_id::text ORDER BY df.fact_id) FROM dimension_facts df WHERE df.dimension_id = d.id), '{}') AS fact_ids
-            FROM dimensions d WHERE d.node_id = \(nodeID) ORDER BY d.model_id, d.batch_index
+                   coalesce((SELECT array_agg(df.fact_id::text ORDER BY df.fact_id) FROM \(table.dimensionFacts) df WHERE df.dimension_id = d.id), '{}') AS fact_ids
+            FROM \(table.dimensions) d WHERE d.node_id = \(nodeID) ORDER BY d.model_id, d.batch_index
             """).rows.map { row throws(KTDBError) in
             GraphDimension(
                 id: try row.decode("id", as: UUID.self), nodeID: try row.decode("node_id", as: UUID.self), modelID: try row.decode("model_id", as: String.self),
@@ -352,15 +364,15 @@ public struct ReadGraphEngine: Sendable {
     @discardableResult
     public func saveVersion(nodeID: UUID) async throws -> NodeVersion {
         try await runner.withTransaction(logger: logger) { transaction in
-            guard try await transaction.query("SELECT 1 FROM nodes WHERE id = \(nodeID) FOR UPDATE").first != nil else {
+            guard try await transaction.query("SELECT 1 FROM \(table.nodes) WHERE id = \(nodeID) FOR UPDATE").first != nil else {
                 throw KTGraphError(code: .notFound, message: "no node with id \(nodeID)")
             }
             let row = try await transaction.query("""
-                INSERT INTO node_versions (id, node_id, version_number, snapshot)
-                SELECT \(UUID()), n.id, coalesce((SELECT max(version_number) FROM node_versions WHERE node_id = n.id), 0) + 1,
+                INSERT INTO \(table.nodeVersions) (id, node_id, version_number, snapshot)
+                SELECT \(UUID()), n.id, coalesce((SELECT max(version_number) FROM \(table.nodeVersions) WHERE node_id = n.id), 0) + 1,
                        jsonb_build_object('concept', n.concept, 'definition', n.definition, 'fact_count', n.fact_count,
                                           'edge_count', n.edge_count, 'dimension_count', n.dimension_count)
-                FROM nodes n WHERE n.id = \(nodeID)
+                FROM \(table.nodes) n WHERE n.id = \(nodeID)
                 RETURNING version_number, snapshot::text AS snapshot, created_at
                 """).rows[0]
             return NodeVersion(versionNumber: try row.decode("version_number", as: Int.self), snapshot: try row.decode("snapshot", as: String.self),
@@ -370,7 +382,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// A node's versions, oldest first.
     public func history(of nodeID: UUID) async throws -> [NodeVersion] {
-        try await run("SELECT version_number, snapshot::text AS snapshot, created_at FROM node_versions WHERE node_id = \(nodeID) ORDER BY version_number")
+        try await run("SELECT version_number, snapshot::text AS snapshot, created_at FROM \(table.nodeVersions) WHERE node_id = \(nodeID) ORDER BY version_number")
             .rows.map { row throws(KTDBError) in
                 NodeVersion(versionNumber: try row.decode("version_number", as: Int.self), snapshot: try row.decode("snapshot", as: String.self),
                             createdAt: try row.decode("created_at", as: Date.self))
@@ -385,7 +397,7 @@ public struct ReadGraphEngine: Sendable {
         let key = GraphKeys.nodeKey(concept)
         guard !key.isEmpty else { throw KTGraphError(code: .invalidArgument, message: "a concept needs at least one letter or digit") }
         let row = try await run("""
-            INSERT INTO nodes (id, concept, node_type, definition, parent_id) VALUES (\(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(definition), \(parentID))
+            INSERT INTO \(table.nodes) (id, concept, node_type, definition, parent_id) VALUES (\(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(definition), \(parentID))
             ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type,
                 definition = COALESCE(EXCLUDED.definition, nodes.definition), parent_id = COALESCE(EXCLUDED.parent_id, nodes.parent_id), updated_at = now()
             RETURNING \(unsafeRaw: Self.nodeColumns)
@@ -399,7 +411,7 @@ public struct ReadGraphEngine: Sendable {
     @discardableResult
     public func updateNode(id: UUID, concept: String? = nil, definition: String? = nil) async throws -> GraphNode {
         guard let row = try await run("""
-            UPDATE nodes SET concept = COALESCE(\(concept), concept), definition = COALESCE(\(definition), definition), updated_at = now()
+            UPDATE \(table.nodes) SET concept = COALESCE(\(concept), concept), definition = COALESCE(\(definition), definition), updated_at = now()
             WHERE id = \(id) RETURNING \(unsafeRaw: Self.nodeColumns)
             """).first else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
         return try Self.node(row)
@@ -407,7 +419,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// Deletes a node (admin); edges, links and dimensions go with it.
     public func deleteNode(id: UUID) async throws -> Bool {
-        try await run("DELETE FROM nodes WHERE id = \(id)").affectedRows > 0
+        try await run("DELETE FROM \(table.nodes) WHERE id = \(id)").affectedRows > 0
     }
 
     /// Creates an edge directly in graph-db (admin); undirected types are stored with the smaller id first.
@@ -417,7 +429,7 @@ public struct ReadGraphEngine: Sendable {
         let id = GraphKeys.id(forKey: GraphKeys.edgeKey(relationshipType, a, b))
         let (source, target) = GraphKeys.orderedNodeIDs(relationshipType, sourceID, targetID)
         let row = try await run("""
-            INSERT INTO edges (id, source_node_id, target_node_id, relationship_type, weight)
+            INSERT INTO \(table.edges) (id, source_node_id, target_node_id, relationship_type, weight)
             VALUES (\(id), \(source), \(target), \(relationshipType), \(weight))
             ON CONFLICT ON CONSTRAINT uq_edge_source_target_type DO UPDATE SET weight = EXCLUDED.weight, updated_at = now()
             RETURNING id
@@ -428,7 +440,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// Deletes an edge (admin).
     public func deleteEdge(id: UUID) async throws -> Bool {
-        try await run("DELETE FROM edges WHERE id = \(id)").affectedRows > 0
+        try await run("DELETE FROM \(table.edges) WHERE id = \(id)").affectedRows > 0
     }
 
     private func requireNode(_ id: UUID) async throws -> GraphNode {
@@ -447,18 +459,18 @@ public struct ReadGraphEngine: Sendable {
             for id in [keep, absorb].sorted(by: { $0.uuidString < $1.uuidString }) {
                 try await t.query("SELECT pg_advisory_xact_lock(hashtextextended(\(id.uuidString), 0))")
             }
-            guard try await t.query("SELECT count(*) FROM nodes WHERE id = ANY(\([keep.uuidString, absorb.uuidString])::uuid[])").first?.decode(0, as: Int.self) == 2 else {
+            guard try await t.query("SELECT count(*) FROM \(table.nodes) WHERE id = ANY(\([keep.uuidString, absorb.uuidString])::uuid[])").first?.decode(0, as: Int.self) == 2 else {
                 throw KTGraphError(code: .notFound, message: "both nodes must exist")
             }
             try await t.query("""
-                INSERT INTO node_facts (node_id, fact_id, relevance_score, stance) SELECT \(keep), fact_id, relevance_score, stance FROM node_facts WHERE node_id = \(absorb)
+                INSERT INTO \(table.nodeFacts) (node_id, fact_id, relevance_score, stance) SELECT \(keep), fact_id, relevance_score, stance FROM \(table.nodeFacts) WHERE node_id = \(absorb)
                 ON CONFLICT DO NOTHING
                 """)
             // Edges of `absorb`, re-pointed at `keep`; drop self-loops; average with existing edges.
             let moved = try await t.query("""
                 SELECT id, CASE WHEN source_node_id = \(absorb) THEN \(keep) ELSE source_node_id END AS s,
                        CASE WHEN target_node_id = \(absorb) THEN \(keep) ELSE target_node_id END AS t, relationship_type, weight
-                FROM edges WHERE source_node_id = \(absorb) OR target_node_id = \(absorb)
+                FROM \(table.edges) WHERE source_node_id = \(absorb) OR target_node_id = \(absorb)
                 """).rows
             for row in moved {
                 let oldID = try row.decode("id", as: UUID.self)
@@ -467,29 +479,29 @@ public struct ReadGraphEngine: Sendable {
                 guard s != target else { continue }
                 let (a, b) = GraphKeys.orderedNodeIDs(type, s, target)
                 let existing = try await t.query("""
-                    SELECT id FROM edges WHERE source_node_id = \(a) AND target_node_id = \(b) AND relationship_type = \(type)
+                    SELECT id FROM \(table.edges) WHERE source_node_id = \(a) AND target_node_id = \(b) AND relationship_type = \(type)
                     """).first?.decode(0, as: UUID.self)
                 let keptID: UUID
                 if let existing {
-                    try await t.query("UPDATE edges SET weight = (weight + \(weight)) / 2, updated_at = now() WHERE id = \(existing)")
+                    try await t.query("UPDATE \(table.edges) SET weight = (weight + \(weight)) / 2, updated_at = now() WHERE id = \(existing)")
                     keptID = existing
                 } else {
                     keptID = UUID()
                     try await t.query("""
-                        INSERT INTO edges (id, source_node_id, target_node_id, relationship_type, weight, justification)
-                        SELECT \(keptID), \(a), \(b), relationship_type, weight, justification FROM edges WHERE id = \(oldID)
+                        INSERT INTO \(table.edges) (id, source_node_id, target_node_id, relationship_type, weight, justification)
+                        SELECT \(keptID), \(a), \(b), relationship_type, weight, justification FROM \(table.edges) WHERE id = \(oldID)
                         """)
                 }
                 try await t.query("""
-                    INSERT INTO edge_facts (edge_id, fact_id, relevance_score) SELECT \(keptID), fact_id, relevance_score FROM edge_facts WHERE edge_id = \(oldID)
+                    INSERT INTO \(table.edgeFacts) (edge_id, fact_id, relevance_score) SELECT \(keptID), fact_id, relevance_score FROM \(table.edgeFacts) WHERE edge_id = \(oldID)
                     ON CONFLICT DO NOTHING
                     """)
             }
-            try await t.query("UPDATE dimensions SET node_id = \(keep) WHERE node_id = \(absorb)")
-            try await t.query("UPDATE nodes SET parent_id = \(keep) WHERE parent_id = \(absorb)")
-            try await t.query("DELETE FROM nodes WHERE id = \(absorb)")
+            try await t.query("UPDATE \(table.dimensions) SET node_id = \(keep) WHERE node_id = \(absorb)")
+            try await t.query("UPDATE \(table.nodes) SET parent_id = \(keep) WHERE parent_id = \(absorb)")
+            try await t.query("DELETE FROM \(table.nodes) WHERE id = \(absorb)")
             try await GraphStats.refresh([keep], t)
-            let row = try await t.query("SELECT \(unsafeRaw: Self.nodeColumns) FROM nodes WHERE id = \(keep)").rows[0]
+            let row = try await t.query("SELECT \(unsafeRaw: Self.nodeColumns) FROM \(table.nodes) WHERE id = \(keep)").rows[0]
             return try Self.node(row)
         }
     }
@@ -523,5 +535,27 @@ enum GraphStats {
                  AS c(id, facts, edges, children, dimensions)
             WHERE n.id = c.id
             """)
+    }
+}
+
+/// The graph-db tables of one graph's schema, for schema-qualified SQL.
+struct GraphTables: Sendable {
+    let nodes, edges, facts, nodeFacts, edgeFacts, dimensions, dimensionFacts, nodeVersions: TableName
+    let nodeCounters, nodeFactRejections, convergenceReports, factSources, rawSources: TableName
+
+    init(_ schema: SchemaName) {
+        nodes = TableName("nodes", in: schema)
+        edges = TableName("edges", in: schema)
+        facts = TableName("facts", in: schema)
+        nodeFacts = TableName("node_facts", in: schema)
+        edgeFacts = TableName("edge_facts", in: schema)
+        dimensions = TableName("dimensions", in: schema)
+        dimensionFacts = TableName("dimension_facts", in: schema)
+        nodeVersions = TableName("node_versions", in: schema)
+        nodeCounters = TableName("node_counters", in: schema)
+        nodeFactRejections = TableName("node_fact_rejections", in: schema)
+        convergenceReports = TableName("convergence_reports", in: schema)
+        factSources = TableName("fact_sources", in: schema)
+        rawSources = TableName("raw_sources", in: schema)
     }
 }

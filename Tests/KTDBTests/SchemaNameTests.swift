@@ -19,6 +19,15 @@ struct SchemaNameTests {
         #expect(throws: KTDBError.self) { try SchemaName(name) }
     }
 
+    @Test("a table name is qualified with its schema, except in public")
+    func tableName() throws {
+        let schema = try SchemaName("graph_news")
+        #expect(TableName("node_facts", in: schema).sql == "\"graph_news\".node_facts")
+        #expect(TableName("node_facts", in: .public).sql == "node_facts")
+        let query: PostgresQuery = "SELECT 1 FROM \(TableName("nodes", in: schema)) WHERE id = \(7)"
+        #expect(query.sql == "SELECT 1 FROM \"graph_news\".nodes WHERE id = $1")
+    }
+
     @Test("the public schema is explicit")
     func publicSchema() {
         #expect(SchemaName.public.isPublic)

@@ -35,6 +35,11 @@ struct SessionTests {
             // Outside a session transaction the connection is back on the default search_path.
             let path = try await pool.withConnection(logger: logger) { try await $0.query("SHOW search_path", logger: logger).first!.decode(0, as: String.self) }
             #expect(!path.contains(a.rawValue))
+            // A transaction knows its schema; a qualified table name needs no search_path at all.
+            #expect(try await sessionB.withTransaction(logger: logger) { $0.schema } == b)
+            let unbound = DatabaseSession(pool: pool)
+            #expect(try await unbound.query("SELECT label FROM \(TableName("items", in: a))", logger: logger).first?.decode(0, as: String.self) == "in-a")
+            #expect(try await unbound.query("SELECT label FROM \(TableName("items", in: b))", logger: logger).first?.decode(0, as: String.self) == "in-b")
         }
     }
 
@@ -73,12 +78,15 @@ struct SessionTests {
                 for i in 0..<40 {
                     group.addTask {
                         let (session, expected) = i % 2 == 0 ? (sessionA, "in-a") : (sessionB, "in-b")
-                        // Alternately a transaction and a single pipelined statement.
-                        let label = i % 4 < 2
-                            ? try await session.withTransaction(logger: logger) { tx in
-                                try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
-                            }
-                            : try await session.query("SELECT label FROM items WHERE id = \(1)", logger: logger).first?.decode(0, as: String.self)
+                        // In turn a transaction, a single pipelined statement and a schema-qualified statement.
+                        let label = switch i % 6 {
+                        case 0, 1: try await session.withTransaction(logger: logger) { tx in
+                            try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
+                        }
+                        case 2, 3: try await session.query("SELECT label FROM items WHERE id = \(1)", logger: logger).first?.decode(0, as: String.self)
+                        default: try await DatabaseSession(pool: pool).query("SELECT label FROM \(TableName("items", in: session.schema)) WHERE id = \(1)", logger: logger)
+                            .first?.decode(0, as: String.self)
+                        }
                         #expect(label == expected)
                     }
                 }

@@ -107,6 +107,11 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
         public mutating func appendInterpolation(identifier schema: SchemaName) {
             sql += schema.quoted
         }
+
+        /// Appends a table name, qualified with its schema unless the schema is `public`.
+        public mutating func appendInterpolation(_ table: TableName) {
+            sql += table.sql
+        }
     }
 }
 

@@ -38,3 +38,33 @@ public struct SchemaName: Sendable, Hashable, CustomStringConvertible {
     /// The unquoted name.
     public var description: String { rawValue }
 }
+
+/// A table of the SDK's own schema in a ``SchemaName``, for SQL that must not depend on the
+/// connection's `search_path`.
+///
+/// Interpolated into a ``PostgresQuery`` it renders as `"graph_x".nodes`, so a statement
+/// reaches the graph's table on whatever pooled connection it runs (through PgBouncer in
+/// transaction mode too) without a `search_path` setting first. In ``SchemaName/public`` it
+/// renders unqualified, so `search_path` decides as for any unqualified name.
+public struct TableName: Sendable, Hashable, CustomStringConvertible {
+    /// The schema.
+    public let schema: SchemaName
+    /// The table's name as written by the SDK (a lowercase SQL identifier).
+    public let name: String
+
+    /// A table of `schema`. `name` is SDK text, never user input: it must be a lowercase SQL
+    /// identifier (letters, digits, underscores).
+    public init(_ name: StaticString, in schema: SchemaName) {
+        let text = name.description
+        precondition(!text.isEmpty && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 },
+                     "a table name must be a lowercase SQL identifier")
+        self.name = text
+        self.schema = schema
+    }
+
+    /// The SQL text: `"schema".name`, or `name` in `public`.
+    public var sql: String { schema.isPublic ? name : "\(schema.quoted).\(name)" }
+
+    /// The SQL text.
+    public var description: String { sql }
+}

@@ -37,7 +37,7 @@ public struct DatabaseSession: Sendable {
     ) async throws -> T {
         try await pool.withConnection(logger: logger) { connection in
             try await connection.execute(simple: beginStatement, logger: logger)
-            let transaction = PostgresTransaction(connection: connection, logger: logger, depth: 0)
+            let transaction = PostgresTransaction(connection: connection, logger: logger, schema: schema, depth: 0)
             return try await connection.guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) {
                 try await body(transaction)
             }

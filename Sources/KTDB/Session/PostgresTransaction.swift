@@ -10,7 +10,18 @@ public struct PostgresTransaction: Sendable {
     public let connection: PostgresConnection
     /// The logger of the call that opened the transaction.
     public let logger: Logger
+    /// The schema the transaction's `search_path` is set to: the session's schema, or
+    /// ``SchemaName/public`` for a transaction opened on a connection (which leaves
+    /// `search_path` as the connection has it).
+    public let schema: SchemaName
     let depth: Int
+
+    init(connection: PostgresConnection, logger: Logger, schema: SchemaName = .public, depth: Int) {
+        self.connection = connection
+        self.logger = logger
+        self.schema = schema
+        self.depth = depth
+    }
 
     /// Runs one statement inside the transaction.
     @discardableResult
@@ -24,7 +35,7 @@ public struct PostgresTransaction: Sendable {
     public func withSavepoint<T: Sendable>(_ body: (PostgresTransaction) async throws -> T) async throws -> T {
         let name = "kt_sp_\(depth + 1)"
         try await connection.execute(simple: "SAVEPOINT \(name)", logger: logger)
-        let nested = PostgresTransaction(connection: connection, logger: logger, depth: depth + 1)
+        let nested = PostgresTransaction(connection: connection, logger: logger, schema: schema, depth: depth + 1)
         return try await connection.guarded(
             commit: "RELEASE SAVEPOINT \(name)", rollback: "ROLLBACK TO SAVEPOINT \(name); RELEASE SAVEPOINT \(name)", logger: logger
         ) {
