@@ -132,3 +132,167 @@ extension GraphFact {
 
 /// Parses `text[]` fact ids, skipping anything that is not a UUID.
 func uuids(_ texts: [String]) -> [UUID] { texts.compactMap(UUID.init(uuidString:)) }
+
+/// A source document that facts were extracted from (`raw_sources`); its id is
+/// `uri_to_source_id(uri)`.
+public struct GraphRawSource: Sendable, Hashable {
+    /// `GraphKeys.sourceID(uri:)`.
+    public var id: UUID
+    /// Where it was fetched from.
+    public var uri: String
+    /// Its title.
+    public var title: String?
+    /// The fetched text, if kept.
+    public var rawContent: String?
+    /// SHA-256 of the content (unique in write-db).
+    public var contentHash: String?
+    /// MIME type.
+    public var contentType: String?
+    /// The search provider that found it.
+    public var providerID: String?
+    /// Whether `rawContent` is the full text.
+    public var isFullText: Bool
+    /// Canonical URL, if known.
+    public var canonicalURL: String?
+    /// DOI, if known.
+    public var doi: String?
+    /// Facts citing it (graph-db: maintained by the sync; write-db: as stored).
+    public var factCount: Int
+    /// Chunks a model refused (graph-db: maintained by the sync; write-db: as stored).
+    public var prohibitedChunkCount: Int
+    /// When it was fetched.
+    public var retrievedAt: Date
+
+    /// A source to store with ``WorkerGraphEngine/upsertRawSource(_:)``; the id follows from `uri`.
+    public init(uri: String, title: String? = nil, rawContent: String? = nil, contentHash: String? = nil, contentType: String? = nil,
+                providerID: String? = nil, isFullText: Bool = false, canonicalURL: String? = nil, doi: String? = nil) {
+        self.id = GraphKeys.sourceID(uri: uri)
+        self.uri = uri
+        self.title = title
+        self.rawContent = rawContent
+        self.contentHash = contentHash
+        self.contentType = contentType
+        self.providerID = providerID
+        self.isFullText = isFullText
+        self.canonicalURL = canonicalURL
+        self.doi = doi
+        self.factCount = 0
+        self.prohibitedChunkCount = 0
+        self.retrievedAt = Date()
+    }
+
+    static let columns = """
+        id, uri, title, raw_content, content_hash, content_type, provider_id, is_full_text, canonical_url, doi, fact_count,
+        prohibited_chunk_count, retrieved_at
+        """
+
+    init(row: PostgresRow) throws(KTDBError) {
+        id = try row.decode("id", as: UUID.self)
+        uri = try row.decode("uri", as: String.self)
+        title = try row.decode("title", as: String?.self)
+        rawContent = try row.decode("raw_content", as: String?.self)
+        contentHash = try row.decode("content_hash", as: String?.self)
+        contentType = try row.decode("content_type", as: String?.self)
+        providerID = try row.decode("provider_id", as: String?.self)
+        isFullText = try row.decode("is_full_text", as: Bool.self)
+        canonicalURL = try row.decode("canonical_url", as: String?.self)
+        doi = try row.decode("doi", as: String?.self)
+        factCount = try row.decode("fact_count", as: Int.self)
+        prohibitedChunkCount = try row.decode("prohibited_chunk_count", as: Int.self)
+        retrievedAt = try row.decode("retrieved_at", as: Date.self)
+    }
+}
+
+/// Where a fact was found: one (fact, raw source) pair with the citation's details.
+public struct GraphFactSource: Sendable, Hashable {
+    /// The row's id (deterministic for rows written by ``WorkerGraphEngine``).
+    public var id: UUID
+    /// The fact.
+    public var factID: UUID
+    /// The raw source.
+    public var rawSourceID: UUID
+    /// The source's URI.
+    public var uri: String
+    /// The source's title.
+    public var title: String?
+    /// The passage the fact came from.
+    public var contextSnippet: String?
+    /// How the source attributes it.
+    public var attribution: String?
+    /// Author (person).
+    public var authorPerson: String?
+    /// Author (organisation).
+    public var authorOrg: String?
+}
+
+/// Facts with the sources they were found in.
+public struct FactWithSources: Sendable, Hashable {
+    /// The fact.
+    public var fact: GraphFact
+    /// Its sources, by URI.
+    public var sources: [GraphFactSource]
+}
+
+/// How far the models' dimensions of a node agree.
+public struct GraphConvergenceReport: Sendable, Hashable {
+    /// The node.
+    public var nodeID: UUID
+    /// Agreement, 0...1.
+    public var score: Double
+    /// Claims the models agree on.
+    public var convergedClaims: [String]
+    /// Suggested consolidated text.
+    public var recommendedContent: String?
+    /// When it was computed.
+    public var computedAt: Date
+}
+
+/// A saved snapshot of a node.
+public struct GraphNodeVersion: Sendable, Hashable {
+    /// The node.
+    public var nodeID: UUID
+    /// Version number (1, 2, ...).
+    public var versionNumber: Int
+    /// The snapshot as JSON text (concept, definition, attractor, filter id, max content
+    /// tokens and counts).
+    public var snapshot: String
+    /// Nodes the version was built from.
+    public var sourceNodeCount: Int
+    /// Whether it is the node's default version.
+    public var isDefault: Bool
+    /// When it was saved.
+    public var createdAt: Date
+
+    init(row: PostgresRow, nodeID: UUID) throws(KTDBError) {
+        self.nodeID = nodeID
+        versionNumber = try row.decode("version_number", as: Int.self)
+        snapshot = try row.decode("snapshot", as: String.self)
+        sourceNodeCount = try row.decode("source_node_count", as: Int.self)
+        isDefault = try row.decode("is_default", as: Bool.self)
+        createdAt = try row.decode("created_at", as: Date.self)
+    }
+}
+
+extension GraphFactSource {
+    init(row: PostgresRow) throws(KTDBError) {
+        id = try row.decode("id", as: UUID.self)
+        factID = try row.decode("fact_id", as: UUID.self)
+        rawSourceID = try row.decode("raw_source_id", as: UUID.self)
+        uri = try row.decode("uri", as: String.self)
+        title = try row.decode("title", as: String?.self)
+        contextSnippet = try row.decode("context_snippet", as: String?.self)
+        attribution = try row.decode("attribution", as: String?.self)
+        authorPerson = try row.decode("author_person", as: String?.self)
+        authorOrg = try row.decode("author_org", as: String?.self)
+    }
+}
+
+extension GraphConvergenceReport {
+    init(row: PostgresRow, nodeID: UUID) throws(KTDBError) {
+        self.nodeID = nodeID
+        score = try row.decode("convergence_score", as: Double.self)
+        convergedClaims = try row.decode("converged_claims", as: [String]?.self) ?? []
+        recommendedContent = try row.decode("recommended_content", as: String?.self)
+        computedAt = try row.decode("computed_at", as: Date.self)
+    }
+}

@@ -348,17 +348,46 @@ public struct ReadGraphEngine: Sendable {
         }
     }
 
+    // MARK: Sources and reports
+
+    /// The raw source with `id`, or `nil`.
+    public func rawSource(id: UUID) async throws -> GraphRawSource? {
+        try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM \(table.rawSources) WHERE id = \(id)")
+            .first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
+    }
+
+    private var factSourceSelect: PostgresQuery {
+        """
+        SELECT s.id, s.fact_id, s.raw_source_id, r.uri, r.title, s.context_snippet, s.attribution, s.author_person, s.author_org
+        FROM \(table.factSources) s JOIN \(table.rawSources) r ON r.id = s.raw_source_id
+        """
+    }
+
+    /// A fact's sources, by URI.
+    public func factSources(of factID: UUID) async throws -> [GraphFactSource] {
+        try await run(factSourceSelect + " WHERE s.fact_id = \(factID) ORDER BY r.uri, s.id").rows.map { row throws(KTDBError) in try GraphFactSource(row: row) }
+    }
+
+    /// A node's facts, each with its sources (two statements, whatever the number of facts).
+    public func nodeFactsWithSources(of nodeID: UUID) async throws -> [FactWithSources] {
+        let facts = try await nodeFacts(of: nodeID)
+        guard !facts.isEmpty else { return [] }
+        let sources = Dictionary(grouping: try await run(factSourceSelect + " WHERE s.fact_id = ANY(\(facts.map(\.id.uuidString))::uuid[]) ORDER BY r.uri, s.id")
+            .rows.map { row throws(KTDBError) in try GraphFactSource(row: row) }, by: \.factID)
+        return facts.map { FactWithSources(fact: $0, sources: sources[$0.id] ?? []) }
+    }
+
+    /// A node's convergence report, or `nil`.
+    public func convergenceReport(of nodeID: UUID) async throws -> GraphConvergenceReport? {
+        try await run("""
+            SELECT convergence_score, converged_claims, recommended_content, computed_at FROM \(table.convergenceReports) WHERE node_id = \(nodeID)
+            """).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
+    }
+
     // MARK: History
 
-    /// A saved version of a node.
-    public struct NodeVersion: Sendable, Hashable {
-        /// Version number (1, 2, ...).
-        public var versionNumber: Int
-        /// The snapshot as JSON text.
-        public var snapshot: String
-        /// When it was saved.
-        public var createdAt: Date
-    }
+    /// A saved version of a node (the type both engines return).
+    public typealias NodeVersion = GraphNodeVersion
 
     /// Saves a version: number max+1, snapshot of concept, definition and counts.
     @discardableResult
@@ -370,23 +399,22 @@ public struct ReadGraphEngine: Sendable {
             let row = try await transaction.query("""
                 INSERT INTO \(table.nodeVersions) (id, node_id, version_number, snapshot)
                 SELECT \(UUID()), n.id, coalesce((SELECT max(version_number) FROM \(table.nodeVersions) WHERE node_id = n.id), 0) + 1,
-                       jsonb_build_object('concept', n.concept, 'definition', n.definition, 'fact_count', n.fact_count,
+                       jsonb_build_object('concept', n.concept, 'definition', n.definition, 'attractor', n.attractor, 'filter_id', n.filter_id,
+                                          'max_content_tokens', n.max_content_tokens, 'fact_count', n.fact_count,
                                           'edge_count', n.edge_count, 'dimension_count', n.dimension_count)
                 FROM \(table.nodes) n WHERE n.id = \(nodeID)
-                RETURNING version_number, snapshot::text AS snapshot, created_at
+                RETURNING version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at
                 """).rows[0]
-            return NodeVersion(versionNumber: try row.decode("version_number", as: Int.self), snapshot: try row.decode("snapshot", as: String.self),
-                               createdAt: try row.decode("created_at", as: Date.self))
+            return try GraphNodeVersion(row: row, nodeID: nodeID)
         }
     }
 
     /// A node's versions, oldest first.
     public func history(of nodeID: UUID) async throws -> [NodeVersion] {
-        try await run("SELECT version_number, snapshot::text AS snapshot, created_at FROM \(table.nodeVersions) WHERE node_id = \(nodeID) ORDER BY version_number")
-            .rows.map { row throws(KTDBError) in
-                NodeVersion(versionNumber: try row.decode("version_number", as: Int.self), snapshot: try row.decode("snapshot", as: String.self),
-                            createdAt: try row.decode("created_at", as: Date.self))
-            }
+        try await run("""
+            SELECT version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at FROM \(table.nodeVersions)
+            WHERE node_id = \(nodeID) ORDER BY version_number
+            """).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
     }
 
     // MARK: Admin writes (graph-db)

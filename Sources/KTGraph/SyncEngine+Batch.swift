@@ -16,6 +16,11 @@ extension SyncEngine {
         case "write_edges": try await applyEdges(keys, w, t, touched: &touched)
         case "write_dimensions": try await applyDimensions(keys, w, t, touched: &touched)
         case "write_node_counters": try await applyCounterRows(keys, w, t)
+        case "write_raw_sources": try await applyRawSources(keys, w, t)
+        case "write_fact_sources": try await applyFactSources(keys, w, t)
+        case "write_prohibited_chunks": try await applyProhibitedChunks(keys, w, t)
+        case "write_convergence_reports": try await applyConvergenceReports(keys, w, t)
+        case "write_node_versions": try await applyNodeVersions(keys, w, t)
         default: Dictionary(uniqueKeysWithValues: keys.map { ($0, Result.failed("unknown table \(table)")) })
         }
     }
@@ -187,7 +192,7 @@ extension SyncEngine {
     private func applyDependents(ofNewNodes newKeys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws {
         // Everything that may have waited for these nodes, in one query.
         var children: [(String, String)] = [], perspectives: [(String, String)] = []
-        var edgeKeys: [String] = [], dimensionKeys: [String] = [], counterKeys: [String] = []
+        var edgeKeys: [String] = [], dimensionKeys: [String] = [], counterKeys: [String] = [], reportKeys: [String] = [], versionIDs: [String] = []
         for row in try await w.query("""
             WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
             SELECT 'child', d.node_uuid::text, d.parent_key FROM k
@@ -198,6 +203,8 @@ extension SyncEngine {
                 CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
             UNION ALL SELECT 'dimension', d.key, NULL FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
             UNION ALL SELECT 'counters', d.node_key, NULL FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'report', d.node_key, NULL FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'version', d.id::text, NULL FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
             """).rows {
             let value = try row.decode(1, as: String.self)
             switch try row.decode(0, as: String.self) {
@@ -205,6 +212,8 @@ extension SyncEngine {
             case "perspective": perspectives.append((value, GraphKeys.id(forKey: try row.decode(2, as: String.self)).postgresText))
             case "edge": edgeKeys.append(value)
             case "dimension": dimensionKeys.append(value)
+            case "report": reportKeys.append(value)
+            case "version": versionIDs.append(value)
             default: counterKeys.append(value)
             }
         }
@@ -228,6 +237,8 @@ extension SyncEngine {
             if !missing.isEmpty { _ = try await applyDimensions(missing, w, t, touched: &touched) }
         }
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }
+        if !reportKeys.isEmpty { _ = try await applyConvergenceReports(reportKeys, w, t) }
+        if !versionIDs.isEmpty { _ = try await applyNodeVersions(versionIDs, w, t) }
     }
 
     // MARK: Edges
@@ -371,7 +382,7 @@ extension SyncEngine {
 
     /// Which of `ids` (lower-case UUID text) are in graph-db's `table`, found by primary key
     /// one by one (`LATERAL … OFFSET 0`) whatever the planner's statistics say about the table.
-    private func existing(_ table: String, _ ids: [String], _ t: PostgresTransaction) async throws -> Set<String> {
+    func existing(_ table: String, _ ids: [String], _ t: PostgresTransaction) async throws -> Set<String> {
         let found = try await t.query("""
             SELECT x.id FROM unnest(\(Array(Set(ids)))::uuid[]) AS k(id)
             CROSS JOIN LATERAL (SELECT id FROM \(unsafeRaw: table) WHERE id = k.id OFFSET 0) x
@@ -398,7 +409,7 @@ extension SyncEngine {
             """)
     }
 
-    private static func allApplied(_ keys: [String]) -> Outcomes {
+    static func allApplied(_ keys: [String]) -> Outcomes {
         Dictionary(keys.map { ($0, Result.applied) }, uniquingKeysWith: { first, _ in first })
     }
 

@@ -9,7 +9,8 @@ public import Logging
 /// 1. Takes the graph's sync lock (a transaction-level advisory lock in write-db, held for the
 ///    cycle), so only one process syncs a graph at a time; another caller gets
 ///    ``KTGraphError/Code/syncBusy``.
-/// 2. Walks the tables in the original's order (facts, nodes, edges, dimensions, counters):
+/// 2. Walks the tables in the original's order (raw sources, prohibited chunks, facts and their
+///    sources, nodes, edges, dimensions, convergence reports, counters, versions):
 ///    rows with `updated_at` above the table's watermark, `batchSize` at a time (rows sharing the
 ///    last timestamp are taken together), each table's batch set-based in a savepoint, and again
 ///    one row at a time (a savepoint each) if the batch fails as a whole.
@@ -71,7 +72,10 @@ public struct SyncEngine: Sendable {
     }
 
     /// The tables, in the order they are applied.
-    public static let tables = ["write_facts", "write_nodes", "write_edges", "write_dimensions", "write_node_counters"]
+    public static let tables = [
+        "write_raw_sources", "write_prohibited_chunks", "write_facts", "write_fact_sources", "write_nodes", "write_edges", "write_dimensions",
+        "write_convergence_reports", "write_node_counters", "write_node_versions",
+    ]
 
     /// Runs one cycle.
     ///
@@ -150,7 +154,13 @@ public struct SyncEngine: Sendable {
 
     // MARK: Tables
 
-    private static func keyColumn(_ table: String) -> String { table == "write_facts" ? "id::text" : table == "write_node_counters" ? "node_key" : "key" }
+    private static func keyColumn(_ table: String) -> String {
+        switch table {
+        case "write_nodes", "write_edges", "write_dimensions": "key"
+        case "write_convergence_reports", "write_node_counters": "node_key"
+        default: "id::text"
+        }
+    }
 
     private func syncTable(_ table: String, _ w: PostgresTransaction, _ report: inout Report) async throws {
         let since = try await watermark(table, w)

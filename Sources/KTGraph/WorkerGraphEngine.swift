@@ -46,7 +46,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     @discardableResult
-    private func run(_ query: PostgresQuery) async throws -> PostgresResult {
+    func run(_ query: PostgresQuery) async throws -> PostgresResult {
         try await writeSession.query(query, logger: logger)
     }
 

@@ -191,6 +191,90 @@ struct GraphEngineTests {
         }
     }
 
+    @Test("sync: raw sources, fact sources, prohibited chunks, convergence reports and versions arrive, wait for their parents, follow deletions and re-creations")
+    func syncSourcesReportsVersions() async throws {
+        try await GraphFixture.with(logger: logger) { f in
+            let worker = f.worker, reader = f.reader
+            let node = try await worker.createNode(concept: "Photosynthesis")
+            let fact = try await worker.createFact(content: "Plants turn light into sugar")
+            try await worker.linkFactToNode(nodeID: node.id, factID: fact.id)
+            let paper = try await worker.upsertRawSource(GraphRawSource(uri: "https://example.org/paper", title: "Paper", contentHash: "hash-paper"))
+            #expect(paper.id == GraphKeys.sourceID(uri: "https://example.org/paper"))
+            // Stored values survive an upsert without them; a hash held by another source is refused.
+            #expect(try await worker.upsertRawSource(GraphRawSource(uri: "https://example.org/paper")).title == "Paper")
+            await #expect(throws: KTGraphError.self) { try await worker.upsertRawSource(GraphRawSource(uri: "https://example.org/other", contentHash: "hash-paper")) }
+            let cited = try await worker.addFactSource(factID: fact.id, source: paper, contextSnippet: "light", authorOrg: "Lab")
+            #expect(try await worker.addFactSource(factID: fact.id, source: paper, attribution: "p. 3").id == cited.id)
+            await #expect(throws: KTGraphError.self) { try await worker.addFactSource(factID: UUID(), source: paper) }
+            try await worker.recordProhibitedChunk(sourceContentHash: "hash-paper", chunkText: "refused", modelID: "m1")
+            // A chunk of a source write-db does not have yet waits.
+            try await worker.recordProhibitedChunk(sourceContentHash: "hash-later", chunkText: "also refused")
+            try await worker.setConvergenceReport(nodeID: node.id, score: 0.75, convergedClaims: ["a", "b"], recommendedContent: "text")
+            await #expect(throws: KTGraphError.self) { try await worker.setConvergenceReport(nodeID: node.id, score: 1.5) }
+            let v1 = try await worker.saveVersion(nodeID: node.id)
+            let v2 = try await worker.saveVersion(nodeID: node.id, isDefault: true)
+            #expect((v1.versionNumber, v2.versionNumber) == (1, 2))
+            #expect(try await worker.history(of: node.id).map(\.versionNumber) == [1, 2])
+
+            let report = try await f.sync().syncUntilIdle()
+            #expect(report.deferred >= 1)
+            let stored = try #require(try await reader.rawSource(id: paper.id))
+            #expect(stored.title == "Paper")
+            #expect((stored.factCount, stored.prohibitedChunkCount) == (1, 1))
+            let sources = try await reader.factSources(of: fact.id)
+            #expect(sources.map(\.uri) == ["https://example.org/paper"])
+            #expect(sources.first?.attribution == "p. 3")
+            #expect(sources.first?.contextSnippet == "light")
+            #expect(try await reader.nodeFactsWithSources(of: node.id).map { $0.sources.count } == [1])
+            let graphReport = try #require(try await reader.convergenceReport(of: node.id))
+            #expect(graphReport.score == 0.75)
+            #expect(graphReport.convergedClaims == ["a", "b"])
+            #expect(try await f.graphSession.query("SELECT convergence_score FROM nodes WHERE id = \(node.id)", logger: logger).first?.decode(0, as: Double?.self) == 0.75)
+            let history = try await reader.history(of: node.id)
+            #expect(history.map(\.versionNumber) == [1, 2])
+            #expect(history.map(\.isDefault) == [false, true])
+            #expect(history.first?.snapshot.contains("Photosynthesis") == true)
+
+            // The waiting chunk arrives with its source.
+            let later = try await worker.upsertRawSource(GraphRawSource(uri: "https://example.org/later", contentHash: "hash-later"))
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.rawSource(id: later.id)?.prohibitedChunkCount == 1)
+            #expect(try await f.writeSession.query("SELECT count(*) FROM sync_failures", logger: logger).first?.decode(0, as: Int.self) == 0)
+
+            // Deleting the source removes its citations and chunks from graph-db; storing it again brings them back.
+            try await worker.deleteRawSource(id: paper.id)
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.rawSource(id: paper.id) == nil)
+            #expect(try await reader.factSources(of: fact.id).isEmpty)
+            try await worker.upsertRawSource(GraphRawSource(uri: "https://example.org/paper", title: "Paper again", contentHash: "hash-paper"))
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.factSources(of: fact.id).count == 1)
+            #expect(try await reader.rawSource(id: paper.id).map { ($0.factCount, $0.prohibitedChunkCount) } ?? (0, 0) == (1, 1))
+
+            // Deleting a fact source, a report and a version propagates; the node's score follows.
+            try await worker.deleteFactSource(id: cited.id)
+            try await f.writeSession.query("DELETE FROM write_convergence_reports", logger: logger)
+            try await f.writeSession.query("DELETE FROM write_node_versions WHERE version_number = 1", logger: logger)
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.factSources(of: fact.id).isEmpty)
+            #expect(try await reader.rawSource(id: paper.id)?.factCount == 0)
+            #expect(try await reader.convergenceReport(of: node.id) == nil)
+            #expect(try await f.graphSession.query("SELECT convergence_score FROM nodes WHERE id = \(node.id)", logger: logger).first?.decode(0, as: Double?.self) == nil)
+            #expect(try await reader.history(of: node.id).map(\.versionNumber) == [2])
+
+            // A node deleted and re-created gets its report and versions back.
+            try await worker.setConvergenceReport(nodeID: node.id, score: 0.5)
+            try await f.sync().syncUntilIdle()
+            try await worker.deleteNode(id: node.id)
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.history(of: node.id).isEmpty)
+            try await worker.createNode(concept: "Photosynthesis")
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.convergenceReport(of: node.id)?.score == 0.5)
+            #expect(try await reader.history(of: node.id).map(\.versionNumber) == [2])
+        }
+    }
+
     @Test("sync: deferred rows arrive once their parent does; deletions, un-links and rejections propagate; one sync per graph at a time")
     func syncCorrectness() async throws {
         try await GraphFixture.with(logger: logger) { f in

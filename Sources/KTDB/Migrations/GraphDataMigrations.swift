@@ -203,5 +203,9 @@ extension MigrationSet {
             END
             $kt$;
             """#),
+        Migration(version: 2, name: "source_counts", sql: #"""
+            -- The sync recounts a raw source's prohibited chunks; deleting a raw source cascades to them.
+            CREATE INDEX ix_prohibited_chunks_raw_source_id ON prohibited_chunks (raw_source_id);
+            """#),
     ])
 }

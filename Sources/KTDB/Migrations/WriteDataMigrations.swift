@@ -319,5 +319,30 @@ extension MigrationSet {
             CREATE INDEX ix_write_edges_fact_ids_gin ON write_edges USING gin (fact_ids);
             CREATE INDEX ix_write_dimensions_fact_ids_gin ON write_dimensions USING gin (fact_ids);
             """#),
+        Migration(version: 4, name: "sync_sources_reports_versions", sql: #"""
+            -- The sync copies raw sources, fact sources, prohibited chunks, convergence reports,
+            -- node counters and node versions too; their deletions leave tombstones, and a raw
+            -- source arriving in graph-db finds the fact sources and chunks that cite it.
+            CREATE OR REPLACE FUNCTION kt_record_tombstone() RETURNS trigger LANGUAGE plpgsql AS $kt$
+            BEGIN
+                EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
+                    USING TG_TABLE_NAME, CASE
+                        WHEN TG_TABLE_NAME IN ('write_nodes', 'write_edges', 'write_dimensions') THEN to_jsonb(OLD) ->> 'key'
+                        WHEN TG_TABLE_NAME IN ('write_convergence_reports', 'write_node_counters') THEN to_jsonb(OLD) ->> 'node_key'
+                        ELSE to_jsonb(OLD) ->> 'id' END;
+                RETURN OLD;
+            END
+            $kt$;
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_raw_sources FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_fact_sources FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_prohibited_chunks FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_convergence_reports FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_node_counters FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_node_versions FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            CREATE INDEX ix_write_prohibited_chunks_updated_at ON write_prohibited_chunks (updated_at);
+            CREATE INDEX ix_write_node_versions_updated_at ON write_node_versions (updated_at);
+            CREATE INDEX ix_write_fact_sources_content_hash ON write_fact_sources (raw_source_content_hash);
+            CREATE INDEX ix_write_fact_sources_uri ON write_fact_sources (raw_source_uri);
+            """#),
     ])
 }
