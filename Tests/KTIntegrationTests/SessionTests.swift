@@ -64,6 +64,11 @@ struct SessionTests {
                 let labels = try await session.query("SELECT label FROM items ORDER BY id", logger: logger).rows.map { try $0.decode(0, as: String.self) }
                 #expect(labels == ["in-a", "second"])
             }
+            // With prepared statements, the search_path setting is prepared once and reused.
+            let prepared = try await pool.withConnection(logger: logger) { c in
+                try await c.query("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE \("%set_config('search_path'%")", logger: logger).first!.decode(0, as: Int.self)
+            }
+            #expect(prepared == (mode == .cached ? 1 : 0))
         }
     }
 

@@ -98,7 +98,9 @@ final class LoopConnection: @unchecked Sendable {
         case .query(let query):
             commands = commands(for: query)
         case .scoped(let setup, let query):
-            let control = setup.map { Command.params(sql: $0.sql, oids: $0.binds.typeOIDs, values: $0.binds.values) }
+            // Setup statements are prepared and reused like any other (a schema-bound statement
+            // would otherwise parse its `set_config` every time).
+            let control = setup.flatMap { commands(for: $0) }
             let body = commands(for: query)
             commands = control + body
             collected = control.count..<(control.count + body.count)
@@ -198,7 +200,8 @@ final class LoopConnection: @unchecked Sendable {
         if error.sqlState == "26000" || error.sqlState == "0A000" {
             // A statement that no longer exists or whose plan went stale is prepared afresh next time.
             switch job.request {
-            case .query(let query), .scoped(_, let query): preparedNames[query.sql] = nil
+            case .query(let query): preparedNames[query.sql] = nil
+            case .scoped(let setup, let query): for statement in setup + [query] { preparedNames[statement.sql] = nil }
             case .simple, .close: break
             }
         }
