@@ -296,3 +296,43 @@ extension GraphConvergenceReport {
         computedAt = try row.decode("computed_at", as: Date.self)
     }
 }
+
+/// A node with a count (shared facts, similar facts).
+public struct NodeWithCount: Sendable, Hashable {
+    /// The node.
+    public var node: GraphNode
+    /// How many facts it shares with (or has similar to) the query.
+    public var count: Int
+}
+
+/// An edge as seen from one of its nodes, with the other node's concept and type.
+public struct EdgeWithTarget: Sendable, Hashable {
+    /// The edge.
+    public var edge: GraphEdge
+    /// The node at the other end.
+    public var otherNodeID: UUID
+    /// Its concept.
+    public var otherConcept: String
+    /// Its type.
+    public var otherNodeType: String
+}
+
+/// How a perspective's facts lean (`node_facts.stance`).
+public struct PerspectiveSummary: Sendable, Hashable {
+    /// Facts with stance `supports`.
+    public var supporting = 0
+    /// Facts with stance `challenges`.
+    public var challenging = 0
+    /// Facts with stance `neutral`.
+    public var neutral = 0
+    /// Facts with no or another stance.
+    public var unclassified = 0
+
+    /// A summary with these counts.
+    public init(supporting: Int = 0, challenging: Int = 0, neutral: Int = 0, unclassified: Int = 0) {
+        self.supporting = supporting
+        self.challenging = challenging
+        self.neutral = neutral
+        self.unclassified = unclassified
+    }
+}

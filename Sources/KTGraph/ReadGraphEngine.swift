@@ -54,7 +54,7 @@ public struct ReadGraphEngine: Sendable {
     }
 
     @discardableResult
-    private func run(_ query: PostgresQuery) async throws -> PostgresResult {
+    func run(_ query: PostgresQuery) async throws -> PostgresResult {
         try await statements.run(query, logger: logger)
     }
 
@@ -79,7 +79,7 @@ public struct ReadGraphEngine: Sendable {
             createdAt: try row.decode("created_at", as: Date.self), updatedAt: try row.decode("updated_at", as: Date.self))
     }
 
-    private func nodes(_ tail: PostgresQuery) async throws -> [GraphNode] {
+    func nodes(_ tail: PostgresQuery) async throws -> [GraphNode] {
         try await run("SELECT \(unsafeRaw: Self.nodeColumns) FROM \(table.nodes) " + tail).rows.map { row throws(KTDBError) in try Self.node(row) }
     }
 
@@ -175,7 +175,7 @@ public struct ReadGraphEngine: Sendable {
             factIDs: uuids(try row.decode("fact_ids", as: [String].self)))
     }
 
-    private func edges(_ tail: PostgresQuery) async throws -> [GraphEdge] {
+    func edges(_ tail: PostgresQuery) async throws -> [GraphEdge] {
         try await run(edgeSelect + " " + tail).rows.map { row throws(KTDBError) in try Self.edge(row) }
     }
 

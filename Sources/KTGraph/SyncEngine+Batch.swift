@@ -76,6 +76,17 @@ extension SyncEngine {
                     WHERE EXISTS (SELECT 1 FROM nodes WHERE id = p.n) ON CONFLICT DO NOTHING RETURNING node_id
                     """).uuids(0))
             }
+            // Rejections that were waiting for these facts.
+            let rejections = try await w.query("""
+                SELECT node_id::text, fact_id::text FROM write_node_fact_rejections WHERE fact_id = ANY(\(readyIDs)::uuid[])
+                """).rows.map { row throws(KTDBError) in (try row.decode(0, as: String.self), try row.decode(1, as: String.self)) }
+            if !rejections.isEmpty {
+                try await t.query("""
+                    INSERT INTO node_fact_rejections (id, node_id, fact_id)
+                    SELECT gen_random_uuid(), r.n, r.f FROM unnest(\(rejections.map(\.0))::uuid[], \(rejections.map(\.1))::uuid[]) AS r(n, f)
+                    WHERE EXISTS (SELECT 1 FROM nodes WHERE id = r.n) ON CONFLICT DO NOTHING
+                    """)
+            }
             for (source, owners, junction, owner) in [("write_edges", "edges", "edge_facts", "edge"), ("write_dimensions", "dimensions", "dimension_facts", "dimension")] {
                 let pairs = try await w.query("""
                     SELECT s.key, f.fact FROM \(unsafeRaw: source) s CROSS JOIN LATERAL unnest(s.fact_ids) AS f(fact)
@@ -109,7 +120,8 @@ extension SyncEngine {
                 'max_content_tokens', n.max_content_tokens, 'stale_after', n.stale_after, 'visibility', n.visibility,
                 'created_at', n.created_at, 'updated_at', n.updated_at,
                 'fact_ids', ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
-                    SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)))::text
+                    SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)),
+                'rejected_ids', ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid))::text
             FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n
             """).rows {
             let key = try row.decode(0, as: String.self)
@@ -142,7 +154,7 @@ extension SyncEngine {
                     FROM jsonb_to_recordset(\(document)) AS r(
                         id uuid, concept text, node_type text, entity_subtype text, definition text,
                         definition_source text, attractor text, filter_id text, max_content_tokens int, stale_after int, visibility text,
-                        created_at timestamptz, updated_at timestamptz, fact_ids uuid[])
+                        created_at timestamptz, updated_at timestamptz, fact_ids uuid[], rejected_ids uuid[])
                     JOIN unnest(\(ids)::uuid[], \(parents)::text[], \(sources)::text[]) AS k(id, parent, source) ON k.id = r.id),
                 old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM nodes WHERE id = b.id OFFSET 0) n),
                 up AS (
@@ -168,7 +180,15 @@ extension SyncEngine {
                     INSERT INTO node_facts (node_id, fact_id)
                     SELECT b.id, f.id FROM b CROSS JOIN LATERAL unnest(b.fact_ids) AS l(fact)
                     CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact OFFSET 0) f
-                    ON CONFLICT DO NOTHING RETURNING node_id)
+                    ON CONFLICT DO NOTHING RETURNING node_id),
+                unrejected AS (
+                    DELETE FROM node_fact_rejections j USING b
+                    WHERE j.node_id = b.id AND b.id IN (SELECT id FROM old) AND NOT (j.fact_id = ANY(b.rejected_ids))),
+                rejected AS (
+                    INSERT INTO node_fact_rejections (id, node_id, fact_id)
+                    SELECT gen_random_uuid(), b.id, f.id FROM b CROSS JOIN LATERAL unnest(b.rejected_ids) AS l(fact)
+                    CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact OFFSET 0) f
+                    ON CONFLICT DO NOTHING)
             SELECT true, id, parent_id FROM old
             UNION ALL SELECT false, parent_id, NULL FROM up WHERE parent_id IS NOT NULL
             UNION ALL SELECT false, node_id, NULL FROM unlinked

@@ -136,12 +136,18 @@ public struct SyncEngine: Sendable {
 
     /// How far a watermark may move, measured before the rows are read: below the start of the
     /// oldest write transaction in progress in write-db (its rows carry `updated_at` at or after
-    /// it), and below the moment of measuring (a transaction that starts afterwards and is still
+    /// it) — including transactions running a statement that has no transaction id yet (an
+    /// `INSERT` that has evaluated `clock_timestamp()` but not yet written its row) — and below
+    /// the moment of measuring (a transaction that starts afterwards and is still
     /// uncommitted when the rows are read writes `updated_at` after that moment).
     private func safeBound(_ w: PostgresTransaction) async throws -> Date {
-        try await w.query("""
+        // pg_stat_activity is read once per transaction and cached; the cycle's lock transaction
+        // measures once per table, so the cached copy must go first (a stale copy misses the
+        // transactions that began since, and the watermark could pass their rows).
+        try await w.query("SELECT pg_stat_clear_snapshot()")
+        return try await w.query("""
             SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
-                WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()))
+                WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid()))
             """).first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
     }
 

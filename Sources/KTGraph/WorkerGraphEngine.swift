@@ -533,7 +533,7 @@ public struct WorkerGraphEngine: Sendable {
 
     // MARK: Qdrant
 
-    private func upsertNodePoint(_ node: GraphNode, embedding: [Float]?) async {
+    func upsertNodePoint(_ node: GraphNode, embedding: [Float]?) async {
         guard qdrant != nil else { return }
         var vector = embedding
         if vector == nil, let embedder { vector = try? await embedder.embed(node.concept) }
@@ -545,7 +545,7 @@ public struct WorkerGraphEngine: Sendable {
         }
     }
 
-    private func upsertFactPoints(_ facts: [GraphFact], embeddings: [[Float]]?) async {
+    func upsertFactPoints(_ facts: [GraphFact], embeddings: [[Float]]?) async {
         guard qdrant != nil, !facts.isEmpty else { return }
         var vectors = embeddings
         if vectors == nil, let embedder { vectors = try? await embedder.embed(facts.map(\.content)) }

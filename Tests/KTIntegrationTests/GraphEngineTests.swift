@@ -191,6 +191,69 @@ struct GraphEngineTests {
         }
     }
 
+    @Test("engines: node updates, fact listings by source and domain, stances, shared and similar facts, trigram search, edge listings")
+    func listingsAndSearches() async throws {
+        try await GraphFixture.with(logger: logger) { f in
+            let worker = f.worker, reader = f.reader
+            let a = try await worker.createNode(concept: "Alpha"), b = try await worker.createNode(concept: "Beta"), c = try await worker.createNode(concept: "Gamma")
+            let updated = try await worker.updateNode(id: a.id, definition: "first letter", maxContentTokens: 300)
+            #expect(updated.definition == "first letter")
+            await #expect(throws: KTGraphError.self) { try await worker.updateNode(id: UUID(), definition: "x") }
+            await #expect(throws: KTGraphError.self) { try await worker.updateNode(id: a.id, maxContentTokens: 0) }
+            let f1 = try await worker.createFact(content: "The alpha particle is a helium nucleus")
+            let f2 = try await worker.createFact(content: "Beta decay emits an electron")
+            let f3 = try await worker.createFact(content: "Gamma rays are photons", factType: "measurement")
+            try await worker.linkFacts([(a.id, f1.id), (a.id, f2.id), (b.id, f1.id), (b.id, f2.id), (c.id, f2.id), (c.id, f3.id)])
+            let science = try await worker.upsertRawSource(GraphRawSource(uri: "https://www.science.example/article", contentHash: "h1"))
+            try await worker.addFactSource(factID: f1.id, source: science, authorOrg: "Physics Institute")
+            try await worker.recordFactRejection(nodeID: a.id, factID: f3.id)
+
+            // Worker-side searches (write-db and Qdrant).
+            #expect(try await worker.findNodesSharingFacts(with: a.id).map { [$0.node.concept: $0.count] } == [["Beta": 2], ["Gamma": 1]])
+            #expect(try await worker.searchFactPoolTrigram("alpha particle helium", threshold: 0.2).map(\.id) == [f1.id])
+            #expect(try await worker.searchFactPoolText("a", excludingRejectedFor: a.id).contains { $0.id == f3.id } == false)
+            #expect(try await worker.nodeFactsWithSources(of: a.id).map { $0.sources.count }.sorted() == [0, 1])
+            let similar = try await worker.findNodesWithSimilarFacts(factEmbeddings: [try await f.embedder.embed("Gamma rays are photons")], excluding: b.id, threshold: 0.99)
+            #expect(similar.map(\.node.id) == [c.id])
+
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.node(id: a.id)?.definition == "first letter")
+            #expect(try await reader.countFacts() == 3)
+            #expect(try await reader.listFacts(factType: "measurement").map(\.id) == [f3.id])
+            #expect(try await reader.listFacts(authorOrg: "physics").map(\.id) == [f1.id])
+            #expect(try await reader.countFacts(sourceDomain: "science.example") == 1)
+            #expect(try await reader.countFacts(sourceDomain: "other.example") == 0)
+            #expect(try await reader.listFacts(search: "100%").isEmpty)
+            #expect(try await reader.searchFactsTrigram("gamma rays photons", threshold: 0.2).map(\.id) == [f3.id])
+            #expect(try await reader.rejectedFactIDs(nodeID: a.id) == [f3.id])
+            #expect(try await reader.findNodesSharingFacts(with: a.id).map(\.count) == [2, 1])
+
+            // Stances (admin links) and the perspective summary.
+            try await reader.linkFactToNode(nodeID: c.id, factID: f1.id, stance: "supports")
+            try await reader.linkFactToNode(nodeID: c.id, factID: f2.id, stance: "challenges")
+            await #expect(throws: KTGraphError.self) { try await reader.linkFactToNode(nodeID: c.id, factID: UUID()) }
+            #expect(try await reader.perspectiveSummary(of: c.id) == PerspectiveSummary(supporting: 1, challenging: 1, neutral: 0, unclassified: 1))
+            #expect(try await reader.node(id: c.id)?.factCount == 3)
+
+            // Edges: listings, counts, and the view from one node.
+            try await worker.createEdge(sourceID: a.id, targetID: b.id, relationshipType: "related", weight: 0.9, factIDs: [f1.id, f2.id])
+            try await worker.createEdge(sourceID: a.id, targetID: c.id, relationshipType: "contrasts", weight: 0.4)
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.countEdges() == 2)
+            #expect(try await reader.countEdges(relationshipType: "contrasts") == 1)
+            #expect(try await reader.listEdges(nodeID: b.id).count == 1)
+            let view = try await reader.edgesWithTargets(of: a.id, limit: 1)
+            #expect(view.total == 2)
+            #expect(view.edges.map(\.otherConcept) == ["Beta"])
+
+            // Fact administration.
+            #expect(try await reader.updateFact(id: f3.id, content: "Gamma rays are high-energy photons").content.contains("high-energy"))
+            await #expect(throws: KTGraphError.self) { try await reader.updateFact(id: UUID(), content: "x") }
+            #expect(try await reader.deleteFact(id: f2.id))
+            #expect(try await reader.node(id: a.id)?.factCount == 1)
+        }
+    }
+
     @Test("sync: raw sources, fact sources, prohibited chunks, convergence reports and versions arrive, wait for their parents, follow deletions and re-creations")
     func syncSourcesReportsVersions() async throws {
         try await GraphFixture.with(logger: logger) { f in
