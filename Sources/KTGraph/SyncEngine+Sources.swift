@@ -9,20 +9,25 @@ import KTDB
 /// was missing; here such a fact source waits (deferred) until its raw source arrives, and a
 /// raw source new to graph-db brings the fact sources and chunks that cite it.
 extension SyncEngine {
-    /// Parses UUID keys; the others fail.
-    private func uuidKeys(_ keys: [String], _ outcomes: inout Outcomes) -> [String] {
-        var ids: [String] = []
+    /// Parses UUID keys (the others fail): the ids as lower-case text, and the key of each id.
+    private func uuidKeys(_ keys: [String], _ outcomes: inout Outcomes) -> (ids: [String], keyOfID: [String: String]) {
+        var ids: [String] = [], keyOfID: [String: String] = [:]
         for key in keys {
-            if let id = UUID(uuidString: key) { ids.append(id.postgresText) } else { outcomes[key] = .failed("not a uuid: \(key)") }
+            if let id = UUID(uuidString: key) {
+                ids.append(id.postgresText)
+                keyOfID[id.postgresText] = key
+            } else {
+                outcomes[key] = .failed("not a uuid: \(key)")
+            }
         }
-        return ids
+        return (ids, keyOfID)
     }
 
     // MARK: Raw sources
 
     func applyRawSources(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
         var outcomes = Self.allApplied(keys)
-        let ids = uuidKeys(keys, &outcomes)
+        let ids = uuidKeys(keys, &outcomes).ids
         var documents: [String] = [], present: Set<String> = []
         for row in try await w.query("""
             SELECT r.id, (to_jsonb(r) - 'contributed_to_public_at' - 'created_at' - 'updated_at' - 'fact_count' - 'prohibited_chunk_count')::text
@@ -88,9 +93,8 @@ extension SyncEngine {
 
     func applyFactSources(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
         var outcomes = Self.allApplied(keys)
-        let ids = uuidKeys(keys, &outcomes)
-        var rows: [FactSourceRow] = [], keyOfID: [String: String] = [:]
-        for key in keys { if let id = UUID(uuidString: key) { keyOfID[id.postgresText] = key } }
+        let (ids, keyOfID) = uuidKeys(keys, &outcomes)
+        var rows: [FactSourceRow] = []
         // The raw source: the write-db row with the cited content hash, else the one whose id
         // follows from the cited URI.
         for row in try await w.query("""
@@ -135,9 +139,7 @@ extension SyncEngine {
 
     func applyProhibitedChunks(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
         var outcomes = Self.allApplied(keys)
-        let ids = uuidKeys(keys, &outcomes)
-        var keyOfID: [String: String] = [:]
-        for key in keys { if let id = UUID(uuidString: key) { keyOfID[id.postgresText] = key } }
+        let (ids, keyOfID) = uuidKeys(keys, &outcomes)
         var documents: [(id: String, source: String?, document: String)] = []
         for row in try await w.query("""
             SELECT c.id, r.id, (to_jsonb(c) - 'source_content_hash' - 'fallback_error' - 'updated_at' || jsonb_build_object('raw_source_id', r.id))::text
@@ -216,9 +218,7 @@ extension SyncEngine {
 
     func applyNodeVersions(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
         var outcomes = Self.allApplied(keys)
-        let ids = uuidKeys(keys, &outcomes)
-        var keyOfID: [String: String] = [:]
-        for key in keys { if let id = UUID(uuidString: key) { keyOfID[id.postgresText] = key } }
+        let (ids, keyOfID) = uuidKeys(keys, &outcomes)
         var present: [String] = [], nodeIDs: [String] = [], documents: [String] = []
         for row in try await w.query("""
             SELECT v.id, v.node_key, (to_jsonb(v) - 'node_key' - 'updated_at')::text
