@@ -41,6 +41,18 @@ enum GraphBenchmark {
             _ = FileHandle.standardInput.readDataToEndOfFile()
             stop.set()
         }
+        try await whileWriting(worker, tasks: tasks, stop: stop) {
+            FileHandle.standardOutput.write(Data("writing\n".utf8))
+            while !stop.isSet { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        await pool.shutdown()
+    }
+
+    /// Runs `body` while `tasks` tasks upsert nodes through `worker` until `stop` is set; sets
+    /// it when `body` ends and waits for the writers.
+    static func whileWriting<T: Sendable>(
+        _ worker: WorkerGraphEngine, tasks: Int, stop: ManagedAtomicFlag = ManagedAtomicFlag(), _ body: () async throws -> T
+    ) async throws -> T {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for writer in 0..<tasks {
                 group.addTask {
@@ -51,10 +63,12 @@ enum GraphBenchmark {
                     }
                 }
             }
-            FileHandle.standardOutput.write(Data("writing\n".utf8))
+            defer { stop.set() }
+            let value = try await body()
+            stop.set()
             try await group.waitForAll()
+            return value
         }
-        await pool.shutdown()
     }
 
     static func psql(_ url: DatabaseURL, _ command: String) throws -> Double {
@@ -160,24 +174,9 @@ enum GraphBenchmark {
             return latencies[Int(Double(reads) * 0.99)]
         }
         func loadedP99() async throws -> Double {
-            try await withThrowingTaskGroup(of: Double?.self) { group in
-                let stop = ManagedAtomicFlag()
-                for writer in 0..<16 {
-                    group.addTask {
-                        var n = 0
-                        while !stop.isSet {
-                            try await worker.createNode(concept: "load \(writer) \(n % 500)", definition: "x")
-                            n += 1
-                        }
-                        return nil
-                    }
-                }
+            try await whileWriting(worker, tasks: 16) {
                 try await Task.sleep(for: .milliseconds(300))
-                let value = try await p99(reads: 3000)
-                stop.set()
-                var result = value
-                for try await item in group { if let item { result = item } }
-                return result
+                return try await p99(reads: 3000)
             }
         }
         let idle = try await p99(reads: 3000)
@@ -209,19 +208,8 @@ enum GraphBenchmark {
 func renice(cluster dataDirectory: String, to value: Int) throws -> Bool {
     guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
           let postmaster = pidFile.split(separator: "\n").first.map(String.init) else { return false }
-    func run(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-        let process = Process(), pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, output)
-    }
-    let children = try run("/usr/bin/pgrep", ["-P", postmaster]).1.split(separator: "\n").map(String.init)
-    return try run("/usr/bin/renice", ["-n", "\(value)", "-p", postmaster] + children).0 == 0
+    let children = try runCapturing("/usr/bin/pgrep", ["-P", postmaster]).output.split(separator: "\n").map(String.init)
+    return try runCapturing("/usr/bin/renice", ["-n", "\(value)", "-p", postmaster] + children).status == 0
 }
 
 /// A set-once flag shared by tasks.

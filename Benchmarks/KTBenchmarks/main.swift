@@ -64,19 +64,23 @@ func cpuSeconds(children: Bool) -> Double {
     return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-/// Runs pgbench and returns its transactions per second (excluding connection time).
-func pgbench(clients: Int) throws -> Double {
-    let process = Process()
-    let bin = ProcessInfo.processInfo.environment["KT_PG_BIN"].map { "\($0)/pgbench" } ?? "/usr/bin/pgbench"
-    process.executableURL = URL(fileURLWithPath: bin)
-    process.arguments = ["-n", "-S", "-M", "prepared", "-c", "\(clients)", "-j", "\(clients)", "-t", "\(readsPerClient)", url.urlString(includingPassword: true)]
-    let output = Pipe()
+/// Runs a program to its end; returns its exit status and standard output (standard error is dropped).
+func runCapturing(_ path: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process(), output = Pipe()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    let text = String(decoding: data, as: UTF8.self)
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs pgbench and returns its transactions per second (excluding connection time).
+func pgbench(clients: Int) throws -> Double {
+    let bin = ProcessInfo.processInfo.environment["KT_PG_BIN"].map { "\($0)/pgbench" } ?? "/usr/bin/pgbench"
+    let text = try runCapturing(bin, ["-n", "-S", "-M", "prepared", "-c", "\(clients)", "-j", "\(clients)", "-t", "\(readsPerClient)", url.urlString(includingPassword: true)]).output
     guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
         let value = Double(line.dropFirst(6).prefix { $0 == "." || $0.isNumber })
     else { throw KTDBError(code: .invalidArgument, message: "could not read pgbench output: \(text)") }

@@ -33,10 +33,7 @@ extension ReadGraphEngine {
 
     /// Facts trigram-similar to `text` (pg_trgm), best first.
     public func searchFactsTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 30) async throws -> [GraphFact] {
-        try await run("""
-            SELECT id, content, fact_type, created_at FROM \(table.facts) WHERE similarity(content, \(text)) >= \(threshold)
-            ORDER BY similarity(content, \(text)) DESC, id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        try FactQueries.facts(try await run(FactQueries.trigram(text, threshold: threshold, limit: limit, in: table.facts)))
     }
 
     /// Updates a fact's content and type (admin); `nil` keeps a value.

@@ -290,8 +290,7 @@ public struct ReadGraphEngine: Sendable {
     /// Facts by id (missing ones left out).
     public func facts(ids: [UUID]) async throws -> [GraphFact] {
         guard !ids.isEmpty else { return [] }
-        return try await run("SELECT id, content, fact_type, created_at FROM \(table.facts) WHERE id = ANY(\(ids.map(\.uuidString))::uuid[])")
-            .rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        return try FactQueries.facts(try await run(FactQueries.byIDs(ids, in: table.facts)))
     }
 
     /// Nodes a fact is linked to.
@@ -301,10 +300,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// Facts whose content contains `text` (case-insensitive).
     public func searchFactsText(_ text: String, limit: Int = 30, factType: String? = nil) async throws -> [GraphFact] {
-        try await run("""
-            SELECT id, content, fact_type, created_at FROM \(table.facts) WHERE content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
-              AND (\(factType)::text IS NULL OR fact_type = \(factType)) ORDER BY created_at DESC, id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        try FactQueries.facts(try await run(FactQueries.containing(text, factType: factType, limit: limit, in: table.facts)))
     }
 
     /// Facts near `embedding` in Qdrant (score ≥ `threshold`), loaded from graph-db in Qdrant's order.
@@ -568,22 +564,20 @@ enum GraphStats {
 
 /// The graph-db tables of one graph's schema, for schema-qualified SQL.
 struct GraphTables: Sendable {
-    let nodes, edges, facts, nodeFacts, edgeFacts, dimensions, dimensionFacts, nodeVersions: TableName
-    let nodeCounters, nodeFactRejections, convergenceReports, factSources, rawSources: TableName
+    let schema: SchemaName
 
-    init(_ schema: SchemaName) {
-        nodes = TableName("nodes", in: schema)
-        edges = TableName("edges", in: schema)
-        facts = TableName("facts", in: schema)
-        nodeFacts = TableName("node_facts", in: schema)
-        edgeFacts = TableName("edge_facts", in: schema)
-        dimensions = TableName("dimensions", in: schema)
-        dimensionFacts = TableName("dimension_facts", in: schema)
-        nodeVersions = TableName("node_versions", in: schema)
-        nodeCounters = TableName("node_counters", in: schema)
-        nodeFactRejections = TableName("node_fact_rejections", in: schema)
-        convergenceReports = TableName("convergence_reports", in: schema)
-        factSources = TableName("fact_sources", in: schema)
-        rawSources = TableName("raw_sources", in: schema)
-    }
+    init(_ schema: SchemaName) { self.schema = schema }
+
+    var nodes: TableName { TableName("nodes", in: schema) }
+    var edges: TableName { TableName("edges", in: schema) }
+    var facts: TableName { TableName("facts", in: schema) }
+    var nodeFacts: TableName { TableName("node_facts", in: schema) }
+    var edgeFacts: TableName { TableName("edge_facts", in: schema) }
+    var dimensions: TableName { TableName("dimensions", in: schema) }
+    var dimensionFacts: TableName { TableName("dimension_facts", in: schema) }
+    var nodeVersions: TableName { TableName("node_versions", in: schema) }
+    var nodeFactRejections: TableName { TableName("node_fact_rejections", in: schema) }
+    var convergenceReports: TableName { TableName("convergence_reports", in: schema) }
+    var factSources: TableName { TableName("fact_sources", in: schema) }
+    var rawSources: TableName { TableName("raw_sources", in: schema) }
 }

@@ -243,17 +243,18 @@ extension SyncEngine {
             ready.append(documents[index])
         }
         guard !ready.isEmpty else { return outcomes }
+        let document = PostgresJSON(text: "[" + ready.joined(separator: ",") + "]")
         // A version number re-used by a new row replaces the old row.
         try await t.query("""
             DELETE FROM node_versions v USING (SELECT r.id, k.node_id, r.version_number
-                FROM jsonb_populate_recordset(NULL::node_versions, \(PostgresJSON(text: "[" + ready.joined(separator: ",") + "]"))) AS r
+                FROM jsonb_populate_recordset(NULL::node_versions, \(document)) AS r
                 JOIN unnest(\(readyIDs)::uuid[], \(readyNodes)::uuid[]) AS k(id, node_id) ON k.id = r.id) b
             WHERE v.node_id = b.node_id AND v.version_number = b.version_number AND v.id <> b.id
             """)
         try await t.query("""
             INSERT INTO node_versions (id, node_id, version_number, snapshot, source_node_count, is_default, created_at)
             SELECT r.id, k.node_id, r.version_number, r.snapshot, r.source_node_count, r.is_default, r.created_at
-            FROM jsonb_populate_recordset(NULL::node_versions, \(PostgresJSON(text: "[" + ready.joined(separator: ",") + "]"))) AS r
+            FROM jsonb_populate_recordset(NULL::node_versions, \(document)) AS r
             JOIN unnest(\(readyIDs)::uuid[], \(readyNodes)::uuid[]) AS k(id, node_id) ON k.id = r.id
             ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, version_number = EXCLUDED.version_number, snapshot = EXCLUDED.snapshot,
                 source_node_count = EXCLUDED.source_node_count, is_default = EXCLUDED.is_default

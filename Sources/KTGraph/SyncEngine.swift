@@ -91,9 +91,9 @@ public struct SyncEngine: Sendable {
             // more than they take to run.
             try await lock.connection.execute(simple: "SET LOCAL jit = off", logger: logger)
             var report = Report()
-            let cycleStart = try await lock.query("SELECT clock_timestamp()").first?.decode(0, as: Date.self) ?? Date()
-            for table in Self.tables { try await syncTable(table, lock, &report) }
-            try await syncTombstones(lock, &report)
+            let (cycleStart, bound) = try await safeBound(lock)
+            for table in Self.tables { try await syncTable(table, lock, bound: bound, &report) }
+            try await syncTombstones(lock, bound: bound, &report)
             try await retryQueue(lock, &report, dueBefore: cycleStart)
             logger.debug("sync cycle done", metadata: [
                 "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
@@ -134,21 +134,22 @@ public struct SyncEngine: Sendable {
             """, logger: logger)
     }
 
-    /// How far a watermark may move, measured before the rows are read: below the start of the
-    /// oldest write transaction in progress in write-db (its rows carry `updated_at` at or after
-    /// it) — including transactions running a statement that has no transaction id yet (an
-    /// `INSERT` that has evaluated `clock_timestamp()` but not yet written its row) — and below
-    /// the moment of measuring (a transaction that starts afterwards and is still
-    /// uncommitted when the rows are read writes `updated_at` after that moment).
-    private func safeBound(_ w: PostgresTransaction) async throws -> Date {
-        // pg_stat_activity is read once per transaction and cached; the cycle's lock transaction
-        // measures once per table, so the cached copy must go first (a stale copy misses the
-        // transactions that began since, and the watermark could pass their rows).
-        try await w.query("SELECT pg_stat_clear_snapshot()")
-        return try await w.query("""
-            SELECT least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
+    /// The cycle's start and how far its watermarks may move, measured once, before any rows
+    /// are read: below the start of the oldest write transaction in progress in write-db (its
+    /// rows carry `updated_at` at or after it) — including transactions running a statement that
+    /// has no transaction id yet (an `INSERT` that has evaluated `clock_timestamp()` but not yet
+    /// written its row) — and below the moment of measuring (a transaction that starts afterwards
+    /// writes `updated_at` after it). One measurement serves every table of the cycle: a row
+    /// still uncommitted when a later table is read belongs to a transaction counted here or
+    /// begun since. It is also the transaction's first look at `pg_stat_activity`, which
+    /// PostgreSQL then caches for the rest of the transaction (measuring again per table read
+    /// that stale copy and could pass rows of transactions begun since).
+    private func safeBound(_ w: PostgresTransaction) async throws -> (start: Date, bound: Date) {
+        let row = try await w.query("""
+            SELECT clock_timestamp(), least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
                 WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid()))
-            """).first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
+            """).first
+        return (try row?.decode(0, as: Date.self) ?? Date(), try row?.decode(1, as: Date.self) ?? Date(timeIntervalSince1970: 0))
     }
 
     /// Moves `table`'s watermark from `since` to the last row read, but never up to `bound`
@@ -168,9 +169,8 @@ public struct SyncEngine: Sendable {
         }
     }
 
-    private func syncTable(_ table: String, _ w: PostgresTransaction, _ report: inout Report) async throws {
+    private func syncTable(_ table: String, _ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
         let since = try await watermark(table, w)
-        let bound = try await safeBound(w)
         let keyColumn = Self.keyColumn(table)
         var rows = try await w.query("""
             SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
@@ -190,9 +190,8 @@ public struct SyncEngine: Sendable {
         try await advanceWatermark(table, from: since, through: last.1, bound: bound)
     }
 
-    private func syncTombstones(_ w: PostgresTransaction, _ report: inout Report) async throws {
+    private func syncTombstones(_ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
         let since = try await watermark("write_tombstones", w)
-        let bound = try await safeBound(w)
         let rows = try await w.query("""
             SELECT table_name, record_key, deleted_at FROM write_tombstones WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
             """).rows.map { row throws(KTDBError) in

@@ -40,17 +40,14 @@ extension WorkerGraphEngine {
 
     /// A node's facts with the sources they were found in.
     public func nodeFactsWithSources(of nodeID: UUID) async throws -> [FactWithSources] {
-        var result: [FactWithSources] = []
-        for fact in try await nodeFacts(of: nodeID) { result.append(FactWithSources(fact: fact, sources: try await factSources(of: fact.id))) }
-        return result
+        let facts = try await nodeFacts(of: nodeID)
+        let sources = Dictionary(grouping: try await factSources(of: facts.map(\.id)), by: \.factID)
+        return facts.map { FactWithSources(fact: $0, sources: sources[$0.id] ?? []) }
     }
 
     /// Facts trigram-similar to `text` (pg_trgm), best first.
     public func searchFactPoolTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 30) async throws -> [GraphFact] {
-        try await run("""
-            SELECT id, content, fact_type, created_at FROM write_facts WHERE similarity(content, \(text)) >= \(threshold)
-            ORDER BY similarity(content, \(text)) DESC, id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        try FactQueries.facts(try await run(FactQueries.trigram(text, threshold: threshold, limit: limit, in: Self.writeFacts)))
     }
 
     /// Facts containing `text`, leaving out the facts rejected for `nodeID`.

@@ -64,7 +64,7 @@ extension WorkerGraphEngine {
         factID: UUID, source: GraphRawSource, contextSnippet: String? = nil, attribution: String? = nil, authorPerson: String? = nil, authorOrg: String? = nil
     ) async throws -> GraphFactSource {
         let id = GraphKeys.id(forKey: "fact_source:\(factID.postgresText):\(source.id.postgresText)")
-        let row = try await run("""
+        guard let row = try await run("""
             INSERT INTO write_fact_sources AS s (id, fact_id, raw_source_uri, raw_source_title, raw_source_content_hash, raw_source_provider_id,
                                                  context_snippet, attribution, author_person, author_org, created_at, updated_at)
             SELECT \(id), f.id, \(source.uri), \(source.title), \(source.contentHash), \(source.providerID), \(contextSnippet), \(attribution),
@@ -74,32 +74,42 @@ extension WorkerGraphEngine {
                 raw_source_provider_id = EXCLUDED.raw_source_provider_id, context_snippet = COALESCE(EXCLUDED.context_snippet, s.context_snippet),
                 attribution = COALESCE(EXCLUDED.attribution, s.attribution), author_person = COALESCE(EXCLUDED.author_person, s.author_person),
                 author_org = COALESCE(EXCLUDED.author_org, s.author_org), updated_at = clock_timestamp()
-            RETURNING id
-            """)
-        guard row.first != nil else { throw KTGraphError(code: .notFound, message: "no fact with id \(factID)") }
-        guard let stored = try await factSources(of: factID).first(where: { $0.id == id }) else {
-            throw KTGraphError(code: .notFound, message: "the fact source vanished")
-        }
-        return stored
+            RETURNING \(unsafeRaw: Self.factSourceColumns)
+            """).first else { throw KTGraphError(code: .notFound, message: "no fact with id \(factID)") }
+        return try Self.factSource(row)
+    }
+
+    /// The columns ``factSource(_:)`` reads, for `write_fact_sources AS s`.
+    private static let factSourceColumns = """
+        s.id, s.fact_id, (SELECT r.id FROM write_raw_sources r WHERE r.content_hash = s.raw_source_content_hash) AS by_hash,
+        s.raw_source_uri AS uri, s.raw_source_title AS title, s.context_snippet, s.attribution, s.author_person, s.author_org
+        """
+
+    /// A fact source as the sync links it: to the raw source with the cited content hash, else
+    /// to `uri_to_source_id(uri)`.
+    private static func factSource(_ row: PostgresRow) throws(KTDBError) -> GraphFactSource {
+        let uri = try row.decode("uri", as: String.self)
+        return GraphFactSource(
+            id: try row.decode("id", as: UUID.self), factID: try row.decode("fact_id", as: UUID.self),
+            rawSourceID: try row.decode("by_hash", as: UUID?.self) ?? GraphKeys.sourceID(uri: uri), uri: uri,
+            title: try row.decode("title", as: String?.self), contextSnippet: try row.decode("context_snippet", as: String?.self),
+            attribution: try row.decode("attribution", as: String?.self), authorPerson: try row.decode("author_person", as: String?.self),
+            authorOrg: try row.decode("author_org", as: String?.self))
     }
 
     /// A fact's sources, by URI. The raw source id is the one the sync links it to (the source
     /// with the cited content hash, else `uri_to_source_id(uri)`).
     public func factSources(of factID: UUID) async throws -> [GraphFactSource] {
-        try await run("""
-            SELECT s.id, s.fact_id, r.id AS by_hash, s.raw_source_uri AS uri, s.raw_source_title AS title,
-                   s.context_snippet, s.attribution, s.author_person, s.author_org
-            FROM write_fact_sources s LEFT JOIN write_raw_sources r ON r.content_hash = s.raw_source_content_hash
-            WHERE s.fact_id = \(factID) ORDER BY s.raw_source_uri, s.id
-            """).rows.map { row throws(KTDBError) in
-            let uri = try row.decode("uri", as: String.self)
-            return GraphFactSource(
-                id: try row.decode("id", as: UUID.self), factID: try row.decode("fact_id", as: UUID.self),
-                rawSourceID: try row.decode("by_hash", as: UUID?.self) ?? GraphKeys.sourceID(uri: uri), uri: uri,
-                title: try row.decode("title", as: String?.self), contextSnippet: try row.decode("context_snippet", as: String?.self),
-                attribution: try row.decode("attribution", as: String?.self), authorPerson: try row.decode("author_person", as: String?.self),
-                authorOrg: try row.decode("author_org", as: String?.self))
-        }
+        try await factSources(of: [factID])
+    }
+
+    /// The sources of several facts, by URI, in one statement.
+    func factSources(of factIDs: [UUID]) async throws -> [GraphFactSource] {
+        guard !factIDs.isEmpty else { return [] }
+        return try await run("""
+            SELECT \(unsafeRaw: Self.factSourceColumns) FROM write_fact_sources s
+            WHERE s.fact_id = ANY(\(factIDs.map(\.postgresText))::uuid[]) ORDER BY s.raw_source_uri, s.id
+            """).rows.map { row throws(KTDBError) in try Self.factSource(row) }
     }
 
     /// Deletes a fact source.

@@ -349,8 +349,7 @@ public struct WorkerGraphEngine: Sendable {
     /// Facts by id (missing ones left out).
     public func facts(ids: [UUID]) async throws -> [GraphFact] {
         guard !ids.isEmpty else { return [] }
-        return try await run("SELECT id, content, fact_type, created_at FROM write_facts WHERE id = ANY(\(ids.map(\.uuidString))::uuid[])")
-            .rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        return try FactQueries.facts(try await run(FactQueries.byIDs(ids, in: Self.writeFacts)))
     }
 
     /// The facts linked to a node (from `write_nodes.fact_ids`).
@@ -415,10 +414,7 @@ public struct WorkerGraphEngine: Sendable {
 
     /// Facts whose content contains `text` (case-insensitive), newest first.
     public func searchFactPoolText(_ text: String, limit: Int = 30) async throws -> [GraphFact] {
-        try await run("""
-            SELECT id, content, fact_type, created_at FROM write_facts WHERE content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
-            ORDER BY created_at DESC, id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        try FactQueries.facts(try await run(FactQueries.containing(text, factType: nil, limit: limit, in: Self.writeFacts)))
     }
 
     // MARK: Edges
