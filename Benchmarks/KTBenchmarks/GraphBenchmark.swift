@@ -84,7 +84,7 @@ enum GraphBenchmark {
         return (ContinuousClock.now - start).seconds
     }
 
-    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, writeDataDirectory: String?, readsPerClient: Int, logger: Logger) async throws {
+    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, writeDataDirectory: String?, readsPerClient: Int, reads readsToo: Bool = true, logger: Logger) async throws {
         let rows = 20_000
         let tag = UUID().uuidString.prefix(8).lowercased()
         let schema = try SchemaName("graph_bench_\(tag)"), copySchema = try SchemaName("graph_benchcopy_\(tag)")
@@ -110,10 +110,11 @@ enum GraphBenchmark {
             try await worker.createNodes(concepts[chunk..<min(rows, chunk + 1000)].map { WorkerGraphEngine.NodeSpec(concept: $0) })
         }
         let upsertSeconds = (ContinuousClock.now - start).seconds
+        // The references COPY the very rows written (every column) into the same table of the twin schema.
         let csv = FileManager.default.temporaryDirectory.appendingPathComponent("kt-bench-\(tag).csv")
-        try concepts.map { "\(GraphKeys.nodeKey($0)),\(GraphKeys.id(forKey: GraphKeys.nodeKey($0)).uuidString.lowercased()),\($0)" }
-            .joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
-        let copyWrite = try psql(writeURL, "\\copy \(copySchema.quoted).write_nodes (key, node_uuid, concept) FROM '\(csv.path)' WITH (FORMAT csv)")
+        defer { try? FileManager.default.removeItem(at: csv) }
+        _ = try psql(writeURL, "\\copy \(schema.quoted).write_nodes TO '\(csv.path)' WITH (FORMAT csv)")
+        let copyWrite = try psql(writeURL, "\\copy \(copySchema.quoted).write_nodes FROM '\(csv.path)' WITH (FORMAT csv)")
         print(String(format: "  batch upsert %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)",
                      rows, Double(rows) / upsertSeconds, Double(rows) / copyWrite, copyWrite / upsertSeconds))
 
@@ -123,73 +124,75 @@ enum GraphBenchmark {
         start = ContinuousClock.now
         try await SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: "bench_\(tag)", settings: settings, logger: logger).syncUntilIdle(maxCycles: 1000)
         let syncSeconds = (ContinuousClock.now - start).seconds
-        try concepts.map { "\(GraphKeys.id(forKey: GraphKeys.nodeKey($0)).uuidString.lowercased()),\($0)" }.joined(separator: "\n").write(to: csv, atomically: true, encoding: .utf8)
-        let copyGraph = try psql(graphURL, "\\copy \(copySchema.quoted).nodes (id, concept) FROM '\(csv.path)' WITH (FORMAT csv)")
-        try? FileManager.default.removeItem(at: csv)
+        _ = try psql(graphURL, "\\copy \(schema.quoted).nodes TO '\(csv.path)' WITH (FORMAT csv)")
+        let copyGraph = try psql(graphURL, "\\copy \(copySchema.quoted).nodes FROM '\(csv.path)' WITH (FORMAT csv)")
         print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)",
                      rows, Double(rows) / syncSeconds, Double(rows) / copyGraph, copyGraph / syncSeconds))
 
         // ReadGraphEngine point reads vs pgbench -S.
-        let reader = ReadGraphEngine(session: graphSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
-        let ids = concepts.map { GraphKeys.id(forKey: GraphKeys.nodeKey($0)) }
-        // Reads from plain tasks, and from tasks preferring the pool's executor (each completed
-        // statement resumes its task on the loop thread instead of hopping to the global pool).
-        @Sendable func reads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
-            let start = ContinuousClock.now
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for client in 0..<clients {
-                    group.addTask {
-                        @Sendable func loop() async throws {
-                            var random = FastRandom(seed: UInt64(client + 1) * 7919)
-                            for _ in 0..<readsPerClient { _ = try await reader.node(id: ids[Int.random(in: 0..<ids.count, using: &random)]) }
+        if readsToo { try await readBenchmarks() }
+        func readBenchmarks() async throws {
+            let reader = ReadGraphEngine(session: graphSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
+            let ids = concepts.map { GraphKeys.id(forKey: GraphKeys.nodeKey($0)) }
+            // Reads from plain tasks, and from tasks preferring the pool's executor (each completed
+            // statement resumes its task on the loop thread instead of hopping to the global pool).
+            @Sendable func reads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
+                let start = ContinuousClock.now
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for client in 0..<clients {
+                        group.addTask {
+                            @Sendable func loop() async throws {
+                                var random = FastRandom(seed: UInt64(client + 1) * 7919)
+                                for _ in 0..<readsPerClient { _ = try await reader.node(id: ids[Int.random(in: 0..<ids.count, using: &random)]) }
+                            }
+                            if onPoolExecutor { try await withTaskExecutorPreference(graphPool.executor) { try await loop() } } else { try await loop() }
                         }
-                        if onPoolExecutor { try await withTaskExecutorPreference(graphPool.executor) { try await loop() } } else { try await loop() }
                     }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+                return Double(clients * readsPerClient) / (ContinuousClock.now - start).seconds
             }
-            return Double(clients * readsPerClient) / (ContinuousClock.now - start).seconds
-        }
-        _ = try await reads(clients: 8, onPoolExecutor: false) // warm-up: open the connections
-        for clients in [1, 8] {
-            let reference = try pgbench(clients: clients)
-            for onPoolExecutor in [false, true] {
-                let rate = try await reads(clients: clients, onPoolExecutor: onPoolExecutor)
-                print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %.2fx (target >= 0.80x)",
-                             clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", rate, reference, rate / reference))
+            _ = try await reads(clients: 8, onPoolExecutor: false) // warm-up: open the connections
+            for clients in [1, 8] {
+                let reference = try pgbench(clients: clients)
+                for onPoolExecutor in [false, true] {
+                    let rate = try await reads(clients: clients, onPoolExecutor: onPoolExecutor)
+                    print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %.2fx (target >= 0.80x)",
+                                 clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", rate, reference, rate / reference))
+                }
             }
-        }
 
-        // Read p99 on graph-db while 16 worker tasks saturate write-db, vs idle.
-        func p99(reads: Int) async throws -> Double {
-            var latencies: [Double] = []
-            latencies.reserveCapacity(reads)
-            var random = FastRandom(seed: 42)
-            for _ in 0..<reads {
-                let t0 = ContinuousClock.now
-                _ = try await reader.node(id: ids[Int.random(in: 0..<ids.count, using: &random)])
-                latencies.append((ContinuousClock.now - t0).seconds)
+            // Read p99 on graph-db while 16 worker tasks saturate write-db, vs idle.
+            func p99(reads: Int) async throws -> Double {
+                var latencies: [Double] = []
+                latencies.reserveCapacity(reads)
+                var random = FastRandom(seed: 42)
+                for _ in 0..<reads {
+                    let t0 = ContinuousClock.now
+                    _ = try await reader.node(id: ids[Int.random(in: 0..<ids.count, using: &random)])
+                    latencies.append((ContinuousClock.now - t0).seconds)
+                }
+                latencies.sort()
+                return latencies[Int(Double(reads) * 0.99)]
             }
-            latencies.sort()
-            return latencies[Int(Double(reads) * 0.99)]
-        }
-        func loadedP99() async throws -> Double {
-            try await whileWriting(worker, tasks: 16) {
-                try await Task.sleep(for: .milliseconds(300))
-                return try await p99(reads: 3000)
+            func loadedP99() async throws -> Double {
+                try await whileWriting(worker, tasks: 16) {
+                    try await Task.sleep(for: .milliseconds(300))
+                    return try await p99(reads: 3000)
+                }
             }
-        }
-        let idle = try await p99(reads: 3000)
-        let loaded = try await loadedP99()
-        print(String(format: "  read p99 idle %.2f ms, with 16 writers on write-db %.2f ms   ratio %.2fx (target <= 1.50x)", idle * 1000, loaded * 1000, loaded / idle))
-        // The ADR puts write-db, and the workers, apart from graph-db and the API. On one machine,
-        // the lowest CPU priority for the write-db cluster and for a worker process models that:
-        // graph-db and the reader no longer queue behind them for the two shared cores.
-        if let data = writeDataDirectory, try renice(cluster: data, to: 19) {
-            defer { _ = try? renice(cluster: data, to: 0) }
-            let separated = try await withWriteLoadProcess(writeURL: writeURL, schema: schema, tasks: 16) { try await p99(reads: 3000) }
-            print(String(format: "  read p99 with 16 writers in a worker process, worker and write-db cluster at nice 19: %.2f ms   ratio %.2fx (target <= 1.50x)",
-                         separated * 1000, separated / idle))
+            let idle = try await p99(reads: 3000)
+            let loaded = try await loadedP99()
+            print(String(format: "  read p99 idle %.2f ms, with 16 writers on write-db %.2f ms   ratio %.2fx (target <= 1.50x)", idle * 1000, loaded * 1000, loaded / idle))
+            // The ADR puts write-db, and the workers, apart from graph-db and the API. On one machine,
+            // the lowest CPU priority for the write-db cluster and for a worker process models that:
+            // graph-db and the reader no longer queue behind them for the two shared cores.
+            if let data = writeDataDirectory, try renice(cluster: data, to: 19) {
+                defer { _ = try? renice(cluster: data, to: 0) }
+                let separated = try await withWriteLoadProcess(writeURL: writeURL, schema: schema, tasks: 16) { try await p99(reads: 3000) }
+                print(String(format: "  read p99 with 16 writers in a worker process, worker and write-db cluster at nice 19: %.2f ms   ratio %.2fx (target <= 1.50x)",
+                             separated * 1000, separated / idle))
+            }
         }
 
         try await PostgresConnection.withConnection(configuration: .init(url: graphURL, applicationName: "kt-bench"), logger: logger) { graphDB in

@@ -6,7 +6,8 @@
 //        with KT_BENCH_WRITE_URL=<url> too, the provisioning benchmark (3) and KTGraph (4);
 //        KT_BENCH_WRITE_DATA=<data dir of the write-db cluster> adds the p99 figure with that
 //        cluster at the lowest CPU priority (root only).
-//        KT_BENCH_ONLY=pool,qdrant,graph,provision runs only the sections named.
+//        KT_BENCH_ONLY=pool,qdrant,graph,provision runs only the sections named
+//        (sync: graph's upsert and sync figures without its reads).
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
 // timer is a SIGALRM, which a child of a Swift process may inherit blocked.
@@ -166,10 +167,11 @@ if runs("qdrant"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH
     try await QdrantBenchmark.run(url: qdrantURL, requests: Int(ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_REQUESTS"] ?? "") ?? 300, logger: logger)
 }
 
-if runs("graph"), let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+if runs("graph") || runs("sync"), let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     print("KTGraph: engines and sync")
     try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write),
-                                writeDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_WRITE_DATA"], readsPerClient: min(readsPerClient, 5000), logger: logger)
+                                writeDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_WRITE_DATA"], readsPerClient: min(readsPerClient, 5000),
+                                reads: runs("graph"), logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {

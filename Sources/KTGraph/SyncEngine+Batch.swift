@@ -9,10 +9,17 @@ extension SyncEngine {
     typealias Outcomes = [String: Result]
 
     /// Applies `keys` of `table` in graph-db transaction `t`, reading write-db through `w`.
-    func applyBatch(_ table: String, _ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
-        switch table {
+    /// Rows already read from write-db (``prefetch(_:_:_:watermark:)``) are used when they are `keys`' rows.
+    func applyBatch(
+        _ table: String, _ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, prefetched: Prefetched? = nil, touched: inout Set<UUID>
+    ) async throws -> Outcomes {
+        switch (table, prefetched) {
+        case ("write_nodes", .nodes(let rows)) where rows.keys == keys: return try await applyNodes(rows, w, t, touched: &touched)
+        default: break
+        }
+        return switch table {
         case "write_facts": try await applyFacts(keys, w, t, touched: &touched)
-        case "write_nodes": try await applyNodes(keys, w, t, touched: &touched)
+        case "write_nodes": try await applyNodes(try await loadNodes(keys, w), w, t, touched: &touched)
         case "write_edges": try await applyEdges(keys, w, t, touched: &touched)
         case "write_dimensions": try await applyDimensions(keys, w, t, touched: &touched)
         case "write_node_counters": try await applyCounterRows(keys, w, t)
@@ -22,6 +29,21 @@ extension SyncEngine {
         case "write_convergence_reports": try await applyConvergenceReports(keys, w, t)
         case "write_node_versions": try await applyNodeVersions(keys, w, t)
         default: Dictionary(uniqueKeysWithValues: keys.map { ($0, Result.failed("unknown table \(table)")) })
+        }
+    }
+
+    /// A batch's write-db rows read ahead: the sync reads the next batch of a table while
+    /// graph-db applies the current one.
+    enum Prefetched: Sendable {
+        case nodes(NodeRows)
+    }
+
+    /// Reads `keys`' write-db rows ahead, for the tables whose reads are split from their
+    /// writes (nil for the others, which read as they apply).
+    func prefetch(_ table: String, _ keys: [String], _ w: PostgresTransaction, watermark: Date) async throws -> Prefetched? {
+        switch table {
+        case "write_nodes": .nodes(try await loadNodes(keys, w, watermark: watermark))
+        default: nil
         }
     }
 
@@ -107,31 +129,62 @@ extension SyncEngine {
 
     // MARK: Nodes
 
-    private func applyNodes(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
-        // write-db builds each row in graph-db's shape (fact_ids without rejected facts); Swift
-        // joins the documents and adds the ids of parent and perspective source, derived from
-        // their keys (whether those nodes exist is graph-db's question, answered below).
-        var documents: [String] = [], presentKeys: Set<String> = []
-        var ids: [String] = [], parents: [String] = [], sources: [String] = []
+    /// The node columns copied as they are, in `nodes`' order (read as text in write-db, bound as
+    /// one array per column and expanded by `unnest` in graph-db).
+    private static let nodeColumns: [(name: String, type: String)] = [
+        ("concept", "text"), ("node_type", "text"), ("entity_subtype", "text"), ("definition", "text"), ("definition_source", "text"),
+        ("attractor", "text"), ("filter_id", "text"), ("max_content_tokens", "int"), ("stale_after", "int"), ("visibility", "text"),
+        ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
+    ]
+
+    /// A batch of write-db node rows, as one array literal per column for graph-db's `unnest`.
+    struct NodeRows: Sendable {
+        /// The keys asked for; those without a row were deleted.
+        var keys: [String]
+        /// The keys found, in row order.
+        var presentKeys: [String] = []
+        /// The keys found whose node was created after the table's watermark: probably new to
+        /// graph-db (what waited for them is looked up while graph-db applies the batch).
+        var createdSinceWatermark: [String] = []
+        /// The arrays: node ids, parent ids, perspective source ids, then ``nodeColumns``.
+        var columns: [PostgresArray] = []
+        /// (node id, fact id) of the node_facts and node_fact_rejections wanted.
+        var links: (nodes: [String], facts: [String]) = ([], []), rejections: (nodes: [String], facts: [String]) = ([], [])
+    }
+
+    /// Reads `keys`' rows: each row's columns as text and its facts in graph-db's shape (without
+    /// rejected facts); Swift adds the ids of node, parent and perspective source, derived from
+    /// their keys (whether those nodes exist is graph-db's question, answered when applying).
+    func loadNodes(_ keys: [String], _ w: PostgresTransaction, watermark: Date? = nil) async throws -> NodeRows {
+        let columns = Self.nodeColumns
+        var rows = NodeRows(keys: keys)
+        var ids: [String?] = [], parents: [String?] = [], sources: [String?] = []
+        var values = Array(repeating: [String?](), count: columns.count)
         for row in try await w.query("""
-            SELECT n.key, n.parent_key, n.source_concept_key, jsonb_build_object(
-                'id', n.node_uuid, 'concept', n.concept, 'node_type', n.node_type, 'entity_subtype', n.entity_subtype,
-                'definition', n.definition, 'definition_source', n.definition_source, 'attractor', n.attractor, 'filter_id', n.filter_id,
-                'max_content_tokens', n.max_content_tokens, 'stale_after', n.stale_after, 'visibility', n.visibility,
-                'created_at', n.created_at, 'updated_at', n.updated_at,
-                'fact_ids', ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
+            SELECT n.key, n.parent_key, n.source_concept_key, n.created_at > \(watermark ?? .distantFuture),
+                ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
                     SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)),
-                'rejected_ids', ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid))::text
+                ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid),
+                \(unsafeRaw: columns.map { "n." + $0.name }.joined(separator: ", "))
             FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n
             """).rows {
-            let key = try row.decode(0, as: String.self)
-            presentKeys.insert(key)
-            ids.append(GraphKeys.id(forKey: key).postgresText)
-            parents.append(try row.decode(1, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText } ?? "")
-            sources.append(try row.decode(2, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText } ?? "")
-            documents.append(try row.decode(3, as: String.self))
+            let key = try row.decode(0, as: String.self), id = GraphKeys.id(forKey: key).postgresText
+            rows.presentKeys.append(key)
+            if try row.decode(3, as: Bool.self) { rows.createdSinceWatermark.append(key) }
+            ids.append(id)
+            parents.append(try row.decode(1, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
+            sources.append(try row.decode(2, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
+            for fact in try row.decode(4, as: [String].self) { rows.links.nodes.append(id); rows.links.facts.append(fact) }
+            for fact in try row.decode(5, as: [String].self) { rows.rejections.nodes.append(id); rows.rejections.facts.append(fact) }
+            for column in columns.indices { values[column].append(try row.decode(6 + column, as: String?.self)) }
         }
-        let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
+        rows.columns = ([ids, parents, sources] + values).map(PostgresArray.init(text:))
+        return rows
+    }
+
+    private func applyNodes(_ rows: NodeRows, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
+        let present = Set(rows.presentKeys)
+        let deleted = rows.keys.filter { !present.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
             for row in try await t.query("SELECT source_node_id, target_node_id FROM edges WHERE source_node_id IN (SELECT unnest(\(deleted)::uuid[])) OR target_node_id IN (SELECT unnest(\(deleted)::uuid[]))").rows {
                 touched.insert(try row.decode(0, as: UUID.self))
@@ -140,60 +193,23 @@ extension SyncEngine {
             touched.formUnion(try await t.query("DELETE FROM nodes WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING parent_id").optionalUUIDs(0))
             touched.subtract(deleted.compactMap(UUID.init(uuidString:)))
         }
-        guard !documents.isEmpty else { return Self.allApplied(keys) }
-        // One statement: upsert the nodes and mirror node_facts exactly (present facts only).
-        // A parent or perspective source is set when it is in graph-db or in this batch (foreign
-        // keys are checked at the end of the statement). It reports the nodes that existed
-        // before (with their old parent), every upserted node's parent, and the nodes whose
-        // facts changed: the nodes whose counters need a refresh.
-        let document = PostgresJSON(text: "[" + documents.joined(separator: ",") + "]")
+        guard !rows.presentKeys.isEmpty else { return Self.allApplied(rows.keys) }
+        // Only a node new to graph-db can have children, perspectives, edges, dimensions,
+        // counters, reports or versions waiting for it (a node already there had them applied
+        // when they arrived). For the nodes created since the watermark (probably new), write-db
+        // looks them up while graph-db runs the upsert; the upsert then tells which are new.
+        let predicted = rows.createdSinceWatermark
+        let lookup = predicted.isEmpty ? nil : Task { try await loadDependents(ofNewNodes: predicted, w) }
+        let result: PostgresResult
+        do {
+            result = try await t.query(upsertNodes(rows))
+        } catch {
+            // Never leave a statement running on the cycle's write-db connection.
+            _ = await lookup?.result
+            throw error
+        }
         var existing: Set<UUID> = []
-        for row in try await t.query("""
-            WITH b AS (
-                    SELECT r.*, NULLIF(k.parent, '')::uuid AS parent_id, NULLIF(k.source, '')::uuid AS source_concept_id
-                    FROM jsonb_to_recordset(\(document)) AS r(
-                        id uuid, concept text, node_type text, entity_subtype text, definition text,
-                        definition_source text, attractor text, filter_id text, max_content_tokens int, stale_after int, visibility text,
-                        created_at timestamptz, updated_at timestamptz, fact_ids uuid[], rejected_ids uuid[])
-                    JOIN unnest(\(ids)::uuid[], \(parents)::text[], \(sources)::text[]) AS k(id, parent, source) ON k.id = r.id),
-                old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM nodes WHERE id = b.id OFFSET 0) n),
-                up AS (
-                    INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
-                                       filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
-                    SELECT b.id, b.concept, b.node_type, b.entity_subtype,
-                           CASE WHEN b.parent_id IN (SELECT id FROM b) OR EXISTS (SELECT 1 FROM nodes p WHERE p.id = b.parent_id) THEN b.parent_id END,
-                           CASE WHEN b.source_concept_id IN (SELECT id FROM b) OR EXISTS (SELECT 1 FROM nodes s WHERE s.id = b.source_concept_id)
-                                THEN b.source_concept_id END,
-                           b.definition, b.definition_source, b.attractor, b.filter_id, b.max_content_tokens, b.stale_after, b.visibility,
-                           b.created_at, b.updated_at
-                    FROM b
-                    ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, entity_subtype = EXCLUDED.entity_subtype,
-                        parent_id = EXCLUDED.parent_id, source_concept_id = EXCLUDED.source_concept_id, definition = EXCLUDED.definition,
-                        definition_source = EXCLUDED.definition_source, attractor = EXCLUDED.attractor, filter_id = EXCLUDED.filter_id,
-                        max_content_tokens = EXCLUDED.max_content_tokens, stale_after = EXCLUDED.stale_after, visibility = EXCLUDED.visibility,
-                        updated_at = EXCLUDED.updated_at
-                    RETURNING parent_id),
-                unlinked AS (
-                    DELETE FROM node_facts j USING b
-                    WHERE j.node_id = b.id AND b.id IN (SELECT id FROM old) AND NOT (j.fact_id = ANY(b.fact_ids)) RETURNING j.node_id),
-                linked AS (
-                    INSERT INTO node_facts (node_id, fact_id)
-                    SELECT b.id, f.id FROM b CROSS JOIN LATERAL unnest(b.fact_ids) AS l(fact)
-                    CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact OFFSET 0) f
-                    ON CONFLICT DO NOTHING RETURNING node_id),
-                unrejected AS (
-                    DELETE FROM node_fact_rejections j USING b
-                    WHERE j.node_id = b.id AND b.id IN (SELECT id FROM old) AND NOT (j.fact_id = ANY(b.rejected_ids))),
-                rejected AS (
-                    INSERT INTO node_fact_rejections (id, node_id, fact_id)
-                    SELECT gen_random_uuid(), b.id, f.id FROM b CROSS JOIN LATERAL unnest(b.rejected_ids) AS l(fact)
-                    CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact OFFSET 0) f
-                    ON CONFLICT DO NOTHING)
-            SELECT true, id, parent_id FROM old
-            UNION ALL SELECT false, parent_id, NULL FROM up WHERE parent_id IS NOT NULL
-            UNION ALL SELECT false, node_id, NULL FROM unlinked
-            UNION ALL SELECT false, node_id, NULL FROM linked
-            """).rows {
+        for row in result.rows {
             let id = try row.decode(1, as: UUID.self)
             if try row.decode(0, as: Bool.self) {
                 existing.insert(id)
@@ -202,50 +218,127 @@ extension SyncEngine {
                 touched.insert(id)
             }
         }
-        // Only a node new to graph-db can have children, perspectives, edges, dimensions or
-        // counters waiting for it (a node already there had them applied when they arrived).
-        let newKeys = presentKeys.filter { !existing.contains(GraphKeys.id(forKey: $0)) }
-        if !newKeys.isEmpty { try await applyDependents(ofNewNodes: Array(newKeys), w, t, touched: &touched) }
-        return Self.allApplied(keys)
+        let newKeys = rows.presentKeys.filter { !existing.contains(GraphKeys.id(forKey: $0)) }
+        var waiting = try await lookup?.value.only(ofNodes: Set(newKeys)) ?? Dependents()
+        let predictedSet = Set(predicted)
+        let late = newKeys.filter { !predictedSet.contains($0) }
+        if !late.isEmpty { waiting.merge(try await loadDependents(ofNewNodes: late, w)) }
+        try await applyDependents(waiting, w, t, touched: &touched)
+        return Self.allApplied(rows.keys)
     }
 
-    private func applyDependents(ofNewNodes newKeys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws {
-        // Everything that may have waited for these nodes, in one query.
-        var children: [(String, String)] = [], perspectives: [(String, String)] = []
-        var edgeKeys: [String] = [], dimensionKeys: [String] = [], counterKeys: [String] = [], reportKeys: [String] = [], versionIDs: [String] = []
-        for row in try await w.query("""
-            WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
-            SELECT 'child', d.node_uuid::text, d.parent_key FROM k
-                CROSS JOIN LATERAL (SELECT node_uuid, parent_key FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'perspective', d.node_uuid::text, d.source_concept_key FROM k
-                CROSS JOIN LATERAL (SELECT node_uuid, source_concept_key FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
-            UNION SELECT 'edge', d.key, NULL FROM k
-                CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'dimension', d.key, NULL FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'counters', d.node_key, NULL FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'report', d.node_key, NULL FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'version', d.id::text, NULL FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
-            """).rows {
-            let value = try row.decode(1, as: String.self)
-            switch try row.decode(0, as: String.self) {
-            case "child": children.append((value, GraphKeys.id(forKey: try row.decode(2, as: String.self)).postgresText))
-            case "perspective": perspectives.append((value, GraphKeys.id(forKey: try row.decode(2, as: String.self)).postgresText))
-            case "edge": edgeKeys.append(value)
-            case "dimension": dimensionKeys.append(value)
-            case "report": reportKeys.append(value)
-            case "version": versionIDs.append(value)
-            default: counterKeys.append(value)
+    /// One statement: upsert the nodes and mirror node_facts and node_fact_rejections exactly
+    /// (present facts only). A parent or perspective source is set when it is in graph-db or in
+    /// this batch (foreign keys are checked at the end of the statement). It reports the nodes
+    /// that existed before (with their old parent), every upserted node's parent, and the nodes
+    /// whose facts changed: the nodes whose counters need a refresh.
+    private func upsertNodes(_ rows: NodeRows) -> PostgresQuery {
+        let columns = Self.nodeColumns
+        var query: PostgresQuery = """
+            WITH b AS (SELECT * FROM unnest(\(rows.columns[0])::uuid[], \(rows.columns[1])::uuid[], \(rows.columns[2])::uuid[]
+            """
+        for (column, values) in zip(columns, rows.columns.dropFirst(3)) { query.append(", \(values)::\(unsafeRaw: column.type)[]") }
+        query.append("""
+            ) AS b(id, parent_id, source_concept_id, \(unsafeRaw: columns.map(\.name).joined(separator: ", ")))),
+                links AS (SELECT * FROM unnest(\(rows.links.nodes)::uuid[], \(rows.links.facts)::uuid[]) AS l(node_id, fact_id)),
+                rejections AS (SELECT * FROM unnest(\(rows.rejections.nodes)::uuid[], \(rows.rejections.facts)::uuid[]) AS r(node_id, fact_id)),
+                old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM nodes WHERE id = b.id OFFSET 0) n),
+                up AS (
+                    INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
+                                       filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
+                    SELECT b.id, b.concept, b.node_type, b.entity_subtype,
+                           CASE WHEN b.parent_id IN (SELECT id FROM b) OR p.id IS NOT NULL THEN b.parent_id END,
+                           CASE WHEN b.source_concept_id IN (SELECT id FROM b) OR s.id IS NOT NULL THEN b.source_concept_id END,
+                           b.definition, b.definition_source, b.attractor, b.filter_id, b.max_content_tokens, b.stale_after, b.visibility,
+                           b.created_at, b.updated_at
+                    FROM b LEFT JOIN LATERAL (SELECT id FROM nodes WHERE id = b.parent_id OFFSET 0) p ON true
+                           LEFT JOIN LATERAL (SELECT id FROM nodes WHERE id = b.source_concept_id OFFSET 0) s ON true
+                    ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, entity_subtype = EXCLUDED.entity_subtype,
+                        parent_id = EXCLUDED.parent_id, source_concept_id = EXCLUDED.source_concept_id, definition = EXCLUDED.definition,
+                        definition_source = EXCLUDED.definition_source, attractor = EXCLUDED.attractor, filter_id = EXCLUDED.filter_id,
+                        max_content_tokens = EXCLUDED.max_content_tokens, stale_after = EXCLUDED.stale_after, visibility = EXCLUDED.visibility,
+                        updated_at = EXCLUDED.updated_at
+                    RETURNING parent_id),
+                unlinked AS (
+                    DELETE FROM node_facts j USING old
+                    WHERE j.node_id = old.id AND NOT EXISTS (SELECT 1 FROM links l WHERE l.node_id = j.node_id AND l.fact_id = j.fact_id) RETURNING j.node_id),
+                linked AS (
+                    INSERT INTO node_facts (node_id, fact_id)
+                    SELECT l.node_id, f.id FROM links l CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact_id OFFSET 0) f
+                    ON CONFLICT DO NOTHING RETURNING node_id),
+                unrejected AS (
+                    DELETE FROM node_fact_rejections j USING old
+                    WHERE j.node_id = old.id AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.node_id = j.node_id AND r.fact_id = j.fact_id)),
+                rejected AS (
+                    INSERT INTO node_fact_rejections (id, node_id, fact_id)
+                    SELECT gen_random_uuid(), r.node_id, f.id FROM rejections r CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = r.fact_id OFFSET 0) f
+                    ON CONFLICT DO NOTHING)
+            SELECT true, id, parent_id FROM old
+            UNION ALL SELECT false, parent_id, NULL FROM up WHERE parent_id IS NOT NULL
+            UNION ALL SELECT false, node_id, NULL FROM unlinked
+            UNION ALL SELECT false, node_id, NULL FROM linked
+            """)
+        return query
+    }
+
+    /// What may have waited in write-db for nodes new to graph-db: children and perspectives
+    /// (by node id, with the key of their parent or source), edges, dimensions, counters,
+    /// reports and versions (by key or id), each with the key of the node it waited for.
+    struct Dependents: Sendable {
+        struct Entry: Sendable { var kind: String, value: String, parentKey: String?, nodeKey: String }
+        var entries: [Entry] = []
+
+        func only(ofNodes keys: Set<String>) -> Dependents { Dependents(entries: entries.filter { keys.contains($0.nodeKey) }) }
+        mutating func merge(_ other: Dependents) { entries += other.entries }
+        /// The distinct values of one kind (an edge between two new nodes is found for both).
+        func values(_ kind: String) -> [String] {
+            var seen: Set<String> = []
+            return entries.filter { $0.kind == kind && seen.insert($0.value).inserted }.map(\.value)
+        }
+        /// (node id, id of the node it points at) for children or perspectives.
+        func pointers(_ kind: String) -> [(String, String)] {
+            entries.compactMap { entry in
+                guard entry.kind == kind, let parent = entry.parentKey else { return nil }
+                return (entry.value, GraphKeys.id(forKey: parent).postgresText)
             }
         }
-        // Children and perspectives that arrived before their node point at it now.
-        for (pairs, column) in [(children, "parent_id"), (perspectives, "source_concept_id")] where !pairs.isEmpty {
+    }
+
+    /// Everything that may have waited for these nodes, in one write-db query.
+    private func loadDependents(ofNewNodes newKeys: [String], _ w: PostgresTransaction) async throws -> Dependents {
+        try await Dependents(entries: w.query("""
+            WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
+            SELECT 'child', d.node_uuid::text, d.parent_key, k.key FROM k
+                CROSS JOIN LATERAL (SELECT node_uuid, parent_key FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'perspective', d.node_uuid::text, d.source_concept_key, k.key FROM k
+                CROSS JOIN LATERAL (SELECT node_uuid, source_concept_key FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'edge', d.key, NULL, k.key FROM k
+                CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'dimension', d.key, NULL, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'counters', d.node_key, NULL, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'report', d.node_key, NULL, k.key FROM k
+                CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'version', d.id::text, NULL, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
+            """).rows.map { row throws(KTDBError) in
+            Dependents.Entry(kind: try row.decode(0, as: String.self), value: try row.decode(1, as: String.self),
+                             parentKey: try row.decode(2, as: String?.self), nodeKey: try row.decode(3, as: String.self))
+        })
+    }
+
+    /// Applies what waited for new nodes: children and perspectives that arrived before their
+    /// node point at it now; edges, dimensions, counters, reports and versions graph-db lacks
+    /// are applied (for example after a node was deleted and re-created).
+    private func applyDependents(_ waiting: Dependents, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws {
+        for (kind, column) in [("child", "parent_id"), ("perspective", "source_concept_id")] {
+            let pairs = waiting.pointers(kind)
+            guard !pairs.isEmpty else { continue }
             let changed = try await t.query("""
                 UPDATE nodes n SET \(unsafeRaw: column) = u.p FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS u(c, p)
                 WHERE n.id = u.c AND n.\(unsafeRaw: column) IS DISTINCT FROM u.p RETURNING u.p
                 """).uuids(0)
             if column == "parent_id" { touched.formUnion(changed) }
         }
-        // Edges and dimensions of these nodes that graph-db lacks (for example after a node was deleted and re-created).
+        let edgeKeys = waiting.values("edge"), dimensionKeys = waiting.values("dimension")
         if !edgeKeys.isEmpty {
             let have = try await existing("edges", edgeKeys.map { GraphKeys.id(forKey: $0).postgresText }, t)
             let missing = edgeKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
@@ -256,6 +349,7 @@ extension SyncEngine {
             let missing = dimensionKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
             if !missing.isEmpty { _ = try await applyDimensions(missing, w, t, touched: &touched) }
         }
+        let counterKeys = waiting.values("counters"), reportKeys = waiting.values("report"), versionIDs = waiting.values("version")
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }
         if !reportKeys.isEmpty { _ = try await applyConvergenceReports(reportKeys, w, t) }
         if !versionIDs.isEmpty { _ = try await applyNodeVersions(versionIDs, w, t) }

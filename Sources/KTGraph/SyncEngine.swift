@@ -69,6 +69,17 @@ public struct SyncEngine: Sendable {
         public var rowByRowBatches = 0
         /// Total rows applied.
         public var totalApplied: Int { applied.values.reduce(0, +) + deleted + recovered }
+
+        /// Adds another report's figures to this one.
+        public mutating func add(_ other: Report) {
+            for (table, count) in other.applied { applied[table, default: 0] += count }
+            deleted += other.deleted
+            deferred += other.deferred
+            failed += other.failed
+            recovered += other.recovered
+            abandoned += other.abandoned
+            rowByRowBatches += other.rowByRowBatches
+        }
     }
 
     /// The tables, in the order they are applied.
@@ -108,13 +119,7 @@ public struct SyncEngine: Sendable {
         var total = Report()
         for _ in 0..<maxCycles {
             let report = try await syncCycle()
-            for (table, count) in report.applied { total.applied[table, default: 0] += count }
-            total.deleted += report.deleted
-            total.deferred += report.deferred
-            total.failed += report.failed
-            total.recovered += report.recovered
-            total.abandoned += report.abandoned
-            total.rowByRowBatches += report.rowByRowBatches
+            total.add(report)
             if report.totalApplied == 0 { break }
         }
         return total
@@ -152,11 +157,12 @@ public struct SyncEngine: Sendable {
         return (try row?.decode(0, as: Date.self) ?? Date(), try row?.decode(1, as: Date.self) ?? Date(timeIntervalSince1970: 0))
     }
 
-    /// Moves `table`'s watermark from `since` to the last row read, but never up to `bound`
-    /// (rows at or after it are read again next cycle; applying a row twice is idempotent).
-    private func advanceWatermark(_ table: String, from since: Date, through last: Date, bound: Date) async throws {
+    /// Where `table`'s watermark moves after rows through `last`: to `last`, but never up to
+    /// `bound` (rows at or after it are read again next cycle; applying a row twice is
+    /// idempotent); nil when that is not past `since`.
+    private static func watermarkTarget(from since: Date, through last: Date, bound: Date) -> Date? {
         let next = min(last, bound.addingTimeInterval(-0.000_001))
-        if next > since { try await setWatermark(table, next) }
+        return next > since ? next : nil
     }
 
     // MARK: Tables
@@ -169,25 +175,72 @@ public struct SyncEngine: Sendable {
         }
     }
 
-    private func syncTable(_ table: String, _ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
-        let since = try await watermark(table, w)
+    /// Batches one table may apply per cycle (the cycle then moves on; the next one continues).
+    static let batchesPerTable = 20
+
+    /// A batch of a table's changed rows: keys with their `updated_at` (rows sharing the last
+    /// timestamp are all taken, so the watermark can move past it), and their write-db rows
+    /// when the table's rows are read ahead.
+    struct Batch: Sendable {
+        var rows: [(key: String, updatedAt: Date)]
+        var prefetched: Prefetched?
+        var last: Date { rows[rows.count - 1].updatedAt }
+    }
+
+    /// Reads the batch after `since`; `watermark` is the table's watermark at the cycle's start.
+    private func readBatch(_ table: String, after since: Date, watermark: Date, _ w: PostgresTransaction) async throws -> Batch? {
         let keyColumn = Self.keyColumn(table)
         var rows = try await w.query("""
             SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
             ORDER BY updated_at, \(unsafeRaw: keyColumn) LIMIT \(settings.batchSize)
-            """).rows.map { row throws(KTDBError) in (try row.decode("key", as: String.self), try row.decode("updated_at", as: Date.self)) }
-        guard let last = rows.last else { return }
+            """).rows.map { row throws(KTDBError) in (key: try row.decode("key", as: String.self), updatedAt: try row.decode("updated_at", as: Date.self)) }
+        guard let last = rows.last else { return nil }
         if rows.count == settings.batchSize {
-            // Take every row sharing the last timestamp, so the watermark can move past it.
             let ties = try await w.query("""
-                SELECT \(unsafeRaw: keyColumn) AS key FROM \(unsafeRaw: table) WHERE updated_at = \(last.1)
+                SELECT \(unsafeRaw: keyColumn) AS key FROM \(unsafeRaw: table) WHERE updated_at = \(last.updatedAt)
                 """).rows.map { row throws(KTDBError) in try row.decode("key", as: String.self) }
-            let have = Set(rows.map(\.0))
-            rows += ties.filter { !have.contains($0) }.map { ($0, last.1) }
+            let have = Set(rows.map(\.key))
+            rows += ties.filter { !have.contains($0) }.map { (key: $0, updatedAt: last.updatedAt) }
         }
-        let outcomes = try await apply(rows.map { (table, $0.0) }, w, &report)
-        try await record(outcomes, &report, retrying: false)
-        try await advanceWatermark(table, from: since, through: last.1, bound: bound)
+        return Batch(rows: rows, prefetched: try await prefetch(table, rows.map(\.key), w, watermark: watermark))
+    }
+
+    /// Applies a table's changed rows batch by batch. While graph-db applies one batch, write-db
+    /// reads the next (when this one was full, has not reached the watermark's bound, and the
+    /// table has batches left this cycle), and the previous batch's queue entries and watermark
+    /// are written (in batch order).
+    private func syncTable(_ table: String, _ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
+        var next: Task<Batch?, any Error>?, bookkeeping: Task<Report, any Error>?
+        do {
+            let start = try await watermark(table, w)
+            var mark = start, count = 0
+            var batch = try await readBatch(table, after: start, watermark: start, w)
+            while let current = batch {
+                count += 1
+                let last = current.last
+                next = current.rows.count >= settings.batchSize && last < bound && count < Self.batchesPerTable
+                    ? Task { try await readBatch(table, after: last, watermark: start, w) } : nil
+                var applied = Report()
+                let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
+                let target = Self.watermarkTarget(from: mark, through: last, bound: bound)
+                if let target { mark = target }
+                bookkeeping = Task { [bookkeeping] in
+                    var done = try await bookkeeping?.value ?? Report()
+                    done.add(applied)
+                    done.add(try await record(outcomes, retrying: false))
+                    if let target { try await setWatermark(table, target) }
+                    return done
+                }
+                batch = try await next?.value
+                next = nil
+            }
+            report.add(try await bookkeeping?.value ?? Report())
+        } catch {
+            // Never leave a statement running on the cycle's connections.
+            _ = await next?.result
+            _ = await bookkeeping?.result
+            throw error
+        }
     }
 
     private func syncTombstones(_ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
@@ -201,8 +254,8 @@ public struct SyncEngine: Sendable {
         // A tombstone applies the current state of its key: if the row was re-created, this upserts it.
         let outcomes = try await apply(rows.map { ($0.0, $0.1) }, w, &report)
         for outcome in outcomes where outcome.result == .applied { report.deleted += 1 }
-        try await record(outcomes.filter { $0.result != .applied }, &report, retrying: false)
-        try await advanceWatermark("write_tombstones", from: since, through: last.2, bound: bound)
+        report.add(try await record(outcomes.filter { $0.result != .applied }, retrying: false))
+        if let target = Self.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark("write_tombstones", target) }
         // Tombstones a day behind the watermark are no longer needed.
         try await writeSession.query("DELETE FROM write_tombstones WHERE deleted_at <= \(since)::timestamptz - interval '1 day'", logger: logger)
     }
@@ -217,7 +270,7 @@ public struct SyncEngine: Sendable {
             """).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
         guard !due.isEmpty else { return }
         let outcomes = try await apply(due, w, &report)
-        try await record(outcomes, &report, retrying: true)
+        report.add(try await record(outcomes, retrying: true))
     }
 
     enum Result: Equatable { case applied, deferred(String), failed(String) }
@@ -225,7 +278,9 @@ public struct SyncEngine: Sendable {
 
     /// Records outcomes: applied rows leave the queue; deferred and failed rows enter it or
     /// move on in it (backoff doubling; abandoned at `maxRetries`).
-    private func record(_ outcomes: [Outcome], _ report: inout Report, retrying: Bool) async throws {
+    /// Returns the outcomes' figures.
+    private func record(_ outcomes: [Outcome], retrying: Bool) async throws -> Report {
+        var report = Report()
         struct Queued: Encodable { var table: String, key: String, reason: String, base: Double }
         var cleared: [(String, String)] = [], queued: [String: Queued] = [:]
         let retryBase = Double(settings.retryBase.components.seconds) + Double(settings.retryBase.components.attoseconds) / 1e18
@@ -267,6 +322,7 @@ public struct SyncEngine: Sendable {
                   AND (table_name, record_key) IN (SELECT * FROM unnest(\(cleared.map(\.0))::text[], \(cleared.map(\.1))::text[]))
                 """, logger: logger)
         }
+        return report
     }
 
     // MARK: Applying rows
@@ -275,7 +331,9 @@ public struct SyncEngine: Sendable {
     /// table's keys set-based in a savepoint; if that fails, the same path again one key at a
     /// time, each in a savepoint of its own (so one bad row fails alone). Then refreshes the
     /// counters of the nodes touched.
-    private func apply(_ items: [(String, String)], _ w: PostgresTransaction, _ report: inout Report) async throws -> [Outcome] {
+    private func apply(
+        _ items: [(String, String)], _ w: PostgresTransaction, _ report: inout Report, prefetched: [String: Prefetched] = [:]
+    ) async throws -> [Outcome] {
         guard !items.isEmpty else { return [] }
         var keysByTable: [String: [String]] = [:], seen: Set<[String]> = []
         for (table, key) in items where seen.insert([table, key]).inserted { keysByTable[table, default: []].append(key) }
@@ -288,7 +346,9 @@ public struct SyncEngine: Sendable {
                 guard let keys = keysByTable[table] else { continue }
                 do {
                     var batchTouched: Set<UUID> = []
-                    results[table] = try await transaction.withSavepoint { t in try await applyBatch(table, keys, w, t, touched: &batchTouched) }
+                    results[table] = try await transaction.withSavepoint { t in
+                        try await applyBatch(table, keys, w, t, prefetched: prefetched[table], touched: &batchTouched)
+                    }
                     touched.formUnion(batchTouched)
                     continue
                 } catch {

@@ -91,6 +91,27 @@ struct ConnectionTests {
         }
     }
 
+    @Test("PostgresArray binds NULL elements as NULL and any text as itself, cast to the statement's array type")
+    func nullableArrays() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url, prepared: .cached), logger: logger) { c in
+            let texts: [String?] = ["a", nil, "NULL", "", "quote\"", "back\\slash", "{brace,comma}", "ünï", " padded "]
+            let ints: [Int?] = [1, nil, -7, Int.max, 0, nil, 2, 3, 4]
+            let date = Date(timeIntervalSince1970: 1_780_000_000.654321)
+            let dates: [Date?] = [date, nil, date, nil, date, nil, date, nil, date]
+            let rows = try await c.query("""
+                SELECT t, t IS NULL AS null_t, i, d FROM unnest(\(PostgresArray(texts))::text[], \(PostgresArray(ints))::bigint[], \(PostgresArray(dates))::timestamptz[])
+                    WITH ORDINALITY AS u(t, i, d, n) ORDER BY n
+                """, logger: logger).rows
+            #expect(try rows.map { try $0.decode("t", as: String?.self) } == texts)
+            #expect(try rows.map { try $0.decode("null_t", as: Bool.self) } == texts.map { $0 == nil })
+            #expect(try rows.map { try $0.decode("i", as: Int?.self) } == ints)
+            #expect(try rows.map { try $0.decode("d", as: Date?.self).map { abs($0.timeIntervalSince(date)) < 0.000002 } } == dates.map { $0.map { _ in true } })
+            // An element that is not a value of the cast type is the server's error, not a silent NULL.
+            await #expect(throws: KTDBError.self) { try await c.query("SELECT \(PostgresArray(["1", "x"] as [String?]))::int[]", logger: logger) }
+        }
+    }
+
     @Test("a server error carries its SQLSTATE and the connection stays usable")
     func serverError() async throws {
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL), logger: logger) { c in

@@ -97,14 +97,25 @@ enum PostgresTimestamp {
 
 /// PostgreSQL's text format for one-dimensional text arrays.
 enum PostgresTextArray {
-    static func format(_ elements: [String]) -> String {
+    static func format(_ elements: [String]) -> String { format(elements.lazy.map { Optional($0) }) }
+
+    /// Formats the elements; `nil` is written as an unquoted `NULL`.
+    static func format(_ elements: some Collection<String?>) -> String {
         var text = "{"
-        for (i, element) in elements.enumerated() {
-            if i > 0 { text += "," }
+        text.reserveCapacity(elements.count * 16)
+        var first = true
+        for element in elements {
+            if !first { text += "," }
+            first = false
+            guard let element else { text += "NULL"; continue }
             text += "\""
-            for ch in element.unicodeScalars {
-                if ch == "\"" || ch == "\\" { text += "\\" }
-                text.unicodeScalars.append(ch)
+            if element.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for ch in element.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { text += "\\" }
+                    text.unicodeScalars.append(ch)
+                }
+            } else {
+                text += element
             }
             text += "\""
         }
