@@ -580,4 +580,5 @@ struct GraphTables: Sendable {
     var convergenceReports: TableName { TableName("convergence_reports", in: schema) }
     var factSources: TableName { TableName("fact_sources", in: schema) }
     var rawSources: TableName { TableName("raw_sources", in: schema) }
+    var llmUsage: TableName { TableName("llm_usage", in: schema) }
 }

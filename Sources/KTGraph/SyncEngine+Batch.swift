@@ -28,6 +28,7 @@ extension SyncEngine {
         case "write_prohibited_chunks": try await applyProhibitedChunks(keys, w, t)
         case "write_convergence_reports": try await applyConvergenceReports(keys, w, t)
         case "write_node_versions": try await applyNodeVersions(keys, w, t)
+        case "write_llm_usage": try await applyLLMUsage(keys, w, t)
         default: Dictionary(uniqueKeysWithValues: keys.map { ($0, Result.failed("unknown table \(table)")) })
         }
     }

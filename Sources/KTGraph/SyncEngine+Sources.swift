@@ -10,7 +10,7 @@ import KTDB
 /// raw source new to graph-db brings the fact sources and chunks that cite it.
 extension SyncEngine {
     /// Parses UUID keys (the others fail): the ids as lower-case text, and the key of each id.
-    private func uuidKeys(_ keys: [String], _ outcomes: inout Outcomes) -> (ids: [String], keyOfID: [String: String]) {
+    func uuidKeys(_ keys: [String], _ outcomes: inout Outcomes) -> (ids: [String], keyOfID: [String: String]) {
         var ids: [String] = [], keyOfID: [String: String] = [:]
         for key in keys {
             if let id = UUID(uuidString: key) {

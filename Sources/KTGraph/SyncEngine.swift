@@ -10,7 +10,7 @@ public import Logging
 ///    cycle), so only one process syncs a graph at a time; another caller gets
 ///    ``KTGraphError/Code/syncBusy``.
 /// 2. Walks the tables in the original's order (raw sources, prohibited chunks, facts and their
-///    sources, nodes, edges, dimensions, convergence reports, counters, versions):
+///    sources, nodes, edges, dimensions, convergence reports, counters, versions, LLM usage):
 ///    rows with `updated_at` above the table's watermark, `batchSize` at a time (rows sharing the
 ///    last timestamp are taken together), each table's batch set-based in a savepoint, and again
 ///    one row at a time (a savepoint each) if the batch fails as a whole.
@@ -85,7 +85,7 @@ public struct SyncEngine: Sendable {
     /// The tables, in the order they are applied.
     public static let tables = [
         "write_raw_sources", "write_prohibited_chunks", "write_facts", "write_fact_sources", "write_nodes", "write_edges", "write_dimensions",
-        "write_convergence_reports", "write_node_counters", "write_node_versions",
+        "write_convergence_reports", "write_node_counters", "write_node_versions", "write_llm_usage",
     ]
 
     /// Runs one cycle.

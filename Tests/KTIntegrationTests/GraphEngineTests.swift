@@ -420,4 +420,36 @@ struct GraphEngineTests {
             }
         }
     }
+
+    @Test("LLM usage: stored once per id, bad records refused, synced last, deletions follow")
+    func llmUsage() async throws {
+        try await GraphFixture.with(logger: logger) { f in
+            let worker = f.worker, reader = f.reader
+            let when = Date(timeIntervalSince1970: 1_790_000_000.25)
+            let first = LLMUsage(taskType: "dimension", modelID: "model-a", promptTokens: 1200, completionTokens: 300, costUSD: 0.0042,
+                                 conversationID: "conv-not-a-uuid", messageID: "m-1", workflowRunID: "run-9", createdAt: when)
+            let stored = try await worker.recordLLMUsage(first)
+            #expect(stored.id == first.id && stored.conversationID == "conv-not-a-uuid" && stored.promptTokens == 1200 && stored.costUSD == 0.0042)
+            #expect(abs(stored.createdAt.timeIntervalSince(when)) < 0.000002)
+            // A retried write with the same id keeps the first record.
+            var retried = first
+            retried.promptTokens = 1
+            #expect(try await worker.recordLLMUsage(retried).promptTokens == 1200)
+            let second = try await worker.recordLLMUsage(LLMUsage(taskType: "definition", modelID: "model-b"))
+            for bad in [LLMUsage(taskType: "", modelID: "m"), LLMUsage(taskType: "t", modelID: ""), LLMUsage(taskType: "t", modelID: "m", promptTokens: -1),
+                        LLMUsage(taskType: "t", modelID: "m", costUSD: -0.5), LLMUsage(taskType: "t", modelID: "m", costUSD: .nan),
+                        LLMUsage(taskType: "t", modelID: "m", conversationID: String(repeating: "c", count: 101))] {
+                await #expect(throws: KTGraphError.self) { try await worker.recordLLMUsage(bad) }
+            }
+            #expect(try await worker.llmUsage().count == 2)
+            let report = try await f.sync().syncUntilIdle()
+            #expect(report.applied["write_llm_usage"] == 2)
+            #expect(try await reader.llmUsage(conversationID: "conv-not-a-uuid") == [stored])
+            #expect(Set(try await reader.llmUsage().map(\.id)) == [first.id, second.id])
+            #expect(try await worker.deleteLLMUsage(id: first.id))
+            #expect(try await worker.deleteLLMUsage(id: first.id) == false)
+            try await f.sync().syncUntilIdle()
+            #expect(try await reader.llmUsage().map(\.id) == [second.id])
+        }
+    }
 }

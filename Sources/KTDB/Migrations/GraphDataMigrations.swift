@@ -207,5 +207,22 @@ extension MigrationSet {
             -- The sync recounts a raw source's prohibited chunks; deleting a raw source cascades to them.
             CREATE INDEX ix_prohibited_chunks_raw_source_id ON prohibited_chunks (raw_source_id);
             """#),
+        Migration(version: 3, name: "llm_usage", sql: #"""
+            -- Synced from write_llm_usage (no foreign keys: usage outlives what it was for).
+            CREATE TABLE llm_usage (
+                id uuid PRIMARY KEY,
+                conversation_id varchar(100),
+                message_id varchar(100),
+                task_type varchar(100) NOT NULL,
+                workflow_run_id varchar(100),
+                model_id varchar(200) NOT NULL,
+                prompt_tokens integer NOT NULL DEFAULT 0,
+                completion_tokens integer NOT NULL DEFAULT 0,
+                cost_usd double precision,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_llm_usage_conversation_id ON llm_usage (conversation_id) WHERE conversation_id IS NOT NULL;
+            CREATE INDEX ix_llm_usage_created_at ON llm_usage (created_at);
+            """#),
     ])
 }

@@ -344,5 +344,25 @@ extension MigrationSet {
             CREATE INDEX ix_write_fact_sources_content_hash ON write_fact_sources (raw_source_content_hash);
             CREATE INDEX ix_write_fact_sources_uri ON write_fact_sources (raw_source_uri);
             """#),
+        Migration(version: 5, name: "llm_usage", sql: #"""
+            -- Token usage and cost per model call, synced to graph-db after everything else.
+            -- Conversation and message ids are kept as the caller's text (the original mapped
+            -- non-UUID ids to UUIDs, which could not be read back).
+            CREATE TABLE write_llm_usage (
+                id uuid PRIMARY KEY,
+                conversation_id varchar(100),
+                message_id varchar(100),
+                task_type varchar(100) NOT NULL,
+                workflow_run_id varchar(100),
+                model_id varchar(200) NOT NULL,
+                prompt_tokens integer NOT NULL DEFAULT 0 CHECK (prompt_tokens >= 0),
+                completion_tokens integer NOT NULL DEFAULT 0 CHECK (completion_tokens >= 0),
+                cost_usd double precision CHECK (cost_usd >= 0),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ix_write_llm_usage_updated_at ON write_llm_usage (updated_at);
+            CREATE TRIGGER kt_tombstone AFTER DELETE ON write_llm_usage FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+            """#),
     ])
 }
