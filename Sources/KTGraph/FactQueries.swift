@@ -1,5 +1,6 @@
 import Foundation
 import KTDB
+import KTQdrant
 
 /// The fact reads both engines share, written once over a facts table: `write_facts` for
 /// ``WorkerGraphEngine`` (its session's `search_path`), the graph's qualified `facts` for
@@ -36,4 +37,22 @@ enum FactQueries {
 extension WorkerGraphEngine {
     /// `write_facts`, resolved by the write session's `search_path`.
     static let writeFacts = TableName("write_facts", in: .public)
+}
+
+/// The Qdrant side of the "nodes by similar facts" searches, written once for both engines:
+/// the ids of the facts near some embeddings in the graph's facts collection.
+enum FactVectors {
+    /// For each embedding, the nearest `limit` facts with score ≥ `threshold`, leaving out
+    /// `excluding`; the union of their ids.
+    static func ids(near embeddings: [[Float]], qdrant: QdrantClient, collection: String, limit: Int, threshold: Double,
+                    excluding: Set<UUID> = []) async throws -> [UUID] {
+        let filter = excluding.isEmpty ? nil : QdrantFilter(mustNot: [.hasID(Array(excluding))])
+        var found: [UUID] = [], seen: Set<UUID> = []
+        for embedding in embeddings {
+            for hit in try await qdrant.query(collection, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: threshold, filter: filter)) {
+                if let id = hit.uuid, seen.insert(id).inserted { found.append(id) }
+            }
+        }
+        return found
+    }
 }

@@ -336,3 +336,13 @@ public struct PerspectiveSummary: Sendable, Hashable {
         self.unclassified = unclassified
     }
 }
+
+/// A node's neighbour with its concept and the edge that joins them.
+public struct NeighborWithConcept: Sendable, Hashable {
+    /// The neighbour.
+    public var neighborID: UUID
+    /// Its concept.
+    public var concept: String
+    /// The edge between the two nodes.
+    public var edge: GraphEdge
+}

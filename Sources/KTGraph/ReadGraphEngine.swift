@@ -304,9 +304,11 @@ public struct ReadGraphEngine: Sendable {
     }
 
     /// Facts near `embedding` in Qdrant (score ≥ `threshold`), loaded from graph-db in Qdrant's order.
-    public func searchFacts(embedding: [Float], limit: Int = 30, threshold: Double = 0.5) async throws -> [ScoredFact] {
+    /// `excluding` leaves facts out in Qdrant (the limit counts the facts returned).
+    public func searchFacts(embedding: [Float], limit: Int = 30, threshold: Double = 0.5, excluding: Set<UUID> = []) async throws -> [ScoredFact] {
         guard let qdrant else { return [] }
-        return try await load(try await qdrant.query(collections.facts, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: threshold)))
+        let filter = excluding.isEmpty ? nil : QdrantFilter(mustNot: [.hasID(Array(excluding))])
+        return try await load(try await qdrant.query(collections.facts, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: threshold, filter: filter)))
     }
 
     /// Hybrid search: Qdrant fuses a vector prefetch and a full-text-filtered prefetch with RRF;
@@ -366,7 +368,11 @@ public struct ReadGraphEngine: Sendable {
 
     /// A node's facts, each with its sources (two statements, whatever the number of facts).
     public func nodeFactsWithSources(of nodeID: UUID) async throws -> [FactWithSources] {
-        let facts = try await nodeFacts(of: nodeID)
+        try await withSources(try await nodeFacts(of: nodeID))
+    }
+
+    /// `facts`, each with its sources, in one statement.
+    func withSources(_ facts: [GraphFact]) async throws -> [FactWithSources] {
         guard !facts.isEmpty else { return [] }
         let sources = Dictionary(grouping: try await run(factSourceSelect + " WHERE s.fact_id = ANY(\(facts.map(\.id.uuidString))::uuid[]) ORDER BY r.uri, s.id")
             .rows.map { row throws(KTDBError) in try GraphFactSource(row: row) }, by: \.factID)

@@ -73,17 +73,46 @@ extension WorkerGraphEngine {
     /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the
     /// nodes linking most of those facts, `excluding` one node.
     public func findNodesWithSimilarFacts(factEmbeddings: [[Float]], excluding nodeID: UUID? = nil, threshold: Double = 0.4, limit: Int = 10) async throws -> [NodeWithCount] {
-        guard let qdrant, !factEmbeddings.isEmpty else { return [] }
-        var factIDs: Set<String> = []
-        for embedding in factEmbeddings {
-            for hit in try await qdrant.query(collections.facts, QdrantQuery(vector: embedding, limit: 20, scoreThreshold: threshold)) {
-                if let id = hit.uuid { factIDs.insert(id.postgresText) }
-            }
-        }
+        guard let qdrant else { return [] }
+        let factIDs = try await FactVectors.ids(near: factEmbeddings, qdrant: qdrant, collection: collections.facts, limit: 20, threshold: threshold)
+        return try await nodesLinking(factIDs, excluding: nodeID, limit: limit)
+    }
+
+    /// The facts near `embedding` in Qdrant (100, score ≥ `threshold`) that `sourceNodeID` does
+    /// not already link; returns the other nodes linking most of them.
+    public func findNodesByEmbeddingFacts(embedding: [Float], sourceNodeID: UUID, threshold: Double = 0.45, nodeLimit: Int = 15) async throws -> [NodeWithCount] {
+        guard let qdrant else { return [] }
+        let own = Set(try await nodeFacts(of: sourceNodeID).map(\.id))
+        let factIDs = try await FactVectors.ids(near: [embedding], qdrant: qdrant, collection: collections.facts, limit: 100, threshold: threshold, excluding: own)
+        return try await nodesLinking(factIDs, excluding: sourceNodeID, limit: nodeLimit)
+    }
+
+    /// Facts near `embedding` in Qdrant, leaving out the facts rejected for `nodeID`.
+    public func searchFactPool(embedding: [Float], excludingRejectedFor nodeID: UUID, limit: Int = 30, threshold: Double = 0.5) async throws -> [ScoredFact] {
+        try await searchFactPool(embedding: embedding, limit: limit, threshold: threshold, excluding: try await rejectedFactIDs(nodeID: nodeID))
+    }
+
+    /// Of `candidates`, the nodes that already have an edge with `nodeID` (either direction,
+    /// any type) updated within the last `stalenessDays` days.
+    public func recentEdgePairs(nodeID: UUID, candidates: [UUID], stalenessDays: Int = 30) async throws -> Set<UUID> {
+        guard !candidates.isEmpty else { return [] }
+        guard stalenessDays >= 0 else { throw KTGraphError(code: .invalidArgument, message: "staleness days must not be negative") }
+        return Set(try await run("""
+            WITH me AS (SELECT key FROM write_nodes WHERE node_uuid = \(nodeID)),
+                 c AS (SELECT key, node_uuid FROM write_nodes WHERE node_uuid = ANY(\(candidates.map(\.uuidString))::uuid[]))
+            SELECT DISTINCT c.node_uuid FROM me, c, write_edges e
+            WHERE ((e.source_node_key = me.key AND e.target_node_key = c.key) OR (e.source_node_key = c.key AND e.target_node_key = me.key))
+              AND e.updated_at > now() - make_interval(days => \(stalenessDays)::int)
+            """).uuids(0))
+    }
+
+    /// The nodes (other than `excluded`) linking most of `factIDs`, with how many each links.
+    private func nodesLinking(_ factIDs: [UUID], excluding excluded: UUID?, limit: Int) async throws -> [NodeWithCount] {
         guard !factIDs.isEmpty else { return [] }
+        let ids = factIDs.map(\.postgresText)
         let counts = try await run("""
             SELECT n.node_uuid, count(*) AS hits FROM write_nodes n CROSS JOIN LATERAL unnest(n.fact_ids) AS f(fact)
-            WHERE n.fact_ids && \(Array(factIDs))::text[] AND f.fact = ANY(\(Array(factIDs))::text[]) AND (\(nodeID)::uuid IS NULL OR n.node_uuid <> \(nodeID))
+            WHERE n.fact_ids && \(ids)::text[] AND f.fact = ANY(\(ids)::text[]) AND (\(excluded)::uuid IS NULL OR n.node_uuid <> \(excluded))
             GROUP BY n.node_uuid ORDER BY hits DESC, n.node_uuid LIMIT \(limit)
             """).rows.map { row throws(KTDBError) in (try row.decode(0, as: UUID.self), try row.decode(1, as: Int.self)) }
         return try await withCounts(counts)

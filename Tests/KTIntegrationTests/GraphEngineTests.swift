@@ -452,4 +452,62 @@ struct GraphEngineTests {
             #expect(try await reader.llmUsage().map(\.id) == [second.id])
         }
     }
+
+    @Test("engines: export pages, batch neighbourhoods, recent edge pairs, nodes by embedding facts, rejection-aware vector search")
+    func exportsAndNeighbourhoods() async throws {
+        try await GraphFixture.with(logger: logger) { f in
+            let worker = f.worker
+            let a = try await worker.createNode(concept: "Alpha"), b = try await worker.createNode(concept: "Beta")
+            let c = try await worker.createNode(concept: "Gamma", parentID: a.id), d = try await worker.createNode(concept: "Delta")
+            var facts: [GraphFact] = []
+            for content in ["Alpha one", "Shared by alpha and beta", "Beta and gamma", "Unlinked fact"] { facts.append(try await worker.createFact(content: content)) }
+            for (node, fact) in [(a, 0), (a, 1), (b, 1), (b, 2), (c, 2)] { try await worker.linkFactToNode(nodeID: node.id, factID: facts[fact].id) }
+            try await worker.recordFactRejection(nodeID: a.id, factID: facts[3].id)
+            let ab = try await worker.createEdge(sourceID: a.id, targetID: b.id), ac = try await worker.createEdge(sourceID: a.id, targetID: c.id)
+            let probe = try await f.embedder.embed("Beta and gamma")
+
+            // Worker: recent edge pairs, nodes by the facts near an embedding, rejection-aware pool search.
+            #expect(try await worker.recentEdgePairs(nodeID: a.id, candidates: [b.id, c.id, d.id]) == [b.id, c.id])
+            #expect(try await worker.recentEdgePairs(nodeID: a.id, candidates: [b.id, c.id], stalenessDays: 0).isEmpty)
+            await #expect(throws: KTGraphError.self) { try await worker.recentEdgePairs(nodeID: a.id, candidates: [b.id], stalenessDays: -1) }
+            // Every fact scores above -1; a's own facts are left out, so b and c remain (one fact each: "Beta and gamma").
+            let byFacts = try await worker.findNodesByEmbeddingFacts(embedding: probe, sourceNodeID: a.id, threshold: -1)
+            #expect(Set(byFacts.map(\.node.id)) == [b.id, c.id] && byFacts.allSatisfy { $0.count == 1 })
+            let pool = try await worker.searchFactPool(embedding: probe, excludingRejectedFor: a.id, limit: 10, threshold: -1)
+            #expect(Set(pool.map(\.fact.id)) == Set(facts[0...2].map(\.id)))
+
+            try await f.sync().syncUntilIdle()
+            let reader = f.reader
+            // Export pages: every row once, in id order, whatever the page size.
+            var exported: [GraphNode] = [], after: UUID?
+            while true {
+                let page = try await reader.exportNodes(after: after, limit: 3)
+                guard let last = page.last else { break }
+                exported += page
+                after = last.id
+            }
+            #expect(exported.map(\.id) == [a, b, c, d].map(\.id).sorted { $0.uuidString < $1.uuidString })
+            let firstEdge = try await reader.exportEdges(limit: 1)
+            #expect(firstEdge.count == 1)
+            #expect(Set(firstEdge + (try await reader.exportEdges(after: firstEdge[0].id, limit: 5))).map(\.id).count == 2)
+            let withSources = try await reader.exportFactsWithSources()
+            #expect(Set(withSources.map(\.fact.id)) == Set(facts.map(\.id)))
+            await #expect(throws: KTGraphError.self) { try await reader.exportNodes(limit: 0) }
+
+            // Batch neighbourhoods.
+            let around = try await reader.neighborsWithConcepts(of: [a.id, d.id])
+            #expect(Set(around[a.id, default: []].map(\.concept)) == ["Beta", "Gamma"])
+            #expect(Set(around[a.id, default: []].map(\.edge.id)) == [ab.id, ac.id])
+            #expect(around[d.id] == [])
+            #expect(try await reader.countChildren(of: a.id) == 1)
+
+            // Reader: the same searches over node_facts.
+            let readByFacts = try await reader.findNodesByEmbeddingFacts(embedding: probe, sourceNodeID: a.id, threshold: -1)
+            #expect(Set(readByFacts.map(\.node.id)) == [b.id, c.id])
+            let similar = try await reader.findNodesWithSimilarFacts(factEmbeddings: [probe], excluding: a.id, threshold: -1)
+            #expect(similar.first?.node.id == b.id && similar.first?.count == 2)
+            let readPool = try await reader.searchFacts(embedding: probe, excludingRejectedFor: a.id, limit: 10, threshold: -1)
+            #expect(Set(readPool.map(\.fact.id)) == Set(facts[0...2].map(\.id)))
+        }
+    }
 }
