@@ -55,4 +55,15 @@ enum FactVectors {
         }
         return found
     }
+
+    /// The nodes linking most of the facts near `embeddings` (``ids(near:qdrant:collection:limit:threshold:excluding:)``,
+    /// leaving out the facts `excluding` returns), as the engine's `nodesLinking` counts them;
+    /// none without Qdrant.
+    static func nodes(
+        near embeddings: [[Float]], qdrant: QdrantClient?, collection: String, limit: Int, threshold: Double,
+        excluding: () async throws -> Set<UUID> = { [] }, nodesLinking: ([UUID]) async throws -> [NodeWithCount]
+    ) async throws -> [NodeWithCount] {
+        guard let qdrant, !embeddings.isEmpty else { return [] }
+        return try await nodesLinking(try await ids(near: embeddings, qdrant: qdrant, collection: collection, limit: limit, threshold: threshold, excluding: try await excluding()))
+    }
 }

@@ -73,18 +73,18 @@ extension WorkerGraphEngine {
     /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the
     /// nodes linking most of those facts, `excluding` one node.
     public func findNodesWithSimilarFacts(factEmbeddings: [[Float]], excluding nodeID: UUID? = nil, threshold: Double = 0.4, limit: Int = 10) async throws -> [NodeWithCount] {
-        guard let qdrant else { return [] }
-        let factIDs = try await FactVectors.ids(near: factEmbeddings, qdrant: qdrant, collection: collections.facts, limit: 20, threshold: threshold)
-        return try await nodesLinking(factIDs, excluding: nodeID, limit: limit)
+        try await FactVectors.nodes(near: factEmbeddings, qdrant: qdrant, collection: collections.facts, limit: 20, threshold: threshold) {
+            try await nodesLinking($0, excluding: nodeID, limit: limit)
+        }
     }
 
     /// The facts near `embedding` in Qdrant (100, score ≥ `threshold`) that `sourceNodeID` does
     /// not already link; returns the other nodes linking most of them.
     public func findNodesByEmbeddingFacts(embedding: [Float], sourceNodeID: UUID, threshold: Double = 0.45, nodeLimit: Int = 15) async throws -> [NodeWithCount] {
-        guard let qdrant else { return [] }
-        let own = Set(try await nodeFacts(of: sourceNodeID).map(\.id))
-        let factIDs = try await FactVectors.ids(near: [embedding], qdrant: qdrant, collection: collections.facts, limit: 100, threshold: threshold, excluding: own)
-        return try await nodesLinking(factIDs, excluding: sourceNodeID, limit: nodeLimit)
+        let linked = { Set(try await nodeFacts(of: sourceNodeID).map(\.id)) }
+        return try await FactVectors.nodes(near: [embedding], qdrant: qdrant, collection: collections.facts, limit: 100, threshold: threshold, excluding: linked) {
+            try await nodesLinking($0, excluding: sourceNodeID, limit: nodeLimit)
+        }
     }
 
     /// Facts near `embedding` in Qdrant, leaving out the facts rejected for `nodeID`.
