@@ -143,7 +143,7 @@ extension SyncEngine {
         guard !documents.isEmpty else { return outcomes }
         try await t.query("""
             INSERT INTO llm_usage (\(unsafeRaw: LLMUsage.columns))
-            SELECT \(unsafeRaw: LLMUsage.columns) FROM jsonb_populate_recordset(NULL::llm_usage, \(PostgresJSON(text: "[" + documents.joined(separator: ",") + "]")))
+            SELECT \(unsafeRaw: LLMUsage.columns) FROM jsonb_populate_recordset(NULL::llm_usage, \(Self.jsonArray(documents)))
             ON CONFLICT (id) DO UPDATE SET task_type = EXCLUDED.task_type, model_id = EXCLUDED.model_id, prompt_tokens = EXCLUDED.prompt_tokens,
                 completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd, conversation_id = EXCLUDED.conversation_id,
                 message_id = EXCLUDED.message_id, workflow_run_id = EXCLUDED.workflow_run_id, created_at = EXCLUDED.created_at

@@ -2,8 +2,9 @@ import Foundation
 import KTDB
 
 /// The set-based path of the sync: one table's keys applied with a handful of statements
-/// (rows travel to graph-db as one `jsonb` parameter, expanded by `jsonb_to_recordset`),
-/// instead of several round trips per row. It gives the same result as applying each key alone
+/// (nodes travel to graph-db as one array per column, expanded by `unnest`; the other tables'
+/// rows as one `jsonb` parameter, expanded by `jsonb_to_recordset`), instead of several round
+/// trips per row. It gives the same result as applying each key alone
 /// (``SyncEngine`` falls back to that path, row by row in savepoints, when a batch fails).
 extension SyncEngine {
     typealias Outcomes = [String: Result]
@@ -142,8 +143,8 @@ extension SyncEngine {
     struct NodeRows: Sendable {
         /// The keys asked for; those without a row were deleted.
         var keys: [String]
-        /// The keys found, in row order.
-        var presentKeys: [String] = []
+        /// The keys found, in row order, and their node ids.
+        var presentKeys: [String] = [], ids: [UUID] = []
         /// The keys found whose node was created after the table's watermark: probably new to
         /// graph-db (what waited for them is looked up while graph-db applies the batch).
         var createdSinceWatermark: [String] = []
@@ -159,27 +160,27 @@ extension SyncEngine {
     func loadNodes(_ keys: [String], _ w: PostgresTransaction, watermark: Date? = nil) async throws -> NodeRows {
         let columns = Self.nodeColumns
         var rows = NodeRows(keys: keys)
-        var ids: [String?] = [], parents: [String?] = [], sources: [String?] = []
+        var parents: [String?] = [], sources: [String?] = []
         var values = Array(repeating: [String?](), count: columns.count)
         for row in try await w.query("""
-            SELECT n.key, n.parent_key, n.source_concept_key, n.created_at > \(watermark ?? .distantFuture),
+            SELECT n.key, n.parent_key, n.source_concept_key, coalesce(n.created_at > \(watermark)::timestamptz, false),
                 ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
                     SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)),
                 ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid),
                 \(unsafeRaw: columns.map { "n." + $0.name }.joined(separator: ", "))
             FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n
             """).rows {
-            let key = try row.decode(0, as: String.self), id = GraphKeys.id(forKey: key).postgresText
+            let key = try row.decode(0, as: String.self), nodeID = GraphKeys.id(forKey: key), id = nodeID.postgresText
             rows.presentKeys.append(key)
+            rows.ids.append(nodeID)
             if try row.decode(3, as: Bool.self) { rows.createdSinceWatermark.append(key) }
-            ids.append(id)
             parents.append(try row.decode(1, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
             sources.append(try row.decode(2, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
             for fact in try row.decode(4, as: [String].self) { rows.links.nodes.append(id); rows.links.facts.append(fact) }
             for fact in try row.decode(5, as: [String].self) { rows.rejections.nodes.append(id); rows.rejections.facts.append(fact) }
             for column in columns.indices { values[column].append(try row.decode(6 + column, as: String?.self)) }
         }
-        rows.columns = ([ids, parents, sources] + values).map(PostgresArray.init(text:))
+        rows.columns = [PostgresArray(rows.ids)] + ([parents, sources] + values).map(PostgresArray.init(text:))
         return rows
     }
 
@@ -219,7 +220,7 @@ extension SyncEngine {
                 touched.insert(id)
             }
         }
-        let newKeys = rows.presentKeys.filter { !existing.contains(GraphKeys.id(forKey: $0)) }
+        let newKeys = zip(rows.presentKeys, rows.ids).filter { !existing.contains($0.1) }.map(\.0)
         var waiting = try await lookup?.value.only(ofNodes: Set(newKeys)) ?? Dependents()
         let predictedSet = Set(predicted)
         let late = newKeys.filter { !predictedSet.contains($0) }
@@ -283,25 +284,23 @@ extension SyncEngine {
     }
 
     /// What may have waited in write-db for nodes new to graph-db: children and perspectives
-    /// (by node id, with the key of their parent or source), edges, dimensions, counters,
-    /// reports and versions (by key or id), each with the key of the node it waited for.
+    /// (by node id), edges, dimensions, counters, reports and versions (by key or id), each with
+    /// the key of the new node it waited for.
     struct Dependents: Sendable {
-        struct Entry: Sendable { var kind: String, value: String, parentKey: String?, nodeKey: String }
+        enum Kind: String, Sendable { case child, perspective, edge, dimension, counters, report, version }
+        struct Entry: Sendable { var kind: Kind, value: String, nodeKey: String }
         var entries: [Entry] = []
 
         func only(ofNodes keys: Set<String>) -> Dependents { Dependents(entries: entries.filter { keys.contains($0.nodeKey) }) }
         mutating func merge(_ other: Dependents) { entries += other.entries }
         /// The distinct values of one kind (an edge between two new nodes is found for both).
-        func values(_ kind: String) -> [String] {
+        func values(_ kind: Kind) -> [String] {
             var seen: Set<String> = []
             return entries.filter { $0.kind == kind && seen.insert($0.value).inserted }.map(\.value)
         }
-        /// (node id, id of the node it points at) for children or perspectives.
-        func pointers(_ kind: String) -> [(String, String)] {
-            entries.compactMap { entry in
-                guard entry.kind == kind, let parent = entry.parentKey else { return nil }
-                return (entry.value, GraphKeys.id(forKey: parent).postgresText)
-            }
+        /// (node id, id of the new node it points at) for children or perspectives.
+        func pointers(_ kind: Kind) -> [(String, String)] {
+            entries.filter { $0.kind == kind }.map { ($0.value, GraphKeys.id(forKey: $0.nodeKey).postgresText) }
         }
     }
 
@@ -309,20 +308,19 @@ extension SyncEngine {
     private func loadDependents(ofNewNodes newKeys: [String], _ w: PostgresTransaction) async throws -> Dependents {
         try await Dependents(entries: w.query("""
             WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
-            SELECT 'child', d.node_uuid::text, d.parent_key, k.key FROM k
-                CROSS JOIN LATERAL (SELECT node_uuid, parent_key FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'perspective', d.node_uuid::text, d.source_concept_key, k.key FROM k
-                CROSS JOIN LATERAL (SELECT node_uuid, source_concept_key FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'edge', d.key, NULL, k.key FROM k
+            SELECT 'child', d.node_uuid::text, k.key FROM k CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'perspective', d.node_uuid::text, k.key FROM k
+                CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'edge', d.key, k.key FROM k
                 CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'dimension', d.key, NULL, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'counters', d.node_key, NULL, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'report', d.node_key, NULL, k.key FROM k
+            UNION ALL SELECT 'dimension', d.key, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'counters', d.node_key, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'report', d.node_key, k.key FROM k
                 CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'version', d.id::text, NULL, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
+            UNION ALL SELECT 'version', d.id::text, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
             """).rows.map { row throws(KTDBError) in
-            Dependents.Entry(kind: try row.decode(0, as: String.self), value: try row.decode(1, as: String.self),
-                             parentKey: try row.decode(2, as: String?.self), nodeKey: try row.decode(3, as: String.self))
+            guard let kind = Dependents.Kind(rawValue: try row.decode(0, as: String.self)) else { throw KTDBError(code: .decoding, message: "unknown dependent kind") }
+            return Dependents.Entry(kind: kind, value: try row.decode(1, as: String.self), nodeKey: try row.decode(2, as: String.self))
         })
     }
 
@@ -330,7 +328,7 @@ extension SyncEngine {
     /// node point at it now; edges, dimensions, counters, reports and versions graph-db lacks
     /// are applied (for example after a node was deleted and re-created).
     private func applyDependents(_ waiting: Dependents, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws {
-        for (kind, column) in [("child", "parent_id"), ("perspective", "source_concept_id")] {
+        for (kind, column) in [(Dependents.Kind.child, "parent_id"), (.perspective, "source_concept_id")] {
             let pairs = waiting.pointers(kind)
             guard !pairs.isEmpty else { continue }
             let changed = try await t.query("""
@@ -339,7 +337,7 @@ extension SyncEngine {
                 """).uuids(0)
             if column == "parent_id" { touched.formUnion(changed) }
         }
-        let edgeKeys = waiting.values("edge"), dimensionKeys = waiting.values("dimension")
+        let edgeKeys = waiting.values(.edge), dimensionKeys = waiting.values(.dimension)
         if !edgeKeys.isEmpty {
             let have = try await existing("edges", edgeKeys.map { GraphKeys.id(forKey: $0).postgresText }, t)
             let missing = edgeKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
@@ -350,7 +348,7 @@ extension SyncEngine {
             let missing = dimensionKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
             if !missing.isEmpty { _ = try await applyDimensions(missing, w, t, touched: &touched) }
         }
-        let counterKeys = waiting.values("counters"), reportKeys = waiting.values("report"), versionIDs = waiting.values("version")
+        let counterKeys = waiting.values(.counters), reportKeys = waiting.values(.report), versionIDs = waiting.values(.version)
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }
         if !reportKeys.isEmpty { _ = try await applyConvergenceReports(reportKeys, w, t) }
         if !versionIDs.isEmpty { _ = try await applyNodeVersions(versionIDs, w, t) }
@@ -526,6 +524,11 @@ extension SyncEngine {
 
     static func allApplied(_ keys: [String]) -> Outcomes {
         Dictionary(keys.map { ($0, Result.applied) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// JSON object documents (each already JSON text) as one `jsonb` array.
+    static func jsonArray(_ documents: [String]) -> PostgresJSON {
+        PostgresJSON(text: "[" + documents.joined(separator: ",") + "]")
     }
 
     /// Rows as one `jsonb` array with snake_case keys (absent keys read as NULL).

@@ -46,7 +46,7 @@ extension SyncEngine {
                                      provider_metadata, is_super_source, fetch_attempted, fetch_error, access_groups, canonical_url, doi)
             SELECT id, uri, title, raw_content, content_hash, is_full_text, content_type, provider_id, retrieved_at,
                    provider_metadata, is_super_source, fetch_attempted, fetch_error, access_groups, canonical_url, doi
-            FROM jsonb_populate_recordset(NULL::raw_sources, \(PostgresJSON(text: "[" + documents.joined(separator: ",") + "]")))
+            FROM jsonb_populate_recordset(NULL::raw_sources, \(Self.jsonArray(documents)))
             ON CONFLICT (id) DO UPDATE SET uri = EXCLUDED.uri, title = EXCLUDED.title, raw_content = EXCLUDED.raw_content,
                 content_hash = EXCLUDED.content_hash, is_full_text = EXCLUDED.is_full_text, content_type = EXCLUDED.content_type,
                 provider_id = EXCLUDED.provider_id, retrieved_at = EXCLUDED.retrieved_at, provider_metadata = EXCLUDED.provider_metadata,
@@ -163,7 +163,7 @@ extension SyncEngine {
             try await t.query("""
                 INSERT INTO prohibited_chunks (id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at)
                 SELECT id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at
-                FROM jsonb_populate_recordset(NULL::prohibited_chunks, \(PostgresJSON(text: "[" + ready.joined(separator: ",") + "]")))
+                FROM jsonb_populate_recordset(NULL::prohibited_chunks, \(Self.jsonArray(ready)))
                 """)
         }
         try await refreshSourceCounts(counted.union(readySources), t)
@@ -243,7 +243,7 @@ extension SyncEngine {
             ready.append(documents[index])
         }
         guard !ready.isEmpty else { return outcomes }
-        let document = PostgresJSON(text: "[" + ready.joined(separator: ",") + "]")
+        let document = Self.jsonArray(ready)
         // A version number re-used by a new row replaces the old row.
         try await t.query("""
             DELETE FROM node_versions v USING (SELECT r.id, k.node_id, r.version_number

@@ -12,8 +12,9 @@ public import Logging
 /// 2. Walks the tables in the original's order (raw sources, prohibited chunks, facts and their
 ///    sources, nodes, edges, dimensions, convergence reports, counters, versions, LLM usage):
 ///    rows with `updated_at` above the table's watermark, `batchSize` at a time (rows sharing the
-///    last timestamp are taken together), each table's batch set-based in a savepoint, and again
-///    one row at a time (a savepoint each) if the batch fails as a whole.
+///    last timestamp are taken together) and up to ``batchesPerTable`` batches a table, each
+///    batch set-based in a savepoint, and again one row at a time (a savepoint each) if the batch
+///    fails as a whole. While graph-db applies a batch, write-db reads the next one.
 /// 3. Applies tombstones (deletions recorded by a write-db trigger) the same way.
 /// 4. Retries due rows of the deferral and dead-letter queue (`sync_failures`).
 /// 5. Refreshes the denormalised counters of the nodes it touched (per batch).
