@@ -57,17 +57,18 @@ public struct LLMUsage: Sendable, Hashable {
         createdAt = try row.decode("created_at", as: Date.self)
     }
 
-    /// Throws ``KTGraphError/Code/invalidArgument`` naming the first field out of range.
+    /// Throws ``KTGraphError/Code/invalidArgument`` naming the first field out of range
+    /// (lengths in code points, as PostgreSQL counts a `varchar`'s characters).
     func validate() throws(KTGraphError) {
         func fail(_ message: String) -> KTGraphError { KTGraphError(code: .invalidArgument, message: message) }
-        guard (1...100).contains(taskType.count) else { throw fail("an LLM usage record needs a task type of 1 to 100 characters") }
-        guard (1...200).contains(modelID.count) else { throw fail("an LLM usage record needs a model id of 1 to 200 characters") }
+        guard (1...100).contains(taskType.unicodeScalars.count) else { throw fail("an LLM usage record needs a task type of 1 to 100 characters") }
+        guard (1...200).contains(modelID.unicodeScalars.count) else { throw fail("an LLM usage record needs a model id of 1 to 200 characters") }
         guard promptTokens >= 0, completionTokens >= 0, promptTokens <= Int32.max, completionTokens <= Int32.max else {
             throw fail("token counts must be between 0 and \(Int32.max)")
         }
         if let costUSD, !(costUSD >= 0 && costUSD.isFinite) { throw fail("a cost must be a finite amount of at least 0") }
         for (name, value) in [("conversation id", conversationID), ("message id", messageID), ("workflow run id", workflowRunID)] {
-            if let value, value.count > 100 { throw fail("a \(name) has at most 100 characters") }
+            if let value, value.unicodeScalars.count > 100 { throw fail("a \(name) has at most 100 characters") }
         }
     }
 

@@ -14,7 +14,7 @@ extension WorkerGraphEngine {
     ///   already has `contentHash` (the hash is unique in write-db).
     @discardableResult
     public func upsertRawSource(_ source: GraphRawSource) async throws -> GraphRawSource {
-        guard !source.uri.trimmingCharacters(in: .whitespaces).isEmpty, source.uri.count <= 2000 else {
+        guard !source.uri.trimmingCharacters(in: .whitespaces).isEmpty, source.uri.unicodeScalars.count <= 2000 else {
             throw KTGraphError(code: .invalidArgument, message: "a raw source needs a URI of 1 to 2000 characters")
         }
         let id = GraphKeys.sourceID(uri: source.uri)
@@ -125,7 +125,7 @@ extension WorkerGraphEngine {
     public func recordProhibitedChunk(
         sourceContentHash: String, chunkText: String, modelID: String? = nil, fallbackModelID: String? = nil, errorMessage: String? = nil
     ) async throws -> UUID {
-        guard !sourceContentHash.isEmpty, sourceContentHash.count <= 64 else {
+        guard !sourceContentHash.isEmpty, sourceContentHash.unicodeScalars.count <= 64 else {
             throw KTGraphError(code: .invalidArgument, message: "a content hash has 1 to 64 characters")
         }
         let id = UUID()

@@ -101,7 +101,7 @@ public struct WorkerGraphEngine: Sendable {
     ) async throws -> GraphNode {
         let key = GraphKeys.nodeKey(concept)
         guard !key.isEmpty else { throw KTGraphError(code: .invalidArgument, message: "a concept needs at least one letter or digit") }
-        guard concept.count <= 500 else { throw KTGraphError(code: .invalidArgument, message: "a concept has at most 500 characters") }
+        guard concept.unicodeScalars.count <= 500 else { throw KTGraphError(code: .invalidArgument, message: "a concept has at most 500 characters") }
         let parentKey = try await parentID.asyncMap(nodeKey(id:))
         let sourceKey = try await sourceConceptID.asyncMap(nodeKey(id:))
         try await run("""

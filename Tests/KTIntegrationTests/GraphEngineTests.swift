@@ -438,7 +438,9 @@ struct GraphEngineTests {
             let second = try await worker.recordLLMUsage(LLMUsage(taskType: "definition", modelID: "model-b"))
             for bad in [LLMUsage(taskType: "", modelID: "m"), LLMUsage(taskType: "t", modelID: ""), LLMUsage(taskType: "t", modelID: "m", promptTokens: -1),
                         LLMUsage(taskType: "t", modelID: "m", costUSD: -0.5), LLMUsage(taskType: "t", modelID: "m", costUSD: .nan),
-                        LLMUsage(taskType: "t", modelID: "m", conversationID: String(repeating: "c", count: 101))] {
+                        LLMUsage(taskType: "t", modelID: "m", conversationID: String(repeating: "c", count: 101)),
+                        // 100 characters to Swift, 200 to PostgreSQL (e and a combining accent each).
+                        LLMUsage(taskType: "t", modelID: "m", conversationID: String(repeating: "e\u{301}", count: 100))] {
                 await #expect(throws: KTGraphError.self) { try await worker.recordLLMUsage(bad) }
             }
             #expect(try await worker.llmUsage().count == 2)

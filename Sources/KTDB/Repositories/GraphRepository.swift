@@ -79,7 +79,7 @@ public struct GraphRepository: Sendable {
         createdBy: UUID? = nil, graphType: String = "v1", byokEnabled: Bool = false,
         contributeToPublic: Bool = true, usePublicCache: Bool = true
     ) async throws -> Graph {
-        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.count <= 200 else {
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.unicodeScalars.count <= 200 else {
             throw KTDBError(code: .invalidArgument, message: "a graph name has 1 to 200 characters")
         }
         let id = UUID()
@@ -269,7 +269,7 @@ public struct GraphRepository: Sendable {
         guard configKey != GraphDatabases.defaultKey else {
             throw KTDBError(code: .reservedKey, message: "config_key '\(GraphDatabases.defaultKey)' is reserved for the system database")
         }
-        guard !name.isEmpty, name.count <= 200, !configKey.isEmpty, configKey.count <= 200 else {
+        guard !name.isEmpty, name.unicodeScalars.count <= 200, !configKey.isEmpty, configKey.unicodeScalars.count <= 200 else {
             throw KTDBError(code: .invalidArgument, message: "name and config_key have 1 to 200 characters")
         }
         do {

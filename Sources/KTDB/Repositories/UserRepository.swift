@@ -79,7 +79,7 @@ public struct UserRepository: Sendable {
     public func createUser(email: String, isSuperuser: Bool = false, displayName: String? = nil) async throws -> User {
         let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = normalized.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, normalized.count <= 320,
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, normalized.unicodeScalars.count <= 320,
               !normalized.contains(where: \.isWhitespace) else {
             throw KTDBError(code: .invalidArgument, message: "'\(email)' is not an e-mail address")
         }
