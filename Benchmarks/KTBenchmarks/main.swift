@@ -8,6 +8,8 @@
 //        cluster at the lowest CPU priority (root only).
 //        KT_BENCH_ONLY=pool,qdrant,graph,provision runs only the sections named
 //        (sync: graph's upsert and sync figures without its reads).
+//        KT_BENCH_CLIENTS=n, KT_BENCH_EXECUTOR=0/1, KT_BENCH_NO_REFERENCE=1 and KT_BENCH_NO_P99=1
+//        narrow the point-read runs of sections 1 and 4 (for profiling).
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
 // timer is a SIGALRM, which a child of a Swift process may inherit blocked.

@@ -6,8 +6,8 @@ import KTDB
 public struct GraphNode: Sendable, Hashable {
     /// `key_to_uuid(key)`.
     public var id: UUID
-    /// The write-db key (`slug(concept)`).
-    public var key: String
+    /// The write-db key (`slug(concept)`), derived from ``concept``.
+    public var key: String { GraphKeys.nodeKey(concept) }
     /// The concept text.
     public var concept: String
     /// `concept`, `entity`, `perspective`, ...

@@ -68,7 +68,7 @@ public struct ReadGraphEngine: Sendable {
     static func node(_ row: PostgresRow) throws(KTDBError) -> GraphNode {
         let concept = try row.decode("concept", as: String.self)
         return GraphNode(
-            id: try row.decode("id", as: UUID.self), key: GraphKeys.nodeKey(concept), concept: concept,
+            id: try row.decode("id", as: UUID.self), concept: concept,
             nodeType: try row.decode("node_type", as: String.self), entitySubtype: try row.decode("entity_subtype", as: String?.self),
             parentID: try row.decode("parent_id", as: UUID?.self), sourceConceptID: try row.decode("source_concept_id", as: UUID?.self),
             definition: try row.decode("definition", as: String?.self), definitionSource: try row.decode("definition_source", as: String?.self),

@@ -62,7 +62,7 @@ public struct WorkerGraphEngine: Sendable {
         let parentKey = try row.decode("parent_key", as: String?.self)
         let sourceKey = try row.decode("source_concept_key", as: String?.self)
         return GraphNode(
-            id: try row.decode("node_uuid", as: UUID.self), key: try row.decode("key", as: String.self),
+            id: try row.decode("node_uuid", as: UUID.self),
             concept: try row.decode("concept", as: String.self), nodeType: try row.decode("node_type", as: String.self),
             entitySubtype: try row.decode("entity_subtype", as: String?.self),
             parentID: parentKey.map(GraphKeys.id(forKey:)), sourceConceptID: sourceKey.map(GraphKeys.id(forKey:)),

@@ -112,6 +112,32 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a cached statement decodes by the columns of each result: after a rename or a type change it is prepared afresh")
+    func cachedStatementColumns() async throws {
+        let config = PostgresConnection.Configuration(url: try TestEnvironment.systemGraphURL, preparedStatements: .cached)
+        try await PostgresConnection.withConnection(configuration: config, logger: logger) { connection in
+            try await connection.execute(simple: "CREATE TEMP TABLE shapes (a int, b text); INSERT INTO shapes VALUES (1, 'one')", logger: logger)
+            let select: PostgresQuery = "SELECT * FROM shapes WHERE a = \(1)"
+            // The server refuses a cached plan whose result changed once (0A000); the next call prepares afresh.
+            func selectOnceRefused() async throws -> PostgresRow {
+                do {
+                    _ = try await connection.query(select, logger: logger)
+                    Issue.record("expected the changed statement to be refused once")
+                } catch let error as KTDBError where error.sqlState == "0A000" {}
+                return try #require(try await connection.query(select, logger: logger).first)
+            }
+            var row = try #require(try await connection.query(select, logger: logger).first)
+            #expect(try row.decode("b", as: String.self) == "one")
+            try await connection.execute(simple: "ALTER TABLE shapes RENAME COLUMN b TO c", logger: logger)
+            row = try await selectOnceRefused()
+            #expect(try row.decode("c", as: String.self) == "one")
+            #expect(throws: KTDBError.self) { try row.decode("b", as: String.self) }
+            try await connection.execute(simple: "ALTER TABLE shapes ALTER COLUMN c TYPE int USING 7", logger: logger)
+            row = try await selectOnceRefused()
+            #expect(try row.decode("c", as: Int.self) == 7)
+        }
+    }
+
     @Test("a server error carries its SQLSTATE and the connection stays usable")
     func serverError() async throws {
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL), logger: logger) { c in

@@ -56,6 +56,9 @@ final class LoopConnection: @unchecked Sendable {
     let stateBox: ConnectionStateBox
     private let usesNamedStatements: Bool
     private var preparedNames: [String: String] = [:]
+    /// The result columns of each prepared statement, by name, reused while a result has the
+    /// same names and types (a re-plan that changes them fails with `0A000` and is re-prepared).
+    private var columnsByStatement: [String: PostgresColumns] = [:]
     private var statementCounter = 0
 
     var queue: [LoopJob] = []
@@ -166,8 +169,15 @@ final class LoopConnection: @unchecked Sendable {
             break  // a command skipped after an earlier error, which is already recorded
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
             guard collected.contains(commandIndex), commandIndex < commands.count else { break }
-            if case .prepare = commands[commandIndex] { break }
-            results.append(makeResult(result))
+            switch commands[commandIndex] {
+            case .prepare: break
+            case .prepared(let name, _):
+                let made = makeResult(result, columns: columnsByStatement[name])
+                columnsByStatement[name] = made.columns
+                results.append(made.result)
+            case .simple, .params:
+                results.append(makeResult(result, columns: nil).result)
+            }
         default:
             if error == nil { error = makeError(result) }
         }
@@ -196,12 +206,17 @@ final class LoopConnection: @unchecked Sendable {
         return finish(job, .success(results))
     }
 
+    private func forgetStatement(_ sql: String) {
+        guard let name = preparedNames.removeValue(forKey: sql) else { return }
+        columnsByStatement[name] = nil
+    }
+
     private func finishFailed(_ job: LoopJob, _ error: KTDBError) -> Next {
         if error.sqlState == "26000" || error.sqlState == "0A000" {
             // A statement that no longer exists or whose plan went stale is prepared afresh next time.
             switch job.request {
-            case .query(let query): preparedNames[query.sql] = nil
-            case .scoped(let setup, let query): for statement in setup + [query] { preparedNames[statement.sql] = nil }
+            case .query(let query): forgetStatement(query.sql)
+            case .scoped(let setup, let query): for statement in setup + [query] { forgetStatement(statement.sql) }
             case .simple, .close: break
             }
         }
@@ -267,32 +282,49 @@ final class LoopConnection: @unchecked Sendable {
         return KTDBError(code: .server, message: message, sqlState: state, serverDetail: field(diagMessageDetail))
     }
 
-    private func makeResult(_ result: OpaquePointer) -> PostgresResult {
+    /// Copies a result out of libpq. `known` columns (those of the same prepared statement
+    /// earlier) are reused when the result has the same column names and types.
+    private func makeResult(_ result: OpaquePointer, columns known: PostgresColumns?) -> (result: PostgresResult, columns: PostgresColumns?) {
         let rowCount = Int(PQntuples(result))
         let columnCount = Int(PQnfields(result))
         var rows: [PostgresRow] = []
+        var columns: PostgresColumns?
         if columnCount > 0 {
-            var names: [String] = []
-            var oids: [UInt32] = []
-            names.reserveCapacity(columnCount)
-            oids.reserveCapacity(columnCount)
-            for column in 0..<Int32(columnCount) {
-                names.append(String(cString: PQfname(result, column)))
-                oids.append(PQftype(result, column))
+            if let known, known.typeOIDs.count == columnCount, known.typeOIDs.indices.allSatisfy({ column in
+                let name = PQfname(result, Int32(column))!
+                return known.typeOIDs[column] == PQftype(result, Int32(column))
+                    && known.names[column].utf8.elementsEqual(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name)))
+            }) {
+                columns = known
+            } else {
+                var names: [String] = []
+                var oids: [UInt32] = []
+                names.reserveCapacity(columnCount)
+                oids.reserveCapacity(columnCount)
+                for column in 0..<Int32(columnCount) {
+                    names.append(String(cString: PQfname(result, column)))
+                    oids.append(PQftype(result, column))
+                }
+                columns = PostgresColumns(names: names, typeOIDs: oids)
             }
-            let columns = PostgresColumns(names: names, typeOIDs: oids)
             rows.reserveCapacity(rowCount)
             for row in 0..<Int32(rowCount) {
                 var values: [String?] = []
                 values.reserveCapacity(columnCount)
                 for column in 0..<Int32(columnCount) {
-                    values.append(PQgetisnull(result, row, column) == 1 ? nil : String(cString: PQgetvalue(result, row, column)))
+                    if PQgetisnull(result, row, column) == 1 {
+                        values.append(nil)
+                    } else {
+                        let length = Int(PQgetlength(result, row, column))
+                        let bytes = UnsafeRawPointer(PQgetvalue(result, row, column)!).assumingMemoryBound(to: UInt8.self)
+                        values.append(String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self))
+                    }
                 }
-                rows.append(PostgresRow(columns: columns, values: values))
+                rows.append(PostgresRow(columns: columns!, values: values))
             }
         }
         let tuples = String(cString: PQcmdTuples(result))
-        return PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount)
+        return (PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount), columns)
     }
 }
 
@@ -316,12 +348,14 @@ func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<
     var offsets: [Int?] = []
     offsets.reserveCapacity(strings.count)
     for string in strings {
-        guard let string else {
+        guard var string else {
             offsets.append(nil)
             continue
         }
         offsets.append(buffer.count)
-        buffer.append(contentsOf: string.utf8.map { CChar(bitPattern: $0) })
+        string.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { buffer.append(contentsOf: $0) }
+        }
         buffer.append(0)
     }
     return buffer.withUnsafeBufferPointer { storage in
