@@ -122,12 +122,14 @@ enum GraphBenchmark {
         var settings = SyncSettings()
         settings.batchSize = 1000
         start = ContinuousClock.now
+        let syncCPU = cpuSeconds(children: false)
         try await SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: "bench_\(tag)", settings: settings, logger: logger).syncUntilIdle(maxCycles: 1000)
         let syncSeconds = (ContinuousClock.now - start).seconds
+        let syncCPUPerRow = (cpuSeconds(children: false) - syncCPU) / Double(rows) * 1e6
         _ = try psql(graphURL, "\\copy \(schema.quoted).nodes TO '\(csv.path)' WITH (FORMAT csv)")
         let copyGraph = try psql(graphURL, "\\copy \(copySchema.quoted).nodes FROM '\(csv.path)' WITH (FORMAT csv)")
-        print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)",
-                     rows, Double(rows) / syncSeconds, Double(rows) / copyGraph, copyGraph / syncSeconds))
+        print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)   (client CPU per row: %.1f us)",
+                     rows, Double(rows) / syncSeconds, Double(rows) / copyGraph, copyGraph / syncSeconds, syncCPUPerRow))
 
         // ReadGraphEngine point reads vs pgbench -S.
         if readsToo { try await readBenchmarks() }

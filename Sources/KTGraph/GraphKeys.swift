@@ -14,13 +14,17 @@ public enum GraphKeys {
 
     /// A name-based (SHA-1) UUID, version 5, as Python's `uuid.uuid5`.
     public static func uuid5(namespace: UUID, name: String) -> UUID {
-        var input = withUnsafeBytes(of: namespace.uuid) { Array($0) }
-        input.append(contentsOf: Array(name.utf8))
-        var bytes = Array(Insecure.SHA1.hash(data: input).prefix(16))
-        bytes[6] = (bytes[6] & 0x0F) | 0x50
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
-                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+        var hasher = Insecure.SHA1()
+        withUnsafeBytes(of: namespace.uuid) { hasher.update(bufferPointer: $0) }
+        var name = name
+        name.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        var uuid: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        hasher.finalize().withUnsafeBytes { digest in
+            withUnsafeMutableBytes(of: &uuid) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: digest.prefix(16))) }
+        }
+        uuid.6 = (uuid.6 & 0x0F) | 0x50
+        uuid.8 = (uuid.8 & 0x3F) | 0x80
+        return UUID(uuid: uuid)
     }
 
     /// `key_to_uuid`: the graph-db and Qdrant id of a write-db key.
@@ -30,23 +34,36 @@ public enum GraphKeys {
     /// characters outside `[a-z0-9]` becomes one `-`, `-` trimmed at both ends, at most
     /// `maxLength` characters (then trailing `-` trimmed again).
     public static func slugify(_ text: String, maxLength: Int = 200) -> String {
-        var slug = ""
+        // A slug is ASCII (`a-z`, `0-9`, `-`), so it is built as bytes and its length in
+        // characters is its length in bytes. ASCII text is lower-cased byte by byte; other text
+        // takes Unicode's full lower-case mapping first (`İ` becomes `i` and a combining dot).
+        var slug: [UInt8] = []
         var pendingDash = false
-        for scalar in text.lowercased().unicodeScalars {
-            let isAlphanumeric = (scalar >= "a" && scalar <= "z") || (scalar >= "0" && scalar <= "9")
+        func add(_ byte: UInt8) {
+            let isAlphanumeric = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
             if isAlphanumeric {
-                if pendingDash, !slug.isEmpty { slug.append("-") }
+                if pendingDash, !slug.isEmpty { slug.append(UInt8(ascii: "-")) }
                 pendingDash = false
-                slug.unicodeScalars.append(scalar)
+                slug.append(byte)
             } else {
                 pendingDash = true
             }
         }
-        if slug.count > maxLength {
-            slug = String(slug.prefix(maxLength))
-            while slug.hasSuffix("-") { slug.removeLast() }
+        var text = text
+        let ascii = text.withUTF8 { utf8 in
+            guard utf8.allSatisfy({ $0 < 0x80 }) else { return false }
+            slug.reserveCapacity(utf8.count)
+            for byte in utf8 { add(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte) }
+            return true
         }
-        return slug
+        if !ascii {
+            for scalar in text.lowercased().unicodeScalars { add(scalar.isASCII ? UInt8(scalar.value) : 0x80) }
+        }
+        if slug.count > maxLength {
+            slug.removeLast(slug.count - maxLength)
+            while slug.last == UInt8(ascii: "-") { slug.removeLast() }
+        }
+        return String(decoding: slug, as: UTF8.self)
     }
 
     /// `make_node_key(concept)`.

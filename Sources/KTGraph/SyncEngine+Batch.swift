@@ -146,8 +146,11 @@ extension SyncEngine {
         /// The keys found, in row order, and their node ids.
         var presentKeys: [String] = [], ids: [UUID] = []
         /// The keys found whose node was created after the table's watermark: probably new to
-        /// graph-db (what waited for them is looked up while graph-db applies the batch).
+        /// graph-db.
         var createdSinceWatermark: [String] = []
+        /// What waits in write-db for the nodes of ``createdSinceWatermark``, read with the rows
+        /// (so applying the batch does not wait for write-db).
+        var predictedDependents = Dependents()
         /// The arrays: node ids, parent ids, perspective source ids, then ``nodeColumns``.
         var columns: [PostgresArray] = []
         /// (node id, fact id) of the node_facts and node_fact_rejections wanted.
@@ -181,6 +184,7 @@ extension SyncEngine {
             for column in columns.indices { values[column].append(try row.decode(6 + column, as: String?.self)) }
         }
         rows.columns = [PostgresArray(rows.ids)] + ([parents, sources] + values).map(PostgresArray.init(text:))
+        if !rows.createdSinceWatermark.isEmpty { rows.predictedDependents = try await loadDependents(ofNewNodes: rows.createdSinceWatermark, w) }
         return rows
     }
 
@@ -199,17 +203,8 @@ extension SyncEngine {
         // Only a node new to graph-db can have children, perspectives, edges, dimensions,
         // counters, reports or versions waiting for it (a node already there had them applied
         // when they arrived). For the nodes created since the watermark (probably new), write-db
-        // looks them up while graph-db runs the upsert; the upsert then tells which are new.
-        let predicted = rows.createdSinceWatermark
-        let lookup = predicted.isEmpty ? nil : Task { try await loadDependents(ofNewNodes: predicted, w) }
-        let result: PostgresResult
-        do {
-            result = try await t.query(upsertNodes(rows))
-        } catch {
-            // Never leave a statement running on the cycle's write-db connection.
-            _ = await lookup?.result
-            throw error
-        }
+        // looked them up with the rows; the upsert tells which nodes are new.
+        let result = try await t.query(upsertNodes(rows))
         var existing: Set<UUID> = []
         for row in result.rows {
             let id = try row.decode(1, as: UUID.self)
@@ -221,8 +216,8 @@ extension SyncEngine {
             }
         }
         let newKeys = zip(rows.presentKeys, rows.ids).filter { !existing.contains($0.1) }.map(\.0)
-        var waiting = try await lookup?.value.only(ofNodes: Set(newKeys)) ?? Dependents()
-        let predictedSet = Set(predicted)
+        var waiting = rows.predictedDependents.only(ofNodes: Set(newKeys))
+        let predictedSet = Set(rows.createdSinceWatermark)
         let late = newKeys.filter { !predictedSet.contains($0) }
         if !late.isEmpty { waiting.merge(try await loadDependents(ofNewNodes: late, w)) }
         try await applyDependents(waiting, w, t, touched: &touched)

@@ -63,6 +63,22 @@ struct TextFormatTests {
         #expect(throws: KTDBError.self) { try [String](postgresText: "{a,NULL}", typeOID: 1009) }
     }
 
+    @Test("a UUID binds as its lower-case canonical form")
+    func uuids() throws {
+        for uuid in [UUID(), UUID(), UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, UUID(uuidString: "FFFFFFFF-ABCD-EF01-2345-6789ABCDEF0A")!] {
+            #expect(uuid.postgresText == uuid.uuidString.lowercased())
+            #expect(try UUID(postgresText: uuid.postgresText, typeOID: 2950) == uuid)
+        }
+    }
+
+    @Test("a nullable array literal quotes and escapes each element, byte for byte, and leaves NULL unquoted")
+    func nullableArrays() {
+        let array = PostgresArray(text: ["a", nil, "quote\"and\\slash", "", "NULL", "ünï ✓"])
+        #expect(array.postgresText == #"{"a",NULL,"quote\"and\\slash","","NULL","ünï ✓"}"#)
+        #expect(PostgresArray(text: []).postgresText == "{}")
+        #expect(PostgresArray([1, nil, 3] as [Int?]).postgresText == #"{"1",NULL,"3"}"#)
+    }
+
     @Test("timestamps format in UTC and parse with offsets")
     func timestamps() throws {
         let date = Date(timeIntervalSince1970: 1_767_225_600.123456) // 2026-01-01 00:00:00.123456 UTC

@@ -58,7 +58,24 @@ extension UUID: PostgresEncodable {
     /// `uuid`.
     public static var postgresTypeOID: UInt32 { 2950 }
     /// The lower-case canonical form.
-    public var postgresText: String { uuidString.lowercased() }
+    public var postgresText: String {
+        withUnsafeBytes(of: uuid) { bytes in
+            String(unsafeUninitializedCapacity: 36) { text in
+                func digit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10 }
+                var at = 0
+                for (index, byte) in bytes.enumerated() {
+                    if index == 4 || index == 6 || index == 8 || index == 10 {
+                        text[at] = UInt8(ascii: "-")
+                        at += 1
+                    }
+                    text[at] = digit(byte >> 4)
+                    text[at + 1] = digit(byte & 0x0F)
+                    at += 2
+                }
+                return at
+            }
+        }
+    }
 }
 
 extension Date: PostgresEncodable {
@@ -84,23 +101,22 @@ extension Array: PostgresEncodable where Element == String {
 /// statement, column by column: cheaper for the server to read than a JSON document of the
 /// same rows (no document to parse, each value read once by its type's input function).
 public struct PostgresArray: PostgresEncodable, Hashable {
-    /// The elements in text form; `nil` is SQL NULL.
-    public var elements: [String?]
+    /// The array literal, formatted once when the array is created (a batch can be prepared
+    /// ahead of the statement that binds it): every element quoted and escaped, `NULL` unquoted.
+    public let postgresText: String
 
-    /// Wraps elements already in PostgreSQL's text form.
-    public init(text elements: [String?]) { self.elements = elements }
+    /// Wraps elements already in PostgreSQL's text form; `nil` is SQL NULL.
+    public init(text elements: [String?]) { postgresText = PostgresTextArray.format(elements) }
 
     /// The elements' text forms (``PostgresEncodable/postgresText``); `nil` is SQL NULL.
-    public init<Value: PostgresEncodable>(_ values: [Value?]) { self.elements = values.map { $0?.postgresText } }
+    public init<Value: PostgresEncodable>(_ values: [Value?]) { postgresText = PostgresTextArray.format(values.lazy.map { $0?.postgresText }) }
 
     /// The elements' text forms (``PostgresEncodable/postgresText``).
-    public init<Value: PostgresEncodable>(_ values: [Value]) { self.elements = values.map(\.postgresText) }
+    public init<Value: PostgresEncodable>(_ values: [Value]) { postgresText = PostgresTextArray.format(values.lazy.map { Optional($0.postgresText) }) }
 
     /// Unknown (0): the server reads the literal as the array type the statement casts it to
     /// (`uuid[]` is parsed as `uuid[]` once, not as `text[]` and then converted).
     public static var postgresTypeOID: UInt32 { 0 }
-    /// An array literal: every element quoted and escaped, `NULL` unquoted.
-    public var postgresText: String { PostgresTextArray.format(elements) }
 }
 
 /// A JSON document bound as `jsonb` and decoded from `json`/`jsonb` columns.

@@ -99,27 +99,35 @@ enum PostgresTimestamp {
 enum PostgresTextArray {
     static func format(_ elements: [String]) -> String { format(elements.lazy.map { Optional($0) }) }
 
-    /// Formats the elements; `nil` is written as an unquoted `NULL`.
+    /// Formats the elements; `nil` is written as an unquoted `NULL`. Built as UTF-8 bytes: `"`
+    /// and `\\` are ASCII and never part of a multi-byte sequence, so escaping byte-wise is exact.
     static func format(_ elements: some Collection<String?>) -> String {
-        var text = "{"
-        text.reserveCapacity(elements.count * 16)
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(elements.count * 24 + 2)
         var first = true
         for element in elements {
-            if !first { text += "," }
+            if !first { bytes.append(UInt8(ascii: ",")) }
             first = false
-            guard let element else { text += "NULL"; continue }
-            text += "\""
-            if element.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                for ch in element.unicodeScalars {
-                    if ch == "\"" || ch == "\\" { text += "\\" }
-                    text.unicodeScalars.append(ch)
-                }
-            } else {
-                text += element
+            guard var element else {
+                bytes.append(contentsOf: "NULL".utf8)
+                continue
             }
-            text += "\""
+            bytes.append(quote)
+            element.withUTF8 { utf8 in
+                if utf8.contains(where: { $0 == quote || $0 == backslash }) {
+                    for byte in utf8 {
+                        if byte == quote || byte == backslash { bytes.append(backslash) }
+                        bytes.append(byte)
+                    }
+                } else {
+                    bytes.append(contentsOf: utf8)
+                }
+            }
+            bytes.append(quote)
         }
-        return text + "}"
+        bytes.append(UInt8(ascii: "}"))
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Parses `{a,"b c",NULL}`; NULL elements are not supported in `[String]` and fail.
