@@ -38,7 +38,7 @@ struct SyncPropertyTests {
         let knownFacts = state.facts.withLock { $0 }
         let fact = knownFacts.randomElement(using: &rng)
         do {
-            switch Int.random(in: 0..<100, using: &rng) {
+            switch Int.random(in: 0..<104, using: &rng) {
             case 0..<18: try await worker.createNode(concept: concept, definition: Bool.random(using: &rng) ? "def \(Int.random(in: 0..<9, using: &rng))" : nil)
             case 18..<28:
                 let created = try await worker.createFact(content: "fact \(UInt32.random(in: 0...UInt32.max, using: &rng))")
@@ -57,7 +57,13 @@ struct SyncPropertyTests {
             case 83..<86: try await worker.deleteDimension(nodeID: id, modelID: "m1")
             case 86..<92: try await worker.setParent(nodeID: id, parentID: Bool.random(using: &rng) ? otherID : nil)
             case 92..<95: if let fact { try await worker.recordFactRejection(nodeID: id, factID: fact) }
-            default: await worker.incrementAccessCount(nodeID: id)
+            case 95..<100: await worker.incrementAccessCount(nodeID: id)
+            case 100..<103:
+                // Ids from a small pool: a record may repeat one (kept as first recorded) or follow its deletion.
+                let usage = LLMUsage(id: GraphKeys.id(forKey: "usage-\(Int.random(in: 0..<12, using: &rng))"), taskType: "property", modelID: "m\(Int.random(in: 0..<3, using: &rng))",
+                                     promptTokens: Int.random(in: 0..<500, using: &rng), conversationID: Bool.random(using: &rng) ? "c1" : nil)
+                _ = try await worker.recordLLMUsage(usage)
+            default: _ = try await worker.deleteLLMUsage(id: GraphKeys.id(forKey: "usage-\(Int.random(in: 0..<12, using: &rng))"))
             }
         } catch is KTGraphError {
             // Missing node, self-edge, cycle: the worker refuses; nothing was written.
@@ -161,6 +167,11 @@ struct SyncPropertyTests {
         })
         #expect(actualDimensions.symmetricDifference(expectedDimensions).isEmpty, "dimensions differ")
 
+        let usageRow: PostgresQuery = "SELECT id::text || '/' || model_id || '/' || prompt_tokens || '/' || coalesce(conversation_id, '-') FROM "
+        let expectedUsage = Set(try await rows(w, usageRow + "write_llm_usage").map { try $0.decode(0, as: String.self) })
+        let actualUsage = Set(try await rows(g, usageRow + "llm_usage").map { try $0.decode(0, as: String.self) })
+        #expect(actualUsage.symmetricDifference(expectedUsage).isEmpty, "llm_usage differs: missing \(expectedUsage.subtracting(actualUsage).count), extra \(actualUsage.subtracting(expectedUsage).count)")
+
         // Denormalised counters agree with the rows.
         let wrongCounts = try await rows(g, """
             SELECT count(*) FROM nodes n WHERE
@@ -170,6 +181,6 @@ struct SyncPropertyTests {
              OR n.dimension_count <> (SELECT count(*) FROM dimensions d WHERE d.node_id = n.id)
             """).first?.decode(0, as: Int.self)
         #expect(wrongCounts == 0, "denormalised counters differ on \(wrongCounts ?? -1) nodes")
-        #expect(expectedNodes.count > 5 && expectedEdges.count > 5, "the random run should leave a non-trivial graph")
+        #expect(expectedNodes.count > 5 && expectedEdges.count > 5 && !expectedUsage.isEmpty, "the random run should leave a non-trivial graph")
     }
 }
