@@ -68,6 +68,10 @@ struct TextFormatTests {
         for uuid in [UUID(), UUID(), UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, UUID(uuidString: "FFFFFFFF-ABCD-EF01-2345-6789ABCDEF0A")!] {
             #expect(uuid.postgresText == uuid.uuidString.lowercased())
             #expect(try UUID(postgresText: uuid.postgresText, typeOID: 2950) == uuid)
+            #expect(try UUID(postgresText: uuid.uuidString, typeOID: 2950) == uuid)
+        }
+        for bad in ["", "not-a-uuid", "00000000-0000-0000-0000-00000000000g", "00000000x0000-0000-0000-000000000000", "00000000-0000-0000-0000-0000000000000"] {
+            #expect(throws: KTDBError.self) { try UUID(postgresText: bad, typeOID: 2950) }
         }
     }
 

@@ -288,8 +288,9 @@ final class LoopConnection: @unchecked Sendable {
         let rowCount = Int(PQntuples(result))
         let columnCount = Int(PQnfields(result))
         var rows: [PostgresRow] = []
-        var columns: PostgresColumns?
+        var shared: PostgresColumns?
         if columnCount > 0 {
+            let columns: PostgresColumns
             if let known, known.typeOIDs.count == columnCount, known.typeOIDs.indices.allSatisfy({ column in
                 let name = PQfname(result, Int32(column))!
                 return known.typeOIDs[column] == PQftype(result, Int32(column))
@@ -320,11 +321,12 @@ final class LoopConnection: @unchecked Sendable {
                         values.append(String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self))
                     }
                 }
-                rows.append(PostgresRow(columns: columns!, values: values))
+                rows.append(PostgresRow(columns: columns, values: values))
             }
+            shared = columns
         }
         let tuples = String(cString: PQcmdTuples(result))
-        return (PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount), columns)
+        return (PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount), shared)
     }
 }
 

@@ -64,8 +64,40 @@ extension Bool: PostgresDecodable {
 extension UUID: PostgresDecodable {
     /// `uuid` (or text holding one).
     public init(postgresText: String, typeOID: UInt32) throws(KTDBError) {
-        guard let value = UUID(uuidString: postgresText) else { throw decodingError(postgresText, UUID.self, typeOID) }
+        guard let value = parseCanonicalUUID(postgresText) ?? UUID(uuidString: postgresText) else { throw decodingError(postgresText, UUID.self, typeOID) }
         self = value
+    }
+}
+
+/// Parses the canonical form PostgreSQL prints (`8-4-4-4-12` hex digits, either case) without
+/// Foundation's `sscanf`; `nil` for anything else.
+func parseCanonicalUUID(_ text: String) -> UUID? {
+    var text = text
+    return text.withUTF8 { utf8 -> UUID? in
+        guard utf8.count == 36 else { return nil }
+        var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        let parsed = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+            func nibble(_ c: UInt8) -> UInt8? {
+                switch c {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+                default: nil
+                }
+            }
+            var at = 0
+            for index in 0..<16 {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    guard utf8[at] == UInt8(ascii: "-") else { return false }
+                    at += 1
+                }
+                guard let high = nibble(utf8[at]), let low = nibble(utf8[at + 1]) else { return false }
+                out[index] = high << 4 | low
+                at += 2
+            }
+            return true
+        }
+        return parsed ? UUID(uuid: bytes) : nil
     }
 }
 
