@@ -155,11 +155,9 @@ enum GraphBenchmark {
                 return Double(clients * readsPerClient) / (ContinuousClock.now - start).seconds
             }
             _ = try await reads(clients: 8, onPoolExecutor: false) // warm-up: open the connections
-            // KT_BENCH_CLIENTS / KT_BENCH_EXECUTOR / KT_BENCH_NO_REFERENCE narrow the runs (for profiling).
-            let environment = ProcessInfo.processInfo.environment
-            for clients in environment["KT_BENCH_CLIENTS"].map({ [Int($0) ?? 1] }) ?? [1, 8] {
-                let reference = environment["KT_BENCH_NO_REFERENCE"] == "1" ? 1 : try pgbench(clients: clients)
-                for onPoolExecutor in environment["KT_BENCH_EXECUTOR"].map({ [$0 == "1"] }) ?? [false, true] {
+            for clients in PointReadRuns.clientCounts {
+                let reference = try PointReadRuns.reference(clients: clients)
+                for onPoolExecutor in PointReadRuns.executorModes {
                     let rate = try await reads(clients: clients, onPoolExecutor: onPoolExecutor)
                     print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %.2fx (target >= 0.80x)",
                                  clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", rate, reference, rate / reference))
@@ -167,7 +165,7 @@ enum GraphBenchmark {
             }
 
             // Read p99 on graph-db while 16 worker tasks saturate write-db, vs idle.
-            guard environment["KT_BENCH_NO_P99"] != "1" else { return }
+            guard PointReadRuns.environment["KT_BENCH_NO_P99"] != "1" else { return }
             func p99(reads: Int) async throws -> Double {
                 var latencies: [Double] = []
                 latencies.reserveCapacity(reads)

@@ -90,6 +90,21 @@ func pgbench(clients: Int) throws -> Double {
     return value
 }
 
+/// The point-read runs of sections 1 and 4, narrowed for profiling by `KT_BENCH_CLIENTS`,
+/// `KT_BENCH_EXECUTOR` and `KT_BENCH_NO_REFERENCE`.
+enum PointReadRuns {
+    static let environment = ProcessInfo.processInfo.environment
+    /// Concurrency levels: 1 and 8, or `KT_BENCH_CLIENTS`.
+    static let clientCounts = environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
+    /// From plain tasks and from the pool's executor, or only `KT_BENCH_EXECUTOR` (0 or 1).
+    static let executorModes = environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
+    /// `pgbench -S` tps at `clients`; 1 with `KT_BENCH_NO_REFERENCE=1` (the client alone, for
+    /// profiling; ratios are then meaningless).
+    static func reference(clients: Int) throws -> Double {
+        environment["KT_BENCH_NO_REFERENCE"] == "1" ? 1 : try pgbench(clients: clients)
+    }
+}
+
 /// Point reads of pgbench_accounts through the pool, `clients` tasks in parallel; returns reads/s.
 func poolReads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
     let pool = PostgresConnectionPool(
@@ -147,15 +162,11 @@ func runs(_ section: String) -> Bool { sections?.contains(section) ?? true }
 print("KT benchmarks (\(readsPerClient) reads per client, same server, same run)")
 if runs("pool") {
     print("point reads by primary key through the pool vs pgbench -S -M prepared (target >= 0.80x)")
-    // KT_BENCH_CLIENTS / KT_BENCH_EXECUTOR narrow the runs (for profiling).
-    let clientCounts = ProcessInfo.processInfo.environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
-    let executorModes = ProcessInfo.processInfo.environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
-    for clients in clientCounts {
+    for clients in PointReadRuns.clientCounts {
         let childCPU = cpuSeconds(children: true)
-        // KT_BENCH_NO_REFERENCE=1 skips pgbench (for profiling the client alone; ratios are then meaningless).
-        let reference = ProcessInfo.processInfo.environment["KT_BENCH_NO_REFERENCE"] == "1" ? 1 : try pgbench(clients: clients)
+        let reference = try PointReadRuns.reference(clients: clients)
         let pgbenchCPU = (cpuSeconds(children: true) - childCPU) / Double(clients * readsPerClient) * 1e6
-        for onPoolExecutor in executorModes {
+        for onPoolExecutor in PointReadRuns.executorModes {
             let ownCPU = cpuSeconds(children: false)
             let ours = try await poolReads(clients: clients, onPoolExecutor: onPoolExecutor)
             let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // the warm-up did as many reads again
