@@ -568,23 +568,24 @@ enum GraphStats {
     }
 }
 
-/// The graph-db tables of one graph's schema, for schema-qualified SQL.
+/// The graph-db tables of one graph's schema, for schema-qualified SQL (named once per engine).
 struct GraphTables: Sendable {
-    let schema: SchemaName
+    let nodes, edges, facts, nodeFacts, edgeFacts, dimensions, dimensionFacts, nodeVersions, nodeFactRejections: TableName
+    let convergenceReports, factSources, rawSources, llmUsage: TableName
 
-    init(_ schema: SchemaName) { self.schema = schema }
-
-    var nodes: TableName { TableName("nodes", in: schema) }
-    var edges: TableName { TableName("edges", in: schema) }
-    var facts: TableName { TableName("facts", in: schema) }
-    var nodeFacts: TableName { TableName("node_facts", in: schema) }
-    var edgeFacts: TableName { TableName("edge_facts", in: schema) }
-    var dimensions: TableName { TableName("dimensions", in: schema) }
-    var dimensionFacts: TableName { TableName("dimension_facts", in: schema) }
-    var nodeVersions: TableName { TableName("node_versions", in: schema) }
-    var nodeFactRejections: TableName { TableName("node_fact_rejections", in: schema) }
-    var convergenceReports: TableName { TableName("convergence_reports", in: schema) }
-    var factSources: TableName { TableName("fact_sources", in: schema) }
-    var rawSources: TableName { TableName("raw_sources", in: schema) }
-    var llmUsage: TableName { TableName("llm_usage", in: schema) }
+    init(_ schema: SchemaName) {
+        nodes = TableName("nodes", in: schema)
+        edges = TableName("edges", in: schema)
+        facts = TableName("facts", in: schema)
+        nodeFacts = TableName("node_facts", in: schema)
+        edgeFacts = TableName("edge_facts", in: schema)
+        dimensions = TableName("dimensions", in: schema)
+        dimensionFacts = TableName("dimension_facts", in: schema)
+        nodeVersions = TableName("node_versions", in: schema)
+        nodeFactRejections = TableName("node_fact_rejections", in: schema)
+        convergenceReports = TableName("convergence_reports", in: schema)
+        factSources = TableName("fact_sources", in: schema)
+        rawSources = TableName("raw_sources", in: schema)
+        llmUsage = TableName("llm_usage", in: schema)
+    }
 }

@@ -56,12 +56,8 @@ extension SyncEngine {
     }
 
     private func applyFacts(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
-        var outcomes: Outcomes = [:]
-        var idOfKey: [String: String] = [:]
-        for key in keys {
-            if let id = UUID(uuidString: key) { idOfKey[key] = id.postgresText } else { outcomes[key] = .failed("not a fact id: \(key)") }
-        }
-        let ids = Array(Set(idOfKey.values))
+        var outcomes = Self.allApplied(keys)
+        let (ids, keyOfID) = uuidKeys(keys, &outcomes)
         var ready: [FactRow] = [], pending: Set<String> = [], present: Set<String> = []
         for row in try await w.query("""
             SELECT f.id, f.content, f.fact_type, f.dedup_status, f.created_at FROM unnest(\(ids)::uuid[]) AS k(id)
@@ -123,9 +119,7 @@ extension SyncEngine {
                     """)
             }
         }
-        for (key, id) in idOfKey {
-            outcomes[key] = pending.contains(id) ? .deferred("fact is not ready (dedup pending)") : .applied
-        }
+        for id in pending { outcomes[keyOfID[id]!] = .deferred("fact is not ready (dedup pending)") }
         return outcomes
     }
 
@@ -332,17 +326,10 @@ extension SyncEngine {
                 """).uuids(0)
             if column == "parent_id" { touched.formUnion(changed) }
         }
-        let edgeKeys = waiting.values(.edge), dimensionKeys = waiting.values(.dimension)
-        if !edgeKeys.isEmpty {
-            let have = try await existing("edges", edgeKeys.map { GraphKeys.id(forKey: $0).postgresText }, t)
-            let missing = edgeKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
-            if !missing.isEmpty { _ = try await applyEdges(missing, w, t, touched: &touched) }
-        }
-        if !dimensionKeys.isEmpty {
-            let have = try await existing("dimensions", dimensionKeys.map { GraphKeys.id(forKey: $0).postgresText }, t)
-            let missing = dimensionKeys.filter { !have.contains(GraphKeys.id(forKey: $0).postgresText) }
-            if !missing.isEmpty { _ = try await applyDimensions(missing, w, t, touched: &touched) }
-        }
+        let edges = try await missing(waiting.values(.edge), from: "edges", t)
+        if !edges.isEmpty { _ = try await applyEdges(edges, w, t, touched: &touched) }
+        let dimensions = try await missing(waiting.values(.dimension), from: "dimensions", t)
+        if !dimensions.isEmpty { _ = try await applyDimensions(dimensions, w, t, touched: &touched) }
         let counterKeys = waiting.values(.counters), reportKeys = waiting.values(.report), versionIDs = waiting.values(.version)
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }
         if !reportKeys.isEmpty { _ = try await applyConvergenceReports(reportKeys, w, t) }
@@ -496,6 +483,14 @@ extension SyncEngine {
             CROSS JOIN LATERAL (SELECT id FROM \(unsafeRaw: table) WHERE id = k.id OFFSET 0) x
             """).uuids(0)
         return Set(found.map(\.postgresText))
+    }
+
+    /// The write-db keys among `keys` whose rows (by id, uuid5 of the key) graph-db's `table` lacks.
+    private func missing(_ keys: [String], from table: String, _ t: PostgresTransaction) async throws -> [String] {
+        guard !keys.isEmpty else { return [] }
+        let ids = keys.map { GraphKeys.id(forKey: $0).postgresText }
+        let have = try await existing(table, ids, t)
+        return zip(keys, ids).filter { !have.contains($0.1) }.map(\.0)
     }
 
     /// Makes `junction` hold exactly `wanted` for `owners` (pairs whose fact is not in graph-db are left out).

@@ -9,13 +9,12 @@ import KTDB
 /// was missing; here such a fact source waits (deferred) until its raw source arrives, and a
 /// raw source new to graph-db brings the fact sources and chunks that cite it.
 extension SyncEngine {
-    /// Parses UUID keys (the others fail): the ids as lower-case text, and the key of each id.
+    /// Parses UUID keys (the others fail): the distinct ids as lower-case text, and the key of each id.
     func uuidKeys(_ keys: [String], _ outcomes: inout Outcomes) -> (ids: [String], keyOfID: [String: String]) {
         var ids: [String] = [], keyOfID: [String: String] = [:]
         for key in keys {
-            if let id = UUID(uuidString: key) {
-                ids.append(id.postgresText)
-                keyOfID[id.postgresText] = key
+            if let id = UUID(uuidString: key)?.postgresText {
+                if keyOfID.updateValue(key, forKey: id) == nil { ids.append(id) }
             } else {
                 outcomes[key] = .failed("not a uuid: \(key)")
             }

@@ -172,8 +172,9 @@ final class LoopConnection: @unchecked Sendable {
             switch commands[commandIndex] {
             case .prepare: break
             case .prepared(let name, _):
-                let made = makeResult(result, columns: columnsByStatement[name])
-                columnsByStatement[name] = made.columns
+                let known = columnsByStatement[name]
+                let made = makeResult(result, columns: known)
+                if made.columns !== known { columnsByStatement[name] = made.columns }
                 results.append(made.result)
             case .simple, .params:
                 results.append(makeResult(result, columns: nil).result)

@@ -21,8 +21,14 @@ extension PostgresConnection: PostgresQueryRunner {
 
     /// Runs `body` between `BEGIN` and `COMMIT` on this connection (`ROLLBACK` when it throws).
     public func withTransaction<T: Sendable>(logger: Logger, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
-        try await execute(simple: "BEGIN", logger: logger)
-        let transaction = PostgresTransaction(connection: self, logger: logger, depth: 0)
+        try await transaction(schema: .public, logger: logger, body)
+    }
+
+    /// Opens a transaction bound to `schema` (`SET LOCAL search_path` unless `public`), runs
+    /// `body` in it, and commits, or rolls back when `body` throws.
+    func transaction<T: Sendable>(schema: SchemaName, logger: Logger, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
+        try await execute(simple: schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted), public", logger: logger)
+        let transaction = PostgresTransaction(connection: self, logger: logger, schema: schema, depth: 0)
         return try await guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) { try await body(transaction) }
     }
 }

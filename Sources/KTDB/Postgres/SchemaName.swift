@@ -20,7 +20,7 @@ public struct SchemaName: Sendable, Hashable, CustomStringConvertible {
         }
         guard !name.isEmpty else { throw fail("empty") }
         guard name.utf8.count <= 63 else { throw fail("longer than 63 bytes") }
-        guard name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }) else {
+        guard isLowercaseIdentifier(name) else {
             throw fail("only a-z, 0-9 and _ are allowed")
         }
         guard name != "public", name != "information_schema", !name.hasPrefix("pg_") else {
@@ -52,19 +52,24 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
     /// The table's name as written by the SDK (a lowercase SQL identifier).
     public let name: String
 
+    /// The SQL text: `"schema".name`, or `name` in `public`.
+    public let sql: String
+
     /// A table of `schema`. `name` is SDK text, never user input: it must be a lowercase SQL
     /// identifier (letters, digits, underscores).
     public init(_ name: StaticString, in schema: SchemaName) {
         let text = name.description
-        precondition(!text.isEmpty && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 },
-                     "a table name must be a lowercase SQL identifier")
+        precondition(!text.isEmpty && isLowercaseIdentifier(text), "a table name must be a lowercase SQL identifier")
         self.name = text
         self.schema = schema
+        self.sql = schema.isPublic ? text : "\(schema.quoted).\(text)"
     }
-
-    /// The SQL text: `"schema".name`, or `name` in `public`.
-    public var sql: String { schema.isPublic ? name : "\(schema.quoted).\(name)" }
 
     /// The SQL text.
     public var description: String { sql }
+}
+
+/// Whether `text` holds only `a-z`, `0-9` and `_`.
+private func isLowercaseIdentifier(_ text: String) -> Bool {
+    text.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_") }
 }

@@ -20,11 +20,6 @@ public struct DatabaseSession: Sendable {
         self.schema = schema
     }
 
-    /// The statement that opens a transaction of this session.
-    var beginStatement: String {
-        schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted), public"
-    }
-
     /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
     ///
     /// - Throws: what `body` throws, or ``KTDBError`` from `BEGIN`/`COMMIT`. If a statement
@@ -35,13 +30,7 @@ public struct DatabaseSession: Sendable {
         logger: Logger,
         _ body: (PostgresTransaction) async throws -> T
     ) async throws -> T {
-        try await pool.withConnection(logger: logger) { connection in
-            try await connection.execute(simple: beginStatement, logger: logger)
-            let transaction = PostgresTransaction(connection: connection, logger: logger, schema: schema, depth: 0)
-            return try await connection.guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) {
-                try await body(transaction)
-            }
-        }
+        try await pool.withConnection(logger: logger) { try await $0.transaction(schema: schema, logger: logger, body) }
     }
 
     /// Runs one statement. In the `public` schema it runs in autocommit mode (one round trip);
