@@ -43,6 +43,23 @@ struct SessionTests {
         }
     }
 
+    @Test("a transaction's setup settings hold inside it, with the schema's search_path, and end with it")
+    func transactionSetup() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let session = DatabaseSession(pool: pool, schema: a)
+            let inside = try await session.withTransaction(setup: "SET LOCAL jit = off; SET LOCAL statement_timeout = '4321ms'", logger: logger) { tx in
+                (try await tx.query("SHOW jit").first!.decode(0, as: String.self),
+                 try await tx.query("SHOW statement_timeout").first!.decode(0, as: String.self),
+                 try await tx.query("SELECT label FROM items").first!.decode(0, as: String.self))
+            }
+            #expect(inside.0 == "off" && inside.1 == "4321ms" && inside.2 == "in-a")
+            // The one connection of the pool is back on the server's settings.
+            let after = try await pool.withConnection(logger: logger) { try await $0.query("SHOW statement_timeout", logger: logger).first!.decode(0, as: String.self) }
+            #expect(after != "4321ms")
+        }
+    }
+
     @Test("a schema-bound statement (one pipeline) commits; when it fails it is rolled back and the connection serves the next", arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
     func pipelinedStatement(mode: PostgresConnection.PreparedStatementMode) async throws {
         try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0, prepared: mode) { pool in

@@ -26,8 +26,13 @@ extension PostgresConnection: PostgresQueryRunner {
 
     /// Opens a transaction bound to `schema` (`SET LOCAL search_path` unless `public`), runs
     /// `body` in it, and commits, or rolls back when `body` throws.
-    func transaction<T: Sendable>(schema: SchemaName, logger: Logger, _ body: (PostgresTransaction) async throws -> T) async throws -> T {
-        try await execute(simple: schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted), public", logger: logger)
+    /// `setup` (transaction-local settings, a literal) goes in the same round trip as `BEGIN`.
+    func transaction<T: Sendable>(
+        schema: SchemaName, setup: StaticString? = nil, logger: Logger, _ body: (PostgresTransaction) async throws -> T
+    ) async throws -> T {
+        var begin = schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted), public"
+        if let setup { begin += "; \(setup)" }
+        try await execute(simple: begin, logger: logger)
         let transaction = PostgresTransaction(connection: self, logger: logger, schema: schema, depth: 0)
         return try await guarded(commit: "COMMIT", rollback: "ROLLBACK", logger: logger) { try await body(transaction) }
     }

@@ -33,6 +33,16 @@ public struct DatabaseSession: Sendable {
         try await pool.withConnection(logger: logger) { try await $0.transaction(schema: schema, logger: logger, body) }
     }
 
+    /// Runs `body` in a transaction whose first round trip also runs `setup`: transaction-local
+    /// settings (`SET LOCAL …`) written as a literal, so no value reaches SQL text at run time.
+    /// For the SDK's own modules; the public form is ``withTransaction(logger:_:)``.
+    @discardableResult
+    package func withTransaction<T: Sendable>(
+        setup: StaticString, logger: Logger, _ body: (PostgresTransaction) async throws -> T
+    ) async throws -> T {
+        try await pool.withConnection(logger: logger) { try await $0.transaction(schema: schema, setup: setup, logger: logger, body) }
+    }
+
     /// Runs one statement. In the `public` schema it runs in autocommit mode (one round trip);
     /// in any other schema it runs in a transaction of its own after a transaction-local
     /// `search_path` setting, both sent in one pipeline (still one round trip; the pipeline's
