@@ -30,7 +30,7 @@ struct DemoCommand: AsyncParsableCommand {
                 } catch {
                     print("Qdrant unavailable (\(error)); vectors are skipped")
                 }
-                let worker = sessions.workerEngine(embedder: environment.settings.localEmbedder, logger: logger)
+                let worker = sessions.workerEngine(embedder: environment.settings.embedder, logger: logger)
                 let photosynthesis = try await worker.createNode(concept: "Photosynthesis", definition: "How plants turn light into sugar")
                 let chlorophyll = try await worker.createNode(concept: "Chlorophyll", parentID: photosynthesis.id)
                 let sunlight = try await worker.createNode(concept: "Sunlight")
@@ -53,7 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
                 for fact in try await reader.nodeFacts(of: chlorophyll.id) { print("  fact of Chlorophyll: \(fact.content)") }
                 let paths = try await reader.shortestPaths(from: chlorophyll.id, to: photosynthesis.id)
                 print("  shortest path Chlorophyll → Photosynthesis: \(paths.first?.count ?? 0) nodes")
-                let found = try await reader.searchFacts(embedding: try await environment.settings.localEmbedder.embed("chlorophyll absorbs light"), threshold: 0.2)
+                let found = try await reader.searchFacts(embedding: try await environment.settings.embedder.embed("chlorophyll absorbs light"), threshold: 0.2)
                 print("  vector search 'chlorophyll absorbs light': \(found.first.map { "\($0.fact.content) (score \(String(format: "%.2f", $0.score)))" } ?? "no hit")")
             }
         }

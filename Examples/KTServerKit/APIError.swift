@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KTDB
+import KTGraph
 import KTProvision
 import Logging
 import KTConfig
@@ -42,6 +43,15 @@ struct APIError: Error, Sendable {
             case .conflict: return APIError(.conflict, error.message)
             case .invalidSlug: return APIError(.unprocessableContent, error.message)
             case .reservedSlug, .unknownConnection, .invalidState: return APIError(.badRequest, error.message)
+            default: break
+            }
+        case let error as KTGraphError:
+            switch error.code {
+            case .notFound: return APIError(.notFound, error.message)
+            case .invalidArgument, .invalidParentChain: return APIError(.unprocessableContent, error.message)
+            case .embedding:
+                logger.debug("embedding failed", metadata: ["kt.error": "\(error.message)"])
+                return APIError(.badGateway, "Embedding service unavailable")
             default: break
             }
         case let error as HTTPError:

@@ -90,7 +90,7 @@ struct GraphDataRoutes {
         case "text":
             return try JSONBody.response(try await engine.searchFactsText(text, limit: limit).map { FactResponse($0) })
         case "vector":
-            let vector = try await state.settings.localEmbedder.embed(text)
+            let vector = try await state.settings.embedder.embed(text)
             return try JSONBody.response(try await engine.searchFacts(embedding: vector, limit: limit, threshold: 0).map { FactResponse($0.fact, score: $0.score) })
         default:
             throw APIError(.unprocessableContent, "mode must be text or vector")

@@ -29,6 +29,9 @@ extension Settings {
         ].map { Key(name: $0, yamlPath: ["infrastructure", $0], isSecret: $0 == "qdrant_api_key" || $0.hasSuffix("database_url")) }
         return infrastructure + [
             Key(name: "embedding_dimensions", yamlPath: ["embeddings", "dimensions"]),
+            Key(name: "embedding_base_url", yamlPath: ["embeddings", "base_url"]),
+            Key(name: "embedding_model", yamlPath: ["embeddings", "model"]),
+            Key(name: "embedding_api_key", yamlPath: ["embeddings", "api_key"], isSecret: true),
             Key(name: "run_migrations_on_startup", yamlPath: ["orchestrator", "run_migrations_on_startup"]),
         ]
     }()
@@ -42,7 +45,9 @@ extension Settings {
     ///   `WRITE_DB_`, `MULTIGRAPH_DB_` and `MULTIGRAPH_WRITE_DB_` prefixes; timeouts and recycle ages in seconds
     /// - `QDRANT_URL`, `QDRANT_TIMEOUT`, `QDRANT_TLS`, `QDRANT_API_KEY` (secret)
     /// - `SYNC_INTERVAL_SECONDS`, `SYNC_BATCH_SIZE`, `SYNC_MAX_RETRIES`, `SYNC_RETRY_BASE_SECONDS`, `SYNC_TASK_TIMEOUT_MINUTES`
-    /// - `EMBEDDING_DIMENSIONS` (`embeddings.dimensions`), `RUN_MIGRATIONS_ON_STARTUP` (`orchestrator.run_migrations_on_startup`)
+    /// - `EMBEDDING_DIMENSIONS`, `EMBEDDING_BASE_URL`, `EMBEDDING_MODEL`, `EMBEDDING_API_KEY` (secret)
+    ///   (`embeddings.dimensions`, `embeddings.base_url`, `embeddings.model`, `embeddings.api_key`)
+    /// - `RUN_MIGRATIONS_ON_STARTUP` (`orchestrator.run_migrations_on_startup`)
     /// - `GRAPH_DATABASES` (a JSON object), `EXTRA_DB_<NAME>_{GRAPH,WRITE}_{HOST,PORT,USER,PASSWORD,DATABASE}`,
     ///   `EXTRA_DB_<NAME>_QDRANT_URL`, and the YAML `graph_databases` section; see `Documentation/Configuration.md`.
     ///
@@ -129,6 +134,14 @@ extension Settings {
         qdrant.tls = try bool("qdrant_tls", qdrant.tls)
         qdrant.apiKey = string("qdrant_api_key").map(Secret.init)
         embeddingDimensions = try int("embedding_dimensions", embeddingDimensions)
+        if let text = string("embedding_base_url") {
+            guard let url = URL(string: text), Self.isHTTPURL(url) else {
+                throw KTConfigError(code: .invalidValue, key: "EMBEDDING_BASE_URL", detail: "expected an http or https URL with a host")
+            }
+            embeddingBaseURL = url
+        }
+        embeddingModel = string("embedding_model") ?? embeddingModel
+        embeddingAPIKey = string("embedding_api_key").map(Secret.init)
         runMigrationsOnStartup = try bool("run_migrations_on_startup", runMigrationsOnStartup)
         sync.interval = try seconds("sync_interval_seconds", sync.interval)
         sync.batchSize = try int("sync_batch_size", sync.batchSize)

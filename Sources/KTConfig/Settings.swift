@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Every storage setting of Knowledge Tree: the system database pair, pools, named external
 /// database pairs, Qdrant, embeddings and sync.
@@ -29,6 +29,15 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
     public var qdrant: QdrantSettings
     /// Vector size of every Qdrant collection (`EMBEDDING_DIMENSIONS`, default 3072).
     public var embeddingDimensions: Int
+    /// Base URL of an OpenAI-compatible embeddings API, such as `https://api.openai.com/v1`
+    /// (`EMBEDDING_BASE_URL`, `http` or `https`). `nil` (the default) means the deterministic
+    /// local embedder: no network, for development, tests and demos.
+    public var embeddingBaseURL: URL?
+    /// The embedding model asked for (`EMBEDDING_MODEL`, default `text-embedding-3-large`, whose
+    /// vectors have the default 3072 dimensions).
+    public var embeddingModel: String
+    /// The embeddings API's key, sent as a bearer token (`EMBEDDING_API_KEY`; `nil`: none).
+    public var embeddingAPIKey: Secret?
     /// Whether servers migrate at startup (`RUN_MIGRATIONS_ON_STARTUP`, default true).
     public var runMigrationsOnStartup: Bool
     /// The write-db → graph-db sync.
@@ -56,6 +65,9 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         self.graphDatabases = [:]
         self.qdrant = QdrantSettings()
         self.embeddingDimensions = 3072
+        self.embeddingBaseURL = nil
+        self.embeddingModel = "text-embedding-3-large"
+        self.embeddingAPIKey = nil
         self.runMigrationsOnStartup = true
         self.sync = SyncSettings()
         self.loadIssues = []
@@ -102,6 +114,12 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
             if pool.timeout <= .zero { issues.append(SettingsIssue(key: name, message: "pool timeout must be positive")) }
         }
         if embeddingDimensions < 1 { issues.append(SettingsIssue(key: "embedding_dimensions", message: "must be at least 1")) }
+        if let url = embeddingBaseURL, !Self.isHTTPURL(url) {
+            issues.append(SettingsIssue(key: "embedding_base_url", message: "must be an http or https URL with a host"))
+        }
+        if embeddingBaseURL != nil, embeddingModel.trimmingCharacters(in: .whitespaces).isEmpty {
+            issues.append(SettingsIssue(key: "embedding_model", message: "must name a model when embedding_base_url is set"))
+        }
         if sync.batchSize < 1 { issues.append(SettingsIssue(key: "sync_batch_size", message: "must be at least 1")) }
         return issues
     }
@@ -111,6 +129,13 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         let extra = graphDatabases.keys.sorted().map { "\($0): \(graphDatabases[$0]!)" }.joined(separator: ", ")
         return "Settings(databaseURL: \(databaseURL), writeDatabaseURL: \(writeDatabaseURL), "
             + "dbSSLMode: \(dbSSLMode?.rawValue ?? "-"), writeDBSSLMode: \(writeDBSSLMode?.rawValue ?? "-"), "
-            + "graphDatabases: [\(extra)], qdrant: \(qdrant), embeddingDimensions: \(embeddingDimensions))"
+            + "graphDatabases: [\(extra)], qdrant: \(qdrant), embeddingDimensions: \(embeddingDimensions), "
+            + "embeddings: \(embeddingBaseURL.map { "\($0.scheme ?? "?")://\($0.host ?? "?") \(embeddingModel)" } ?? "local")"
+            + "\(embeddingAPIKey == nil ? "" : " (API key set)"))"
+    }
+
+    /// Whether `url` is an `http` or `https` URL with a host.
+    static func isHTTPURL(_ url: URL) -> Bool {
+        ["http", "https"].contains(url.scheme?.lowercased() ?? "") && !(url.host ?? "").isEmpty
     }
 }

@@ -97,7 +97,7 @@ public struct OpenAICompatibleEmbedder: EmbeddingService {
         guard !texts.isEmpty else { return [] }
         var request = URLRequest(url: baseURL.appendingPathComponent("embeddings"))
         request.httpMethod = "POST"
-        request.timeoutInterval = Double(timeout.components.seconds)
+        request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { request.setValue("Bearer \(apiKey.revealedValue)", forHTTPHeaderField: "Authorization") }
         request.httpBody = try JSONEncoder().encode(Request(model: model, input: texts))
@@ -106,11 +106,15 @@ public struct OpenAICompatibleEmbedder: EmbeddingService {
         do {
             (data, response) = try await URLSession.shared.data(for: request)
         } catch {
-            throw KTGraphError(code: .embedding, message: "embedding request to \(baseURL.host ?? "?") failed: \(type(of: error))")
+            let reason = (error as? URLError).map { "URLError \($0.code.rawValue)" } ?? "\(type(of: error))"
+            throw KTGraphError(code: .embedding, message: "embedding request to \(baseURL.host ?? "?") failed: \(reason)")
         }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
-            throw KTGraphError(code: .embedding, message: "embedding service answered \(status): \(String(decoding: data.prefix(200), as: UTF8.self))")
+            // A service may echo the credentials it refused; they never reach the error.
+            var body = String(decoding: data.prefix(64 * 1024), as: UTF8.self)
+            if let apiKey, !apiKey.isEmpty { body = body.replacingOccurrences(of: apiKey.revealedValue, with: "******") }
+            throw KTGraphError(code: .embedding, message: "embedding service answered \(status): \(body.prefix(200))")
         }
         guard let decoded = try? JSONDecoder().decode(Response.self, from: data), decoded.data.count == texts.count else {
             throw KTGraphError(code: .embedding, message: "embedding service returned an unexpected body")

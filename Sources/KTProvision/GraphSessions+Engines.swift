@@ -35,7 +35,15 @@ extension GraphSessionResolver {
 }
 
 extension Settings {
-    /// The embedding service these settings describe: the deterministic ``LocalEmbedder`` of
-    /// `embeddingDimensions` (no network; the example server's default).
+    /// The deterministic ``LocalEmbedder`` of `embeddingDimensions` (no network).
     public var localEmbedder: LocalEmbedder { LocalEmbedder(dimensions: embeddingDimensions) }
+
+    /// The embedding service these settings describe: an ``OpenAICompatibleEmbedder`` for
+    /// `embeddingBaseURL`, `embeddingModel` and `embeddingAPIKey` when a base URL is set, else
+    /// ``localEmbedder`` (the example server's default). Either returns vectors of
+    /// `embeddingDimensions`, the size of the graphs' Qdrant collections.
+    public var embedder: any EmbeddingService {
+        guard let embeddingBaseURL else { return localEmbedder }
+        return OpenAICompatibleEmbedder(baseURL: embeddingBaseURL, model: embeddingModel, dimensions: embeddingDimensions, apiKey: embeddingAPIKey)
+    }
 }

@@ -182,12 +182,44 @@ struct SettingsLoadingTests {
         env["DATABASE_URL"] = "postgresql://kt:topsecret1@h/db"
         env["WRITE_DATABASE_URL"] = "postgresql://kt:topsecret2@h/db"
         env["QDRANT_API_KEY"] = "topsecret3"
+        env["EMBEDDING_BASE_URL"] = "https://api.example.org/v1"
+        env["EMBEDDING_API_KEY"] = "topsecret6"
         env["GRAPH_DATABASES"] = #"{"x": {"graph_database_url": "postgresql://kt:topsecret4@g/x", "write_database_url": "postgresql://kt:topsecret5@w/y"}}"#
         let settings = try await Settings.load(environment: env, logger: logger)
         #expect(settings.qdrant.apiKey?.revealedValue == "topsecret3")
+        #expect(settings.embeddingAPIKey?.revealedValue == "topsecret6")
         for text in [settings.description, String(reflecting: settings), "\(settings)"] {
             #expect(!text.contains("topsecret"))
         }
+    }
+
+    @Test("the embedding service: local by default; base URL, model and key from env or YAML; a bad URL names its key")
+    func embeddingSettings() async throws {
+        let defaults = try await Settings.load(environment: try files(), logger: logger)
+        #expect(defaults.embeddingBaseURL == nil && defaults.embeddingModel == "text-embedding-3-large" && defaults.embeddingAPIKey == nil)
+        let yaml = try await Settings.load(environment: try files(yaml: """
+            embeddings:
+              dimensions: 1536
+              base_url: http://127.0.0.1:11434/v1
+              model: nomic-embed-text
+              api_key: yaml-key
+            """), logger: logger)
+        #expect(yaml.embeddingBaseURL == URL(string: "http://127.0.0.1:11434/v1"))
+        #expect(yaml.embeddingModel == "nomic-embed-text" && yaml.embeddingAPIKey == Secret("yaml-key") && yaml.embeddingDimensions == 1536)
+        #expect(yaml.validate().isEmpty)
+        var env = try files(yaml: "embeddings:\n  model: from-yaml\n")
+        env["EMBEDDING_MODEL"] = "from-env"
+        #expect(try await Settings.load(environment: env, logger: logger).embeddingModel == "from-env")
+        for bad in ["ftp://example.org/v1", "not a url", "https://"] {
+            var env = try files()
+            env["EMBEDDING_BASE_URL"] = bad
+            let error = await #expect(throws: KTConfigError.self) { try await Settings.load(environment: env, logger: logger) }
+            #expect(error?.code == .invalidValue && error?.key == "EMBEDDING_BASE_URL")
+        }
+        var built = Settings()
+        built.embeddingBaseURL = URL(string: "file:///tmp/x")
+        built.embeddingModel = " "
+        #expect(Set(built.validate().map(\.key)) == ["embedding_base_url", "embedding_model"])
     }
 
     @Test("an explicitly named file that is missing is an error")

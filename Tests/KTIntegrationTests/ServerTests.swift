@@ -451,4 +451,14 @@ struct ServerTests {
             #expect(inactive.detail == "Graph is not yet active")
         }
     }
+
+    @Test("vector search embeds with the configured service; when that service is unreachable it is 502 and text search still answers")
+    func embeddingServiceDown() async throws {
+        try await withServer(configure: { $0.embeddingBaseURL = URL(string: "http://127.0.0.1:9/v1") }) { f in
+            let vector = try await f.api.call("GET", "/api/v1/graphs/default/facts/search?q=anything&mode=vector", token: f.admin)
+            #expect(vector.status == 502)
+            #expect(vector.detail == "Embedding service unavailable")
+            #expect(try await f.api.call("GET", "/api/v1/graphs/default/facts/search?q=anything", token: f.admin).status == 200)
+        }
+    }
 }
