@@ -1,0 +1,108 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTGraph
+import KTProvision
+import KTQdrant
+import Logging
+import Testing
+
+/// The example CLI, run as a process (the `kt` built next to this test bundle) on a fresh world.
+@Suite("Example CLI (kt) over real databases", .enabled(if: TestEnvironment.isEnabled))
+struct CLITests {
+    let logger = TestEnvironment.logger
+
+    /// The `kt` executable, built with the tests (`swift build --build-tests` builds every product).
+    static var executable: URL {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kt")
+    }
+
+    /// The environment that points `kt` at `world`: system pair, Qdrant, the `shared` external
+    /// pair, and empty `.env` and YAML files (the working directory's files are never read).
+    static func environment(_ world: TestWorld) throws -> [String: String] {
+        let envFile = FileManager.default.temporaryDirectory.appendingPathComponent("kt-cli-\(UUID().uuidString).env")
+        try "".write(to: envFile, atomically: true, encoding: .utf8)
+        let yamlFile = FileManager.default.temporaryDirectory.appendingPathComponent("kt-cli-\(UUID().uuidString).yaml")
+        try "{}\n".write(to: yamlFile, atomically: true, encoding: .utf8)
+        let shared = world.settings.graphDatabases["shared"]!
+        let databases: [String: [String: String]] = ["shared": [
+            "graph_database_url": shared.graphDatabaseURL.urlString(includingPassword: true),
+            "write_database_url": shared.writeDatabaseURL.urlString(includingPassword: true),
+            "qdrant_url": shared.qdrantURL ?? "",
+        ]]
+        return [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "KT_ENV_FILE": envFile.path,
+            "KT_CONFIG_FILE": yamlFile.path,
+            "DATABASE_URL": world.systemGraph.urlString(includingPassword: true),
+            "WRITE_DATABASE_URL": world.systemWrite.urlString(includingPassword: true),
+            "QDRANT_URL": world.settings.qdrant.url,
+            "EMBEDDING_DIMENSIONS": "\(world.settings.embeddingDimensions)",
+            "GRAPH_DATABASES": String(decoding: try JSONSerialization.data(withJSONObject: databases), as: UTF8.self),
+        ]
+    }
+
+    /// Runs `kt arguments` and returns its exit status, standard output and standard error.
+    static func kt(_ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String, error: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        // Read both pipes to the end before waiting, so a full pipe cannot stall the child.
+        async let out = output.fileHandleForReading.readToEnd()
+        async let err = error.fileHandleForReading.readToEnd()
+        let (outData, errData) = try await (out, err)
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: outData ?? Data(), as: UTF8.self), String(decoding: errData ?? Data(), as: UTF8.self))
+    }
+
+    @Test("kt demo writes, syncs and reads back on the default graph and on a graph in the external pair; kt sync --once; bad input is one line on stderr")
+    func demoAndSync() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            let onDefault = try await Self.kt(["demo"], environment: environment)
+            #expect(onDefault.status == 0, "\(onDefault.error)")
+            #expect(onDefault.output.contains("graph 'default': schema public"))
+            #expect(onDefault.output.contains("node Photosynthesis: 0 facts, 1 edges, 1 children"))
+            #expect(onDefault.output.contains("node Chlorophyll: 1 facts, 1 edges, 0 children"))
+            #expect(onDefault.output.contains("fact of Chlorophyll: Chlorophyll absorbs mostly blue and red light"))
+            #expect(onDefault.output.contains("shortest path Chlorophyll → Photosynthesis: 3 nodes"))
+            #expect(onDefault.output.contains("vector search 'chlorophyll absorbs light': Chlorophyll absorbs mostly blue and red light"))
+
+            let slug = TestEnvironment.uniqueName("cli")
+            let created = try await Self.kt(["graphs", "create", "--slug", slug, "--name", "CLI", "--database", "shared"], environment: environment)
+            #expect(created.status == 0, "\(created.error)")
+            #expect(created.output.contains("created \(slug) (active)"))
+            let onExternal = try await Self.kt(["demo", "--graph", slug], environment: environment)
+            #expect(onExternal.status == 0, "\(onExternal.error)")
+            #expect(onExternal.output.contains("graph '\(slug)': schema graph_\(slug)"))
+            #expect(onExternal.output.contains("node Chlorophyll: 1 facts, 1 edges, 0 children"))
+            // The demo's rows are in the external pair's graph-db.
+            let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalGraph), logger: logger) {
+                try await $0.query("SELECT count(*) FROM \(TableName("nodes", in: try SchemaName("graph_" + slug)))", logger: logger).first?.decode(0, as: Int.self)
+            }
+            #expect(count == 3)
+
+            // A write after the demo reaches graph-db with `kt sync --graph --once`.
+            try await TestEnvironment.withPool(world.externalWrite) { pool in
+                let worker = WorkerGraphEngine(writeSession: DatabaseSession(pool: pool, schema: try SchemaName("graph_" + slug)),
+                                               collections: QdrantCollections(graphSlug: slug), logger: logger)
+                try await worker.createNode(concept: "Stomata")
+            }
+            let synced = try await Self.kt(["sync", "--graph", slug, "--once"], environment: environment)
+            #expect(synced.status == 0, "\(synced.error)")
+            #expect(synced.output.contains("\(slug): applied 1, deleted 0, deferred 0, failed 0, abandoned 0"))
+
+            let unknown = try await Self.kt(["demo", "--graph", "no_such_graph"], environment: environment)
+            #expect(unknown.status == 1)
+            #expect(unknown.error.split(separator: "\n").count == 1)
+            #expect(unknown.error.contains("no_such_graph"))
+            #expect(!unknown.error.contains(world.systemGraph.password?.revealedValue ?? "\u{0}"))
+        }
+    }
+}
