@@ -52,7 +52,7 @@ enum QdrantBenchmark {
     }
 
     static func microseconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) * 1e6 + Double(duration.components.attoseconds) / 1e12
+        duration.seconds * 1e6
     }
 
     /// Microseconds per request of one curl process making `count` requests with `next`.

@@ -153,7 +153,7 @@ func poolReads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
     }
     let elapsed = ContinuousClock.now - start
     await pool.shutdown()
-    return Double(total) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    return Double(total) / elapsed.seconds
 }
 
 let sections = ProcessInfo.processInfo.environment["KT_BENCH_ONLY"].map { Set($0.split(separator: ",").map(String.init)) }

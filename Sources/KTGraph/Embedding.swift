@@ -97,7 +97,7 @@ public struct OpenAICompatibleEmbedder: EmbeddingService {
         guard !texts.isEmpty else { return [] }
         var request = URLRequest(url: baseURL.appendingPathComponent("embeddings"))
         request.httpMethod = "POST"
-        request.timeoutInterval = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
+        request.timeoutInterval = timeout.timeInterval
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let apiKey { request.setValue("Bearer \(apiKey.revealedValue)", forHTTPHeaderField: "Authorization") }
         request.httpBody = try JSONEncoder().encode(Request(model: model, input: texts))

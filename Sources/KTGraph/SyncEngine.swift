@@ -288,7 +288,7 @@ public struct SyncEngine: Sendable {
         var report = Report()
         struct Queued: Encodable { var table: String, key: String, reason: String, base: Double }
         var cleared: [(String, String)] = [], queued: [String: Queued] = [:]
-        let retryBase = Double(settings.retryBase.components.seconds) + Double(settings.retryBase.components.attoseconds) / 1e18
+        let retryBase = settings.retryBase.timeInterval
         for outcome in outcomes {
             switch outcome.result {
             case .applied:
@@ -345,54 +345,51 @@ public struct SyncEngine: Sendable {
         var keysByTable: [String: [String]] = [:], seen: Set<[String]> = []
         for (table, key) in items where seen.insert([table, key]).inserted { keysByTable[table, default: []].append(key) }
         let order = Self.tables + keysByTable.keys.filter { !Self.tables.contains($0) }.sorted()
-        func outcomes(_ results: [String: Outcomes]) -> [Outcome] {
-            items.map { table, key in Outcome(table: table, key: key, result: results[table]?[key] ?? .failed("not applied")) }
-        }
-        do {
-            return try await graphSession.withTransaction(setup: Self.graphSetup, logger: logger) { transaction in
-                var results: [String: Outcomes] = [:], touched: Set<UUID> = []
+        // One attempt in one graph-db transaction; with `savepoints`, a failing table falls back
+        // to its keys one at a time. Returns the outcomes and how many tables fell back.
+        func attempt(savepoints: Bool) async throws -> ([Outcome], rowByRow: Int) {
+            try await graphSession.withTransaction(setup: Self.graphSetup, logger: logger) { transaction in
+                var results: [String: Outcomes] = [:], touched: Set<UUID> = [], rowByRow = 0
                 for table in order {
                     guard let keys = keysByTable[table] else { continue }
-                    results[table] = try await applyBatch(table, keys, w, transaction, prefetched: prefetched[table], touched: &touched)
+                    guard savepoints else {
+                        results[table] = try await applyBatch(table, keys, w, transaction, prefetched: prefetched[table], touched: &touched)
+                        continue
+                    }
+                    do {
+                        var batchTouched: Set<UUID> = []
+                        results[table] = try await transaction.withSavepoint { t in
+                            try await applyBatch(table, keys, w, t, prefetched: prefetched[table], touched: &batchTouched)
+                        }
+                        touched.formUnion(batchTouched)
+                        continue
+                    } catch {
+                        logger.debug("sync batch failed; applying row by row", metadata: ["kt.table": "\(table)", "kt.error": "\(Self.message(error))"])
+                    }
+                    rowByRow += 1
+                    var outcomes: Outcomes = [:]
+                    for key in keys {
+                        do {
+                            var rowTouched: Set<UUID> = []
+                            outcomes[key] = try await transaction.withSavepoint { t in try await applyBatch(table, [key], w, t, touched: &rowTouched) }[key]
+                            touched.formUnion(rowTouched)
+                        } catch {
+                            logger.debug("sync row failed", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.error": "\(Self.message(error))"])
+                            outcomes[key] = .failed(Self.message(error))
+                        }
+                    }
+                    results[table] = outcomes
                 }
                 try await GraphStats.refresh(Array(touched), transaction)
-                return outcomes(results)
+                return (items.map { table, key in Outcome(table: table, key: key, result: results[table]?[key] ?? .failed("not applied")) }, rowByRow)
             }
+        }
+        do {
+            return try await attempt(savepoints: false).0
         } catch where !Task.isCancelled {
             logger.debug("sync batch failed; applying it again with savepoints", metadata: ["kt.error": "\(Self.message(error))"])
         }
-        let (applied, rowByRow) = try await graphSession.withTransaction(setup: Self.graphSetup, logger: logger) { transaction in
-            var results: [String: Outcomes] = [:], rowByRow = 0
-            var touched: Set<UUID> = []
-            for table in order {
-                guard let keys = keysByTable[table] else { continue }
-                do {
-                    var batchTouched: Set<UUID> = []
-                    results[table] = try await transaction.withSavepoint { t in
-                        try await applyBatch(table, keys, w, t, prefetched: prefetched[table], touched: &batchTouched)
-                    }
-                    touched.formUnion(batchTouched)
-                    continue
-                } catch {
-                    logger.debug("sync batch failed; applying row by row", metadata: ["kt.table": "\(table)", "kt.error": "\(Self.message(error))"])
-                }
-                rowByRow += 1
-                var outcomes: Outcomes = [:]
-                for key in keys {
-                    do {
-                        var rowTouched: Set<UUID> = []
-                        outcomes[key] = try await transaction.withSavepoint { t in try await applyBatch(table, [key], w, t, touched: &rowTouched) }[key]
-                        touched.formUnion(rowTouched)
-                    } catch {
-                        logger.debug("sync row failed", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.error": "\(Self.message(error))"])
-                        outcomes[key] = .failed(Self.message(error))
-                    }
-                }
-                results[table] = outcomes
-            }
-            try await GraphStats.refresh(Array(touched), transaction)
-            return (outcomes(results), rowByRow)
-        }
+        let (applied, rowByRow) = try await attempt(savepoints: true)
         report.rowByRowBatches += rowByRow
         return applied
     }

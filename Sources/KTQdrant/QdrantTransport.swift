@@ -1,4 +1,5 @@
 import Foundation
+import KTConfig
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -47,8 +48,7 @@ final class URLSessionTransport: QdrantTransport {
 
     init(timeout: Duration) {
         let configuration = URLSessionConfiguration.ephemeral
-        let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
-        configuration.timeoutIntervalForRequest = seconds
+        configuration.timeoutIntervalForRequest = timeout.timeInterval
         configuration.httpMaximumConnectionsPerHost = 16
         configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
         configuration.urlCache = nil

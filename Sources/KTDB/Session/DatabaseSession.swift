@@ -30,7 +30,7 @@ public struct DatabaseSession: Sendable {
         logger: Logger,
         _ body: (PostgresTransaction) async throws -> T
     ) async throws -> T {
-        try await pool.withConnection(logger: logger) { try await $0.transaction(schema: schema, logger: logger, body) }
+        try await withTransaction(setup: nil, logger: logger, body)
     }
 
     /// Runs `body` in a transaction whose first round trip also runs `setup`: transaction-local
@@ -38,7 +38,7 @@ public struct DatabaseSession: Sendable {
     /// For the SDK's own modules; the public form is ``withTransaction(logger:_:)``.
     @discardableResult
     package func withTransaction<T: Sendable>(
-        setup: StaticString, logger: Logger, _ body: (PostgresTransaction) async throws -> T
+        setup: StaticString?, logger: Logger, _ body: (PostgresTransaction) async throws -> T
     ) async throws -> T {
         try await pool.withConnection(logger: logger) { try await $0.transaction(schema: schema, setup: setup, logger: logger, body) }
     }
