@@ -83,9 +83,25 @@ enum TestEnvironment {
         }
     }
 
+    /// Drops a test database. `WITH (FORCE)` ends the sessions the test left behind, but the
+    /// test role is not a superuser and may not end an autovacuum worker that happens to be
+    /// in the database (SQLSTATE 42501); a plain `DROP DATABASE` asks autovacuum to leave and
+    /// waits for it. Either can also meet a session that is still closing (55006), so the
+    /// drop is tried again for a few seconds before the error is reported.
     private static func dropDatabase(_ name: String, on url: DatabaseURL) async throws {
-        try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) {
-            try await $0.execute(simple: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)", logger: logger)
+        try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) { connection in
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try await connection.execute(simple: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)", logger: logger)
+                    return
+                } catch let error as KTDBError where error.sqlState == "42501" || error.sqlState == "55006" {
+                    if (try? await connection.execute(simple: "DROP DATABASE IF EXISTS \(name)", logger: logger)) != nil { return }
+                    if attempt == 20 { throw error }
+                    try await Task.sleep(for: .milliseconds(250))
+                }
+            }
         }
     }
 }
