@@ -9,26 +9,43 @@ import Logging
 ///    ReadGraphEngine point reads vs pgbench -S (c=1, c=8), and read p99 while 16 worker tasks
 ///    write, as a ratio to idle p99.
 enum GraphBenchmark {
-    /// Runs `body` while a child process at nice 19 (this executable, `--write-load`) writes
-    /// through `tasks` WorkerGraphEngine tasks.
-    static func withWriteLoadProcess<T>(writeURL: DatabaseURL, schema: SchemaName, tasks: Int, _ body: () async throws -> T) async throws -> T {
+    /// Runs `body` while a child process (this executable, `--write-load`, started through
+    /// `launcher`, e.g. `nice -n 19` or `taskset -c 1`) writes through `tasks` WorkerGraphEngine
+    /// tasks; returns `body`'s value and the writes per second the child reported.
+    static func withWriteLoadProcess<T>(
+        launcher: [String], writeURL: DatabaseURL, schema: SchemaName, tasks: Int, _ body: () async throws -> T
+    ) async throws -> (value: T, writesPerSecond: Double) {
         let process = Process(), input = Pipe(), output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
-        process.arguments = ["-n", "19", CommandLine.arguments[0], "--write-load", writeURL.urlString(includingPassword: true), schema.rawValue, "\(tasks)"]
+        process.executableURL = URL(fileURLWithPath: launcher[0])
+        process.arguments = launcher.dropFirst() + [CommandLine.arguments[0], "--write-load", writeURL.urlString(includingPassword: true), schema.rawValue, "\(tasks)"]
         process.standardInput = input
         process.standardOutput = output
         try process.run()
-        defer {
+        var stopped = false
+        func stop() -> String {
+            stopped = true
             try? input.fileHandleForWriting.close()
+            let rest = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             process.waitUntilExit()
+            return rest
         }
-        // The child prints a line once its tasks are writing.
-        _ = output.fileHandleForReading.availableData
+        defer { if !stopped { _ = stop() } }
+        // The child prints a line once its writers have written, and its rate when it stops.
+        guard String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).hasPrefix("writing") else {
+            _ = stop()
+            throw KTGraphError(code: .invalidArgument, message: "the write-load process did not start writing")
+        }
         try await Task.sleep(for: .milliseconds(300))
-        return try await body()
+        let value = try await body()
+        let rate = stop().split(separator: "\n").compactMap { Double($0) }.last
+        guard let rate, process.terminationStatus == 0 else {
+            throw KTGraphError(code: .invalidArgument, message: "the write-load process failed (status \(process.terminationStatus))")
+        }
+        return (value, rate)
     }
 
-    /// The child side of ``withWriteLoadProcess(writeURL:schema:tasks:_:)``.
+    /// The child side of ``withWriteLoadProcess(launcher:writeURL:schema:tasks:_:)``: prints
+    /// `writing` once the first writes are done, and the writes per second when standard input closes.
     static func writeLoad(writeURL: DatabaseURL, schema: SchemaName, tasks: Int) async throws {
         let logger = Logger(label: "kt-bench-write-load")
         let pool = PostgresConnectionPool(configuration: .init(
@@ -41,33 +58,40 @@ enum GraphBenchmark {
             _ = FileHandle.standardInput.readDataToEndOfFile()
             stop.set()
         }
-        try await whileWriting(worker, tasks: tasks, stop: stop) {
+        let (_, rate) = try await whileWriting(worker, tasks: tasks, stop: stop) {
             FileHandle.standardOutput.write(Data("writing\n".utf8))
             while !stop.isSet { try await Task.sleep(for: .milliseconds(20)) }
         }
+        FileHandle.standardOutput.write(Data("\(rate)\n".utf8))
         await pool.shutdown()
     }
 
-    /// Runs `body` while `tasks` tasks upsert nodes through `worker` until `stop` is set; sets
-    /// it when `body` ends and waits for the writers.
+    /// Runs `body` once every one of `tasks` tasks has upserted a node through `worker`, while
+    /// they go on upserting until `stop` is set; sets it when `body` ends and waits for the
+    /// writers. Returns `body`'s value and the writes per second.
     static func whileWriting<T: Sendable>(
         _ worker: WorkerGraphEngine, tasks: Int, stop: ManagedAtomicFlag = ManagedAtomicFlag(), _ body: () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+    ) async throws -> (value: T, writesPerSecond: Double) {
+        let started = ManagedCounter()
+        let start = ContinuousClock.now
+        return try await withThrowingTaskGroup(of: Int.self) { group in
             for writer in 0..<tasks {
                 group.addTask {
                     var n = 0
                     while !stop.isSet {
                         try await worker.createNode(concept: "load \(writer) \(n % 500)", definition: "x")
+                        if n == 0 { started.increment() }
                         n += 1
                     }
+                    return n
                 }
             }
             defer { stop.set() }
+            while started.value < tasks { try await Task.sleep(for: .milliseconds(5)) }
             let value = try await body()
             stop.set()
-            try await group.waitForAll()
-            return value
+            let writes = try await group.reduce(0, +)
+            return (value, Double(writes) / (ContinuousClock.now - start).seconds)
         }
     }
 
@@ -84,7 +108,7 @@ enum GraphBenchmark {
         return (ContinuousClock.now - start).seconds
     }
 
-    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, writeDataDirectory: String?, readsPerClient: Int, reads readsToo: Bool = true, logger: Logger) async throws {
+    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, graphDataDirectory: String?, writeDataDirectory: String?, readsPerClient: Int, reads readsToo: Bool = true, logger: Logger) async throws {
         let rows = 20_000
         let tag = UUID().uuidString.prefix(8).lowercased()
         let schema = try SchemaName("graph_bench_\(tag)"), copySchema = try SchemaName("graph_benchcopy_\(tag)")
@@ -178,23 +202,39 @@ enum GraphBenchmark {
                 latencies.sort()
                 return latencies[Int(Double(reads) * 0.99)]
             }
-            func loadedP99() async throws -> Double {
-                try await whileWriting(worker, tasks: 16) {
-                    try await Task.sleep(for: .milliseconds(300))
-                    return try await p99(reads: 3000)
-                }
-            }
             let idle = try await p99(reads: 3000)
-            let loaded = try await loadedP99()
-            print(String(format: "  read p99 idle %.2f ms, with 16 writers on write-db %.2f ms   ratio %.2fx (target <= 1.50x)", idle * 1000, loaded * 1000, loaded / idle))
+            let (loaded, rate) = try await whileWriting(worker, tasks: 16) {
+                try await Task.sleep(for: .milliseconds(300))
+                return try await p99(reads: 3000)
+            }
+            print(String(format: "  read p99 idle %.2f ms, with 16 writers on write-db (%.0f writes/s) %.2f ms   ratio %.2fx (target <= 1.50x)",
+                         idle * 1000, rate, loaded * 1000, loaded / idle))
             // The ADR puts write-db, and the workers, apart from graph-db and the API. On one machine,
             // the lowest CPU priority for the write-db cluster and for a worker process models that:
             // graph-db and the reader no longer queue behind them for the two shared cores.
             if let data = writeDataDirectory, try renice(cluster: data, to: 19) {
                 defer { _ = try? renice(cluster: data, to: 0) }
-                let separated = try await withWriteLoadProcess(writeURL: writeURL, schema: schema, tasks: 16) { try await p99(reads: 3000) }
-                print(String(format: "  read p99 with 16 writers in a worker process, worker and write-db cluster at nice 19: %.2f ms   ratio %.2fx (target <= 1.50x)",
-                             separated * 1000, separated / idle))
+                let (separated, rate) = try await withWriteLoadProcess(launcher: ["/usr/bin/nice", "-n", "19"], writeURL: writeURL, schema: schema, tasks: 16) {
+                    try await p99(reads: 3000)
+                }
+                print(String(format: "  read p99 with 16 writers in a worker process (%.0f writes/s), worker and write-db cluster at nice 19: %.2f ms   ratio %.2fx (target <= 1.50x)",
+                             rate, separated * 1000, separated / idle))
+            }
+            // Closer still to separate hardware: the write side (write-db cluster and worker
+            // process) on the last CPU, the read side (graph-db cluster and this process) on the
+            // others; idle is measured again in that placement.
+            let cpus = ProcessInfo.processInfo.activeProcessorCount
+            if cpus >= 2, let writeData = writeDataDirectory, let graphData = graphDataDirectory {
+                let readCPUs = "0-\(cpus - 2)", writeCPU = "\(cpus - 1)", all = "0-\(cpus - 1)"
+                defer { for data in [graphData, writeData] { _ = try? pin(cluster: data, to: all) }; _ = try? pin(process: getpid(), to: all) }
+                if try pin(cluster: graphData, to: readCPUs), try pin(cluster: writeData, to: writeCPU), try pin(process: getpid(), to: readCPUs) {
+                    let idlePinned = try await p99(reads: 3000)
+                    let (loadedPinned, rate) = try await withWriteLoadProcess(launcher: ["/usr/bin/taskset", "-c", writeCPU], writeURL: writeURL, schema: schema, tasks: 16) {
+                        try await p99(reads: 3000)
+                    }
+                    print(String(format: "  read p99, write-db and a worker process of 16 writers (%.0f writes/s) on CPU %@, graph-db and reader on CPU %@: idle %.2f ms, loaded %.2f ms   ratio %.2fx (target <= 1.50x)",
+                                 rate, writeCPU, readCPUs, idlePinned * 1000, loadedPinned * 1000, loadedPinned / idlePinned))
+                }
             }
         }
 
@@ -209,13 +249,39 @@ enum GraphBenchmark {
     }
 }
 
+/// The process ids of a local cluster's postmaster and its current children, or `nil`.
+func clusterProcesses(_ dataDirectory: String) throws -> [String]? {
+    guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+          let postmaster = pidFile.split(separator: "\n").first.map(String.init) else { return nil }
+    return [postmaster] + (try runCapturing("/usr/bin/pgrep", ["-P", postmaster]).output.split(separator: "\n").map(String.init))
+}
+
 /// Sets the CPU priority of a local cluster's postmaster and its current backends (root only);
 /// returns `false` when it could not.
 func renice(cluster dataDirectory: String, to value: Int) throws -> Bool {
-    guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
-          let postmaster = pidFile.split(separator: "\n").first.map(String.init) else { return false }
-    let children = try runCapturing("/usr/bin/pgrep", ["-P", postmaster]).output.split(separator: "\n").map(String.init)
-    return try runCapturing("/usr/bin/renice", ["-n", "\(value)", "-p", postmaster] + children).status == 0
+    guard let pids = try clusterProcesses(dataDirectory) else { return false }
+    return try runCapturing("/usr/bin/renice", ["-n", "\(value)", "-p"] + pids).status == 0
+}
+
+/// Restricts a local cluster's postmaster and its current processes to the CPU list `cpus`
+/// (backends forked later inherit it); returns `false` when it could not.
+func pin(cluster dataDirectory: String, to cpus: String) throws -> Bool {
+    guard let pids = try clusterProcesses(dataDirectory) else { return false }
+    for pid in pids where try runCapturing("/usr/bin/taskset", ["-a", "-p", "-c", cpus, pid]).status != 0 { return false }
+    return true
+}
+
+/// Restricts every thread of a process to the CPU list `cpus`; returns `false` when it could not.
+func pin(process pid: Int32, to cpus: String) throws -> Bool {
+    try runCapturing("/usr/bin/taskset", ["-a", "-p", "-c", cpus, "\(pid)"]).status == 0
+}
+
+/// A counter shared by tasks.
+final class ManagedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    var value: Int { lock.withLock { count } }
+    func increment() { lock.withLock { count += 1 } }
 }
 
 /// A set-once flag shared by tasks.

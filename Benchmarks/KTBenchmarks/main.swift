@@ -5,7 +5,9 @@
 //        KT_BENCH_QDRANT_URL=<url> adds the Qdrant client benchmark (2);
 //        with KT_BENCH_WRITE_URL=<url> too, the provisioning benchmark (3) and KTGraph (4);
 //        KT_BENCH_WRITE_DATA=<data dir of the write-db cluster> adds the p99 figure with that
-//        cluster at the lowest CPU priority (root only).
+//        cluster at the lowest CPU priority (root only); with KT_BENCH_GRAPH_DATA=<data dir of
+//        the graph-db cluster> too, the p99 figure with the write side and the read side on
+//        separate CPUs (taskset).
 //        KT_BENCH_ONLY=pool,qdrant,graph,provision runs only the sections named
 //        (sync: graph's upsert and sync figures without its reads).
 //        KT_BENCH_CLIENTS=n, KT_BENCH_EXECUTOR=0/1, KT_BENCH_NO_REFERENCE=1 and KT_BENCH_NO_P99=1
@@ -183,6 +185,7 @@ if runs("qdrant"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH
 if runs("graph") || runs("sync"), let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     print("KTGraph: engines and sync")
     try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write),
+                                graphDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_GRAPH_DATA"],
                                 writeDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_WRITE_DATA"], readsPerClient: min(readsPerClient, 5000),
                                 reads: runs("graph"), logger: logger)
 }
