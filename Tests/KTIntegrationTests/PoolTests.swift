@@ -75,7 +75,7 @@ struct PoolTests {
     func prePing(afterIdle: Duration) async throws {
         let url = try TestEnvironment.systemGraphURL
         try await TestEnvironment.withPool(url, size: 1, maxOverflow: 0, prePingAfterIdle: afterIdle) { pool in
-            let victim = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
+            let (victim, victimConnection) = try await pool.withConnection(logger: logger) { (try await Self.pid($0, logger), $0) }
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { admin in
                 try await admin.query("SELECT pg_terminate_backend(\(Int32(victim)))", logger: logger)
                 // Wait until the backend is gone on the server side (its socket is then closed).
@@ -84,11 +84,24 @@ struct PoolTests {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }
-            // The event loop reads the closed socket of the idle connection and marks it dead;
-            // a short grace covers that hand-off, no round trip is involved with a 60 s threshold.
-            try await Task.sleep(for: .milliseconds(100))
-            let replacement = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
-            #expect(replacement != victim)
+            if afterIdle == .zero {
+                // Every checkout pings: the very next one replaces the dead connection.
+                let replacement = try await pool.withConnection(logger: logger) { try await Self.pid($0, logger) }
+                #expect(replacement != victim)
+                return
+            }
+            // No round trip with a 60 s threshold: the event loop reads the idle connection's
+            // closed socket and marks it dead, and the next checkout replaces it. Until the loop
+            // has done so, the pool may still hand out the victim; it goes back untouched (no
+            // statement ever fails) and the checkout is tried again.
+            var replacement: Int?
+            for _ in 0..<500 where replacement == nil {
+                replacement = try await pool.withConnection(logger: logger) { connection in
+                    connection === victimConnection ? nil : try await Self.pid(connection, logger)
+                }
+                if replacement == nil { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(replacement != nil && replacement != victim)
         }
     }
 
