@@ -126,40 +126,51 @@ enum GraphBenchmark {
         defer { Task { await writePool.shutdown(); await graphPool.shutdown() } }
         let writeSession = DatabaseSession(pool: writePool, schema: schema), graphSession = DatabaseSession(pool: graphPool, schema: schema)
         let worker = WorkerGraphEngine(writeSession: writeSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
-        let concepts = (0..<rows).map { "Benchmark concept \($0)" }
-
-        // Batch upserts vs COPY into the same table (in a twin schema).
-        var start = ContinuousClock.now
-        for chunk in stride(from: 0, to: rows, by: 1000) {
-            try await worker.createNodes(concepts[chunk..<min(rows, chunk + 1000)].map { WorkerGraphEngine.NodeSpec(concept: $0) })
-        }
-        let upsertSeconds = (ContinuousClock.now - start).seconds
-        // The references COPY the very rows written (every column) into the same table of the twin schema.
+        // Paired rounds, as for the point reads: each round upserts new rows, COPYs the very
+        // rows written (every column, exported from the table the engine wrote) into the same
+        // table of the twin schema, syncs them and COPYs the synced rows likewise into graph-db.
+        // The figures are the medians of the rounds' ratios.
         let csv = FileManager.default.temporaryDirectory.appendingPathComponent("kt-bench-\(tag).csv")
         defer { try? FileManager.default.removeItem(at: csv) }
-        _ = try psql(writeURL, "\\copy \(schema.quoted).write_nodes TO '\(csv.path)' WITH (FORMAT csv)")
-        let copyWrite = try psql(writeURL, "\\copy \(copySchema.quoted).write_nodes FROM '\(csv.path)' WITH (FORMAT csv)")
-        print(String(format: "  batch upsert %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)",
-                     rows, Double(rows) / upsertSeconds, Double(rows) / copyWrite, copyWrite / upsertSeconds))
-
-        // Sync rows/s vs COPY into graph-db.
         var settings = SyncSettings()
         settings.batchSize = 1000
-        start = ContinuousClock.now
-        let syncCPU = cpuSeconds(children: false)
-        try await SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: "bench_\(tag)", settings: settings, logger: logger).syncUntilIdle(maxCycles: 1000)
-        let syncSeconds = (ContinuousClock.now - start).seconds
-        let syncCPUPerRow = (cpuSeconds(children: false) - syncCPU) / Double(rows) * 1e6
-        _ = try psql(graphURL, "\\copy \(schema.quoted).nodes TO '\(csv.path)' WITH (FORMAT csv)")
-        let copyGraph = try psql(graphURL, "\\copy \(copySchema.quoted).nodes FROM '\(csv.path)' WITH (FORMAT csv)")
-        print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %.2fx (target >= 0.50x)   (client CPU per row: %.1f us)",
-                     rows, Double(rows) / syncSeconds, Double(rows) / copyGraph, copyGraph / syncSeconds, syncCPUPerRow))
+        let sync = SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: "bench_\(tag)", settings: settings, logger: logger)
+        func concepts(round: Int) -> [String] { (0..<rows).map { "Benchmark concept \(round)-\($0)" } }
+        var upserts: [PairedRound] = [], syncs: [PairedRound] = [], syncCPUPerRow: [Double] = []
+        for round in 0..<PointReadRuns.rounds {
+            let batch = concepts(round: round)
+            let rowsOfRound = "WHERE concept LIKE 'Benchmark concept \(round)-%'"
+            var start = ContinuousClock.now
+            for chunk in stride(from: 0, to: rows, by: 1000) {
+                try await worker.createNodes(batch[chunk..<min(rows, chunk + 1000)].map { WorkerGraphEngine.NodeSpec(concept: $0) })
+            }
+            let upsertSeconds = (ContinuousClock.now - start).seconds
+            _ = try psql(writeURL, "\\copy (SELECT * FROM \(schema.quoted).write_nodes \(rowsOfRound)) TO '\(csv.path)' WITH (FORMAT csv)")
+            let copyWrite = try psql(writeURL, "\\copy \(copySchema.quoted).write_nodes FROM '\(csv.path)' WITH (FORMAT csv)")
+            upserts.append(PairedRound(ours: Double(rows) / upsertSeconds, reference: Double(rows) / copyWrite))
+
+            start = ContinuousClock.now
+            let cpu = cpuSeconds(children: false)
+            let report = try await sync.syncUntilIdle(maxCycles: 1000)
+            let syncSeconds = (ContinuousClock.now - start).seconds
+            guard report.applied["write_nodes"] == rows else {
+                throw KTGraphError(code: .invalidArgument, message: "the sync applied \(report.applied["write_nodes"] ?? 0) of \(rows) nodes")
+            }
+            syncCPUPerRow.append((cpuSeconds(children: false) - cpu) / Double(rows) * 1e6)
+            _ = try psql(graphURL, "\\copy (SELECT * FROM \(schema.quoted).nodes \(rowsOfRound)) TO '\(csv.path)' WITH (FORMAT csv)")
+            let copyGraph = try psql(graphURL, "\\copy \(copySchema.quoted).nodes FROM '\(csv.path)' WITH (FORMAT csv)")
+            syncs.append(PairedRound(ours: Double(rows) / syncSeconds, reference: Double(rows) / copyGraph))
+        }
+        let upsert = PairedRound.summary(upserts), synced = PairedRound.summary(syncs)
+        print(String(format: "  batch upsert %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %@ (target >= 0.50x)", rows, upsert.ours, upsert.reference, upsert.ratio))
+        print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %@ (target >= 0.50x)   (client CPU per row: %.1f us)",
+                     rows, synced.ours, synced.reference, synced.ratio, syncCPUPerRow.reduce(0, +) / Double(syncCPUPerRow.count)))
 
         // ReadGraphEngine point reads vs pgbench -S.
         if readsToo { try await readBenchmarks() }
         func readBenchmarks() async throws {
             let reader = ReadGraphEngine(session: graphSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
-            let ids = concepts.map { GraphKeys.id(forKey: GraphKeys.nodeKey($0)) }
+            let ids = concepts(round: 0).map { GraphKeys.id(forKey: GraphKeys.nodeKey($0)) }
             // Reads from plain tasks, and from tasks preferring the pool's executor (each completed
             // statement resumes its task on the loop thread instead of hopping to the global pool).
             @Sendable func reads(clients: Int, onPoolExecutor: Bool) async throws -> Double {
@@ -183,21 +194,17 @@ enum GraphBenchmark {
             // spell of the shared machine falls on both sides of that round's ratios; the figure
             // is the median ratio over the rounds.
             for clients in PointReadRuns.clientCounts {
-                var ratios: [Bool: [(ours: Double, reference: Double)]] = [:]
+                var rounds: [Bool: [PairedRound]] = [:]
                 for _ in 0..<PointReadRuns.rounds {
                     let reference = try PointReadRuns.reference(clients: clients)
                     for onPoolExecutor in PointReadRuns.executorModes {
-                        ratios[onPoolExecutor, default: []].append((try await reads(clients: clients, onPoolExecutor: onPoolExecutor), reference))
+                        rounds[onPoolExecutor, default: []].append(PairedRound(ours: try await reads(clients: clients, onPoolExecutor: onPoolExecutor), reference: reference))
                     }
                 }
                 for onPoolExecutor in PointReadRuns.executorModes {
-                    let rounds = ratios[onPoolExecutor] ?? []
-                    let sorted = rounds.map { $0.ours / $0.reference }.sorted()
-                    let median = sorted[sorted.count / 2]
-                    let mean = { (values: [Double]) in values.reduce(0, +) / Double(values.count) }
-                    print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %.2fx, median of %d rounds (%.2f-%.2f) (target >= 0.80x)",
-                                 clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", mean(rounds.map(\.ours)), mean(rounds.map(\.reference)),
-                                 median, rounds.count, sorted[0], sorted[sorted.count - 1]))
+                    let summary = PairedRound.summary(rounds[onPoolExecutor] ?? [])
+                    print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %@ (target >= 0.80x)",
+                                 clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", summary.ours, summary.reference, summary.ratio))
                 }
             }
 
@@ -287,6 +294,21 @@ func pin(cluster dataDirectory: String, to cpus: String) throws -> Bool {
 /// Restricts every thread of a process to the CPU list `cpus`; returns `false` when it could not.
 func pin(process pid: Int32, to cpus: String) throws -> Bool {
     try runCapturing("/usr/bin/taskset", ["-a", "-p", "-c", cpus, "\(pid)"]).status == 0
+}
+
+/// One round of a paired measurement: our rate and the reference's, measured back to back.
+struct PairedRound {
+    var ours: Double
+    var reference: Double
+
+    /// Mean rates over the rounds, and the median of the rounds' ratios with their range.
+    static func summary(_ rounds: [PairedRound]) -> (ours: Double, reference: Double, ratio: String) {
+        let ratios = rounds.map { $0.ours / $0.reference }.sorted()
+        let mean = { (values: [Double]) in values.reduce(0, +) / Double(max(1, values.count)) }
+        guard let low = ratios.first, let high = ratios.last else { return (0, 0, "-") }
+        let ratio = String(format: "%.2fx, median of %d rounds (%.2f-%.2f)", ratios[ratios.count / 2], ratios.count, low, high)
+        return (mean(rounds.map(\.ours)), mean(rounds.map(\.reference)), ratio)
+    }
 }
 
 /// A counter shared by tasks.

@@ -12,7 +12,7 @@
 //        (sync: graph's upsert and sync figures without its reads).
 //        KT_BENCH_CLIENTS=n, KT_BENCH_EXECUTOR=0/1, KT_BENCH_NO_REFERENCE=1 and KT_BENCH_NO_P99=1
 //        narrow the point-read runs of sections 1 and 4 (for profiling); KT_BENCH_ROUNDS=n sets
-//        the paired rounds of section 4's point reads (default 5).
+//        the paired rounds of section 4 (default 5).
 //
 // Both sides run the same number of reads per client. pgbench runs with `-t`, not `-T`: its
 // timer is a SIGALRM, which a child of a Swift process may inherit blocked.
@@ -101,7 +101,7 @@ enum PointReadRuns {
     static let clientCounts = environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
     /// From plain tasks and from the pool's executor, or only `KT_BENCH_EXECUTOR` (0 or 1).
     static let executorModes = environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
-    /// Paired rounds of the KTGraph point reads (reference, then each mode): 5, or `KT_BENCH_ROUNDS`.
+    /// Paired rounds of the KTGraph figures (ours and the reference back to back): 5, or `KT_BENCH_ROUNDS`.
     static let rounds = max(1, environment["KT_BENCH_ROUNDS"].flatMap { Int($0) } ?? 5)
     /// `pgbench -S` tps at `clients`; 1 with `KT_BENCH_NO_REFERENCE=1` (the client alone, for
     /// profiling; ratios are then meaningless).
