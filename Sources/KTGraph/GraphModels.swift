@@ -305,6 +305,14 @@ public struct NodeWithCount: Sendable, Hashable {
     public var count: Int
 }
 
+extension NodeWithCount {
+    /// The nodes of (id, count) pairs, in the pairs' order (ids without a node left out).
+    static func pairing(_ counts: [(UUID, Int)], with nodes: [GraphNode]) -> [NodeWithCount] {
+        let byID = Dictionary(nodes.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return counts.compactMap { id, count in byID[id].map { NodeWithCount(node: $0, count: count) } }
+    }
+}
+
 /// An edge as seen from one of its nodes, with the other node's concept and type.
 public struct EdgeWithTarget: Sendable, Hashable {
     /// The edge.

@@ -86,11 +86,10 @@ extension ReadGraphEngine {
 
     private func nodesLinking(_ factIDs: [UUID], excluding excluded: UUID?, limit: Int) async throws -> [NodeWithCount] {
         guard !factIDs.isEmpty else { return [] }
-        let counts = try await run("""
+        return try await withCounts("""
             SELECT node_id, count(*) AS hits FROM \(table.nodeFacts)
             WHERE fact_id = ANY(\(factIDs.map(\.uuidString))::uuid[]) AND (\(excluded)::uuid IS NULL OR node_id <> \(excluded))
             GROUP BY node_id ORDER BY hits DESC, node_id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in (try row.decode(0, as: UUID.self), try row.decode(1, as: Int.self)) }
-        return try await withCounts(counts)
+            """)
     }
 }

@@ -97,17 +97,16 @@ extension ReadGraphEngine {
 
     /// Nodes that share facts with `nodeID`, most shared first.
     public func findNodesSharingFacts(with nodeID: UUID, limit: Int = 10) async throws -> [NodeWithCount] {
-        let counts = try await run("""
+        return try await withCounts("""
             SELECT o.node_id, count(*) AS shared FROM \(table.nodeFacts) n JOIN \(table.nodeFacts) o ON o.fact_id = n.fact_id AND o.node_id <> n.node_id
             WHERE n.node_id = \(nodeID) GROUP BY o.node_id ORDER BY shared DESC, o.node_id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in (try row.decode(0, as: UUID.self), try row.decode(1, as: Int.self)) }
-        return try await withCounts(counts)
+            """)
     }
 
-    /// The nodes of (id, count) pairs, in the pairs' order (missing nodes left out).
-    func withCounts(_ counts: [(UUID, Int)]) async throws -> [NodeWithCount] {
-        let nodes = Dictionary(try await nodes(ids: counts.map(\.0)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        return counts.compactMap { id, count in nodes[id].map { NodeWithCount(node: $0, count: count) } }
+    /// The nodes of a query's (node id, count) rows, in row order (missing nodes left out).
+    func withCounts(_ query: PostgresQuery) async throws -> [NodeWithCount] {
+        let counts = try await run(query).idCounts()
+        return NodeWithCount.pairing(counts, with: try await nodes(ids: counts.map(\.0)))
     }
 
     // MARK: Edges

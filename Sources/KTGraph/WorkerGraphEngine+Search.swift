@@ -62,12 +62,11 @@ extension WorkerGraphEngine {
 
     /// Nodes that share facts with `nodeID`, most shared first.
     public func findNodesSharingFacts(with nodeID: UUID, limit: Int = 10) async throws -> [NodeWithCount] {
-        let counts = try await run("""
+        return try await withCounts("""
             SELECT o.node_uuid, count(*) AS shared FROM write_nodes n JOIN write_nodes o ON o.fact_ids && n.fact_ids AND o.key <> n.key
             CROSS JOIN LATERAL unnest(o.fact_ids) AS f(fact) WHERE n.node_uuid = \(nodeID) AND f.fact = ANY(n.fact_ids)
             GROUP BY o.node_uuid ORDER BY shared DESC, o.node_uuid LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in (try row.decode(0, as: UUID.self), try row.decode(1, as: Int.self)) }
-        return try await withCounts(counts)
+            """)
     }
 
     /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the
@@ -110,16 +109,16 @@ extension WorkerGraphEngine {
     private func nodesLinking(_ factIDs: [UUID], excluding excluded: UUID?, limit: Int) async throws -> [NodeWithCount] {
         guard !factIDs.isEmpty else { return [] }
         let ids = factIDs.map(\.postgresText)
-        let counts = try await run("""
+        return try await withCounts("""
             SELECT n.node_uuid, count(*) AS hits FROM write_nodes n CROSS JOIN LATERAL unnest(n.fact_ids) AS f(fact)
             WHERE n.fact_ids && \(ids)::text[] AND f.fact = ANY(\(ids)::text[]) AND (\(excluded)::uuid IS NULL OR n.node_uuid <> \(excluded))
             GROUP BY n.node_uuid ORDER BY hits DESC, n.node_uuid LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in (try row.decode(0, as: UUID.self), try row.decode(1, as: Int.self)) }
-        return try await withCounts(counts)
+            """)
     }
 
-    private func withCounts(_ counts: [(UUID, Int)]) async throws -> [NodeWithCount] {
-        let nodes = Dictionary(try await nodes(ids: counts.map(\.0)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        return counts.compactMap { id, count in nodes[id].map { NodeWithCount(node: $0, count: count) } }
+    /// The nodes of a query's (node id, count) rows, in row order.
+    private func withCounts(_ query: PostgresQuery) async throws -> [NodeWithCount] {
+        let counts = try await run(query).idCounts()
+        return NodeWithCount.pairing(counts, with: try await nodes(ids: counts.map(\.0)))
     }
 }
