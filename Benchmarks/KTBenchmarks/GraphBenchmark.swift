@@ -4,11 +4,15 @@ import KTDB
 import KTGraph
 import KTQdrant
 import Logging
+import Synchronization
 
 /// 4. KTGraph: batch upserts vs COPY into write-db, sync rows/s vs COPY into graph-db,
 ///    ReadGraphEngine point reads vs pgbench -S (c=1, c=8), and read p99 while 16 worker tasks
 ///    write, as a ratio to idle p99.
 enum GraphBenchmark {
+    /// Paired rounds of each figure (ours and the reference back to back): 5, or `KT_BENCH_ROUNDS`.
+    static let rounds = max(1, PointReadRuns.environment["KT_BENCH_ROUNDS"].flatMap { Int($0) } ?? 5)
+
     /// Runs `body` while a child process (this executable, `--write-load`, started through
     /// `launcher`, e.g. `nice -n 19` or `taskset -c 1`) writes through `tasks` WorkerGraphEngine
     /// tasks; returns `body`'s value and the writes per second the child reported.
@@ -52,15 +56,15 @@ enum GraphBenchmark {
             connection: .init(url: writeURL, applicationName: "kt-bench-load"), pool: PoolSettings(size: tasks, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
             label: "bench-load"), backgroundLogger: logger)
         let worker = WorkerGraphEngine(writeSession: DatabaseSession(pool: pool, schema: schema), collections: QdrantCollections(graphSlug: "load"), logger: logger)
-        let stop = ManagedAtomicFlag()
+        let stop = Shared(false)
         // Stop when the parent closes standard input.
         Thread.detachNewThread {
             _ = FileHandle.standardInput.readDataToEndOfFile()
-            stop.set()
+            stop.update { $0 = true }
         }
         let (_, rate) = try await whileWriting(worker, tasks: tasks, stop: stop) {
             FileHandle.standardOutput.write(Data("writing\n".utf8))
-            while !stop.isSet { try await Task.sleep(for: .milliseconds(20)) }
+            while !stop.value { try await Task.sleep(for: .milliseconds(20)) }
         }
         FileHandle.standardOutput.write(Data("\(rate)\n".utf8))
         await pool.shutdown()
@@ -70,26 +74,26 @@ enum GraphBenchmark {
     /// they go on upserting until `stop` is set; sets it when `body` ends and waits for the
     /// writers. Returns `body`'s value and the writes per second.
     static func whileWriting<T: Sendable>(
-        _ worker: WorkerGraphEngine, tasks: Int, stop: ManagedAtomicFlag = ManagedAtomicFlag(), _ body: () async throws -> T
+        _ worker: WorkerGraphEngine, tasks: Int, stop: Shared<Bool> = Shared(false), _ body: () async throws -> T
     ) async throws -> (value: T, writesPerSecond: Double) {
-        let started = ManagedCounter()
+        let started = Shared(0)
         let start = ContinuousClock.now
         return try await withThrowingTaskGroup(of: Int.self) { group in
             for writer in 0..<tasks {
                 group.addTask {
                     var n = 0
-                    while !stop.isSet {
+                    while !stop.value {
                         try await worker.createNode(concept: "load \(writer) \(n % 500)", definition: "x")
-                        if n == 0 { started.increment() }
+                        if n == 0 { started.update { $0 += 1 } }
                         n += 1
                     }
                     return n
                 }
             }
-            defer { stop.set() }
+            defer { stop.update { $0 = true } }
             while started.value < tasks { try await Task.sleep(for: .milliseconds(5)) }
             let value = try await body()
-            stop.set()
+            stop.update { $0 = true }
             let writes = try await group.reduce(0, +)
             return (value, Double(writes) / (ContinuousClock.now - start).seconds)
         }
@@ -137,7 +141,7 @@ enum GraphBenchmark {
         let sync = SyncEngine(writeSession: writeSession, graphSession: graphSession, graphSlug: "bench_\(tag)", settings: settings, logger: logger)
         func concepts(round: Int) -> [String] { (0..<rows).map { "Benchmark concept \(round)-\($0)" } }
         var upserts: [PairedRound] = [], syncs: [PairedRound] = [], syncCPUPerRow: [Double] = []
-        for round in 0..<PointReadRuns.rounds {
+        for round in 0..<rounds {
             let batch = concepts(round: round)
             let rowsOfRound = "WHERE concept LIKE 'Benchmark concept \(round)-%'"
             var start = ContinuousClock.now
@@ -194,15 +198,15 @@ enum GraphBenchmark {
             // spell of the shared machine falls on both sides of that round's ratios; the figure
             // is the median ratio over the rounds.
             for clients in PointReadRuns.clientCounts {
-                var rounds: [Bool: [PairedRound]] = [:]
-                for _ in 0..<PointReadRuns.rounds {
+                var measured: [Bool: [PairedRound]] = [:]
+                for _ in 0..<Self.rounds {
                     let reference = try PointReadRuns.reference(clients: clients)
                     for onPoolExecutor in PointReadRuns.executorModes {
-                        rounds[onPoolExecutor, default: []].append(PairedRound(ours: try await reads(clients: clients, onPoolExecutor: onPoolExecutor), reference: reference))
+                        measured[onPoolExecutor, default: []].append(PairedRound(ours: try await reads(clients: clients, onPoolExecutor: onPoolExecutor), reference: reference))
                     }
                 }
                 for onPoolExecutor in PointReadRuns.executorModes {
-                    let summary = PairedRound.summary(rounds[onPoolExecutor] ?? [])
+                    let summary = PairedRound.summary(measured[onPoolExecutor] ?? [])
                     print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %@ (target >= 0.80x)",
                                  clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", summary.ours, summary.reference, summary.ratio))
                 }
@@ -311,20 +315,12 @@ struct PairedRound {
     }
 }
 
-/// A counter shared by tasks.
-final class ManagedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    var value: Int { lock.withLock { count } }
-    func increment() { lock.withLock { count += 1 } }
-}
-
-/// A set-once flag shared by tasks.
-final class ManagedAtomicFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.withLock { value } }
-    func set() { lock.withLock { value = true } }
+/// A value shared by tasks and threads (a stop flag, a counter).
+final class Shared<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    var value: Value { mutex.withLock { $0 } }
+    func update(_ change: (inout Value) -> Void) { mutex.withLock { change(&$0) } }
 }
 
 extension Duration {

@@ -101,8 +101,6 @@ enum PointReadRuns {
     static let clientCounts = environment["KT_BENCH_CLIENTS"].map { [Int($0) ?? 1] } ?? [1, 8]
     /// From plain tasks and from the pool's executor, or only `KT_BENCH_EXECUTOR` (0 or 1).
     static let executorModes = environment["KT_BENCH_EXECUTOR"].map { [$0 == "1"] } ?? [false, true]
-    /// Paired rounds of the KTGraph figures (ours and the reference back to back): 5, or `KT_BENCH_ROUNDS`.
-    static let rounds = max(1, environment["KT_BENCH_ROUNDS"].flatMap { Int($0) } ?? 5)
     /// `pgbench -S` tps at `clients`; 1 with `KT_BENCH_NO_REFERENCE=1` (the client alone, for
     /// profiling; ratios are then meaningless).
     static func reference(clients: Int) throws -> Double {
