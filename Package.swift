@@ -88,6 +88,7 @@ let package = Package(
                 "KTQdrant",
                 "KTGraph",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
 

@@ -14,11 +14,14 @@ enum ProvisioningBenchmark {
         settings.writeDatabaseURL = writeURL
         settings.qdrant.url = qdrantURL
         settings.embeddingDimensions = 8
-        _ = try await ServerStartup.prepare(settings: settings, logger: logger)
-        let pool = PostgresConnectionPool(
-            configuration: .init(connection: .init(url: graphURL, applicationName: "kt-bench"), pool: PoolSettings(size: 2, maxOverflow: 0, timeout: .seconds(30), recycle: .seconds(3600))),
-            backgroundLogger: logger)
-        let provisioner = GraphProvisioner(settings: settings, controlPlane: DatabaseSession(pool: pool), logger: logger)
+        settings.graphPool = PoolSettings(size: 2, maxOverflow: 0, timeout: .seconds(30), recycle: .seconds(3600))
+        try await withGraphSystem(settings: settings, configuration: .init(applicationName: "kt-bench"), logger: logger) { system in
+            _ = try await system.prepare()
+            try await measure(system.provisioner, count: count, graphURL: graphURL, logger: logger)
+        }
+    }
+
+    private static func measure(_ provisioner: GraphProvisioner, count: Int, graphURL: DatabaseURL, logger: Logger) async throws {
         let prefix = "bench_\(UInt16.random(in: 0...UInt16.max))"
         var timings: [Double] = []
         var slugs: [String] = []
@@ -43,7 +46,6 @@ enum ProvisioningBenchmark {
         print("  median per step: " + steps.medians().map { String(format: "%@ %.1f ms", $0.0, $0.1) }.joined(separator: ", "))
         print(String(format: "  re-migrate all %d graph-db schemas: no-op %.1f ms in all (%.2f ms each), one new migration %.1f ms in all", count, noop, noop / Double(count), oneNew))
         for slug in slugs { try await provisioner.deleteGraph(slug: slug, hard: true) }
-        await pool.shutdown()
     }
 
     /// Milliseconds to apply `sets` to every graph's graph-db schema over one connection.

@@ -20,10 +20,10 @@ struct DemoCommand: AsyncParsableCommand {
     func run() async throws {
         await CLIEnvironment.run(verbose: verbose) { environment in
             let logger = environment.logger
-            let report = try await ServerStartup.prepare(settings: environment.settings, logger: logger)
-            print("migrations applied: \(report.appliedMigrations)")
-            try await environment.withResolver { resolver in
-                let sessions = try await resolver.resolve(slug: graph ?? "default")
+            try await environment.withSystem { system in
+                let report = try await system.prepare()
+                print("migrations applied: \(report.appliedMigrations)")
+                let sessions = try await system.sessions(slug: graph ?? "default")
                 print("graph '\(sessions.graph.slug)': schema \(sessions.targets.schema), collections \(sessions.collections.prefix.isEmpty ? "(no prefix)" : sessions.collections.prefix)*")
                 do {
                     try await sessions.qdrant.ensureGraphCollections(sessions.collections, vectorSize: environment.settings.embeddingDimensions)

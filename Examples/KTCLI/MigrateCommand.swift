@@ -11,7 +11,7 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         await CLIEnvironment.run(verbose: verbose) { environment in
-            let report = try await ServerStartup.prepare(settings: environment.settings, logger: environment.logger)
+            let report = try await environment.withSystem { try await $0.prepare() }
             print("migrations applied: \(report.appliedMigrations)")
             print("graphs checked: \(report.migratedGraphs.count)")
             if !report.recoveredGraphs.isEmpty { print("interrupted provisioning moved to error: \(report.recoveredGraphs.joined(separator: ", "))") }

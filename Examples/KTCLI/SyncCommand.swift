@@ -18,10 +18,10 @@ struct SyncCommand: AsyncParsableCommand {
 
     func run() async throws {
         await CLIEnvironment.run(verbose: verbose) { environment in
-            try await environment.withResolver { resolver in
+            try await environment.withSystem { system in
                 let targets: @Sendable () async throws -> [SyncTarget] = {
-                    if let graph { return [try await resolver.resolve(slug: graph).syncTarget] }
-                    return try await resolver.syncTargets()
+                    if let graph { return [try await system.sessions(slug: graph).syncTarget] }
+                    return try await system.syncTargets()
                 }
                 if once {
                     for target in try await targets() {

@@ -24,7 +24,7 @@ struct GraphDataRoutes {
     private func engine(_ context: APIRequestContext) async throws -> ReadGraphEngine {
         let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
         guard graph.status == .active else { throw APIError(.serviceUnavailable, "Graph is not yet active") }
-        return try await state.resolver.resolve(graphID: graph.id).readEngine(logger: context.logger)
+        return try await state.system.readEngine(graphID: graph.id, logger: context.logger)
     }
 
     private func nodeID(_ context: APIRequestContext) throws -> UUID {

@@ -59,7 +59,7 @@ struct GraphRoutes {
             context.logger.debug("provisioning failed", metadata: ["kt.graph": "\(body.slug)", "kt.error": "\(error.debugDescription)"])
             throw APIError(.internalServerError, "Graph provisioning failed")
         }
-        await state.resolver.invalidate(graphID: graph.id)
+        await state.system.invalidate(graphID: graph.id)
         return try JSONBody.response(try await state.response(for: graph, logger: context.logger), status: .created)
     }
 
@@ -80,7 +80,7 @@ struct GraphRoutes {
         guard let updated = try await state.graphs(context.logger).update(
             id: graph.id, name: body.name, description: body.description,
             contributeToPublic: body.contributeToPublic, usePublicCache: body.usePublicCache) else { throw APIError.graphNotFound }
-        if togglesChange { await state.resolver.invalidate(graphID: graph.id) }
+        if togglesChange { await state.system.invalidate(graphID: graph.id) }
         return try JSONBody.response(try await state.response(for: updated, logger: context.logger))
     }
 
@@ -90,8 +90,9 @@ struct GraphRoutes {
         guard let graph = try await state.graphs(context.logger).graph(slug: slug), graph.status != .deleted else { throw APIError.graphNotFound }
         guard !graph.isDefault else { throw APIError(.badRequest, "The default graph cannot be deleted") }
         let hard = request.uri.queryParameters.get("hard").map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false
-        await state.resolver.invalidate(graphID: graph.id)
+        await state.system.invalidate(graphID: graph.id)
         try await state.provisioner.deleteGraph(slug: slug, hard: hard)
+        await state.system.invalidate(graphID: graph.id)  // a request may have resolved it meanwhile
         return Response(status: .noContent)
     }
 
@@ -104,11 +105,11 @@ struct GraphRoutes {
         guard graph.status == .error else { throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')") }
         do {
             let retried = try await state.provisioner.retry(slug: slug)
-            await state.resolver.invalidate(graphID: graph.id)
+            await state.system.invalidate(graphID: graph.id)
             return try JSONBody.response(try await state.response(for: retried, logger: context.logger))
         } catch let error as KTProvisionError where error.code == .stepFailed {
             context.logger.debug("provisioning retry failed", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.debugDescription)"])
-            await state.resolver.invalidate(graphID: graph.id)
+            await state.system.invalidate(graphID: graph.id)
             throw APIError(.internalServerError, "Provisioning retry failed")
         }
     }

@@ -16,9 +16,11 @@ import HTTPTypes
 /// try await app.runService()   // graceful shutdown on SIGTERM/SIGINT
 /// ```
 ///
-/// Before it serves, ``makeApplication(settings:configuration:logger:onServerRunning:)`` runs
-/// `ServerStartup.prepare` (migrations everywhere, stuck graphs to `error`, refusal of a
-/// `default` connection row) and ensures the default graph's Qdrant collections.
+/// Before it serves, ``makeApplication(settings:configuration:logger:onServerRunning:)`` builds
+/// the process's `GraphSystem`, runs its `prepare` (migrations everywhere, abandoned provisioning
+/// to `error`, refusal of a `default` connection row) and ensures the default graph's Qdrant
+/// collections. The system is a service of the application: it runs every pool and stops them
+/// after the server on graceful shutdown.
 public enum KTServer {
     /// Where the server listens.
     public struct Configuration: Sendable {
@@ -49,7 +51,7 @@ public enum KTServer {
         }
     }
 
-    /// Prepares the databases and builds the application (its pools are services of the application).
+    /// Prepares the databases and builds the application (its graph system is a service of the application).
     ///
     /// - Parameter onServerRunning: called with the bound port once the server listens.
     /// - Throws: what `ServerStartup.prepare` throws (for example a `default` connection row).
@@ -57,7 +59,8 @@ public enum KTServer {
         settings: Settings, configuration: Configuration, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
-        let report = try await ServerStartup.prepare(settings: settings, logger: logger)
+        let system = try GraphSystem(settings: settings, configuration: .init(applicationName: "kt-api"), logger: logger)
+        let report = try await system.prepare()
         logger.debug("startup prepared", metadata: [
             "kt.migrations_applied": "\(report.appliedMigrations)", "kt.graphs_migrated": "\(report.migratedGraphs.count)",
             "kt.graphs_recovered": "\(report.recoveredGraphs)",
@@ -68,18 +71,18 @@ public enum KTServer {
         } catch {
             logger.warning("could not ensure the default graph's Qdrant collections", metadata: ["kt.error": "\(error)"])
         }
-        let state = ServerState(settings: settings, logger: logger)
+        let state = ServerState(system: system, logger: logger)
         return Application(
             router: makeRouter(state: state),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kt-server"),
-            services: [state.graphPool, state.writePool, ResolverService(resolver: state.resolver)],
+            services: [system],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )
     }
 
     /// Builds the application and serves until SIGTERM or SIGINT, then shuts down gracefully
-    /// (server first, then the resolver's dedicated pools, then the system pools).
+    /// (server first, then the graph system's pools).
     public static func run(
         settings: Settings, configuration: Configuration, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
@@ -104,16 +107,5 @@ public enum KTServer {
         GraphRoutes(state: state).register(on: graphs)
         GraphDataRoutes(state: state).register(on: graphs)
         return router
-    }
-}
-
-/// Shuts the resolver's dedicated pools and clients down on graceful shutdown (before the
-/// system pools, which are listed earlier and stop later).
-struct ResolverService: Service {
-    let resolver: GraphSessionResolver
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await resolver.shutdown()
     }
 }

@@ -6,35 +6,20 @@ import Logging
 import HTTPTypes
 import Hummingbird
 
-/// What every route shares: settings, the system pools, the control plane, the resolver and the provisioner.
+/// What every route shares: the process's ``GraphSystem`` (settings, pools per database, the
+/// control plane, the resolver and the provisioner).
 final class ServerState: Sendable {
-    let settings: Settings
-    let graphPool: PostgresConnectionPool
-    let writePool: PostgresConnectionPool
-    let controlPlane: DatabaseSession
-    let resolver: GraphSessionResolver
-    let provisioner: GraphProvisioner
+    let system: GraphSystem
     let logger: Logger
 
-    init(settings: Settings, logger: Logger) {
-        self.settings = settings
+    init(system: GraphSystem, logger: Logger) {
+        self.system = system
         self.logger = logger
-        graphPool = PostgresConnectionPool(
-            configuration: .init(
-                connection: .init(url: settings.databaseURL, applicationName: "kt-api", defaultSSLMode: settings.dbSSLMode),
-                pool: settings.graphPool, label: "graph-db"),
-            backgroundLogger: logger)
-        writePool = PostgresConnectionPool(
-            configuration: .init(
-                connection: .init(url: settings.writeDatabaseURL, applicationName: "kt-api", defaultSSLMode: settings.effectiveWriteSSLMode,
-                                  preparedStatements: .disabled),
-                pool: settings.writePool, label: "write-db"),
-            backgroundLogger: logger)
-        controlPlane = DatabaseSession(pool: graphPool)
-        resolver = GraphSessionResolver(
-            settings: settings, controlPlane: controlPlane, systemGraphPool: graphPool, systemWritePool: writePool, logger: logger)
-        provisioner = GraphProvisioner(settings: settings, controlPlane: controlPlane, logger: logger)
     }
+
+    var settings: Settings { system.settings }
+    var controlPlane: DatabaseSession { system.controlPlane }
+    var provisioner: GraphProvisioner { system.provisioner }
 
     func graphs(_ logger: Logger) -> GraphRepository { GraphRepository(controlPlane, logger: logger) }
     func users(_ logger: Logger) -> UserRepository { UserRepository(controlPlane, logger: logger) }
@@ -73,16 +58,22 @@ extension ServerState {
         guard try context.requireAuth().user.isSuperuser else { throw APIError.forbidden }
     }
 
-    /// Builds `GraphResponse`s: member counts in one query, connection names in one query,
-    /// node counts for active graphs at most five at a time (a failure counts 0).
-    func responses(for graphs: [Graph], logger: Logger) async throws -> [GraphResponse] {
+    /// Builds `GraphResponse`s: member counts in one query, connection names in one query, node
+    /// counts estimated from statistics with one query per graph-db (not per graph); a single
+    /// graph's count is exact.
+    func responses(for graphs: [Graph], logger: Logger, exactNodeCounts: Bool = false) async throws -> [GraphResponse] {
         let repository = self.graphs(logger)
         let counts = try await repository.memberCounts(graphIDs: graphs.map(\.id))
         var names: [UUID: String] = [:]
         if graphs.contains(where: { $0.databaseConnectionID != nil }) {
             for connection in try await repository.listDatabaseConnections() { names[connection.id] = connection.name }
         }
-        let nodeCounts = await nodeCounts(for: graphs.filter { $0.status == .active }, logger: logger)
+        var nodeCounts: [UUID: Int] = [:]
+        if exactNodeCounts {
+            for graph in graphs where graph.status == .active { nodeCounts[graph.id] = try? await system.nodeCount(of: graph, logger: logger) }
+        } else {
+            nodeCounts = await system.estimatedNodeCounts(for: graphs, logger: logger)
+        }
         return graphs.map { graph in
             GraphResponse(
                 graph: graph, databaseConnectionName: graph.databaseConnectionID.flatMap { names[$0] },
@@ -91,34 +82,6 @@ extension ServerState {
     }
 
     func response(for graph: Graph, logger: Logger) async throws -> GraphResponse {
-        try await responses(for: [graph], logger: logger)[0]
-    }
-
-    private func nodeCounts(for graphs: [Graph], logger: Logger) async -> [UUID: Int] {
-        await withTaskGroup(of: (UUID, Int).self) { group in
-            var pending = graphs[...]
-            var counts: [UUID: Int] = [:]
-            func startNext() {
-                guard let graph = pending.popFirst() else { return }
-                group.addTask { (graph.id, await self.nodeCount(graph, logger: logger)) }
-            }
-            for _ in 0..<5 { startNext() }
-            while let (id, count) = await group.next() {
-                counts[id] = count
-                startNext()
-            }
-            return counts
-        }
-    }
-
-    private func nodeCount(_ graph: Graph, logger: Logger) async -> Int {
-        do {
-            let sessions = try await resolver.resolve(graphID: graph.id)
-            let result = try await sessions.graphSession.query("SELECT count(*) FROM nodes", logger: logger)
-            return try result.rows.first?.decode(0, as: Int.self) ?? 0
-        } catch {
-            logger.warning("node count failed", metadata: ["kt.graph": "\(graph.slug)", "kt.error": "\(error)"])
-            return 0
-        }
+        try await responses(for: [graph], logger: logger, exactNodeCounts: true)[0]
     }
 }

@@ -7,6 +7,7 @@ extension GraphDatabaseConfig {
         "graph_database_url", "write_database_url", "qdrant_url",
         "graph_pool_size", "graph_max_overflow", "graph_pool_timeout", "graph_pool_recycle",
         "write_pool_size", "write_max_overflow", "write_pool_timeout", "write_pool_recycle",
+        "graph_pgbouncer", "write_pgbouncer",
     ]
 
     /// Builds one entry from its fields (all given as text). Unknown fields are an error, so a typo
@@ -29,6 +30,11 @@ extension GraphDatabaseConfig {
             guard let value = Double(text), value >= 0 else { throw fail("\(name) must be a number of seconds, got '\(text)'") }
             return .milliseconds(Int64(value * 1000))
         }
+        func flag(_ name: String, _ fallback: Bool) throws(KTConfigError) -> Bool {
+            guard let text = fields[name] else { return fallback }
+            guard let value = Self.parseFlag(text) else { throw fail("\(name) must be true or false, got '\(text)'") }
+            return value
+        }
         self.init(
             graphDatabaseURL: try DatabaseURL(parsing: graph, key: "\(where_).graph_database_url"),
             writeDatabaseURL: try DatabaseURL(parsing: write, key: "\(where_).write_database_url"),
@@ -38,8 +44,19 @@ extension GraphDatabaseConfig {
                 timeout: try seconds("graph_pool_timeout", .seconds(30)), recycle: try seconds("graph_pool_recycle", .seconds(1800))),
             writePool: PoolSettings(
                 size: try int("write_pool_size", 100), maxOverflow: try int("write_max_overflow", 700),
-                timeout: try seconds("write_pool_timeout", .seconds(120)), recycle: try seconds("write_pool_recycle", .seconds(600)))
+                timeout: try seconds("write_pool_timeout", .seconds(120)), recycle: try seconds("write_pool_recycle", .seconds(600))),
+            graphPgBouncer: try flag("graph_pgbouncer", false),
+            writePgBouncer: try flag("write_pgbouncer", true)
         )
+    }
+
+    /// `true`/`false` as the settings spell them (`1`, `yes`, `on` and `0`, `no`, `off` too); `nil` otherwise.
+    static func parseFlag(_ text: String) -> Bool? {
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "1", "true", "yes", "on": true
+        case "0", "false", "no", "off": false
+        default: nil
+        }
     }
 
     /// Parses the `GRAPH_DATABASES` JSON object.
@@ -85,6 +102,7 @@ extension GraphDatabaseConfig {
     static let extraSuffixes = [
         "GRAPH_HOST", "GRAPH_PORT", "GRAPH_USER", "GRAPH_PASSWORD", "GRAPH_DATABASE",
         "WRITE_HOST", "WRITE_PORT", "WRITE_USER", "WRITE_PASSWORD", "WRITE_DATABASE", "QDRANT_URL",
+        "GRAPH_PGBOUNCER", "WRITE_PGBOUNCER",
     ]
 
     /// Discovers entries from `EXTRA_DB_<NAME>_*` variables.
@@ -136,7 +154,16 @@ extension GraphDatabaseConfig {
             if key == GraphDatabases.defaultKey {
                 throw KTConfigError(code: .reservedKey, key: "EXTRA_DB_\(prefix)", detail: "the key '\(key)' is reserved for the system databases")
             }
-            entries[key] = GraphDatabaseConfig(graphDatabaseURL: try url("GRAPH"), writeDatabaseURL: try url("WRITE"), qdrantURL: value("QDRANT_URL"))
+            func flag(_ suffix: String, _ fallback: Bool) throws(KTConfigError) -> Bool {
+                guard let text = value(suffix) else { return fallback }
+                guard let parsed = GraphDatabaseConfig.parseFlag(text) else {
+                    throw KTConfigError(code: .invalidValue, key: envPrefix + suffix, detail: "expected true or false, got '\(text)'")
+                }
+                return parsed
+            }
+            entries[key] = GraphDatabaseConfig(
+                graphDatabaseURL: try url("GRAPH"), writeDatabaseURL: try url("WRITE"), qdrantURL: value("QDRANT_URL"),
+                graphPgBouncer: try flag("GRAPH_PGBOUNCER", false), writePgBouncer: try flag("WRITE_PGBOUNCER", true))
         }
         return (entries, issues)
     }

@@ -14,6 +14,12 @@ public struct GraphDatabaseConfig: Sendable, Hashable, CustomStringConvertible {
     public var graphPool: PoolSettings
     /// write-db pool settings (defaults 100 / 700 / 120 s / 600 s).
     public var writePool: PoolSettings
+    /// Whether the graph-db is reached through a transaction-mode pooler (`graph_pgbouncer`,
+    /// `EXTRA_DB_<NAME>_GRAPH_PGBOUNCER`; default `false`).
+    public var graphPgBouncer: Bool
+    /// Whether the write-db is reached through a transaction-mode pooler (`write_pgbouncer`,
+    /// `EXTRA_DB_<NAME>_WRITE_PGBOUNCER`; default `true`, like the system write-db).
+    public var writePgBouncer: Bool
 
     /// Creates an entry.
     public init(
@@ -21,17 +27,21 @@ public struct GraphDatabaseConfig: Sendable, Hashable, CustomStringConvertible {
         writeDatabaseURL: DatabaseURL,
         qdrantURL: String? = nil,
         graphPool: PoolSettings = .graphDefault,
-        writePool: PoolSettings = .writeDefault
+        writePool: PoolSettings = .writeDefault,
+        graphPgBouncer: Bool = false,
+        writePgBouncer: Bool = true
     ) {
         self.graphDatabaseURL = graphDatabaseURL
         self.writeDatabaseURL = writeDatabaseURL
         self.qdrantURL = (qdrantURL?.isEmpty ?? true) ? nil : qdrantURL
         self.graphPool = graphPool
         self.writePool = writePool
+        self.graphPgBouncer = graphPgBouncer
+        self.writePgBouncer = writePgBouncer
     }
 
     /// The entry with passwords redacted.
     public var description: String {
-        "GraphDatabaseConfig(graph: \(graphDatabaseURL), write: \(writeDatabaseURL), qdrant: \(qdrantURL ?? "<global>"))"
+        "GraphDatabaseConfig(graph: \(graphDatabaseURL), write: \(writeDatabaseURL), qdrant: \(qdrantURL ?? "<global>"), graphPgBouncer: \(graphPgBouncer), writePgBouncer: \(writePgBouncer))"
     }
 }

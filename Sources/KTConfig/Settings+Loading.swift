@@ -21,9 +21,7 @@ extension Settings {
             "database_url", "write_database_url", "db_sslmode", "write_db_sslmode",
             "db_pool_size", "db_max_overflow", "db_pool_timeout", "db_pool_recycle",
             "write_db_pool_size", "write_db_max_overflow", "write_db_pool_timeout", "write_db_pool_recycle",
-            "multigraph_db_pool_size", "multigraph_db_max_overflow", "multigraph_db_pool_timeout", "multigraph_db_pool_recycle",
-            "multigraph_write_db_pool_size", "multigraph_write_db_max_overflow", "multigraph_write_db_pool_timeout",
-            "multigraph_write_db_pool_recycle",
+            "db_pgbouncer", "write_db_pgbouncer",
             "qdrant_url", "qdrant_timeout", "qdrant_tls", "qdrant_api_key",
             "sync_interval_seconds", "sync_batch_size", "sync_max_retries", "sync_retry_base_seconds", "sync_task_timeout_minutes",
         ].map { Key(name: $0, yamlPath: ["infrastructure", $0], isSecret: $0 == "qdrant_api_key" || $0.hasSuffix("database_url")) }
@@ -42,7 +40,12 @@ extension Settings {
     /// Keys (environment name; YAML path in parentheses):
     /// - `DATABASE_URL`, `WRITE_DATABASE_URL`, `DB_SSLMODE`, `WRITE_DB_SSLMODE` (`infrastructure.*`)
     /// - `DB_POOL_SIZE`, `DB_MAX_OVERFLOW`, `DB_POOL_TIMEOUT`, `DB_POOL_RECYCLE` and the same with
-    ///   `WRITE_DB_`, `MULTIGRAPH_DB_` and `MULTIGRAPH_WRITE_DB_` prefixes; timeouts and recycle ages in seconds
+    ///   the `WRITE_DB_` prefix; timeouts and recycle ages in seconds. Each sizes the one pool a
+    ///   process keeps to that database, shared by every graph living there.
+    /// - `DB_PGBOUNCER` (default false), `WRITE_DB_PGBOUNCER` (default true): the database is
+    ///   reached through a transaction-mode pooler.
+    /// - `MULTIGRAPH_*` pool settings are retired (graphs no longer get pools of their own); a set
+    ///   one is reported in ``loadIssues`` and ignored.
     /// - `QDRANT_URL`, `QDRANT_TIMEOUT`, `QDRANT_TLS`, `QDRANT_API_KEY` (secret)
     /// - `SYNC_INTERVAL_SECONDS`, `SYNC_BATCH_SIZE`, `SYNC_MAX_RETRIES`, `SYNC_RETRY_BASE_SECONDS`, `SYNC_TASK_TIMEOUT_MINUTES`
     /// - `EMBEDDING_DIMENSIONS`, `EMBEDDING_BASE_URL`, `EMBEDDING_MODEL`, `EMBEDDING_API_KEY` (secret)
@@ -68,11 +71,14 @@ extension Settings {
         let sources = try await SettingsSources.make(environment: environment ?? ProcessInfo.processInfo.environment, overrides: overrides)
         var settings = try Settings(sources: sources)
         for issue in settings.loadIssues {
-            logger.warning("Ignoring an incomplete graph database entry", metadata: ["kt.config.key": "\(issue.key)", "kt.config.issue": "\(issue.message)"])
+            logger.warning("Ignoring a setting", metadata: ["kt.config.key": "\(issue.key)", "kt.config.issue": "\(issue.message)"])
         }
         settings.loadIssues.sort { $0.key < $1.key }
         return settings
     }
+
+    /// Why a `MULTIGRAPH_*` variable is ignored.
+    static let retiredMultigraphMessage = "retired and ignored: every graph on a database shares that database's one pool per process; size the system pools with DB_POOL_* and WRITE_DB_POOL_*"
 
     init(sources: SettingsSources) throws(KTConfigError) {
         self.init()
@@ -127,8 +133,11 @@ extension Settings {
         writeDBSSLMode = try sslMode("write_db_sslmode")
         graphPool = try pool("db", graphPool)
         writePool = try pool("write_db", writePool)
-        multigraphGraphPool = try pool("multigraph_db", multigraphGraphPool)
-        multigraphWritePool = try pool("multigraph_write_db", multigraphWritePool)
+        dbPgBouncer = try bool("db_pgbouncer", dbPgBouncer)
+        writeDBPgBouncer = try bool("write_db_pgbouncer", writeDBPgBouncer)
+        for name in sources.variableNames.sorted() where name.hasPrefix("MULTIGRAPH_") {
+            loadIssues.append(SettingsIssue(key: name, message: Self.retiredMultigraphMessage))
+        }
         qdrant.url = string("qdrant_url") ?? qdrant.url
         qdrant.timeout = try seconds("qdrant_timeout", qdrant.timeout)
         qdrant.tls = try bool("qdrant_tls", qdrant.tls)

@@ -19,10 +19,13 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
     public var graphPool: PoolSettings
     /// System write-db pool (`WRITE_DB_POOL_SIZE`, `WRITE_DB_MAX_OVERFLOW`, `WRITE_DB_POOL_TIMEOUT`, `WRITE_DB_POOL_RECYCLE`).
     public var writePool: PoolSettings
-    /// graph-db pool of each non-default graph on the system databases (`MULTIGRAPH_DB_POOL_*`).
-    public var multigraphGraphPool: PoolSettings
-    /// write-db pool of each non-default graph on the system databases (`MULTIGRAPH_WRITE_DB_POOL_*`).
-    public var multigraphWritePool: PoolSettings
+    /// Whether the system graph-db is reached through a transaction-mode pooler such as
+    /// PgBouncer (`DB_PGBOUNCER`, default `false`): nothing session-scoped is then sent to it
+    /// (no named prepared statements, no `LISTEN`, no session advisory lock).
+    public var dbPgBouncer: Bool
+    /// Whether the system write-db is reached through a transaction-mode pooler
+    /// (`WRITE_DB_PGBOUNCER`, default `true`, as the original always put write-db behind PgBouncer).
+    public var writeDBPgBouncer: Bool
     /// Named external database pairs, keyed by connection key. Never holds ``GraphDatabases/defaultKey``.
     public var graphDatabases: [String: GraphDatabaseConfig]
     /// The global Qdrant client.
@@ -60,8 +63,8 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         self.writeDBSSLMode = nil
         self.graphPool = .graphDefault
         self.writePool = .writeDefault
-        self.multigraphGraphPool = .graphDefault
-        self.multigraphWritePool = .writeDefault
+        self.dbPgBouncer = false
+        self.writeDBPgBouncer = true
         self.graphDatabases = [:]
         self.qdrant = QdrantSettings()
         self.embeddingDimensions = 3072
@@ -104,7 +107,6 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         }
         let pools: [(String, PoolSettings)] = [
             ("db_pool", graphPool), ("write_db_pool", writePool),
-            ("multigraph_db_pool", multigraphGraphPool), ("multigraph_write_db_pool", multigraphWritePool),
         ] + graphDatabases.keys.sorted().flatMap { key in
             [("graph_databases.\(key).graph_pool", graphDatabases[key]!.graphPool), ("graph_databases.\(key).write_pool", graphDatabases[key]!.writePool)]
         }

@@ -11,17 +11,29 @@ public import Logging
 /// Every step is idempotent and nothing is dropped on failure: the status goes `provisioning` →
 /// `active` (the creator becomes admin in the same transaction) or `error`, and
 /// ``retry(slug:progress:)`` from `error` converges. Schemas are created and migrated through
-/// one-off connections (`application_name` `kt-provision-<slug>`), never through pools.
+/// one-off connections (`application_name` `kt-provision-<slug>`, never with named prepared
+/// statements), never through pools.
+///
+/// While it provisions a graph, the provisioner records itself as the graph's owner and renews a
+/// heartbeat every third of ``provisioningLease``: a process starting meanwhile
+/// (``ServerStartup``) leaves the graph alone, and recovers it only once the heartbeat is older
+/// than the lease.
 public struct GraphProvisioner: Sendable {
     /// The settings naming the databases and Qdrants.
     public let settings: Settings
+    /// Who provisions: recorded on the graph while it is provisioned (one per process).
+    public let owner: UUID
+    /// How long a heartbeat vouches for the owner being alive. Default 30 s.
+    public let provisioningLease: Duration
     private let controlPlane: DatabaseSession
     private let logger: Logger
 
     /// Creates a provisioner; `controlPlane` is a session on the system graph-db's `public` schema.
-    public init(settings: Settings, controlPlane: DatabaseSession, logger: Logger) {
+    public init(settings: Settings, controlPlane: DatabaseSession, owner: UUID = UUID(), provisioningLease: Duration = .seconds(30), logger: Logger) {
         self.settings = settings
         self.controlPlane = controlPlane
+        self.owner = owner
+        self.provisioningLease = provisioningLease
         self.logger = logger
     }
 
@@ -63,7 +75,8 @@ public struct GraphProvisioner: Sendable {
         do {
             graph = try await repository.create(
                 slug: slug, name: name, description: description, databaseConnectionID: connection?.id, createdBy: createdBy,
-                graphType: graphType, byokEnabled: byokEnabled, contributeToPublic: contributeToPublic, usePublicCache: usePublicCache)
+                graphType: graphType, byokEnabled: byokEnabled, contributeToPublic: contributeToPublic, usePublicCache: usePublicCache,
+                provisioningOwner: owner)
         } catch let error as KTDBError where error.code == .conflict {
             throw KTProvisionError(code: .conflict, message: error.message)
         } catch let error as KTDBError where error.code == .invalidArgument {
@@ -72,7 +85,8 @@ public struct GraphProvisioner: Sendable {
         return try await provision(graph, creator: createdBy, progress: progress)
     }
 
-    /// Provisions again a graph whose status is `error`.
+    /// Provisions again a graph whose status is `error`. Moving it to `provisioning` is atomic:
+    /// of two concurrent retries one provisions, the other fails with `invalidState`.
     ///
     /// - Throws: ``KTProvisionError/Code/notFound``, ``KTProvisionError/Code/invalidState``
     ///   unless the status is `error`, or what provisioning throws.
@@ -82,11 +96,11 @@ public struct GraphProvisioner: Sendable {
         guard let graph = try await repository.graph(slug: slug), !graph.isDefault else {
             throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
         }
-        guard graph.status == .error else {
-            throw KTProvisionError(code: .invalidState, message: "only a graph in status 'error' can be retried (status is '\(graph.status)')")
+        guard graph.status == .error, let claimed = try await repository.claimForRetry(graphID: graph.id, owner: owner) else {
+            let status = try await repository.graph(id: graph.id)?.status ?? graph.status
+            throw KTProvisionError(code: .invalidState, message: "only a graph in status 'error' can be retried (status is '\(status)')")
         }
-        try await repository.update(id: graph.id, status: .provisioning)
-        return try await provision(graph, creator: graph.createdBy, progress: progress)
+        return try await provision(claimed, creator: claimed.createdBy, progress: progress)
     }
 
     /// Deletes a graph. A soft delete sets status `deleted` (the slug stays taken); a hard delete
@@ -150,6 +164,26 @@ public struct GraphProvisioner: Sendable {
     /// Qdrant collections are created while the write-db schema still migrates; every step is
     /// idempotent, so their order does not matter for a retry.
     private func provision(_ graph: Graph, creator: UUID?, progress: @escaping @Sendable (ProvisioningEvent) -> Void) async throws -> Graph {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // The heartbeat: renewed until the steps end (the group is cancelled then).
+            group.addTask { [controlPlane, owner, logger, provisioningLease] in
+                let repository = GraphRepository(controlPlane, logger: logger)
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: provisioningLease / 3)
+                    if Task.isCancelled { return }
+                    do {
+                        if try await !repository.heartbeat(graphID: graph.id, owner: owner) { return }
+                    } catch {
+                        logger.debug("A provisioning heartbeat failed", metadata: ["kt.graph": "\(graph.slug)", "kt.error": "\(Self.describe(error))"])
+                    }
+                }
+            }
+            defer { group.cancelAll() }
+            return try await runSteps(graph, creator: creator, progress: progress)
+        }
+    }
+
+    private func runSteps(_ graph: Graph, creator: UUID?, progress: @escaping @Sendable (ProvisioningEvent) -> Void) async throws -> Graph {
         let logger = {
             var logger = self.logger
             logger[metadataKey: "kt.graph"] = "\(graph.slug)"

@@ -1,11 +1,14 @@
 public import Foundation
-public import KTConfig
+import KTConfig
 public import KTDB
 public import KTQdrant
-public import Logging
+import Logging
 
 /// Everything needed to work on one graph: sessions on its graph-db and write-db bound to its
 /// schema, and its Qdrant client and collection names.
+///
+/// The sessions run on the pools of the graph's databases, which every graph living in the same
+/// database shares; routing to the graph's schema happens per transaction or per statement.
 public struct GraphSessions: Sendable {
     /// The graph row as resolved.
     public let graph: Graph
@@ -19,55 +22,32 @@ public struct GraphSessions: Sendable {
     public let qdrant: QdrantClient
     /// The graph's collection names (prefix `<slug>__`, none for the default graph).
     public let collections: QdrantCollections
-    let ownsPools: Bool
-    let ownsQdrant: Bool
 }
 
-/// Maps a graph id or slug to cached ``GraphSessions`` on the right databases.
+/// Maps a graph id or slug to cached ``GraphSessions`` on the right databases; part of a
+/// ``GraphSystem``, which owns the pools.
 ///
-/// - The default graph reuses the system pools (schema `public`) and the global Qdrant.
-/// - A graph without a database connection gets dedicated pools on the system databases with
-///   the multigraph pool settings; a graph on an external connection gets dedicated pools from
-///   `settings.graphDatabases[key]` with that entry's pool settings, and that pair's Qdrant
-///   (a dedicated client when its URL differs from the global one).
+/// - Every graph, the default one included, gets sessions on the one pool per database that the
+///   system keeps: the system pair's pools for graphs without a database connection, the pools of
+///   `settings.graphDatabases[key]` for the others; and that pair's Qdrant client.
 /// - First resolution of a graph is single-flight: concurrent callers share one build.
-/// - ``invalidate(graphID:)`` drops the entry and shuts its dedicated pools and client down.
+/// - ``invalidate(graphID:)`` drops a cached entry (pools stay: other graphs use them). The
+///   system calls it for changes made by any process on the same control plane.
 public actor GraphSessionResolver {
-    /// Options for the pools the resolver creates.
-    public struct Configuration: Sendable {
-        /// Prepared-statement mode of graph-db pools. Default `.cached`.
-        public var graphPreparedStatements: PostgresConnection.PreparedStatementMode
-        /// Prepared-statement mode of write-db pools. Default `.disabled` (write-db sits behind PgBouncer).
-        public var writePreparedStatements: PostgresConnection.PreparedStatementMode
-
-        /// Creates options.
-        public init(graphPreparedStatements: PostgresConnection.PreparedStatementMode = .cached,
-                    writePreparedStatements: PostgresConnection.PreparedStatementMode = .disabled) {
-            self.graphPreparedStatements = graphPreparedStatements
-            self.writePreparedStatements = writePreparedStatements
-        }
-    }
-
     private let settings: Settings
-    private let configuration: Configuration
     private let controlPlane: DatabaseSession
-    private let systemGraphPool: PostgresConnectionPool
-    private let systemWritePool: PostgresConnectionPool
+    private let resources: SharedResources
     private let logger: Logger
     private var cache: [UUID: GraphSessions] = [:]
     private var slugToID: [String: UUID] = [:]
     private var inFlight: [UUID: Task<GraphSessions, any Error>] = [:]
+    /// Bumped by every invalidation, so a build that started before one is not cached.
+    private var generation = 0
 
-    /// Creates a resolver; the system pools serve the default graph (and `controlPlane` reads `graphs`).
-    public init(
-        settings: Settings, controlPlane: DatabaseSession, systemGraphPool: PostgresConnectionPool, systemWritePool: PostgresConnectionPool,
-        configuration: Configuration = Configuration(), logger: Logger
-    ) {
+    init(settings: Settings, controlPlane: DatabaseSession, resources: SharedResources, logger: Logger) {
         self.settings = settings
         self.controlPlane = controlPlane
-        self.systemGraphPool = systemGraphPool
-        self.systemWritePool = systemWritePool
-        self.configuration = configuration
+        self.resources = resources
         self.logger = logger
     }
 
@@ -81,10 +61,13 @@ public actor GraphSessionResolver {
         if let running = inFlight[id] { return try await running.value }
         let task = Task { try await self.build(id: id) }
         inFlight[id] = task
+        let started = generation
         defer { inFlight[id] = nil }
         let sessions = try await task.value
-        cache[id] = sessions
-        slugToID[sessions.graph.slug] = id
+        if generation == started {
+            cache[id] = sessions
+            slugToID[sessions.graph.slug] = id
+        }
         return sessions
     }
 
@@ -102,25 +85,23 @@ public actor GraphSessionResolver {
         try await GraphRepository(controlPlane, logger: logger).listActive()
     }
 
-    /// Drops a graph's cached sessions and shuts its dedicated pools and Qdrant client down.
-    public func invalidate(graphID id: UUID) async {
+    /// Drops a graph's cached sessions; the next resolution reads its row again.
+    public func invalidate(graphID id: UUID) {
+        generation += 1
         guard let sessions = cache.removeValue(forKey: id) else { return }
         slugToID[sessions.graph.slug] = nil
-        await dispose(sessions)
+        logger.debug("Dropped a graph's cached sessions", metadata: ["kt.graph": "\(sessions.graph.slug)"])
     }
 
-    /// Invalidates every graph.
-    public func shutdown() async {
-        for id in Array(cache.keys) { await invalidate(graphID: id) }
+    /// Drops every cached entry.
+    public func invalidateAll() {
+        generation += 1
+        cache = [:]
+        slugToID = [:]
     }
 
-    private func dispose(_ sessions: GraphSessions) async {
-        if sessions.ownsPools {
-            await sessions.graphSession.pool.shutdown()
-            await sessions.writeSession.pool.shutdown()
-        }
-        if sessions.ownsQdrant { sessions.qdrant.close() }
-    }
+    /// The graphs whose sessions are cached, with the row each was resolved from.
+    var cachedGraphs: [Graph] { cache.values.map(\.graph) }
 
     private func build(id: UUID) async throws -> GraphSessions {
         let repository = GraphRepository(controlPlane, logger: logger)
@@ -128,26 +109,13 @@ public actor GraphSessionResolver {
             throw KTProvisionError(code: .notFound, message: "no graph with id \(id)")
         }
         let targets = try await GraphTargets.resolve(for: graph, repository: repository, settings: settings)
-        let collections = QdrantCollections(graphSlug: graph.slug)
-        let (qdrant, dedicatedQdrant) = try targets.qdrantClient(settings: settings, logger: logger)
-        if graph.isDefault {
-            return GraphSessions(
-                graph: graph, targets: targets, graphSession: DatabaseSession(pool: systemGraphPool), writeSession: DatabaseSession(pool: systemWritePool),
-                qdrant: qdrant, collections: collections, ownsPools: false, ownsQdrant: dedicatedQdrant)
-        }
-        func pool(_ url: DatabaseURL, _ ssl: SSLMode?, _ sizing: PoolSettings, _ mode: PostgresConnection.PreparedStatementMode, _ label: String) -> PostgresConnectionPool {
-            PostgresConnectionPool(
-                configuration: .init(
-                    connection: .init(url: url, applicationName: "kt-\(label)-\(graph.slug)", defaultSSLMode: ssl, preparedStatements: mode),
-                    pool: sizing, label: "\(label):\(graph.slug)"),
-                backgroundLogger: logger)
-        }
-        let graphPool = pool(targets.graphDatabaseURL, targets.graphSSLMode, targets.graphPool, configuration.graphPreparedStatements, "graph")
-        let writePool = pool(targets.writeDatabaseURL, targets.writeSSLMode, targets.writePool, configuration.writePreparedStatements, "write")
+        let graphPool = try resources.pool(for: targets.graphEndpoint)
+        let writePool = try resources.pool(for: targets.writeEndpoint)
+        let qdrant = try resources.qdrant(url: targets.qdrantURL)
         logger.debug("Resolved a graph's sessions", metadata: ["kt.graph": "\(graph.slug)", "kt.schema": "\(targets.schema)", "kt.db.connection": "\(targets.connectionKey)"])
         return GraphSessions(
             graph: graph, targets: targets,
             graphSession: DatabaseSession(pool: graphPool, schema: targets.schema), writeSession: DatabaseSession(pool: writePool, schema: targets.schema),
-            qdrant: qdrant, collections: collections, ownsPools: true, ownsQdrant: dedicatedQdrant)
+            qdrant: qdrant, collections: QdrantCollections(graphSlug: graph.slug))
     }
 }

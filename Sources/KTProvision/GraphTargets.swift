@@ -14,10 +14,14 @@ public struct GraphTargets: Sendable, Hashable {
     public var graphSSLMode: SSLMode?
     /// `sslmode` for write-db connections whose URL names none.
     public var writeSSLMode: SSLMode?
-    /// graph-db pool settings for this graph.
+    /// Pool settings of the graph-db (shared by every graph living there).
     public var graphPool: PoolSettings
-    /// write-db pool settings for this graph.
+    /// Pool settings of the write-db (shared by every graph living there).
     public var writePool: PoolSettings
+    /// Whether the graph-db is reached through a transaction-mode pooler.
+    public var graphThroughPooler: Bool
+    /// Whether the write-db is reached through a transaction-mode pooler.
+    public var writeThroughPooler: Bool
     /// The schema in both databases (`public` for the default graph).
     public var schema: SchemaName
     /// The Qdrant REST URL for this graph.
@@ -25,8 +29,8 @@ public struct GraphTargets: Sendable, Hashable {
     /// The connection key (`default` for the system databases).
     public var connectionKey: String
 
-    /// The targets of `graph`: the system databases for the default graph and for graphs
-    /// without a connection (multigraph pools for the latter), else `settings.graphDatabases[key]`.
+    /// The targets of `graph`: the system databases (and their pool settings) for the default
+    /// graph and for graphs without a connection, else `settings.graphDatabases[key]`.
     ///
     /// - Throws: ``KTProvisionError/Code/unknownConnection`` naming the `EXTRA_DB_<KEY>_*`
     ///   variables when the connection's key is not configured.
@@ -36,8 +40,8 @@ public struct GraphTargets: Sendable, Hashable {
             return GraphTargets(
                 graphDatabaseURL: settings.databaseURL, writeDatabaseURL: settings.writeDatabaseURL,
                 graphSSLMode: settings.dbSSLMode, writeSSLMode: settings.effectiveWriteSSLMode,
-                graphPool: graph.isDefault ? settings.graphPool : settings.multigraphGraphPool,
-                writePool: graph.isDefault ? settings.writePool : settings.multigraphWritePool,
+                graphPool: settings.graphPool, writePool: settings.writePool,
+                graphThroughPooler: settings.dbPgBouncer, writeThroughPooler: settings.writeDBPgBouncer,
                 schema: schema, qdrantURL: settings.qdrant.url, connectionKey: GraphDatabases.defaultKey)
         }
         let entry: GraphDatabaseConfig
@@ -50,6 +54,7 @@ public struct GraphTargets: Sendable, Hashable {
             graphDatabaseURL: entry.graphDatabaseURL, writeDatabaseURL: entry.writeDatabaseURL,
             graphSSLMode: settings.dbSSLMode, writeSSLMode: settings.effectiveWriteSSLMode,
             graphPool: entry.graphPool, writePool: entry.writePool,
+            graphThroughPooler: entry.graphPgBouncer, writeThroughPooler: entry.writePgBouncer,
             schema: schema, qdrantURL: entry.qdrantURL ?? settings.qdrant.url, connectionKey: connection.configKey)
     }
 
@@ -68,14 +73,26 @@ public struct GraphTargets: Sendable, Hashable {
         return try resolve(for: graph, connection: connection, settings: settings)
     }
 
-    /// A one-off connection to the graph-db, reported to the server as `application`.
-    public func graphConnection(application: String) -> PostgresConnection.Configuration {
-        .init(url: graphDatabaseURL, applicationName: application, defaultSSLMode: graphSSLMode)
+    /// The graph-db as a pool endpoint.
+    public var graphEndpoint: DatabaseEndpoint {
+        DatabaseEndpoint(role: .graph, url: graphDatabaseURL, sslMode: graphSSLMode, pool: graphPool, throughPooler: graphThroughPooler)
     }
 
-    /// A one-off connection to the write-db, reported to the server as `application`.
+    /// The write-db as a pool endpoint.
+    public var writeEndpoint: DatabaseEndpoint {
+        DatabaseEndpoint(role: .write, url: writeDatabaseURL, sslMode: writeSSLMode, pool: writePool, throughPooler: writeThroughPooler)
+    }
+
+    /// A one-off connection to the graph-db, reported to the server as `application` (never
+    /// with named prepared statements: a one-off connection gains nothing from them).
+    public func graphConnection(application: String) -> PostgresConnection.Configuration {
+        graphEndpoint.oneOffConnection(application: application)
+    }
+
+    /// A one-off connection to the write-db, reported to the server as `application` (never
+    /// with named prepared statements).
     public func writeConnection(application: String) -> PostgresConnection.Configuration {
-        .init(url: writeDatabaseURL, applicationName: application, defaultSSLMode: writeSSLMode)
+        writeEndpoint.oneOffConnection(application: application)
     }
 
     /// Runs `body` with one-off connections to the graph-db and the write-db, closed afterwards.

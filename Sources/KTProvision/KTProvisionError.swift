@@ -3,7 +3,7 @@ public struct KTProvisionError: Error, Sendable, CustomStringConvertible, Custom
     /// What went wrong, as an extensible set of codes.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case invalidSlug, reservedSlug, conflict, unknownConnection, notFound, invalidState, stepFailed
+            case invalidSlug, reservedSlug, conflict, unknownConnection, notFound, invalidState, stepFailed, shutDown
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -22,6 +22,8 @@ public struct KTProvisionError: Error, Sendable, CustomStringConvertible, Custom
         public static let invalidState = Code(.invalidState)
         /// A provisioning step failed; the graph's status is `error` and a retry converges.
         public static let stepFailed = Code(.stepFailed)
+        /// The ``GraphSystem`` was shut down; it hands out no more sessions.
+        public static let shutDown = Code(.shutDown)
 
         /// The code's name.
         public var description: String { base.rawValue }

@@ -11,21 +11,31 @@ public enum ServerStartup {
         public var appliedMigrations: Int
         /// Slugs of the active graphs whose schemas were checked and migrated.
         public var migratedGraphs: [String]
-        /// Slugs of graphs moved from `provisioning` to `error`.
+        /// Slugs of graphs moved from `provisioning` to `error` (their provisioner is gone).
         public var recoveredGraphs: [String]
+    }
+
+    /// Like ``prepare(settings:provisioningLease:logger:)`` with a 30 s lease.
+    public static func prepare(settings: Settings, logger: Logger) async throws -> Report {
+        try await prepare(settings: settings, provisioningLease: .seconds(30), logger: logger)
     }
 
     /// 1. Migrates the control plane and the default graph on the system databases.
     /// 2. Refuses to continue while a `database_connections` row uses the key `default`.
-    /// 3. Moves graphs stuck in `provisioning` (an interrupted creation) to `error`, so they can be retried.
+    /// 3. Moves to `error` the graphs stuck in `provisioning` whose provisioner has sent no
+    ///    heartbeat for `provisioningLease` (its process is gone), so they can be retried; a graph
+    ///    that another live process is provisioning is left alone.
     /// 4. Migrates every active graph's schemas on whichever databases it lives (external ones too).
+    ///
+    /// Every connection is a one-off connection without named prepared statements, so each
+    /// database may sit behind PgBouncer in transaction mode.
     ///
     /// - Throws: ``KTProvisionError/Code/invalidState`` for a reserved-key row; migration and
     ///   connection errors otherwise (a graph whose connection key is not configured here is an error).
-    public static func prepare(settings: Settings, logger: Logger) async throws -> Report {
+    public static func prepare(settings: Settings, provisioningLease: Duration, logger: Logger) async throws -> Report {
         var report = Report(appliedMigrations: 0, migratedGraphs: [], recoveredGraphs: [])
-        let graphConfig = PostgresConnection.Configuration(url: settings.databaseURL, applicationName: "kt-startup", defaultSSLMode: settings.dbSSLMode)
-        let writeConfig = PostgresConnection.Configuration(url: settings.writeDatabaseURL, applicationName: "kt-startup", defaultSSLMode: settings.effectiveWriteSSLMode)
+        let graphConfig = DatabaseEndpoint.systemGraph(settings).oneOffConnection(application: "kt-startup")
+        let writeConfig = DatabaseEndpoint.systemWrite(settings).oneOffConnection(application: "kt-startup")
         let graphs = try await PostgresConnection.withConnection(configuration: graphConfig, logger: logger) { graphDB in
             try await PostgresConnection.withConnection(configuration: writeConfig, logger: logger) { writeDB in
                 report.appliedMigrations += try await Migrator.migrateSystem(graphDB: graphDB, writeDB: writeDB, logger: logger).applied.count
@@ -37,10 +47,7 @@ public enum ServerStartup {
                     code: .invalidState,
                     message: "refusing to start: database_connections row(s) \(reserved.map { "'\($0.name)'" }.joined(separator: ", ")) use the reserved key '\(GraphDatabases.defaultKey)'; rename their config_key")
             }
-            for stuck in try await repository.list(status: .provisioning) {
-                try await repository.update(id: stuck.id, status: .error)
-                report.recoveredGraphs.append(stuck.slug)
-            }
+            report.recoveredGraphs = try await repository.recoverAbandonedProvisioning(lease: provisioningLease)
             var active: [(Graph, GraphTargets)] = []
             for graph in try await repository.listActive() where !graph.isDefault {
                 active.append((graph, try await GraphTargets.resolve(for: graph, repository: repository, settings: settings)))

@@ -27,8 +27,8 @@ struct SettingsLoadingTests {
         #expect(settings.databaseURL == Settings.defaultDatabaseURL)
         #expect(settings.graphPool == PoolSettings(size: 20, maxOverflow: 40, timeout: .seconds(30), recycle: .seconds(1800)))
         #expect(settings.writePool == PoolSettings(size: 100, maxOverflow: 700, timeout: .seconds(120), recycle: .seconds(600)))
-        #expect(settings.multigraphGraphPool == .graphDefault)
-        #expect(settings.multigraphWritePool == .writeDefault)
+        #expect(settings.dbPgBouncer == false)
+        #expect(settings.writeDBPgBouncer == true)
         #expect(settings.qdrant.url == "http://localhost:6333")
         #expect(settings.embeddingDimensions == 3072)
         #expect(settings.sync.batchSize == 1000)
@@ -127,6 +127,47 @@ struct SettingsLoadingTests {
         #expect(issues.first?.key == "EXTRA_DB_BROKEN")
         #expect(issues.first?.message.contains("EXTRA_DB_BROKEN_GRAPH_DATABASE") == true)
         #expect(!settings.description.contains("s3cr%t"))
+    }
+
+    @Test("transaction-pooler flags: system pair, GRAPH_DATABASES JSON, YAML and EXTRA_DB_*; a bad flag names its key")
+    func poolerFlags() async throws {
+        var env = try files(yaml: """
+            graph_databases:
+              yaml-pair:
+                graph_database_url: postgresql://kt@g/yg
+                write_database_url: postgresql://kt@w/yw
+                graph_pgbouncer: true
+                write_pgbouncer: false
+            """)
+        env["DB_PGBOUNCER"] = "true"
+        env["WRITE_DB_PGBOUNCER"] = "false"
+        env["GRAPH_DATABASES"] = #"{"json-pair": {"graph_database_url": "postgresql://kt@g/jg", "write_database_url": "postgresql://kt@w/jw", "graph_pgbouncer": true}}"#
+        env["EXTRA_DB_ENV_PAIR_GRAPH_HOST"] = "eg"
+        env["EXTRA_DB_ENV_PAIR_GRAPH_DATABASE"] = "egd"
+        env["EXTRA_DB_ENV_PAIR_WRITE_HOST"] = "ew"
+        env["EXTRA_DB_ENV_PAIR_WRITE_DATABASE"] = "ewd"
+        env["EXTRA_DB_ENV_PAIR_WRITE_PGBOUNCER"] = "no"
+        let settings = try await Settings.load(environment: env, logger: logger)
+        #expect(settings.dbPgBouncer && !settings.writeDBPgBouncer)
+        #expect(settings.graphDatabases["yaml-pair"]?.graphPgBouncer == true && settings.graphDatabases["yaml-pair"]?.writePgBouncer == false)
+        #expect(settings.graphDatabases["json-pair"]?.graphPgBouncer == true && settings.graphDatabases["json-pair"]?.writePgBouncer == true)
+        #expect(settings.graphDatabases["env-pair"]?.graphPgBouncer == false && settings.graphDatabases["env-pair"]?.writePgBouncer == false)
+
+        var bad = try files()
+        bad["WRITE_DB_PGBOUNCER"] = "maybe"
+        await #expect { _ = try await Settings.load(environment: bad, logger: logger) } throws: { ($0 as? KTConfigError)?.key == "WRITE_DB_PGBOUNCER" }
+        bad = try files()
+        bad["GRAPH_DATABASES"] = #"{"p": {"graph_database_url": "postgresql://kt@g/jg", "write_database_url": "postgresql://kt@w/jw", "write_pgbouncer": "sometimes"}}"#
+        await #expect { _ = try await Settings.load(environment: bad, logger: logger) } throws: { ($0 as? KTConfigError)?.detail.contains("write_pgbouncer") == true }
+    }
+
+    @Test("MULTIGRAPH_* pool settings are retired: reported as an issue that says what sizes pools now")
+    func retiredMultigraph() async throws {
+        var env = try files()
+        env["MULTIGRAPH_DB_POOL_SIZE"] = "5"
+        let settings = try await Settings.load(environment: env, logger: logger)
+        let issue = try #require(settings.validate().first { $0.key == "MULTIGRAPH_DB_POOL_SIZE" })
+        #expect(issue.message.contains("retired") && issue.message.contains("DB_POOL_"))
     }
 
     @Test("the YAML graph_databases section is read (the original ignored it)")

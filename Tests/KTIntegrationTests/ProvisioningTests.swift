@@ -176,77 +176,89 @@ struct ProvisioningTests {
         }
     }
 
-    @Test("the resolver routes a graph's sessions to its databases and Qdrant, single-flight, with invalidate and clear errors")
+    @Test("the graph system routes a graph's sessions to its databases and Qdrant on pools per database, single-flight, with invalidate and clear errors")
     func resolver() async throws {
         try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
             let slug = TestEnvironment.uniqueName("routed")
-            let graph = try await provisioner.createGraph(slug: slug, name: "Routed", databaseKey: "shared")
-            try await TestEnvironment.withPool(world.systemGraph) { systemGraphPool in
-                try await TestEnvironment.withPool(world.systemWrite) { systemWritePool in
-                    let resolver = GraphSessionResolver(
-                        settings: world.settings, controlPlane: world.controlPlane, systemGraphPool: systemGraphPool, systemWritePool: systemWritePool, logger: logger)
-                    let all = try await withThrowingTaskGroup(of: GraphSessions.self) { group in
-                        for _ in 0..<4 { group.addTask { try await resolver.resolve(slug: slug) } }
-                        return try await group.reduce(into: [GraphSessions]()) { $0.append($1) }
+            let onSystem = TestEnvironment.uniqueName("onsys")
+            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                let graph = try await system.provisioner.createGraph(slug: slug, name: "Routed", databaseKey: "shared")
+                try await system.provisioner.createGraph(slug: onSystem, name: "On the system pair")
+                let resolver = system.resolver
+                let all = try await withThrowingTaskGroup(of: GraphSessions.self) { group in
+                    for _ in 0..<4 { group.addTask { try await resolver.resolve(slug: slug) } }
+                    return try await group.reduce(into: [GraphSessions]()) { $0.append($1) }
+                }
+                #expect(Set(all.map { ObjectIdentifier($0.writeSession.pool) }).count == 1)
+                let sessions = all[0]
+                #expect(sessions.collections.facts == "\(slug)__facts")
+                #expect(sessions.writeSession.schema.rawValue == "graph_" + slug)
+                #expect(QdrantClient.sameServer(sessions.qdrant.baseURL.absoluteString, TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""))
+                try await sessions.writeSession.query("INSERT INTO write_nodes (key, node_uuid, concept) VALUES (\("routed"), \(UUID()), \("Routed"))", logger: logger)
+                try await sessions.graphSession.query("INSERT INTO nodes (id, concept) VALUES (\(UUID()), \("Routed"))", logger: logger)
+                // The rows are in the external databases, in the graph's schema.
+                for (url, table) in [(world.externalWrite, "write_nodes"), (world.externalGraph, "nodes")] {
+                    let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
+                        try await $0.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"graph_\(slug)\".\(table)"), logger: logger).first!.decode(0, as: Int.self)
                     }
-                    #expect(Set(all.map { ObjectIdentifier($0.writeSession.pool) }).count == 1)
-                    let sessions = all[0]
-                    #expect(sessions.collections.facts == "\(slug)__facts")
-                    #expect(sessions.writeSession.schema.rawValue == "graph_" + slug)
-                    #expect(QdrantClient.sameServer(sessions.qdrant.baseURL.absoluteString, TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""))
-                    try await sessions.writeSession.query("INSERT INTO write_nodes (key, node_uuid, concept) VALUES (\("routed"), \(UUID()), \("Routed"))", logger: logger)
-                    try await sessions.graphSession.query("INSERT INTO nodes (id, concept) VALUES (\(UUID()), \("Routed"))", logger: logger)
-                    // The rows are in the external databases, in the graph's schema.
-                    for (url, table) in [(world.externalWrite, "write_nodes"), (world.externalGraph, "nodes")] {
-                        let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
-                            try await $0.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \"graph_\(slug)\".\(table)"), logger: logger).first!.decode(0, as: Int.self)
-                        }
-                        #expect(count == 1)
-                    }
-                    // The default graph uses the system pools.
-                    let defaultSessions = try await resolver.resolve(slug: "default")
-                    #expect(defaultSessions.writeSession.pool === systemWritePool)
-                    #expect(defaultSessions.collections == .defaultGraph)
+                    #expect(count == 1)
+                }
+                // The default graph and a graph without a connection share the system pools.
+                let defaultSessions = try await system.sessions(slug: "default")
+                #expect(defaultSessions.writeSession.pool === system.systemWritePool)
+                #expect(defaultSessions.graphSession.pool === system.systemGraphPool)
+                #expect(defaultSessions.collections == .defaultGraph)
+                let systemGraph = try await system.sessions(slug: onSystem)
+                #expect(systemGraph.writeSession.pool === system.systemWritePool && systemGraph.graphSession.pool === system.systemGraphPool)
+                #expect(systemGraph.writeSession.schema.rawValue == "graph_" + onSystem)
+                // The external pair has one pool per database: 2 system + 2 external.
+                #expect(system.poolStatistics.count == 4)
 
-                    await resolver.invalidate(graphID: graph.id)
-                    let again = try await resolver.resolve(graphID: graph.id)
-                    #expect(again.writeSession.pool !== sessions.writeSession.pool)
-                    #expect(try await resolver.listActiveGraphs().map(\.slug).contains(slug))
+                await system.invalidate(graphID: graph.id)
+                let again = try await system.sessions(graphID: graph.id)
+                #expect(again.writeSession.pool === sessions.writeSession.pool)  // pools outlive a graph's cached sessions
+                #expect(try await resolver.listActiveGraphs().map(\.slug).contains(slug))
 
-                    do {
-                        _ = try await resolver.resolve(slug: "no_such_graph")
-                        Issue.record("expected notFound")
-                    } catch let error as KTProvisionError {
-                        #expect(error.code == .notFound)
-                    }
-                    // A process whose settings lack the connection key gets an error naming the variables.
-                    var missing = world.settings
-                    missing.graphDatabases["shared"] = nil
-                    let other = GraphSessionResolver(settings: missing, controlPlane: world.controlPlane, systemGraphPool: systemGraphPool, systemWritePool: systemWritePool, logger: logger)
-                    do {
-                        _ = try await other.resolve(slug: slug)
-                        Issue.record("expected unknownConnection")
-                    } catch let error as KTProvisionError {
-                        #expect(error.code == .unknownConnection)
-                        #expect(error.message.contains("EXTRA_DB_SHARED_GRAPH_HOST"))
-                    }
-                    await resolver.shutdown()
+                do {
+                    _ = try await system.sessions(slug: "no_such_graph")
+                    Issue.record("expected notFound")
+                } catch let error as KTProvisionError {
+                    #expect(error.code == .notFound)
+                }
+            }
+            // A process whose settings lack the connection key gets an error naming the variables.
+            var missing = world.settings
+            missing.graphDatabases["shared"] = nil
+            try await withGraphSystem(settings: missing, logger: logger) { other in
+                do {
+                    _ = try await other.sessions(slug: slug)
+                    Issue.record("expected unknownConnection")
+                } catch let error as KTProvisionError {
+                    #expect(error.code == .unknownConnection)
+                    #expect(error.message.contains("EXTRA_DB_SHARED_GRAPH_HOST"))
                 }
             }
             let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
             defer { external.close() }
             for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+            let global = try qdrant("KT_TEST_QDRANT_URL")
+            defer { global.close() }
+            for name in QdrantCollections(graphSlug: onSystem).all { try await global.deleteCollection(name) }
         }
     }
 
-    @Test("startup: migrates every active graph wherever it lives, recovers stuck provisioning, refuses a 'default' connection row")
+    @Test("startup: migrates every active graph wherever it lives, recovers provisioning whose provisioner is gone (not one still alive), refuses a 'default' connection row")
     func startup() async throws {
         try await withWorld { world in
             let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
             let slug = TestEnvironment.uniqueName("boot")
             try await provisioner.createGraph(slug: slug, name: "Boot", databaseKey: "shared")
-            let stuck = try await GraphRepository(world.controlPlane, logger: logger).create(slug: try GraphSlug(TestEnvironment.uniqueName("stuck")), name: "Stuck")
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            let stuck = try await repository.create(slug: try GraphSlug(TestEnvironment.uniqueName("stuck")), name: "Stuck", provisioningOwner: UUID())
+            // Its provisioner stopped sending heartbeats a minute ago (a lease is 30 s).
+            try await world.controlPlane.query("UPDATE graphs SET provisioning_heartbeat_at = now() - interval '1 minute' WHERE id = \(stuck.id)", logger: logger)
+            // Another live process is provisioning this one (its heartbeat is fresh): left alone.
+            let alive = try await repository.create(slug: try GraphSlug(TestEnvironment.uniqueName("alive")), name: "Alive", provisioningOwner: UUID())
             // Drop the external graph's write schema: startup must recreate and migrate it there.
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalWrite), logger: logger) {
                 try await $0.execute(simple: "DROP SCHEMA \"graph_\(slug)\" CASCADE", logger: logger)
@@ -256,7 +268,8 @@ struct ProvisioningTests {
             #expect(report.recoveredGraphs == [stuck.slug])
             #expect(report.appliedMigrations >= 1)
             #expect(try await schemaExists("graph_" + slug, on: world.externalWrite))
-            #expect(try await GraphRepository(world.controlPlane, logger: logger).graph(id: stuck.id)?.status == .error)
+            #expect(try await repository.graph(id: stuck.id)?.status == .error)
+            #expect(try await repository.graph(id: alive.id)?.status == .provisioning)
 
             // A control plane written by the original system may hold a 'default' row: refuse to start.
             try await world.controlPlane.query("ALTER TABLE database_connections DROP CONSTRAINT ck_database_connections_not_default", logger: logger)

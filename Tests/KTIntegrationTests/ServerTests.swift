@@ -394,11 +394,9 @@ struct ServerTests {
             #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin,
                                          body: ["slug": slug, "name": "Read", "database_connection_config_key": "shared"]).status == 201)
             // Both engines on the graph's own sessions (the external pair), through the resolver.
-            let (alpha, beta, fact) = try await TestEnvironment.withPool(f.world.systemWrite) { writePool in
-                try await TestEnvironment.withPool(f.world.systemGraph) { graphPool in
-                    let resolver = GraphSessionResolver(settings: f.world.settings, controlPlane: f.world.controlPlane,
-                                                        systemGraphPool: graphPool, systemWritePool: writePool, logger: logger)
-                    let sessions = try await resolver.resolve(slug: slug)
+            let (alpha, beta, fact) = try await withGraphSystem(settings: f.world.settings, logger: logger) { system in
+                do {
+                    let sessions = try await system.sessions(slug: slug)
                     let worker = sessions.workerEngine(embedder: LocalEmbedder(dimensions: f.world.settings.embeddingDimensions), logger: logger)
                     let alpha = try await worker.createNode(concept: "Alpha Centauri")
                     let beta = try await worker.createNode(concept: "Beta Pictoris")
@@ -406,7 +404,6 @@ struct ServerTests {
                     try await worker.linkFactToNode(nodeID: alpha.id, factID: fact.id)
                     try await worker.createEdge(sourceID: alpha.id, targetID: beta.id)
                     try await sessions.syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
-                    await resolver.shutdown()
                     return (alpha, beta, fact)
                 }
             }

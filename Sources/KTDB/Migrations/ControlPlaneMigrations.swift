@@ -77,5 +77,40 @@ extension MigrationSet {
             VALUES ('00000000-0000-0000-0000-000000000001', 'default', 'Default Graph', true, 'schema', 'public', 'active')
             ON CONFLICT (slug) DO NOTHING;
             """#),
+        Migration(version: 2, name: "graph_changes_and_provisioning_lease", sql: #"""
+            -- Who is provisioning a graph, and when it last said so: a process that recovers
+            -- interrupted provisioning leaves alone a graph whose provisioner is alive.
+            ALTER TABLE graphs
+                ADD COLUMN provisioning_owner uuid,
+                ADD COLUMN provisioning_heartbeat_at timestamptz;
+
+            -- Every change that can make another process's cached sessions of a graph stale, written
+            -- by triggers (so any writer, even manual SQL, is seen); processes poll it through
+            -- their pool (no LISTEN, so it works through a transaction-mode pooler too).
+            CREATE TABLE graph_changes (
+                id bigserial PRIMARY KEY,
+                graph_id uuid NOT NULL,
+                slug varchar(100) NOT NULL,
+                change varchar(10) NOT NULL,
+                changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            );
+            CREATE INDEX ix_graph_changes_changed_at ON graph_changes (changed_at);
+
+            CREATE FUNCTION kt_record_graph_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                INSERT INTO graph_changes (graph_id, slug, change) VALUES (OLD.id, OLD.slug, lower(TG_OP));
+                RETURN NULL;
+            END
+            $$;
+            CREATE TRIGGER graphs_changed AFTER UPDATE ON graphs FOR EACH ROW
+                WHEN ((OLD.slug, OLD.name, OLD.description, OLD.status, OLD.schema_name, OLD.database_connection_id,
+                       OLD.contribute_to_public, OLD.use_public_cache, OLD.graph_type, OLD.byok_enabled)
+                      IS DISTINCT FROM
+                      (NEW.slug, NEW.name, NEW.description, NEW.status, NEW.schema_name, NEW.database_connection_id,
+                       NEW.contribute_to_public, NEW.use_public_cache, NEW.graph_type, NEW.byok_enabled))
+                EXECUTE FUNCTION kt_record_graph_change();
+            CREATE TRIGGER graphs_deleted AFTER DELETE ON graphs FOR EACH ROW
+                EXECUTE FUNCTION kt_record_graph_change();
+            """#),
     ])
 }

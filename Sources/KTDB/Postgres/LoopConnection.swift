@@ -54,7 +54,8 @@ final class LoopConnection: @unchecked Sendable {
     let handle: OpaquePointer
     let fd: Int32
     let stateBox: ConnectionStateBox
-    private let usesNamedStatements: Bool
+    /// How many statements this connection keeps prepared (0: none; later texts go unnamed).
+    private let statementCapacity: Int
     private var preparedNames: [String: String] = [:]
     /// The result columns of each prepared statement, by name, reused while a result has the
     /// same names and types (a re-plan that changes them fails with `0A000` and is re-prepared).
@@ -76,10 +77,10 @@ final class LoopConnection: @unchecked Sendable {
     /// The commands whose results the job returns (all of them outside a scoped job).
     private var collected: Range<Int> = 0..<Int.max
 
-    init(handle: OpaquePointer, usesNamedStatements: Bool, stateBox: ConnectionStateBox) {
+    init(handle: OpaquePointer, statementCapacity: Int, stateBox: ConnectionStateBox) {
         self.handle = handle
         self.fd = PQsocket(handle)
-        self.usesNamedStatements = usesNamedStatements
+        self.statementCapacity = statementCapacity
         self.stateBox = stateBox
     }
 
@@ -114,10 +115,11 @@ final class LoopConnection: @unchecked Sendable {
     }
 
     private func commands(for query: PostgresQuery) -> [Command] {
-        if !usesNamedStatements {
-            return [.params(sql: query.sql, oids: query.binds.typeOIDs, values: query.binds.values)]
-        } else if let name = preparedNames[query.sql] {
+        if let name = preparedNames[query.sql] {
             return [.prepared(name: name, values: query.binds.values)]
+        } else if statementCounter >= statementCapacity {
+            // Disabled, or the connection holds as many statements as it may: sent unnamed.
+            return [.params(sql: query.sql, oids: query.binds.typeOIDs, values: query.binds.values)]
         } else {
             statementCounter += 1
             let name = "kt_s\(statementCounter)"

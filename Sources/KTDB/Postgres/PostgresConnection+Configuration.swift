@@ -43,20 +43,26 @@ extension PostgresConnection {
 
     /// Whether named prepared statements are used.
     public struct PreparedStatementMode: Sendable, Hashable, CustomStringConvertible {
-        private let cached: Bool
-        private init(cached: Bool) { self.cached = cached }
+        /// How many statements one connection keeps prepared; 0 means none.
+        let capacity: Int
+        private init(capacity: Int) { self.capacity = capacity }
 
         /// Each distinct SQL text is prepared once per connection and executed by name: the fast
-        /// path for direct connections to PostgreSQL.
-        public static let cached = PreparedStatementMode(cached: true)
+        /// path for direct connections to PostgreSQL. A connection keeps at most 256 statements
+        /// prepared; later distinct texts are sent unnamed, so a pool shared by many graphs
+        /// (whose statements name their schema) holds a bounded number of statements per
+        /// server backend.
+        public static let cached = PreparedStatementMode(capacity: 256)
+        /// Like ``cached`` with at most `capacity` prepared statements per connection (at least 1).
+        public static func cached(capacity: Int) -> PreparedStatementMode { PreparedStatementMode(capacity: max(1, capacity)) }
         /// Every statement is sent unnamed (`PQexecParams`): required behind PgBouncer in
         /// transaction mode, where a named statement prepared in one transaction may be missing
         /// on the server connection of the next.
-        public static let disabled = PreparedStatementMode(cached: false)
+        public static let disabled = PreparedStatementMode(capacity: 0)
 
-        var usesNamedStatements: Bool { cached }
+        var usesNamedStatements: Bool { capacity > 0 }
 
         /// `cached` or `disabled`.
-        public var description: String { cached ? "cached" : "disabled" }
+        public var description: String { capacity > 0 ? "cached" : "disabled" }
     }
 }

@@ -29,7 +29,7 @@ public final class PostgresConnection: Sendable {
 
     private init(handle: OpaquePointer, configuration: Configuration, loop: PostgresEventLoop) {
         self.stateBox = ConnectionStateBox()
-        self.io = LoopConnection(handle: handle, usesNamedStatements: configuration.preparedStatements.usesNamedStatements, stateBox: stateBox)
+        self.io = LoopConnection(handle: handle, statementCapacity: configuration.preparedStatements.capacity, stateBox: stateBox)
         self.loop = loop
         self.cancelHandle = CancelHandle(PQgetCancel(handle))
         self.configuration = configuration

@@ -9,8 +9,8 @@ public import Logging
 /// ``PostgresTransaction`` to make several calls atomic, or on a ``DatabaseSession`` for
 /// one transaction per call.
 public struct GraphRepository: Sendable {
-    private let runner: any PostgresQueryRunner
-    private let logger: Logger
+    let runner: any PostgresQueryRunner
+    let logger: Logger
 
     /// Creates a repository on `runner`.
     public init(_ runner: any PostgresQueryRunner, logger: Logger) {
@@ -18,12 +18,12 @@ public struct GraphRepository: Sendable {
         self.logger = logger
     }
 
-    private static let graphColumns = """
+    static let graphColumns = """
         id, slug, name, description, is_default, contribute_to_public, use_public_cache, graph_type, byok_enabled,
         storage_mode, schema_name, database_connection_id, status, created_by, created_at, updated_at
         """
 
-    private func graphs(_ query: PostgresQuery) async throws -> [Graph] {
+    func graphs(_ query: PostgresQuery) async throws -> [Graph] {
         try await runner.run(query, logger: logger).rows.map { row throws(KTDBError) in try Graph(row: row) }
     }
 
@@ -71,13 +71,14 @@ public struct GraphRepository: Sendable {
         try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status = \(status.rawValue) ORDER BY slug")
     }
 
-    /// Inserts a graph with schema `graph_<slug>` and status `provisioning`.
+    /// Inserts a graph with schema `graph_<slug>` and status `provisioning`, provisioned by
+    /// `provisioningOwner` as of now (see ``heartbeat(graphID:owner:)``).
     ///
     /// - Throws: ``KTDBError/Code/conflict`` when the slug is taken (even by a deleted graph).
     public func create(
         slug: GraphSlug, name: String, description: String? = nil, databaseConnectionID: UUID? = nil,
         createdBy: UUID? = nil, graphType: String = "v1", byokEnabled: Bool = false,
-        contributeToPublic: Bool = true, usePublicCache: Bool = true
+        contributeToPublic: Bool = true, usePublicCache: Bool = true, provisioningOwner: UUID? = nil
     ) async throws -> Graph {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.unicodeScalars.count <= 200 else {
             throw KTDBError(code: .invalidArgument, message: "a graph name has 1 to 200 characters")
@@ -85,9 +86,11 @@ public struct GraphRepository: Sendable {
         let id = UUID()
         let query: PostgresQuery = """
             INSERT INTO graphs (id, slug, name, description, graph_type, byok_enabled, storage_mode, schema_name,
-                                database_connection_id, status, created_by, contribute_to_public, use_public_cache)
+                                database_connection_id, status, created_by, contribute_to_public, use_public_cache,
+                                provisioning_owner, provisioning_heartbeat_at)
             VALUES (\(id), \(slug.rawValue), \(name), \(description), \(graphType), \(byokEnabled), \("schema"), \(slug.schemaName.rawValue),
-                    \(databaseConnectionID), \(GraphStatus.provisioning.rawValue), \(createdBy), \(contributeToPublic), \(usePublicCache))
+                    \(databaseConnectionID), \(GraphStatus.provisioning.rawValue), \(createdBy), \(contributeToPublic), \(usePublicCache),
+                    \(provisioningOwner), clock_timestamp())
             RETURNING \(unsafeRaw: Self.graphColumns)
             """
         do {

@@ -1,0 +1,83 @@
+public import Foundation
+import KTConfig
+
+/// One change of a graph's row, recorded by the control plane's triggers.
+public struct GraphChange: Sendable, Hashable {
+    /// The change's position in the log.
+    public var id: Int64
+    /// The graph changed.
+    public var graphID: UUID
+    /// Its slug before the change.
+    public var slug: String
+    /// `update` or `delete`.
+    public var change: String
+}
+
+extension GraphRepository {
+    // MARK: Provisioning ownership
+
+    /// Moves a graph from `error` to `provisioning` for `owner`, atomically: of two concurrent
+    /// callers exactly one gets the graph back, the other `nil`.
+    public func claimForRetry(graphID: UUID, owner: UUID) async throws -> Graph? {
+        try await graphs("""
+            UPDATE graphs SET status = \(GraphStatus.provisioning.rawValue), provisioning_owner = \(owner),
+                              provisioning_heartbeat_at = clock_timestamp(), updated_at = now()
+            WHERE id = \(graphID) AND status = \(GraphStatus.error.rawValue)
+            RETURNING \(unsafeRaw: Self.graphColumns)
+            """).first
+    }
+
+    /// Records that `owner` is still provisioning the graph; `false` when the graph is no longer
+    /// provisioning or another owner took it over.
+    @discardableResult
+    public func heartbeat(graphID: UUID, owner: UUID) async throws -> Bool {
+        let result = try await runner.run("""
+            UPDATE graphs SET provisioning_heartbeat_at = clock_timestamp()
+            WHERE id = \(graphID) AND provisioning_owner = \(owner) AND status = \(GraphStatus.provisioning.rawValue)
+            RETURNING id
+            """, logger: logger)
+        return !result.rows.isEmpty
+    }
+
+    /// Moves to `error` the graphs in `provisioning` whose provisioner has not sent a heartbeat
+    /// for `lease` (its process is gone); a graph another live process is provisioning stays.
+    /// Returns their slugs.
+    public func recoverAbandonedProvisioning(lease: Duration) async throws -> [String] {
+        let seconds = lease.timeInterval
+        let result = try await runner.run("""
+            UPDATE graphs SET status = \(GraphStatus.error.rawValue), updated_at = now()
+            WHERE status = \(GraphStatus.provisioning.rawValue)
+              AND (provisioning_heartbeat_at IS NULL OR provisioning_heartbeat_at < clock_timestamp() - make_interval(secs => \(seconds)))
+            RETURNING slug
+            """, logger: logger)
+        return try result.rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }.sorted()
+    }
+
+    // MARK: Change log
+
+    /// The changes recorded in the last `window`, oldest first.
+    public func recentChanges(within window: Duration) async throws -> [GraphChange] {
+        let seconds = window.timeInterval
+        let result = try await runner.run("""
+            SELECT id, graph_id, slug, change FROM graph_changes
+            WHERE changed_at > clock_timestamp() - make_interval(secs => \(seconds))
+            ORDER BY id
+            """, logger: logger)
+        return try result.rows.map { row throws(KTDBError) in
+            GraphChange(id: try row.decode(0, as: Int64.self), graphID: try row.decode(1, as: UUID.self),
+                        slug: try row.decode(2, as: String.self), change: try row.decode(3, as: String.self))
+        }
+    }
+
+    /// Deletes change records older than `age`.
+    public func pruneChanges(olderThan age: Duration) async throws {
+        let seconds = age.timeInterval
+        try await runner.run("DELETE FROM graph_changes WHERE changed_at < clock_timestamp() - make_interval(secs => \(seconds))", logger: logger)
+    }
+
+    /// The current rows of the graphs with `ids` (missing ones were hard-deleted).
+    public func graphs(ids: [UUID]) async throws -> [Graph] {
+        guard !ids.isEmpty else { return [] }
+        return try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE id = ANY(\(ids.map(\.uuidString))::uuid[])")
+    }
+}

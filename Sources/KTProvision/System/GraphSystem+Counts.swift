@@ -1,0 +1,60 @@
+public import Foundation
+import KTConfig
+public import KTDB
+public import Logging
+
+extension GraphSystem {
+    /// Estimated node counts of `graphs`, from PostgreSQL's statistics (`pg_stat_user_tables`,
+    /// which lag the data by about a second): one statement per graph-db database, whatever the
+    /// number of graphs, and no connection per graph. Graphs that are not active, and graphs
+    /// whose database cannot be read, are left out.
+    public func estimatedNodeCounts(for graphs: [Graph], logger: Logger) async -> [UUID: Int] {
+        let active = graphs.filter { $0.status == .active }
+        guard !active.isEmpty else { return [:] }
+        let repository = GraphRepository(controlPlane, logger: logger)
+        var connections: [UUID: DatabaseConnectionRecord] = [:]
+        if active.contains(where: { $0.databaseConnectionID != nil }) {
+            do {
+                for row in try await repository.listDatabaseConnections() { connections[row.id] = row }
+            } catch {
+                logger.debug("Cannot read the database connections for node counts", metadata: ["kt.error": "\(error)"])
+            }
+        }
+        // Graphs grouped by the pool of their graph-db.
+        var byDatabase: [ObjectIdentifier: (pool: PostgresConnectionPool, graphs: [(id: UUID, schema: String)])] = [:]
+        for graph in active {
+            let connection = graph.databaseConnectionID.flatMap { connections[$0] }
+            if graph.databaseConnectionID != nil, connection == nil { continue }
+            guard let targets = try? GraphTargets.resolve(for: graph, connection: connection, settings: settings),
+                  let pool = try? resources.pool(for: targets.graphEndpoint) else { continue }
+            byDatabase[ObjectIdentifier(pool), default: (pool, [])].graphs.append((graph.id, targets.schema.rawValue))
+        }
+        return await withTaskGroup(of: [UUID: Int].self) { group in
+            for (_, entry) in byDatabase {
+                group.addTask { await Self.estimates(entry.graphs, on: entry.pool, logger: logger) }
+            }
+            return await group.reduce(into: [:]) { $0.merge($1) { first, _ in first } }
+        }
+    }
+
+    private static func estimates(_ graphs: [(id: UUID, schema: String)], on pool: PostgresConnectionPool, logger: Logger) async -> [UUID: Int] {
+        do {
+            let result = try await DatabaseSession(pool: pool).query(
+                "SELECT schemaname::text, n_live_tup FROM pg_stat_user_tables WHERE relname = 'nodes' AND schemaname = ANY(\(graphs.map(\.schema)))",
+                logger: logger)
+            var bySchema: [String: Int] = [:]
+            for row in result.rows { bySchema[try row.decode(0, as: String.self)] = Int(try row.decode(1, as: Int64.self)) }
+            return Dictionary(graphs.compactMap { graph in bySchema[graph.schema].map { (graph.id, max(0, $0)) } }, uniquingKeysWith: { first, _ in first })
+        } catch {
+            logger.debug("Cannot read node estimates", metadata: ["kt.db.pool": "\(pool.configuration.label)", "kt.error": "\(error)"])
+            return [:]
+        }
+    }
+
+    /// The exact node count of one active graph (one `count(*)` on its graph-db).
+    public func nodeCount(of graph: Graph, logger: Logger) async throws -> Int {
+        let sessions = try await resolver.resolve(graphID: graph.id)
+        let result = try await sessions.graphSession.query("SELECT count(*) FROM nodes", logger: logger)
+        return try result.rows.first?.decode(0, as: Int.self) ?? 0
+    }
+}
