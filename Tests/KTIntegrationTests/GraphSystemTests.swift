@@ -1,0 +1,167 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTProvision
+import KTQdrant
+import Logging
+import Testing
+
+/// GraphSystem at the scale it exists for: many graphs on one pool per database, databases
+/// behind PgBouncer in transaction mode, and several processes on one control plane.
+@Suite("GraphSystem: pools per database, PgBouncer, several processes", .enabled(if: TestEnvironment.isEnabled))
+struct GraphSystemTests {
+    let logger = TestEnvironment.logger
+
+    /// Creates `count` active graphs on the system pair straight through the repository and the
+    /// migrator (no Qdrant collections: the reads under test never touch Qdrant), four at a time.
+    func makeActiveGraphs(_ count: Int, prefix: String, world: TestWorld) async throws -> [String] {
+        let slugs = (0..<count).map { "\(prefix)_\($0)" }
+        let repository = GraphRepository(world.controlPlane, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<4 {
+                group.addTask {
+                    try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.systemGraph, prepared: .disabled), logger: logger) { graphDB in
+                        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.systemWrite, prepared: .disabled), logger: logger) { writeDB in
+                            for slug in slugs.enumerated().filter({ $0.offset % 4 == lane }).map(\.element) {
+                                let graph = try await repository.create(slug: try GraphSlug(slug), name: slug)
+                                try await Migrator.migrateGraph(schema: try SchemaName("graph_" + slug), graphDB: graphDB, writeDB: writeDB, logger: logger)
+                                try await repository.update(id: graph.id, status: .active)
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return slugs
+    }
+
+    /// Connections per database of the system cluster whose `application_name` is `application`.
+    func connections(application: String, databases: [String], on url: DatabaseURL) async throws -> [String: Int] {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT datname::text, count(*) FROM pg_stat_activity WHERE application_name = \(application) AND datname = ANY(\(databases)) GROUP BY datname",
+                logger: logger)
+            return Dictionary(uniqueKeysWithValues: try rows.rows.map { row throws(KTDBError) in (try row.decode(0, as: String.self), try row.decode(1, as: Int.self)) })
+        }
+    }
+
+    @Test("connection budget: 200 graphs on one pair, each read through kt-server; the server holds at most pool size + overflow connections per database")
+    func connectionBudget() async throws {
+        try await ServerTests().withServer(configure: { settings in
+            settings.graphPool = PoolSettings(size: 3, maxOverflow: 2, timeout: .seconds(30), recycle: .seconds(600))
+            settings.writePool = PoolSettings(size: 3, maxOverflow: 2, timeout: .seconds(30), recycle: .seconds(600))
+        }) { f in
+            let slugs = try await makeActiveGraphs(200, prefix: TestEnvironment.uniqueName("budget"), world: f.world)
+            let databases = [f.world.systemGraph.database!, f.world.systemWrite.database!]
+            // Every graph read, 16 requests at a time, and the graph list twice.
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                var pending = slugs[...]
+                func next() {
+                    guard let slug = pending.popFirst() else { return }
+                    group.addTask { try await f.api.call("GET", "/api/v1/graphs/\(slug)/nodes", token: f.admin).status }
+                }
+                for _ in 0..<16 { next() }
+                while let status = try await group.next() {
+                    #expect(status == 200)
+                    next()
+                }
+            }
+            let list = try await f.api.call("GET", "/api/v1/graphs", token: f.admin)
+            #expect(list.status == 200)
+            #expect(list.array.count == 201)
+            #expect(list.array.allSatisfy { $0["node_count"] is Int })
+            let held = try await connections(application: "kt-api", databases: databases, on: f.world.systemGraph)
+            #expect((held[f.world.systemGraph.database!] ?? 0) >= 1)
+            #expect((held[f.world.systemGraph.database!] ?? 0) <= 5, "graph-db: \(held)")
+            #expect((held[f.world.systemWrite.database!] ?? 0) <= 5, "write-db: \(held)")
+        }
+    }
+
+    /// `url` with the database of `fresh`: a fresh test database reached through a PgBouncer.
+    static func through(_ bouncer: DatabaseURL, database fresh: DatabaseURL) -> DatabaseURL {
+        var url = bouncer
+        url.database = fresh.database
+        return url
+    }
+
+    /// The `kt` environment of `world` with both write-dbs (and, when `graphThroughPooler`, the
+    /// system graph-db) reached through PgBouncer in transaction mode.
+    static func pooledEnvironment(_ world: TestWorld, graphThroughPooler: Bool) throws -> [String: String] {
+        var environment = try CLITests.environment(world)
+        let systemBouncer = try TestEnvironment.pgbouncerURL
+        let externalBouncer = try TestEnvironment.url("KT_TEST_EXTERNAL_PGBOUNCER_URL")
+        environment["WRITE_DATABASE_URL"] = through(systemBouncer, database: world.systemWrite).urlString(includingPassword: true)
+        environment["WRITE_DB_PGBOUNCER"] = "true"
+        if graphThroughPooler {
+            environment["DATABASE_URL"] = through(systemBouncer, database: world.systemGraph).urlString(includingPassword: true)
+            environment["DB_PGBOUNCER"] = "true"
+        }
+        let shared = world.settings.graphDatabases["shared"]!
+        let databases: [String: [String: Any]] = ["shared": [
+            "graph_database_url": shared.graphDatabaseURL.urlString(includingPassword: true),
+            "write_database_url": through(externalBouncer, database: world.externalWrite).urlString(includingPassword: true),
+            "write_pgbouncer": true,
+            "qdrant_url": shared.qdrantURL ?? "",
+        ]]
+        environment["GRAPH_DATABASES"] = String(decoding: try JSONSerialization.data(withJSONObject: databases), as: UTF8.self)
+        return environment
+    }
+
+    /// The `(set, version)` rows of a schema's version table, in order.
+    func versions(schema: String, on url: DatabaseURL) async throws -> [String] {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { connection in
+            try await connection.query(
+                "SELECT migration_set || '/' || version FROM \(TableName("kt_schema_migrations", in: schema == "public" ? .public : try SchemaName(schema))) ORDER BY migration_set, version",
+                logger: logger
+            ).rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
+        }
+    }
+
+    static func expected(_ sets: [MigrationSet]) -> [String] {
+        sets.flatMap { set in set.migrations.map { "\(set.name)/\($0.version)" } }.sorted()
+    }
+
+    @Test("PgBouncer in transaction mode before both write-dbs (and the graph-db): two kt processes migrating and provisioning 10 graphs at once; every graph active, every version table holds exactly its own migrations",
+          arguments: [false, true])
+    func pgbouncer(graphThroughPooler: Bool) async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.pooledEnvironment(world, graphThroughPooler: graphThroughPooler)
+            func both(_ a: [String], _ b: [String]) async throws {
+                async let first = CLITests.kt(a, environment: environment)
+                async let second = CLITests.kt(b, environment: environment)
+                for result in try await [first, second] { #expect(result.status == 0, "\(result.error)") }
+            }
+            try await both(["migrate"], ["migrate"])
+            let prefix = TestEnvironment.uniqueName("pgb")
+            var slugs: [(slug: String, external: Bool)] = []
+            for index in 0..<5 {
+                let a = (slug: "\(prefix)_a\(index)", external: index % 2 == 0), b = (slug: "\(prefix)_b\(index)", external: index % 2 == 1)
+                func create(_ graph: (slug: String, external: Bool)) -> [String] {
+                    ["graphs", "create", "--slug", graph.slug, "--name", graph.slug] + (graph.external ? ["--database", "shared"] : [])
+                }
+                try await both(create(a), create(b))
+                slugs += [a, b]
+            }
+            try await both(["migrate"], ["migrate"])
+
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            for graph in slugs {
+                #expect(try await repository.graph(slug: graph.slug)?.status == .active, "\(graph.slug)")
+                let schema = "graph_" + graph.slug
+                #expect(try await versions(schema: schema, on: graph.external ? world.externalGraph : world.systemGraph) == Self.expected([.graphData]))
+                #expect(try await versions(schema: schema, on: graph.external ? world.externalWrite : world.systemWrite) == Self.expected([.writeData]))
+            }
+            #expect(try await versions(schema: "public", on: world.systemGraph) == Self.expected([.controlPlane, .graphData]))
+            #expect(try await versions(schema: "public", on: world.systemWrite) == Self.expected([.writeData]))
+
+            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
+            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
+            defer { global.close(); external.close() }
+            for graph in slugs {
+                for name in QdrantCollections(graphSlug: graph.slug).all { try await (graph.external ? external : global).deleteCollection(name) }
+            }
+        }
+    }
+}
