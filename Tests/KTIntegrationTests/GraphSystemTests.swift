@@ -164,4 +164,111 @@ struct GraphSystemTests {
             }
         }
     }
+
+    /// Polls `condition` every 50 ms for at most `limit`; returns the time it took, or `nil`.
+    func waitUntil(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if try await condition() { return ContinuousClock.now - start }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
+    @Test("two kt-server processes on one control plane: a second one starting while the first provisions leaves that graph to finish active; a retry on one is served by the other; a hard delete on one is 404 on the other within 2 s")
+    func twoServers() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ServerProcess.executable.path), "kt-server is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try CLITests.environment(world)
+            let users = UserRepository(world.controlPlane, logger: logger)
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            let admin = try await users.createUser(email: "root@example.org", isSuperuser: true)
+            let token = try await users.issueToken(userID: admin.id).token.revealedValue
+            let first = try await ServerProcess(environment: environment)
+            defer { first.stop() }
+
+            // 1. The first server provisions a graph on the external pair; its migration waits on
+            //    the migrator's lock, held here. A second server starts meanwhile.
+            let slow = TestEnvironment.uniqueName("slow")
+            let lock = try await PostgresConnection.connect(configuration: TestEnvironment.connectionConfiguration(world.externalGraph), logger: logger)
+            try await lock.execute(simple: "BEGIN", logger: logger)
+            try await lock.query("SELECT pg_advisory_xact_lock(hashtext('kt-migrate'), hashtext(\("graph_" + slow)))", logger: logger)
+            let creation = Task {
+                try await first.api.call("POST", "/api/v1/graphs", token: token, body: ["slug": slow, "name": "Slow", "database_connection_config_key": "shared"])
+            }
+            let provisioning = try await waitUntil(.seconds(20)) { try await repository.graph(slug: slow)?.status == .provisioning }
+            #expect(provisioning != nil)
+            let second: ServerProcess
+            do {
+                second = try await ServerProcess(environment: environment)
+            } catch {
+                try? await lock.execute(simple: "ROLLBACK", logger: logger)
+                await lock.close()
+                throw error
+            }
+            defer { second.stop() }
+            #expect(try await repository.graph(slug: slow)?.status == .provisioning, "the second server's startup took over a graph another live process is provisioning")
+            try await lock.execute(simple: "COMMIT", logger: logger)
+            await lock.close()
+            let created = try await creation.value
+            #expect(created.status == 201, "\(created.text)")
+            #expect(try await repository.graph(slug: slow)?.status == .active)
+            #expect(try await second.api.call("GET", "/api/v1/graphs/\(slow)/nodes", token: token).status == 200)
+
+            // 2. A graph in error, retried on the first server, is served by the second.
+            let failed = TestEnvironment.uniqueName("failed")
+            let row = try await repository.create(slug: try GraphSlug(failed), name: "Failed", provisioningOwner: UUID())
+            try await repository.update(id: row.id, status: .error)
+            #expect(try await second.api.call("GET", "/api/v1/graphs/\(failed)/nodes", token: token).status == 503)
+            #expect(try await first.api.call("POST", "/api/v1/graphs/\(failed)/retry-provision", token: token).status == 200)
+            let served = try await waitUntil(.seconds(2)) { try await second.api.call("GET", "/api/v1/graphs/\(failed)/nodes", token: token).status == 200 }
+            #expect(served != nil)
+
+            // 3. A hard delete on the first: the second answers 404 within 2 s.
+            #expect(try await first.api.call("DELETE", "/api/v1/graphs/\(slow)?hard=true", token: token).status == 204)
+            let gone = try await waitUntil(.seconds(2)) { try await second.api.call("GET", "/api/v1/graphs/\(slow)/nodes", token: token).status == 404 }
+            #expect(gone != nil)
+            #expect(!first.output.contains(world.systemGraph.password?.revealedValue ?? "\u{0}"))
+
+            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
+            defer { global.close() }
+            for name in QdrantCollections(graphSlug: failed).all { try await global.deleteCollection(name) }
+        }
+    }
+
+    @Test("a GraphSystem drops cached sessions changed by another process within 1 s: a hard delete by kt, a database connection changed in the control plane")
+    func replicaInvalidation() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try CLITests.environment(world)
+            let deleted = TestEnvironment.uniqueName("rdel"), moved = TestEnvironment.uniqueName("rmov")
+            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                try await system.provisioner.createGraph(slug: deleted, name: "Deleted")
+                try await system.provisioner.createGraph(slug: moved, name: "Moved")
+                #expect(try await system.sessions(slug: deleted).graph.slug == deleted)
+                #expect(try await system.sessions(slug: moved).targets.connectionKey == GraphDatabases.defaultKey)
+
+                // Another process hard-deletes one graph.
+                let result = try await CLITests.kt(["graphs", "delete", deleted, "--hard"], environment: environment)
+                #expect(result.status == 0, "\(result.error)")
+                let dropped = try await waitUntil(.seconds(1)) {
+                    do {
+                        _ = try await system.sessions(slug: deleted)
+                        return false
+                    } catch let error as KTProvisionError {
+                        return error.code == .notFound
+                    }
+                }
+                #expect(dropped != nil, "the deleted graph's cached sessions were still served")
+
+                // Another process points the other graph at the external pair (as a move would).
+                let shared = try #require(try await GraphRepository(world.controlPlane, logger: logger).databaseConnection(configKey: "shared"))
+                try await world.controlPlane.query("UPDATE graphs SET database_connection_id = \(shared.id) WHERE slug = \(moved)", logger: logger)
+                let rerouted = try await waitUntil(.seconds(1)) { try await system.sessions(slug: moved).targets.connectionKey == "shared" }
+                #expect(rerouted != nil, "the moved graph was still routed to its old pair")
+            }
+            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
+            defer { global.close() }
+            for name in QdrantCollections(graphSlug: moved).all { try await global.deleteCollection(name) }
+        }
+    }
 }
