@@ -156,6 +156,16 @@ struct GraphSystemTests {
             #expect(try await versions(schema: "public", on: world.systemGraph) == Self.expected([.controlPlane, .graphData]))
             #expect(try await versions(schema: "public", on: world.systemWrite) == Self.expected([.writeData]))
 
+            // kt-server starts and serves on the same databases with no further setting.
+            let admin = try await UserRepository(world.controlPlane, logger: logger).createUser(email: "root@example.org", isSuperuser: true)
+            let token = try await UserRepository(world.controlPlane, logger: logger).issueToken(userID: admin.id).token.revealedValue
+            let server = try await ServerProcess(environment: environment)
+            defer { server.stop() }
+            #expect(try await server.api.call("GET", "/api/v1/graphs", token: token).array.count == 11)
+            for graph in slugs.prefix(2) {
+                #expect(try await server.api.call("GET", "/api/v1/graphs/\(graph.slug)/nodes", token: token).status == 200)
+            }
+
             let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
             let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
             defer { global.close(); external.close() }

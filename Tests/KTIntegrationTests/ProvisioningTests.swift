@@ -13,8 +13,11 @@ struct ProvisioningTests {
 
     typealias World = TestWorld
 
-    func withWorld<T: Sendable>(_ body: (World) async throws -> T) async throws -> T {
-        try await TestWorld.with(logger: logger, body)
+    /// A fresh world and a running graph system on its settings.
+    func withWorld<T: Sendable>(_ body: (World, GraphSystem) async throws -> T) async throws -> T {
+        try await TestWorld.with(logger: logger) { world in
+            try await withGraphSystem(settings: world.settings, logger: logger) { try await body(world, $0) }
+        }
     }
 
     func schemaExists(_ schema: String, on url: DatabaseURL) async throws -> Bool {
@@ -29,8 +32,8 @@ struct ProvisioningTests {
 
     @Test("a graph created against the external connection lives there: schemas, tables, collections; progress is reported step by step")
     func externalGraph() async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             let slug = TestEnvironment.uniqueName("ext")
             let events = Mutex<[ProvisioningEvent]>([])
             let user = UUID()
@@ -77,8 +80,8 @@ struct ProvisioningTests {
 
     @Test("no key or 'default' provisions into the system databases", arguments: [nil, "default"] as [String?])
     func systemGraph(key: String?) async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             let slug = TestEnvironment.uniqueName("sys")
             let graph = try await provisioner.createGraph(slug: slug, name: "System", databaseKey: key)
             #expect(graph.databaseConnectionID == nil)
@@ -96,8 +99,8 @@ struct ProvisioningTests {
 
     @Test("bad input: invalid slug, reserved slug, unknown key, taken slug")
     func badInput() async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             func code(_ body: () async throws -> Void) async -> KTProvisionError.Code? {
                 do { try await body(); return nil } catch let error as KTProvisionError { return error.code } catch { return nil }
             }
@@ -115,8 +118,8 @@ struct ProvisioningTests {
 
     @Test("two concurrent creations of one slug: exactly one succeeds, the other gets a conflict")
     func concurrentCreation() async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             let slug = TestEnvironment.uniqueName("race")
             let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
                 for _ in 0..<2 {
@@ -140,8 +143,8 @@ struct ProvisioningTests {
 
     @Test("a failure leaves status 'error' and drops nothing; retry after the database is reachable converges")
     func retryAfterFailure() async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             let slug = TestEnvironment.uniqueName("retry")
             do {
                 try await provisioner.createGraph(slug: slug, name: "Retry", databaseKey: "broken")
@@ -161,7 +164,7 @@ struct ProvisioningTests {
             // The operator fixes the configuration (the database is reachable now): retry converges.
             var fixed = world.settings
             fixed.graphDatabases["broken"] = world.settings.graphDatabases["shared"]
-            let graph = try await GraphProvisioner(settings: fixed, controlPlane: world.controlPlane, logger: logger).retry(slug: slug)
+            let graph = try await withGraphSystem(settings: fixed, logger: logger) { try await $0.provisioner.retry(slug: slug) }
             #expect(graph.status == .active)
             #expect(try await schemaExists("graph_" + slug, on: world.externalGraph))
             do {
@@ -178,7 +181,7 @@ struct ProvisioningTests {
 
     @Test("the graph system routes a graph's sessions to its databases and Qdrant on pools per database, single-flight, with invalidate and clear errors")
     func resolver() async throws {
-        try await withWorld { world in
+        try await withWorld { world, system in
             let slug = TestEnvironment.uniqueName("routed")
             let onSystem = TestEnvironment.uniqueName("onsys")
             try await withGraphSystem(settings: world.settings, logger: logger) { system in
@@ -249,8 +252,8 @@ struct ProvisioningTests {
 
     @Test("startup: migrates every active graph wherever it lives, recovers provisioning whose provisioner is gone (not one still alive), refuses a 'default' connection row")
     func startup() async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             let slug = TestEnvironment.uniqueName("boot")
             try await provisioner.createGraph(slug: slug, name: "Boot", databaseKey: "shared")
             let repository = GraphRepository(world.controlPlane, logger: logger)
@@ -263,7 +266,7 @@ struct ProvisioningTests {
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalWrite), logger: logger) {
                 try await $0.execute(simple: "DROP SCHEMA \"graph_\(slug)\" CASCADE", logger: logger)
             }
-            let report = try await ServerStartup.prepare(settings: world.settings, logger: logger)
+            let report = try await system.prepare()
             #expect(report.migratedGraphs == [slug])
             #expect(report.recoveredGraphs == [stuck.slug])
             #expect(report.appliedMigrations >= 1)
@@ -275,7 +278,7 @@ struct ProvisioningTests {
             try await world.controlPlane.query("ALTER TABLE database_connections DROP CONSTRAINT ck_database_connections_not_default", logger: logger)
             try await world.controlPlane.query("INSERT INTO database_connections (id, name, config_key) VALUES (\(UUID()), \("Legacy"), \("default"))", logger: logger)
             do {
-                _ = try await ServerStartup.prepare(settings: world.settings, logger: logger)
+                _ = try await system.prepare()
                 Issue.record("expected a refusal")
             } catch let error as KTProvisionError {
                 #expect(error.code == .invalidState)
@@ -289,8 +292,8 @@ struct ProvisioningTests {
 
     @Test("delete: soft keeps the slug taken; hard drops schemas and collections and frees the slug; the default graph cannot be deleted")
     func delete() async throws {
-        try await withWorld { world in
-            let provisioner = GraphProvisioner(settings: world.settings, controlPlane: world.controlPlane, logger: logger)
+        try await withWorld { world, system in
+            let provisioner = system.provisioner
             let repository = GraphRepository(world.controlPlane, logger: logger)
             let slug = TestEnvironment.uniqueName("gone")
             try await provisioner.createGraph(slug: slug, name: "Gone", databaseKey: "shared")
