@@ -33,7 +33,7 @@ struct GraphRoutes {
         let auth = try context.requireAuth()
         var graphs = try await state.graphs(context.logger).listAccessible(userID: auth.user.id, isSuperuser: auth.user.isSuperuser)
         if let slugs = auth.graphSlugs { graphs.removeAll { !slugs.contains($0.slug) } }
-        return try JSONBody.response(try await state.responses(for: graphs, logger: context.logger))
+        return JSONBody.response(writing: try await state.responses(for: graphs, logger: context.logger))
     }
 
     @Sendable func create(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -60,12 +60,12 @@ struct GraphRoutes {
             throw APIError(.internalServerError, "Graph provisioning failed")
         }
         await state.system.invalidate(graphID: graph.id)
-        return try JSONBody.response(try await state.response(for: graph, logger: context.logger), status: .created)
+        return JSONBody.response(writing: try await state.response(for: graph, logger: context.logger), status: .created)
     }
 
     @Sendable func show(_ request: Request, context: APIRequestContext) async throws -> Response {
         let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
-        return try JSONBody.response(try await state.response(for: graph, logger: context.logger))
+        return JSONBody.response(writing: try await state.response(for: graph, logger: context.logger))
     }
 
     @Sendable func update(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -81,7 +81,7 @@ struct GraphRoutes {
             id: graph.id, name: body.name, description: body.description,
             contributeToPublic: body.contributeToPublic, usePublicCache: body.usePublicCache) else { throw APIError.graphNotFound }
         if togglesChange { await state.system.invalidate(graphID: graph.id) }
-        return try JSONBody.response(try await state.response(for: updated, logger: context.logger))
+        return JSONBody.response(writing: try await state.response(for: updated, logger: context.logger))
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -106,7 +106,7 @@ struct GraphRoutes {
         do {
             let retried = try await state.provisioner.retry(slug: slug)
             await state.system.invalidate(graphID: graph.id)
-            return try JSONBody.response(try await state.response(for: retried, logger: context.logger))
+            return JSONBody.response(writing: try await state.response(for: retried, logger: context.logger))
         } catch let error as KTProvisionError where error.code == .stepFailed {
             context.logger.debug("provisioning retry failed", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.debugDescription)"])
             await state.system.invalidate(graphID: graph.id)

@@ -6,44 +6,36 @@ import KTConfig
 import KTProvision
 import Logging
 
-/// `GraphResponse`: the original's fields. Never a database URL or password.
-struct GraphResponse: Encodable {
+/// `GraphResponse`: the original's fields. Never a database URL or password. Written with
+/// ``JSONWriter``: the graph list may hold thousands.
+struct GraphResponse: JSONWritable {
     var graph: Graph
     var databaseConnectionName: String?
     var memberCount: Int
     var nodeCount: Int
 
-    enum CodingKeys: String, CodingKey {
-        case id, slug, name, description, status
-        case isDefault = "is_default", graphType = "graph_type", byokEnabled = "byok_enabled"
-        case storageMode = "storage_mode", schemaName = "schema_name"
-        case databaseConnectionID = "database_connection_id", databaseConnectionName = "database_connection_name"
-        case createdBy = "created_by", createdAt = "created_at", updatedAt = "updated_at"
-        case memberCount = "member_count", nodeCount = "node_count"
-        case contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(graph.id.json, forKey: .id)
-        try c.encode(graph.slug, forKey: .slug)
-        try c.encode(graph.name, forKey: .name)
-        try c.encode(graph.description, forKey: .description)
-        try c.encode(graph.status.rawValue, forKey: .status)
-        try c.encode(graph.isDefault, forKey: .isDefault)
-        try c.encode(graph.graphType, forKey: .graphType)
-        try c.encode(graph.byokEnabled, forKey: .byokEnabled)
-        try c.encode(graph.storageMode, forKey: .storageMode)
-        try c.encode(graph.schemaName, forKey: .schemaName)
-        try c.encode(graph.databaseConnectionID?.json, forKey: .databaseConnectionID)
-        try c.encode(databaseConnectionName, forKey: .databaseConnectionName)
-        try c.encode(graph.createdBy?.json, forKey: .createdBy)
-        try c.encode(graph.createdAt, forKey: .createdAt)
-        try c.encode(graph.updatedAt, forKey: .updatedAt)
-        try c.encode(memberCount, forKey: .memberCount)
-        try c.encode(nodeCount, forKey: .nodeCount)
-        try c.encode(graph.contributeToPublic, forKey: .contributeToPublic)
-        try c.encode(graph.usePublicCache, forKey: .usePublicCache)
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.key("byok_enabled"); json.bool(graph.byokEnabled)
+            json.key("contribute_to_public"); json.bool(graph.contributeToPublic)
+            json.key("created_at"); json.date(graph.createdAt)
+            json.key("created_by"); json.uuid(graph.createdBy)
+            json.key("database_connection_id"); json.uuid(graph.databaseConnectionID)
+            json.key("database_connection_name"); json.string(databaseConnectionName)
+            json.key("description"); json.string(graph.description)
+            json.key("graph_type"); json.string(graph.graphType)
+            json.key("id"); json.uuid(graph.id)
+            json.key("is_default"); json.bool(graph.isDefault)
+            json.key("member_count"); json.int(memberCount)
+            json.key("name"); json.string(graph.name)
+            json.key("node_count"); json.int(nodeCount)
+            json.key("schema_name"); json.string(graph.schemaName)
+            json.key("slug"); json.string(graph.slug)
+            json.key("status"); json.string(graph.status.rawValue)
+            json.key("storage_mode"); json.string(graph.storageMode)
+            json.key("updated_at"); json.date(graph.updatedAt)
+            json.key("use_public_cache"); json.bool(graph.usePublicCache)
+        }
     }
 }
 

@@ -21,7 +21,7 @@ final class ServerProcess: @unchecked Sendable {
     init(environment: [String: String]) async throws {
         port = try QdrantLocalServer.freePort()
         log = FileManager.default.temporaryDirectory.appendingPathComponent("kt-server-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.executableURL = Self.executable
         var environment = environment

@@ -4,9 +4,9 @@ public import KTDB
 public import Logging
 
 extension GraphSystem {
-    /// Estimated node counts of `graphs`, from PostgreSQL's statistics (`pg_stat_user_tables`,
-    /// which lag the data by about a second): one statement per graph-db database, whatever the
-    /// number of graphs, and no connection per graph. Graphs that are not active, and graphs
+    /// Estimated node counts of `graphs`, from PostgreSQL's cumulative statistics (live tuples of
+    /// each schema's `nodes` table, which lag the data by about a second): one statement per
+    /// graph-db database, whatever the number of graphs, and no connection per graph. Graphs that are not active, and graphs
     /// whose database cannot be read, are left out.
     public func estimatedNodeCounts(for graphs: [Graph], logger: Logger) async -> [UUID: Int] {
         let active = graphs.filter { $0.status == .active }
@@ -39,9 +39,15 @@ extension GraphSystem {
 
     private static func estimates(_ graphs: [(id: UUID, schema: String)], on pool: PostgresConnectionPool, logger: Logger) async -> [UUID: Int] {
         do {
-            let result = try await DatabaseSession(pool: pool).query(
-                "SELECT schemaname::text, n_live_tup FROM pg_stat_user_tables WHERE relname = 'nodes' AND schemaname = ANY(\(graphs.map(\.schema)))",
-                logger: logger)
+            // Driven by the schema names through pg_class's (relname, relnamespace) index; the
+            // statistics function runs for those tables only (pg_stat_user_tables would compute
+            // it for every table of the database).
+            let result = try await DatabaseSession(pool: pool).query("""
+                SELECT s.name, pg_stat_get_live_tuples(c.oid)
+                FROM unnest(\(graphs.map(\.schema))::text[]) AS s(name)
+                JOIN pg_namespace n ON n.nspname = s.name
+                JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = 'nodes' AND c.relkind = 'r'
+                """, logger: logger)
             var bySchema: [String: Int] = [:]
             for row in result.rows { bySchema[try row.decode(0, as: String.self)] = Int(try row.decode(1, as: Int64.self)) }
             return Dictionary(graphs.compactMap { graph in bySchema[graph.schema].map { (graph.id, max(0, $0)) } }, uniquingKeysWith: { first, _ in first })
