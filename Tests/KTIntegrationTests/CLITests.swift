@@ -89,10 +89,8 @@ struct CLITests {
             #expect(count == 3)
 
             // A write after the demo reaches graph-db with `kt sync --graph --once`.
-            try await TestEnvironment.withPool(world.externalWrite) { pool in
-                let worker = WorkerGraphEngine(writeSession: DatabaseSession(pool: pool, schema: try SchemaName("graph_" + slug)),
-                                               collections: QdrantCollections(graphSlug: slug), logger: logger)
-                try await worker.createNode(concept: "Stomata")
+            _ = try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Stomata")
             }
             let synced = try await Self.kt(["sync", "--graph", slug, "--once"], environment: environment)
             #expect(synced.status == 0, "\(synced.error)")

@@ -4,6 +4,7 @@ import KTDB
 import KTProvision
 import KTQdrant
 import Logging
+import ServiceLifecycle
 import Testing
 
 /// GraphSystem at the scale it exists for: many graphs on one pool per database, databases
@@ -279,6 +280,37 @@ struct GraphSystemTests {
             let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
             defer { global.close() }
             for name in QdrantCollections(graphSlug: moved).all { try await global.deleteCollection(name) }
+        }
+    }
+}
+
+extension GraphSystemTests {
+    @Test("as a service, the system runs the pools it creates while running and shuts every one down on graceful shutdown")
+    func lifecycle() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let system = try GraphSystem(settings: world.settings, logger: logger)
+            let group = ServiceGroup(services: [system], gracefulShutdownSignals: [], logger: logger)
+            let slug = TestEnvironment.uniqueName("life")
+            let externalPool = try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                // The external pair's pools are created now, while the system runs.
+                try await system.provisioner.createGraph(slug: slug, name: "Life", databaseKey: "shared")
+                let sessions = try await system.sessions(slug: slug)
+                try await sessions.graphSession.query("SELECT 1", logger: logger)
+                #expect(system.poolStatistics.count == 4)
+                #expect(sessions.graphSession.pool.statistics.idle == 1)
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return sessions.graphSession.pool
+            }
+            #expect(externalPool.statistics.idle == 0)
+            await #expect { try await externalPool.withConnection(logger: logger) { _ in } } throws: { ($0 as? KTDBError)?.code == .poolClosed }
+            await #expect { _ = try await system.sessions(slug: "default") } throws: {
+                ($0 as? KTProvisionError)?.code == .shutDown || ($0 as? KTDBError)?.code == .poolClosed
+            }
+            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
+            defer { external.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
         }
     }
 }
