@@ -2,6 +2,7 @@ import Foundation
 import KTConfig
 import KTDB
 import KTGraph
+import KTProvision
 import KTQdrant
 import Logging
 import Synchronization
@@ -121,14 +122,21 @@ enum GraphBenchmark {
                 for name in [schema, copySchema] { try await Migrator.migrateGraph(schema: name, graphDB: graphDB, writeDB: writeDB, logger: logger) }
             }
         }
-        let writePool = PostgresConnectionPool(configuration: .init(
-            connection: .init(url: writeURL, applicationName: "kt-bench"), pool: PoolSettings(size: 20, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
-            label: "bench-write"), backgroundLogger: logger)
-        let graphPool = PostgresConnectionPool(configuration: .init(
-            connection: .init(url: graphURL, applicationName: "kt-bench"), pool: PoolSettings(size: 10, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
-            label: "bench-graph"), backgroundLogger: logger)
-        defer { Task { await writePool.shutdown(); await graphPool.shutdown() } }
-        let writeSession = DatabaseSession(pool: writePool, schema: schema), graphSession = DatabaseSession(pool: graphPool, schema: schema)
+        // The graph through a GraphSystem on this pair (both databases reached directly).
+        var systemSettings = Settings()
+        systemSettings.databaseURL = graphURL
+        systemSettings.writeDatabaseURL = writeURL
+        systemSettings.writeDBPgBouncer = false
+        systemSettings.graphPool = PoolSettings(size: 10, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600))
+        systemSettings.writePool = PoolSettings(size: 20, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600))
+        let system = try GraphSystem(settings: systemSettings, configuration: .init(applicationName: "kt-bench"), logger: logger)
+        defer { Task { await system.shutdown() } }
+        _ = try await system.prepare()
+        let repository = GraphRepository(system.controlPlane, logger: logger)
+        let graph = try await repository.create(slug: try GraphSlug("bench_\(tag)"), name: "Benchmark \(tag)")
+        try await repository.update(id: graph.id, status: .active)
+        let sessions = try await system.sessions(graphID: graph.id)
+        let writeSession = sessions.writeSession, graphSession = sessions.graphSession, graphPool = graphSession.pool
         let worker = WorkerGraphEngine(writeSession: writeSession, collections: QdrantCollections(graphSlug: "bench_\(tag)"), logger: logger)
         // Paired rounds, as for the point reads: each round upserts new rows, COPYs the very
         // rows written (every column, exported from the table the engine wrote) into the same
