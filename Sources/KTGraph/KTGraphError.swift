@@ -6,7 +6,7 @@ public struct KTGraphError: Error, Sendable, CustomStringConvertible, CustomDebu
     /// What went wrong, as an extensible set of codes.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case notFound, invalidArgument, invalidParentChain, embedding, syncBusy
+            case notFound, invalidArgument, invalidParentChain, embedding, syncBusy, syncUnsafe
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -21,6 +21,9 @@ public struct KTGraphError: Error, Sendable, CustomStringConvertible, CustomDebu
         public static let embedding = Code(.embedding)
         /// Another process holds the graph's sync lock.
         public static let syncBusy = Code(.syncBusy)
+        /// The sync cannot tell where it is safe to move its watermark: write-db sessions of
+        /// other roles are hidden from it in `pg_stat_activity` (grant it `pg_read_all_stats`).
+        public static let syncUnsafe = Code(.syncUnsafe)
 
         /// The code's name.
         public var description: String { base.rawValue }

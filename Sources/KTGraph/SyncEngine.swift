@@ -28,6 +28,8 @@ public import Logging
 ///   `maxRetries`, recording the graph slug.
 /// - The watermark never passes a write that may still commit: it stays below the start of the
 ///   oldest write transaction in progress in write-db and below the moment that was measured.
+///   When write-db sessions of other roles are hidden from the sync role (it lacks
+///   `pg_read_all_stats`), the cycle is refused with ``KTGraphError/Code/syncUnsafe`` instead.
 /// - When a node or fact arrives, the junctions and edges that were waiting for it are applied.
 public struct SyncEngine: Sendable {
     /// The write-db session (schema-bound).
@@ -153,10 +155,23 @@ public struct SyncEngine: Sendable {
     /// PostgreSQL then caches for the rest of the transaction (measuring again per table read
     /// that stale copy and could pass rows of transactions begun since).
     private func safeBound(_ w: PostgresTransaction) async throws -> (start: Date, bound: Date) {
+        // Sessions of roles this one is not a member of show no `xact_start` (and no state or
+        // query) unless it has `pg_read_all_stats`; min() would skip them and the watermark
+        // could pass a row such a session has not committed yet. Such a session is refused.
         let row = try await w.query("""
             SELECT clock_timestamp(), least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
-                WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid()))
+                WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid())),
+                (SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND usesysid IS NOT NULL AND query = '<insufficient privilege>'),
+                current_user::text
             """).first
+        let hidden = try row?.decode(2, as: Int.self) ?? 0
+        guard hidden == 0 else {
+            let role = try row?.decode(3, as: String.self) ?? "the sync role"
+            throw KTGraphError(
+                code: .syncUnsafe,
+                message: "the sync of graph '\(graphSlug)' cannot see \(hidden) write-db session(s) of other roles in pg_stat_activity, so it cannot tell which writes are still uncommitted; grant the sync role pg_read_all_stats (GRANT pg_read_all_stats TO \(role)) or sync as the role that writes")
+        }
         return (try row?.decode(0, as: Date.self) ?? Date(), try row?.decode(1, as: Date.self) ?? Date(timeIntervalSince1970: 0))
     }
 

@@ -10,6 +10,8 @@ import Testing
 /// a Qdrant client and the graph's collections.
 struct GraphFixture: Sendable {
     var slug: String
+    /// The fresh write-db (role `kt`).
+    var writeURL: DatabaseURL
     var writeSession: DatabaseSession
     var graphSession: DatabaseSession
     var qdrant: QdrantClient
@@ -45,7 +47,7 @@ struct GraphFixture: Sendable {
                 let result = try await TestEnvironment.withPool(graphURL, size: 4, maxOverflow: 4) { graphPool in
                     try await TestEnvironment.withPool(writeURL, size: 6, maxOverflow: 4) { writePool in
                         try await body(GraphFixture(
-                            slug: slug, writeSession: DatabaseSession(pool: writePool, schema: schema), graphSession: DatabaseSession(pool: graphPool, schema: schema),
+                            slug: slug, writeURL: writeURL, writeSession: DatabaseSession(pool: writePool, schema: schema), graphSession: DatabaseSession(pool: graphPool, schema: schema),
                             qdrant: qdrant, collections: collections, embedder: LocalEmbedder(dimensions: 16), logger: logger))
                     }
                 }

@@ -72,10 +72,31 @@ struct SyncPropertyTests {
         }
     }
 
-    @Test("thousands of random writes by two workers, interleaved with concurrent sync cycles, converge to the projection", arguments: [UInt64(7), 2026])
+    /// `url` logged in as `role` (the test roles share the `kt` password).
+    static func url(_ url: DatabaseURL, as role: String) -> DatabaseURL {
+        var url = url
+        url.user = role
+        return url
+    }
+
+    @Test("thousands of random writes by two workers, interleaved with concurrent sync cycles, converge to the projection; the workers write as a role that is neither the sync's nor a superuser",
+          arguments: [UInt64(7), 2026])
     func property(seed: UInt64) async throws {
         try await GraphFixture.with(logger: logger) { f in
-            let worker = WorkerGraphEngine(writeSession: f.writeSession, collections: f.collections, logger: logger)  // PostgreSQL only: the property is about the sync
+            try await TestEnvironment.withPool(Self.url(f.writeURL, as: "kt_writer"), size: 4, maxOverflow: 4) { writerPool in
+                try await TestEnvironment.withPool(Self.url(f.writeURL, as: "kt_syncer"), size: 4, maxOverflow: 4) { syncerPool in
+                    var f = f
+                    let writerSession = DatabaseSession(pool: writerPool, schema: f.writeSession.schema)
+                    f.writeSession = DatabaseSession(pool: syncerPool, schema: f.writeSession.schema)  // the sync's role, with pg_read_all_stats
+                    try await property(seed: seed, f, writerSession: writerSession)
+                }
+            }
+        }
+    }
+
+    func property(seed: UInt64, _ f: GraphFixture, writerSession: DatabaseSession) async throws {
+        do {
+            let worker = WorkerGraphEngine(writeSession: writerSession, collections: f.collections, logger: logger)  // PostgreSQL only: the property is about the sync
             let concepts = (0..<30).map { "Concept \($0)" }
             let state = PropertyState()
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -98,6 +119,40 @@ struct SyncPropertyTests {
             try await assertProjection(f)
             // The set-based path alone produced the projection (no batch needed the row-by-row fallback).
             #expect(state.rowByRowBatches.load(ordering: .relaxed) == 0)
+        }
+    }
+
+    @Test("the sync never passes a row another role has not committed: without pg_read_all_stats it refuses, naming the grant; with it, the row arrives after its commit")
+    func watermarkUnderSeparateRoles() async throws {
+        try await GraphFixture.with(logger: logger) { f in
+            // A writer role holds an uncommitted node while the sync runs.
+            let writer = try await PostgresConnection.connect(configuration: TestEnvironment.connectionConfiguration(Self.url(f.writeURL, as: "kt_writer"), prepared: .disabled), logger: logger)
+            try await writer.execute(simple: "BEGIN", logger: logger)
+            try await writer.query("SELECT set_config('search_path', \(f.writeSession.schema.rawValue), true)", logger: logger)
+            let worker = WorkerGraphEngine(writeSession: f.writeSession, collections: f.collections, logger: logger)
+            try await writer.query("INSERT INTO write_nodes (key, node_uuid, concept) VALUES (\(GraphKeys.nodeKey("Hidden")), \(GraphKeys.id(forKey: GraphKeys.nodeKey("Hidden"))), \("Hidden"))", logger: logger)
+            try await worker.createNode(concept: "Visible")  // committed, newer than the hidden row's transaction start
+
+            // `kt` cannot see kt_writer's session: the cycle is refused, nothing moves.
+            do {
+                try await f.sync().syncCycle()
+                Issue.record("the sync ran although another role's transaction was hidden from it")
+            } catch let error as KTGraphError {
+                #expect(error.code == .syncUnsafe)
+                #expect(error.message.contains("GRANT pg_read_all_stats TO kt"))
+            }
+            // kt_syncer (pg_read_all_stats) sees it: it syncs what is committed and keeps its watermark below the open transaction.
+            try await TestEnvironment.withPool(Self.url(f.writeURL, as: "kt_syncer"), size: 2, maxOverflow: 2) { syncerPool in
+                var syncing = f
+                syncing.writeSession = DatabaseSession(pool: syncerPool, schema: f.writeSession.schema)
+                try await syncing.sync().syncUntilIdle()
+                #expect(try await f.reader.node(id: GraphKeys.id(forKey: GraphKeys.nodeKey("Visible"))) != nil)
+                #expect(try await f.reader.node(id: GraphKeys.id(forKey: GraphKeys.nodeKey("Hidden"))) == nil)
+                try await writer.execute(simple: "COMMIT", logger: logger)
+                await writer.close()
+                try await syncing.sync().syncUntilIdle()
+                #expect(try await f.reader.node(id: GraphKeys.id(forKey: GraphKeys.nodeKey("Hidden")))?.concept == "Hidden")
+            }
         }
     }
 
