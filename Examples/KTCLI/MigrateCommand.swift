@@ -1,7 +1,9 @@
 import ArgumentParser
+import Foundation
 import KTProvision
 
-/// `kt migrate`: migrates the control plane and the default graph on the system databases.
+/// `kt migrate`: the control plane and every active graph wherever it lives, with progress; exits
+/// non-zero when a graph could not be migrated (the others are migrated all the same).
 struct MigrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
@@ -11,10 +13,30 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         await CLIEnvironment.run(verbose: verbose) { environment in
-            let report = try await environment.withSystem { try await $0.prepare() }
+            let display = ProgressDisplay(title: "migrating graphs")
+            let report = try await environment.withSystem { system in
+                try await system.prepare { progress in
+                    let outcome = progress.outcome
+                    let text = switch outcome.result {
+                    case .migrated(let count): "\(count) migration(s) applied"
+                    case .upToDate: "up to date"
+                    case .failed(let reason): "FAILED: \(reason)"
+                    }
+                    display.update(completed: progress.completed, total: progress.total, line: "\(outcome.slug) (\(outcome.database)): \(text)")
+                }
+            }
             print("migrations applied: \(report.appliedMigrations)")
-            print("graphs checked: \(report.migratedGraphs.count)")
+            print("graphs at head: \(report.migratedGraphs.count) of \(report.outcomes.count)")
             if !report.recoveredGraphs.isEmpty { print("interrupted provisioning moved to error: \(report.recoveredGraphs.joined(separator: ", "))") }
+            let failed = report.failedGraphs
+            guard failed.isEmpty else {
+                print("failed graphs (\(failed.count)):")
+                for outcome in failed {
+                    if case .failed(let reason) = outcome.result { print("  \(outcome.slug) (\(outcome.database)): \(reason)") }
+                }
+                FileHandle.standardError.write(Data("kt: \(failed.count) graph(s) could not be migrated\n".utf8))
+                Foundation.exit(1)
+            }
         }
     }
 }

@@ -65,6 +65,12 @@ public enum KTServer {
             "kt.migrations_applied": "\(report.appliedMigrations)", "kt.graphs_migrated": "\(report.migratedGraphs.count)",
             "kt.graphs_recovered": "\(report.recoveredGraphs)",
         ])
+        if !report.failedGraphs.isEmpty {
+            // Not normal operation: those graphs answer 503 with the reason until a migration succeeds.
+            logger.warning("some graphs could not be migrated; they are not served", metadata: [
+                "kt.graphs_failed": "\(report.failedGraphs.map(\.slug))",
+            ])
+        }
         do {
             let qdrant = try QdrantClient.shared(settings: settings.qdrant, logger: logger)
             try await qdrant.ensureGraphCollections(.defaultGraph, vectorSize: settings.embeddingDimensions)

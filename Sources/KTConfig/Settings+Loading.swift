@@ -24,6 +24,7 @@ extension Settings {
             "db_pgbouncer", "write_db_pgbouncer",
             "qdrant_url", "qdrant_timeout", "qdrant_tls", "qdrant_api_key",
             "sync_interval_seconds", "sync_batch_size", "sync_max_retries", "sync_retry_base_seconds", "sync_task_timeout_minutes",
+            "sync_parallelism", "migration_parallelism",
         ].map { Key(name: $0, yamlPath: ["infrastructure", $0], isSecret: $0 == "qdrant_api_key" || $0.hasSuffix("database_url")) }
         return infrastructure + [
             Key(name: "embedding_dimensions", yamlPath: ["embeddings", "dimensions"]),
@@ -47,7 +48,9 @@ extension Settings {
     /// - `MULTIGRAPH_*` pool settings are retired (graphs no longer get pools of their own); a set
     ///   one is reported in ``loadIssues`` and ignored.
     /// - `QDRANT_URL`, `QDRANT_TIMEOUT`, `QDRANT_TLS`, `QDRANT_API_KEY` (secret)
-    /// - `SYNC_INTERVAL_SECONDS`, `SYNC_BATCH_SIZE`, `SYNC_MAX_RETRIES`, `SYNC_RETRY_BASE_SECONDS`, `SYNC_TASK_TIMEOUT_MINUTES`
+    /// - `SYNC_INTERVAL_SECONDS`, `SYNC_BATCH_SIZE`, `SYNC_MAX_RETRIES`, `SYNC_RETRY_BASE_SECONDS`, `SYNC_TASK_TIMEOUT_MINUTES`,
+    ///   `SYNC_PARALLELISM` (graphs synced at once per database pair, default 4)
+    /// - `MIGRATION_PARALLELISM` (graphs migrated at once per database, default 4)
     /// - `EMBEDDING_DIMENSIONS`, `EMBEDDING_BASE_URL`, `EMBEDDING_MODEL`, `EMBEDDING_API_KEY` (secret)
     ///   (`embeddings.dimensions`, `embeddings.base_url`, `embeddings.model`, `embeddings.api_key`)
     /// - `RUN_MIGRATIONS_ON_STARTUP` (`orchestrator.run_migrations_on_startup`)
@@ -157,6 +160,8 @@ extension Settings {
         sync.maxRetries = try int("sync_max_retries", sync.maxRetries)
         sync.retryBase = try seconds("sync_retry_base_seconds", sync.retryBase)
         sync.taskTimeout = try seconds("sync_task_timeout_minutes", sync.taskTimeout, scale: 60)
+        sync.parallelism = try int("sync_parallelism", sync.parallelism)
+        migrationParallelism = try int("migration_parallelism", migrationParallelism)
 
         // graph_databases, lowest priority first: YAML section, EXTRA_DB_* discovery, GRAPH_DATABASES JSON.
         var databases = try GraphDatabaseConfig.entries(fromYAML: sources.yamlGraphDatabases)

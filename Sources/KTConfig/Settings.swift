@@ -43,6 +43,9 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
     public var embeddingAPIKey: Secret?
     /// Whether servers migrate at startup (`RUN_MIGRATIONS_ON_STARTUP`, default true).
     public var runMigrationsOnStartup: Bool
+    /// How many graphs' schemas a migrate-all migrates at once on each database
+    /// (`MIGRATION_PARALLELISM`, default 4).
+    public var migrationParallelism: Int
     /// The write-db → graph-db sync.
     public var sync: SyncSettings
     /// Problems found while loading that did not stop the load (see ``validate()``).
@@ -72,6 +75,7 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         self.embeddingModel = "text-embedding-3-large"
         self.embeddingAPIKey = nil
         self.runMigrationsOnStartup = true
+        self.migrationParallelism = 4
         self.sync = SyncSettings()
         self.loadIssues = []
     }
@@ -123,6 +127,8 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
             issues.append(SettingsIssue(key: "embedding_model", message: "must name a model when embedding_base_url is set"))
         }
         if sync.batchSize < 1 { issues.append(SettingsIssue(key: "sync_batch_size", message: "must be at least 1")) }
+        if sync.parallelism < 1 { issues.append(SettingsIssue(key: "sync_parallelism", message: "must be at least 1")) }
+        if migrationParallelism < 1 { issues.append(SettingsIssue(key: "migration_parallelism", message: "must be at least 1")) }
         return issues
     }
 

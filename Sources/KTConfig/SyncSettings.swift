@@ -8,8 +8,12 @@ public struct SyncSettings: Sendable, Hashable {
     public var maxRetries: Int
     /// Base of the exponential retry backoff (`SYNC_RETRY_BASE_SECONDS`, default 60).
     public var retryBase: Duration
-    /// Upper bound of one graph's sync run (`SYNC_TASK_TIMEOUT_MINUTES`, default 15).
+    /// Upper bound of one graph's sync run (`SYNC_TASK_TIMEOUT_MINUTES`, default 15): a graph
+    /// still syncing then is abandoned for this pass (its transaction rolls back).
     public var taskTimeout: Duration
+    /// How many graphs of one database pair are synced at once (`SYNC_PARALLELISM`, default 4);
+    /// the pairs are synced side by side.
+    public var parallelism: Int
 
     /// Creates sync settings.
     public init(
@@ -17,12 +21,14 @@ public struct SyncSettings: Sendable, Hashable {
         batchSize: Int = 1000,
         maxRetries: Int = 5,
         retryBase: Duration = .seconds(60),
-        taskTimeout: Duration = .seconds(15 * 60)
+        taskTimeout: Duration = .seconds(15 * 60),
+        parallelism: Int = 4
     ) {
         self.interval = interval
         self.batchSize = batchSize
         self.maxRetries = maxRetries
         self.retryBase = retryBase
         self.taskTimeout = taskTimeout
+        self.parallelism = parallelism
     }
 }

@@ -112,5 +112,10 @@ extension MigrationSet {
             CREATE TRIGGER graphs_deleted AFTER DELETE ON graphs FOR EACH ROW
                 EXECUTE FUNCTION kt_record_graph_change();
             """#),
+        Migration(version: 3, name: "graph_schema_error", sql: #"""
+            -- Why a graph's schemas are not at head: the failure of the last migrate-all that
+            -- tried them (its routes answer 503 with it), NULL once they are migrated.
+            ALTER TABLE graphs ADD COLUMN schema_error text;
+            """#),
     ])
 }

@@ -68,6 +68,9 @@ public struct Graph: Sendable, Hashable {
     public var createdAt: Date
     /// Last update time.
     public var updatedAt: Date
+    /// Why the graph's schemas are not at the head migration: the failure of the last
+    /// migrate-all that tried them, or `nil` when they were migrated.
+    public var schemaError: String?
 
     init(row: PostgresRow) throws(KTDBError) {
         id = try row.decode("id", as: UUID.self)
@@ -86,6 +89,7 @@ public struct Graph: Sendable, Hashable {
         createdBy = try row.decode("created_by", as: UUID?.self)
         createdAt = try row.decode("created_at", as: Date.self)
         updatedAt = try row.decode("updated_at", as: Date.self)
+        schemaError = try row.decode("schema_error", as: String?.self)
     }
 }
 

@@ -81,3 +81,23 @@ extension GraphRepository {
         return try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE id = ANY(\(ids.map(\.uuidString))::uuid[])")
     }
 }
+
+extension GraphRepository {
+    // MARK: Migration outcomes
+
+    /// Records the outcome of a migrate-all: `failed` graphs keep their reason in
+    /// `schema_error`, the `migrated` ones have it cleared. Two statements at most.
+    public func recordSchemaOutcomes(failed: [UUID: String], migrated: [UUID]) async throws {
+        if !migrated.isEmpty {
+            try await runner.run(
+                "UPDATE graphs SET schema_error = NULL WHERE id = ANY(\(migrated.map(\.uuidString))::uuid[]) AND schema_error IS NOT NULL", logger: logger)
+        }
+        guard !failed.isEmpty else { return }
+        let ids = failed.keys.map(\.uuidString), reasons = failed.keys.map { failed[$0]! }
+        try await runner.run("""
+            UPDATE graphs SET schema_error = f.reason
+            FROM unnest(\(ids)::uuid[], \(reasons)::text[]) AS f(id, reason)
+            WHERE graphs.id = f.id
+            """, logger: logger)
+    }
+}

@@ -128,11 +128,6 @@ public final class GraphSystem: Service, Sendable {
     /// Every active graph (the default one first) as sync targets.
     public func syncTargets() async throws -> [SyncTarget] { try await resolver.syncTargets() }
 
-    /// Migrates everything and recovers abandoned provisioning (see ``ServerStartup``).
-    public func prepare() async throws -> ServerStartup.Report {
-        try await ServerStartup.prepare(settings: settings, provisioningLease: configuration.provisioningLease, logger: logger)
-    }
-
     /// The pools this system holds, each with its endpoint label and current statistics.
     public var poolStatistics: [(label: String, statistics: PostgresConnectionPool.Statistics)] {
         resources.pools.map { ($0.configuration.label, $0.statistics) }.sorted { $0.label < $1.label }
