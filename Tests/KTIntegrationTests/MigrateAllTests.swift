@@ -1,0 +1,127 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTProvision
+import Logging
+import Testing
+
+/// Migrate-all over many graphs on several pairs, one of them unreachable, through `kt migrate`
+/// and kt-server as processes.
+@Suite("Migrate-all (kt migrate, server startup)", .enabled(if: TestEnvironment.isEnabled))
+struct MigrateAllTests {
+    let logger = TestEnvironment.logger
+
+    /// The `kt` environment of `world` with every configured pair (`shared` and the unreachable `broken`).
+    static func environment(_ world: TestWorld) throws -> [String: String] {
+        var environment = try CLITests.environment(world)
+        var databases: [String: [String: String]] = [:]
+        for (key, entry) in world.settings.graphDatabases {
+            databases[key] = [
+                "graph_database_url": entry.graphDatabaseURL.urlString(includingPassword: true),
+                "write_database_url": entry.writeDatabaseURL.urlString(includingPassword: true),
+                "qdrant_url": entry.qdrantURL ?? "",
+            ]
+        }
+        environment["GRAPH_DATABASES"] = String(decoding: try JSONSerialization.data(withJSONObject: databases), as: UTF8.self)
+        return environment
+    }
+
+    /// Active graph rows whose schemas are not migrated yet (as after an upgrade that brought new
+    /// migrations), on the pair `key` (`nil`: the system pair).
+    func unmigratedGraphs(_ count: Int, prefix: String, key: String?, world: TestWorld) async throws -> [Graph] {
+        let repository = GraphRepository(world.controlPlane, logger: logger)
+        let connection = try await key.asyncMap { try await repository.databaseConnection(configKey: $0) }
+        var graphs: [Graph] = []
+        for index in 0..<count {
+            let graph = try await repository.create(slug: try GraphSlug("\(prefix)_\(index)"), name: "\(prefix) \(index)", databaseConnectionID: connection??.id)
+            graphs.append(try #require(try await repository.update(id: graph.id, status: .active)))
+        }
+        return graphs
+    }
+
+    func versions(schema: String, on url: DatabaseURL) async throws -> [String] {
+        try await GraphSystemTests().versions(schema: schema, on: url)
+    }
+
+    @Test("kt migrate: graphs on the system and external pairs reach head, a graph on an unreachable pair fails alone (listed, exit 1); kt-server then starts, serves the others and answers 503 with the reason for it")
+    func unreachablePair() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            // The control plane and the default graph first (kt migrate on an empty world).
+            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+            let prefix = TestEnvironment.uniqueName("mig")
+            let onSystem = try await unmigratedGraphs(5, prefix: prefix + "_s", key: nil, world: world)
+            let onShared = try await unmigratedGraphs(3, prefix: prefix + "_x", key: "shared", world: world)
+            let onBroken = try await unmigratedGraphs(1, prefix: prefix + "_b", key: "broken", world: world)
+
+            let run = try await CLITests.kt(["migrate"], environment: environment)
+            #expect(run.status == 1)
+            #expect(run.error.contains("1 graph(s) could not be migrated"))
+            let broken = onBroken[0].slug
+            #expect(run.output.contains("failed graphs (1):"))
+            #expect(run.output.contains("  \(broken) (broken): "))
+            #expect(run.output.contains("[9/9]"), "plain progress lines when stdout is not a terminal: \(run.output)")
+            #expect(!run.output.contains(world.systemGraph.password?.revealedValue ?? "\u{0}"))
+            for graph in onSystem + onShared {
+                #expect(run.output.contains("\(graph.slug) (\(onShared.contains(graph) ? "shared" : "default")): "))
+                let external = onShared.contains(graph)
+                #expect(try await versions(schema: graph.schemaName, on: external ? world.externalGraph : world.systemGraph) == GraphSystemTests.expected([.graphData]))
+                #expect(try await versions(schema: graph.schemaName, on: external ? world.externalWrite : world.systemWrite) == GraphSystemTests.expected([.writeData]))
+            }
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            #expect(try await repository.graph(slug: broken)?.schemaError?.contains("graph-db") == true)
+            #expect(try await repository.graph(slug: onSystem[0].slug)?.schemaError == nil)
+
+            // Nothing left to do but the unreachable graph: everything else is up to date.
+            let again = try await CLITests.kt(["migrate"], environment: environment)
+            #expect(again.status == 1)
+            #expect(again.output.components(separatedBy: ": up to date").count - 1 == 8)
+
+            // The server starts all the same and serves every graph but that one.
+            let admin = try await UserRepository(world.controlPlane, logger: logger).createUser(email: "root@example.org", isSuperuser: true)
+            let token = try await UserRepository(world.controlPlane, logger: logger).issueToken(userID: admin.id).token.revealedValue
+            let server = try await ServerProcess(environment: environment)
+            defer { server.stop() }
+            #expect(try await server.api.call("GET", "/api/v1/graphs/\(onShared[0].slug)/nodes", token: token).status == 200)
+            let unavailable = try await server.api.call("GET", "/api/v1/graphs/\(broken)/nodes", token: token)
+            #expect(unavailable.status == 503)
+            #expect(unavailable.detail?.contains("not migrated") == true)
+        }
+    }
+
+    @Test("kt migrate killed mid-run and run again: every graph reaches head, no migration applied twice")
+    func killedAndRerun() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+            let graphs = try await unmigratedGraphs(24, prefix: TestEnvironment.uniqueName("kill"), key: nil, world: world)
+            for delay in [300, 900] {
+                let process = Process()
+                process.executableURL = CLITests.executable
+                process.arguments = ["migrate"]
+                process.environment = environment
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                try await Task.sleep(for: .milliseconds(delay))
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+            }
+            let rerun = try await CLITests.kt(["migrate"], environment: environment)
+            #expect(rerun.status == 0, "\(rerun.error)")
+            for graph in graphs {
+                #expect(try await versions(schema: graph.schemaName, on: world.systemGraph) == GraphSystemTests.expected([.graphData]))
+                #expect(try await versions(schema: graph.schemaName, on: world.systemWrite) == GraphSystemTests.expected([.writeData]))
+            }
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
+    }
+}
