@@ -3,6 +3,8 @@ public import KTDB
 public import Logging
 public import ServiceLifecycle
 
+import Synchronization
+
 /// One graph the ``SyncService`` keeps in sync.
 public struct SyncTarget: Sendable {
     /// The graph's slug.
@@ -11,22 +13,30 @@ public struct SyncTarget: Sendable {
     public var writeSession: DatabaseSession
     /// graph-db session bound to the graph's schema.
     public var graphSession: DatabaseSession
+    /// The graph's database pair (its connection key): graphs of one pair share its parallelism,
+    /// pairs are synced side by side.
+    public var database: String
 
     /// Creates a target.
-    public init(slug: String, writeSession: DatabaseSession, graphSession: DatabaseSession) {
+    public init(slug: String, writeSession: DatabaseSession, graphSession: DatabaseSession, database: String = "default") {
         self.slug = slug
         self.writeSession = writeSession
         self.graphSession = graphSession
+        self.database = database
     }
 }
 
 /// A swift-service-lifecycle `Service` that syncs every active graph on an interval.
 ///
-/// Each tick asks `targets` for the graphs (for example `GraphSessionResolver.syncTargets()` from
-/// KTProvision) and runs one ``SyncEngine/syncCycle()`` per graph, one graph at a time in this
-/// process; the engine's advisory lock keeps other processes off the same graph, so several
-/// workers can run side by side (a busy graph is skipped, not an error). It stops at graceful
-/// shutdown, after the cycle in progress.
+/// - Each tick asks `targets` for the graphs (for example `GraphSystem.syncTargets()` from
+///   KTProvision) and starts a pass for every database pair that has no pass running: a pass
+///   runs one ``SyncEngine/syncCycle()`` per graph of the pair, ``SyncSettings/parallelism`` at a
+///   time. Pairs run side by side, so a slow or unreachable pair holds up only its own graphs.
+/// - A graph's cycle is cut off after ``SyncSettings/taskTimeout`` (its transaction rolls back
+///   and the next pass tries again).
+/// - The engine's advisory lock keeps other processes off the same graph, so several workers run
+///   side by side and share the graphs (a busy graph is skipped, not an error).
+/// - It stops at graceful shutdown, after the cycles in progress.
 public struct SyncService: Service {
     private let targets: @Sendable () async throws -> [SyncTarget]
     private let settings: SyncSettings
@@ -41,35 +51,82 @@ public struct SyncService: Service {
 
     /// Runs until graceful shutdown or cancellation.
     public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await runOnce()
-            do {
-                try await gracefulShutdownAwareSleep(settings.interval)
-            } catch {
-                return
+        let running = RunningPairs()
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                for (database, pair) in await listByPair() {
+                    let started = running.pairs.withLock { $0.insert(database).inserted }
+                    guard started else { continue }  // the previous pass of this pair is still running
+                    group.addTask {
+                        await self.pass(pair)
+                        running.pairs.withLock { _ = $0.remove(database) }
+                    }
+                }
+                do {
+                    try await gracefulShutdownAwareSleep(settings.interval)
+                } catch {
+                    break
+                }
             }
         }
     }
 
-    /// One pass over every target; errors are logged per graph and do not stop the others.
+    /// One pass over every target, pairs side by side; returns when all are done. Errors are
+    /// logged per graph and do not stop the others.
     public func runOnce() async {
-        let list: [SyncTarget]
+        await withDiscardingTaskGroup { group in
+            for (_, pair) in await listByPair() { group.addTask { await self.pass(pair) } }
+        }
+    }
+
+    private func listByPair() async -> [String: [SyncTarget]] {
         do {
-            list = try await targets()
+            return Dictionary(grouping: try await targets(), by: \.database)
         } catch {
             logger.warning("sync: listing graphs failed", metadata: ["kt.error": "\(error)"])
-            return
+            return [:]
         }
-        for target in list {
-            if Task.isShuttingDownGracefully { return }
-            let engine = SyncEngine(writeSession: target.writeSession, graphSession: target.graphSession, graphSlug: target.slug, settings: settings, logger: logger)
-            do {
-                try await engine.syncCycle()
-            } catch let error as KTGraphError where error.code == .syncBusy {
-                logger.debug("sync: graph busy in another process", metadata: ["kt.graph": "\(target.slug)"])
-            } catch {
-                logger.warning("sync: cycle failed", metadata: ["kt.graph": "\(target.slug)", "kt.error": "\(error)"])
+    }
+
+    /// One cycle for each graph of a pair, `parallelism` at a time.
+    private func pass(_ pair: [SyncTarget]) async {
+        await withTaskGroup(of: Void.self) { group in
+            var next = pair.makeIterator()
+            func start() {
+                guard !Task.isShuttingDownGracefully, let target = next.next() else { return }
+                group.addTask { await self.cycle(target) }
             }
+            for _ in 0..<max(1, settings.parallelism) { start() }
+            while await group.next() != nil { start() }
+        }
+    }
+
+    private struct TimedOut: Error {}
+
+    /// The pairs whose pass is running.
+    private final class RunningPairs: Sendable {
+        let pairs = Mutex<Set<String>>([])
+    }
+
+    /// One cycle of one graph, cut off after `taskTimeout`.
+    private func cycle(_ target: SyncTarget) async {
+        let engine = SyncEngine(writeSession: target.writeSession, graphSession: target.graphSession, graphSlug: target.slug, settings: settings, logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await engine.syncCycle() }
+                group.addTask {
+                    try await Task.sleep(for: settings.taskTimeout)
+                    throw TimedOut()
+                }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } catch let error as KTGraphError where error.code == .syncBusy {
+            logger.debug("sync: graph busy in another process", metadata: ["kt.graph": "\(target.slug)"])
+        } catch is TimedOut {
+            logger.warning("sync: cycle cut off after the task timeout", metadata: ["kt.graph": "\(target.slug)", "kt.sync.timeout": "\(settings.taskTimeout)"])
+        } catch {
+            logger.warning("sync: cycle failed", metadata: ["kt.graph": "\(target.slug)", "kt.error": "\(error)"])
         }
     }
 }

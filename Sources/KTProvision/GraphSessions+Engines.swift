@@ -20,7 +20,7 @@ extension GraphSessions {
     }
 
     /// This graph as a ``SyncService`` target.
-    public var syncTarget: SyncTarget { SyncTarget(slug: graph.slug, writeSession: writeSession, graphSession: graphSession) }
+    public var syncTarget: SyncTarget { SyncTarget(slug: graph.slug, writeSession: writeSession, graphSession: graphSession, database: targets.connectionKey) }
 }
 
 extension GraphSessionResolver {

@@ -1,0 +1,69 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTGraph
+import KTProvision
+import KTQdrant
+import Logging
+import ServiceLifecycle
+import Testing
+
+@Suite("SyncService across graphs and pairs", .enabled(if: TestEnvironment.isEnabled))
+struct SyncServiceTests {
+    let logger = TestEnvironment.logger
+
+    /// Polls until `condition` holds, at most `limit`.
+    func eventually(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
+        try await GraphSystemTests().waitUntil(limit, condition) != nil
+    }
+
+    @Test("a pair whose graph hangs does not hold up another pair: its cycle is cut off at the task timeout while the other pair's graphs keep syncing; an unreachable pair fails alone")
+    func slowPairIsolated() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let fast = TestEnvironment.uniqueName("fast"), slow = TestEnvironment.uniqueName("slow")
+            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                try await system.provisioner.createGraph(slug: fast, name: "Fast")
+                try await system.provisioner.createGraph(slug: slow, name: "Slow", databaseKey: "shared")
+                // The slow graph's watermarks are locked away: its cycle waits on them.
+                let blocker = try await PostgresConnection.connect(configuration: TestEnvironment.connectionConfiguration(world.externalWrite), logger: logger)
+                try await blocker.execute(simple: "BEGIN", logger: logger)
+                try await blocker.execute(simple: "LOCK TABLE \(TableName("sync_watermarks", in: try SchemaName("graph_" + slow))) IN ACCESS EXCLUSIVE MODE", logger: logger)
+
+                var settings = world.settings.sync
+                settings.interval = .milliseconds(200)
+                settings.taskTimeout = .seconds(2)
+                settings.parallelism = 2
+                // A third, unreachable pair (its graph row points at a closed port).
+                let unreachable = TestEnvironment.uniqueName("down")
+                let broken = try #require(try await GraphRepository(world.controlPlane, logger: logger).databaseConnection(configKey: "broken"))
+                let row = try await GraphRepository(world.controlPlane, logger: logger).create(slug: try GraphSlug(unreachable), name: "Down", databaseConnectionID: broken.id)
+                try await GraphRepository(world.controlPlane, logger: logger).update(id: row.id, status: .active)
+                let service = SyncService(settings: settings, logger: logger) { try await system.syncTargets() }
+                let group = ServiceGroup(services: [service], gracefulShutdownSignals: [], logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    let worker = try await system.workerEngine(slug: fast, logger: logger), reader = try await system.readEngine(slug: fast, logger: logger)
+                    for round in 0..<3 {
+                        let node = try await worker.createNode(concept: "Fast \(round)")
+                        #expect(try await eventually(.seconds(5)) { try await reader.node(id: node.id) != nil }, "round \(round): the fast pair waited for the slow one")
+                    }
+                    // The slow graph is really held: its write does not arrive while the lock stands.
+                    let slowWorker = try await system.workerEngine(slug: slow, logger: logger), slowReader = try await system.readEngine(slug: slow, logger: logger)
+                    let node = try await slowWorker.createNode(concept: "Slow")
+                    #expect(try await !eventually(.milliseconds(1500)) { try await slowReader.node(id: node.id) != nil })
+                    // Released, it catches up.
+                    try await blocker.execute(simple: "ROLLBACK", logger: logger)
+                    await blocker.close()
+                    #expect(try await eventually(.seconds(10)) { try await slowReader.node(id: node.id) != nil })
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                }
+            }
+            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
+            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
+            defer { global.close(); external.close() }
+            for name in QdrantCollections(graphSlug: fast).all { try await global.deleteCollection(name) }
+            for name in QdrantCollections(graphSlug: slow).all { try await external.deleteCollection(name) }
+        }
+    }
+}
