@@ -7,7 +7,7 @@ import KTProvision
 struct GraphsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graphs", abstract: "Create and manage graphs.",
-        subcommands: [Create.self, List.self, Show.self, Retry.self, Delete.self])
+        subcommands: [Create.self, List.self, Show.self, Status.self, Retry.self, Delete.self])
 
     static func json(_ graph: Graph) -> [String: Any] {
         [

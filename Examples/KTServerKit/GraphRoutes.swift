@@ -21,6 +21,7 @@ struct GraphRoutes {
         group.put("{slug}", use: update)
         group.delete("{slug}", use: delete)
         group.post("{slug}/retry-provision", use: retry)
+        group.get("{slug}/status", use: status)
         group.get("{slug}/members", use: members)
         group.post("{slug}/members", use: addMember)
         group.put("{slug}/members/{user_id}", use: changeMemberRole)
@@ -94,6 +95,13 @@ struct GraphRoutes {
         try await state.provisioner.deleteGraph(slug: slug, hard: hard)
         await state.system.invalidate(graphID: graph.id)  // a request may have resolved it meanwhile
         return Response(status: .noContent)
+    }
+
+    /// Where the graph lives, its schemas against head, its sync lag and dead letters (superuser).
+    @Sendable func status(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try state.requireSuperuser(context)
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
+        return JSONBody.response(writing: GraphStatusResponse(report: await state.system.status(of: graph, logger: context.logger)))
     }
 
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {

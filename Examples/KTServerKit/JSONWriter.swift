@@ -82,6 +82,13 @@ struct JSONWriter {
         bytes.append(contentsOf: String(value).utf8)
     }
 
+    /// A finite number (rounded to microseconds); a non-finite one is written as 0.
+    mutating func double(_ value: Double) {
+        separate()
+        let rounded = value.isFinite ? (value * 1e6).rounded() / 1e6 : 0
+        bytes.append(contentsOf: "\(rounded)".utf8)
+    }
+
     /// A UUID in lower case, as the API writes them.
     mutating func uuid(_ value: UUID?) {
         guard let value else { return null() }

@@ -3,6 +3,7 @@ import KTDB
 import HTTPTypes
 import Hummingbird
 import KTConfig
+import KTGraph
 import KTProvision
 import Logging
 
@@ -35,6 +36,44 @@ struct GraphResponse: JSONWritable {
             json.key("storage_mode"); json.string(graph.storageMode)
             json.key("updated_at"); json.date(graph.updatedAt)
             json.key("use_public_cache"); json.bool(graph.usePublicCache)
+        }
+    }
+}
+
+/// `GraphStatus`: a graph's database, schema versions against head, sync lag and dead letters.
+struct GraphStatusResponse: JSONWritable {
+    var report: GraphStatusReport
+
+    func write(to json: inout JSONWriter) {
+        func schema(_ version: SchemaVersion?, _ json: inout JSONWriter) {
+            guard let version else { return json.null() }
+            json.object { json in
+                json.key("at_head"); json.bool(version.atHead)
+                json.key("head"); json.int(version.head)
+                json.key("set"); json.string(version.set)
+                json.key("version"); json.int(version.applied)
+            }
+        }
+        json.object { json in
+            json.key("database"); json.string(report.database)
+            json.key("graph_schema"); schema(report.graphSchema, &json)
+            json.key("problems"); json.array { json in for problem in report.problems { json.string(problem) } }
+            json.key("schema_error"); json.string(report.graph.schemaError)
+            json.key("slug"); json.string(report.graph.slug)
+            json.key("status"); json.string(report.graph.status.rawValue)
+            json.key("sync")
+            if let sync = report.sync {
+                json.object { json in
+                    json.key("dead_letters"); json.int(sync.deadLetters)
+                    json.key("lag_seconds"); json.double(sync.lag())
+                    json.key("oldest_unsynced_change")
+                    if let date = sync.oldestUnsyncedChange { json.date(date) } else { json.null() }
+                    json.key("pending"); json.int(sync.pending)
+                }
+            } else {
+                json.null()
+            }
+            json.key("write_schema"); schema(report.writeSchema, &json)
         }
     }
 }

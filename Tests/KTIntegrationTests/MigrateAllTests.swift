@@ -1,7 +1,9 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTGraph
 import KTProvision
+import KTQdrant
 import Logging
 import Testing
 
@@ -123,5 +125,61 @@ extension Optional {
     func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
         guard let self else { return nil }
         return try await transform(self)
+    }
+}
+
+extension MigrateAllTests {
+    @Test("status: kt graphs status and GET …/status give the database, both schema versions against head, the sync lag and the dead letters; an unreachable pair is a problem, not an error")
+    func status() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+            let slug = TestEnvironment.uniqueName("stat")
+            #expect(try await CLITests.kt(["graphs", "create", "--slug", slug, "--name", "Stat", "--database", "shared"], environment: environment).status == 0)
+            let down = try await unmigratedGraphs(1, prefix: TestEnvironment.uniqueName("sdown"), key: "broken", world: world)[0]
+            // One change not yet synced, and one dead letter.
+            let before = Date()
+            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                _ = try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Unsynced")
+                try await system.sessions(slug: slug).writeSession.query(
+                    "INSERT INTO sync_failures (id, table_name, record_key, status, graph_slug) VALUES (\(UUID()), 'write_nodes', 'x', 'abandoned', \(slug))", logger: logger)
+            }
+            let text = try await CLITests.kt(["graphs", "status", slug, "--json"], environment: environment)
+            #expect(text.status == 0, "\(text.error)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(text.output.utf8)) as? [String: Any])
+            #expect(report["database"] as? String == "shared")
+            let graphSchema = try #require(report["graph_schema"] as? [String: Any]), writeSchema = try #require(report["write_schema"] as? [String: Any])
+            #expect(graphSchema["at_head"] as? Bool == true && graphSchema["version"] as? Int == MigrationSet.graphData.migrations.map(\.version).max())
+            #expect(writeSchema["at_head"] as? Bool == true && writeSchema["version"] as? Int == MigrationSet.writeData.migrations.map(\.version).max())
+            let sync = try #require(report["sync"] as? [String: Any])
+            #expect((sync["lag_seconds"] as? Double ?? 0) > 0)
+            #expect((sync["lag_seconds"] as? Double ?? .infinity) < Date().timeIntervalSince(before) + 1)
+            #expect(sync["dead_letters"] as? Int == 1)
+
+            // All graphs as a table; the unreachable one is listed with its problem.
+            let table = try await CLITests.kt(["graphs", "status"], environment: environment)
+            #expect(table.status == 0, "\(table.error)")
+            #expect(table.output.contains("\(slug)\tactive\tshared\t"))
+            #expect(table.output.contains("\(down.slug)\tactive\tbroken\t?\t?"))
+
+            // The same over HTTP, for superusers; after a sync the lag is 0.
+            #expect(try await CLITests.kt(["sync", "--graph", slug, "--once"], environment: environment).status == 0)
+            let users = UserRepository(world.controlPlane, logger: logger)
+            let admin = try await users.createUser(email: "root@example.org", isSuperuser: true), plain = try await users.createUser(email: "p@example.org")
+            let token = try await users.issueToken(userID: admin.id).token.revealedValue, plainToken = try await users.issueToken(userID: plain.id).token.revealedValue
+            let server = try await ServerProcess(environment: environment)
+            defer { server.stop() }
+            let reply = try await server.api.call("GET", "/api/v1/graphs/\(slug)/status", token: token)
+            #expect(reply.status == 200)
+            #expect((reply.object["sync"] as? [String: Any])?["lag_seconds"] as? Double == 0)
+            #expect(try await server.api.call("GET", "/api/v1/graphs/\(slug)/status", token: plainToken).status == 403)
+            let broken = try await server.api.call("GET", "/api/v1/graphs/\(down.slug)/status", token: token)
+            #expect(broken.status == 200)
+            #expect((broken.object["problems"] as? [String])?.isEmpty == false)
+            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
+            defer { external.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+        }
     }
 }

@@ -121,7 +121,7 @@ struct ServerTests {
                     #expect(!(reply.status == 404 && reply.detail == "Not Found"), "\(method) \(path) is documented but not routed")
                 }
             }
-            #expect(documented.count == 20)
+            #expect(documented.count == 21)
             let unknown = try await f.api.call("GET", "/api/v1/nothing-here", token: f.admin)
             #expect(unknown.status == 404)
             #expect(unknown.detail == "Not Found")
