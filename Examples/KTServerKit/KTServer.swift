@@ -6,6 +6,8 @@ import KTQdrant
 public import Logging
 import NIOCore
 import ServiceLifecycle
+public import Prometheus
+import Metrics
 import Foundation
 import HTTPTypes
 
@@ -28,11 +30,17 @@ public enum KTServer {
         public var host: String
         /// Port to bind (default `8080`; `0` picks a free one, reported to `onServerRunning`).
         public var port: Int
+        /// The registry `GET /metrics` writes in Prometheus text format; `nil` (the default)
+        /// leaves the route unavailable (404). The metrics system must be bootstrapped with a
+        /// `PrometheusMetricsFactory` on this registry for the SDK's and HTTP metrics to reach it
+        /// (``run(settings:configuration:logger:onServerRunning:)`` does both).
+        public var metrics: PrometheusCollectorRegistry?
 
         /// Creates a configuration.
-        public init(host: String = "127.0.0.1", port: Int = 8080) {
+        public init(host: String = "127.0.0.1", port: Int = 8080, metrics: PrometheusCollectorRegistry? = nil) {
             self.host = host
             self.port = port
+            self.metrics = metrics
         }
 
         /// Reads `KT_HOST` and `KT_PORT`.
@@ -79,7 +87,7 @@ public enum KTServer {
         }
         let state = ServerState(system: system, logger: logger)
         return Application(
-            router: makeRouter(state: state),
+            router: makeRouter(state: state, metrics: configuration.metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kt-server"),
             services: [system],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
@@ -87,26 +95,66 @@ public enum KTServer {
         )
     }
 
-    /// Builds the application and serves until SIGTERM or SIGINT, then shuts down gracefully
-    /// (server first, then the graph system's pools).
+    /// Bootstraps swift-metrics with Prometheus (once per process; names and labels made valid
+    /// for Prometheus), builds the application with `GET /metrics`, and serves until SIGTERM or
+    /// SIGINT, then shuts down gracefully (server first, then the graph system's pools).
     public static func run(
         settings: Settings, configuration: Configuration, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws {
+        var configuration = configuration
+        if configuration.metrics == nil { configuration.metrics = bootstrapPrometheus() }
         let app = try await makeApplication(settings: settings, configuration: configuration, logger: logger, onServerRunning: onServerRunning)
         try await app.runService()
     }
 
-    static func makeRouter(state: ServerState) -> Router<APIRequestContext> {
+    /// Bootstraps the process's metrics system with a Prometheus factory on a new registry and
+    /// returns the registry. Call at most once per process.
+    public static func bootstrapPrometheus() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.nameAndLabelSanitizer = { name, dimensions in
+            (prometheusName(name), dimensions.map { (prometheusName($0.0), $0.1) })
+        }
+        MetricsSystem.bootstrap(factory)
+        return registry
+    }
+
+    /// `name` with every character Prometheus does not allow in a name replaced by `_`.
+    static func prometheusName(_ name: String) -> String {
+        String(name.unicodeScalars.map { scalar in
+            ("0"..."9").contains(scalar) || ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || scalar == "_" ? Character(scalar) : "_"
+        })
+    }
+
+    static func makeRouter(state: ServerState, metrics: PrometheusCollectorRegistry? = nil) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        // Outermost, so it records the status the client gets (after ErrorMiddleware).
+        router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorMiddleware())
-        router.get("healthz") { _, context in
-            do {
-                try await state.controlPlane.query("SELECT 1", logger: context.logger)
-                return JSONBody.raw(#"{"status":"ok"}"#)
-            } catch {
-                throw APIError(.serviceUnavailable, "Database unavailable")
+        // Liveness touches nothing; readiness checks every database and Qdrant the process
+        // serves and names what is down; /healthz is readiness.
+        router.get("health/live") { _, _ in JSONBody.raw(#"{"status":"ok"}"#) }
+        @Sendable func ready(_ request: Request, context: APIRequestContext) async throws -> Response {
+            let down = await state.system.unavailableComponents(logger: context.logger)
+            guard down.isEmpty else {
+                var json = JSONWriter()
+                json.object { json in
+                    json.key("detail"); json.string("Unavailable: \(down.joined(separator: ", "))")
+                    json.key("down"); json.array { json in for name in down { json.string(name) } }
+                    json.key("status"); json.string("unavailable")
+                }
+                return Response(status: .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: json.bytes)))
             }
+            return JSONBody.raw(#"{"status":"ok"}"#)
+        }
+        router.get("health/ready", use: ready)
+        router.get("healthz", use: ready)
+        router.get("metrics") { _, _ in
+            guard let metrics else { throw APIError(.notFound, "Metrics are not enabled in this process") }
+            var text: [UInt8] = []
+            metrics.emit(into: &text)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         router.get("openapi.json") { _, _ in JSONBody.raw(OpenAPIDocument.json) }
         let graphs = router.group("api/v1/graphs").add(middleware: AuthMiddleware(state: state))

@@ -3,6 +3,7 @@ public import KTDB
 public import Logging
 public import ServiceLifecycle
 
+import Metrics
 import Synchronization
 
 /// One graph the ``SyncService`` keeps in sync.
@@ -37,6 +38,8 @@ public struct SyncTarget: Sendable {
 /// - The engine's advisory lock keeps other processes off the same graph, so several workers run
 ///   side by side and share the graphs (a busy graph is skipped, not an error).
 /// - It stops at graceful shutdown, after the cycles in progress.
+/// - Metrics (swift-metrics, dimension `graph`): counter `kt_sync_rows_applied`, gauge
+///   `kt_sync_lag_seconds` (the age of the oldest unsynced change after each cycle).
 public struct SyncService: Service {
     private let targets: @Sendable () async throws -> [SyncTarget]
     private let settings: SyncSettings
@@ -113,7 +116,14 @@ public struct SyncService: Service {
         let engine = SyncEngine(writeSession: target.writeSession, graphSession: target.graphSession, graphSlug: target.slug, settings: settings, logger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await engine.syncCycle() }
+                group.addTask {
+                    let report = try await engine.syncCycle()
+                    Counter(label: "kt_sync_rows_applied", dimensions: [("graph", target.slug)]).increment(by: report.totalApplied)
+                    // The lag after the cycle (one statement), for the metrics.
+                    if let status = try? await engine.status() {
+                        Gauge(label: "kt_sync_lag_seconds", dimensions: [("graph", target.slug)]).record(status.lag())
+                    }
+                }
                 group.addTask {
                     try await Task.sleep(for: settings.taskTimeout)
                     throw TimedOut()

@@ -2,6 +2,7 @@ public import Foundation
 public import KTConfig
 public import KTDB
 import KTQdrant
+import Metrics
 public import Logging
 
 /// Creates graphs: a row in the control plane, a schema `graph_<slug>` in the graph-db and the
@@ -149,8 +150,10 @@ public struct GraphProvisioner: Sendable {
         _ which: ProvisioningStep, slug: String, progress: @Sendable (ProvisioningEvent) -> Void, _ body: () async throws -> (T, String)
     ) async throws -> T {
         progress(ProvisioningEvent(slug: slug, step: which, phase: .started, detail: ""))
+        let start = ContinuousClock.now
         do {
             let (value, detail) = try await body()
+            Timer(label: "kt_provision_step_duration", dimensions: [("step", "\(which)")]).record(duration: ContinuousClock.now - start)
             progress(ProvisioningEvent(slug: slug, step: which, phase: .finished, detail: detail))
             return value
         } catch let failure as StepFailure {

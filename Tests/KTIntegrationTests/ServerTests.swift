@@ -6,6 +6,7 @@ import KTConfig
 import KTDB
 import KTGraph
 import KTProvision
+import KTQdrant
 import KTServerKit
 import Logging
 import ServiceLifecycle
@@ -72,7 +73,7 @@ struct ServerTests {
 
             let (ports, continuation) = AsyncStream.makeStream(of: Int.self)
             let app = try await KTServer.makeApplication(
-                settings: world.settings, configuration: .init(host: "127.0.0.1", port: 0), logger: logger
+                settings: world.settings, configuration: .init(host: "127.0.0.1", port: 0, metrics: Self.metrics), logger: logger
             ) { port in continuation.yield(port) }
             let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
@@ -99,9 +100,22 @@ struct ServerTests {
         }
     }
 
-    @Test("healthz, and the OpenAPI document lists exactly the routes the server answers")
+    /// The test process's metrics registry: swift-metrics is bootstrapped once, with Prometheus.
+    static let metrics = KTServer.bootstrapPrometheus()
+
+    @Test("health: live touches nothing; ready and healthz name what is down (here the 'broken' pair) with 503, and answer 200 once every pair answers; the OpenAPI document lists exactly the routes the server answers")
     func healthAndOpenAPI() async throws {
         try await withServer { f in
+            #expect(try await f.api.call("GET", "/health/live").status == 200)
+            for path in ["/health/ready", "/healthz"] {
+                let down = try await f.api.call("GET", path)
+                #expect(down.status == 503)
+                #expect(down.object["down"] as? [String] == ["graph-db of 'broken'", "write-db of 'broken'"])
+                #expect(down.detail?.contains("broken") == true)
+                #expect(!down.text.contains(f.world.systemGraph.password?.revealedValue ?? "\u{0}"))
+            }
+            // Without the unreachable pair's row, everything answers.
+            try await f.world.controlPlane.query("DELETE FROM database_connections WHERE config_key = 'broken'", logger: logger)
             let health = try await f.api.call("GET", "/healthz")
             #expect(health.status == 200)
             #expect(health.object["status"] as? String == "ok")
@@ -117,11 +131,12 @@ struct ServerTests {
                     let concrete = path.replacingOccurrences(of: "{slug}", with: "no_such_graph")
                         .replacingOccurrences(of: "{user_id}", with: UUID().uuidString).replacingOccurrences(of: "{node_id}", with: UUID().uuidString)
                     let reply = try await f.api.call(method.uppercased(), concrete, token: f.admin, body: ["get", "delete"].contains(method) ? nil : [:])
+                    if path == "/metrics" { continue }  // text, not a JSON error
                     // The router's own 404 says "Not Found"; a routed handler answers differently.
                     #expect(!(reply.status == 404 && reply.detail == "Not Found"), "\(method) \(path) is documented but not routed")
                 }
             }
-            #expect(documented.count == 21)
+            #expect(documented.count == 24)
             let unknown = try await f.api.call("GET", "/api/v1/nothing-here", token: f.admin)
             #expect(unknown.status == 404)
             #expect(unknown.detail == "Not Found")
@@ -384,6 +399,36 @@ struct ServerTests {
             #expect(try await f.api.call("GET", "/api/v1/graphs/\(open)", token: limited).status == 200)
             #expect(try await f.api.call("GET", "/api/v1/graphs/\(closed)", token: limited).status == 403)
             #expect(try await f.api.call("GET", "/api/v1/graphs", token: limited).array.map { $0["slug"] as? String } == [open])
+        }
+    }
+
+    /// The value of the sample `name{labels}` (labels as written, in order) in Prometheus text, or 0.
+    static func sample(_ text: String, _ name: String, containing fragments: [String] = []) -> Double {
+        text.split(separator: "\n").filter { line in line.hasPrefix(name) && fragments.allSatisfy { line.contains($0) } }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+    }
+
+    @Test("GET /metrics: Prometheus text whose numbers move: HTTP requests by route and status, pool connections and checkout waits, provisioning steps, migrations")
+    func metrics() async throws {
+        try await withServer { f in
+            let before = try await f.api.call("GET", "/metrics")
+            #expect(before.status == 200)
+            let slug = TestEnvironment.uniqueName("met")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "Metrics"]).status == 201)
+            for _ in 0..<3 { #expect(try await f.api.call("GET", "/api/v1/graphs/\(slug)/nodes", token: f.admin).status == 200) }
+            #expect(try await f.api.call("GET", "/api/v1/graphs/no_such_graph/nodes", token: f.admin).status == 404)
+            let after = try await f.api.call("GET", "/metrics")
+            let route = "/api/v1/graphs/{slug}/nodes"
+            #expect(Self.sample(after.text, "http_server_request_duration_count", containing: [route, "200"])
+                    >= Self.sample(before.text, "http_server_request_duration_count", containing: [route, "200"]) + 3, "\(after.text.prefix(3000))")
+            #expect(Self.sample(after.text, "http_server_request_duration_count", containing: [route, "404"]) >= 1)
+            #expect(Self.sample(after.text, "kt_provision_step_duration_count", containing: ["activate"])
+                    >= Self.sample(before.text, "kt_provision_step_duration_count", containing: ["activate"]) + 1)
+            #expect(Self.sample(after.text, "kt_db_pool_checkout_wait_count") > Self.sample(before.text, "kt_db_pool_checkout_wait_count"))
+            #expect(after.text.contains("kt_db_pool_connections_idle{"))
+            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
+            defer { global.close() }
+            for name in QdrantCollections(graphSlug: slug).all { try await global.deleteCollection(name) }
         }
     }
 

@@ -14,8 +14,9 @@ import Synchronization
 /// past their recycle age, publishing metrics) until graceful shutdown, then shuts the pool down.
 /// Without a service group, call ``shutdown()`` when done.
 ///
-/// Metrics (swift-metrics gauges, dimension `pool`): `kt_db_pool_connections_in_use`,
-/// `kt_db_pool_connections_idle`, `kt_db_pool_waiters`; counter `kt_db_pool_checkout_timeouts`.
+/// Metrics (swift-metrics, dimension `pool`): gauges `kt_db_pool_connections_in_use`,
+/// `kt_db_pool_connections_idle`, `kt_db_pool_waiters`; counter `kt_db_pool_checkout_timeouts`;
+/// timer `kt_db_pool_checkout_wait` (how long each checkout took, opening a connection included).
 public final class PostgresConnectionPool: Sendable, Service {
     struct IdleConnection {
         var connection: PostgresConnection
@@ -54,6 +55,7 @@ public final class PostgresConnectionPool: Sendable, Service {
     private let idleGauge: Gauge
     private let waitersGauge: Gauge
     private let timeoutCounter: Counter
+    private let waitTimer: Timer
 
     /// Creates a pool. No connection is opened until the first checkout.
     ///
@@ -67,6 +69,7 @@ public final class PostgresConnectionPool: Sendable, Service {
         self.idleGauge = Gauge(label: "kt_db_pool_connections_idle", dimensions: dimensions)
         self.waitersGauge = Gauge(label: "kt_db_pool_waiters", dimensions: dimensions)
         self.timeoutCounter = Counter(label: "kt_db_pool_checkout_timeouts", dimensions: dimensions)
+        self.waitTimer = Timer(label: "kt_db_pool_checkout_wait", dimensions: dimensions)
     }
 
     /// Creates a pool, runs `body` with it, and shuts it down, also when `body` throws.
@@ -122,6 +125,13 @@ public final class PostgresConnectionPool: Sendable, Service {
     }
 
     func checkout(logger: Logger) async throws -> PostgresConnection {
+        let start = ContinuousClock.now
+        let connection = try await acquire(logger: logger)
+        waitTimer.record(duration: ContinuousClock.now - start)
+        return connection
+    }
+
+    private func acquire(logger: Logger) async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + configuration.pool.timeout
         while true {
             try Task.checkCancellation()

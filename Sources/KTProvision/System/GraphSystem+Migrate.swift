@@ -2,6 +2,7 @@ public import Foundation
 import KTConfig
 public import KTDB
 import Logging
+import Metrics
 
 /// What a migrate-all did to one graph.
 public struct GraphMigrationOutcome: Sendable, Hashable {
@@ -109,6 +110,10 @@ extension GraphSystem {
             switch result {
             case .success(let applied): sums[id, default: 0] += applied
             case .failure(let failure): reasons[id, default: []].append(failure.reason)
+            }
+            switch result {
+            case .success(let applied): Counter(label: "kt_migrations_applied", dimensions: [("database", item.database)]).increment(by: applied)
+            case .failure: Counter(label: "kt_migrations_failed", dimensions: [("database", item.database)]).increment()
             }
             pendingSides[id, default: 1] -= 1
             guard pendingSides[id] == 0 else { continue }

@@ -1,0 +1,77 @@
+import Foundation
+import Synchronization
+import KTConfig
+import KTDB
+import KTQdrant
+public import Logging
+
+extension GraphSystem {
+    /// What is down, checked now and side by side, each check bounded by `timeout`: the control
+    /// plane (system graph-db), the system write-db, both databases of every pair named by a
+    /// `database_connections` row, and the Qdrant of each. Names only, never a URL or secret;
+    /// empty when everything answers.
+    public func unavailableComponents(timeout: Duration = .seconds(2), logger: Logger) async -> [String] {
+        var checks: [(name: String, check: @Sendable () async throws -> Void)] = [
+            ("control plane", { try await self.controlPlane.query("SELECT 1", logger: logger) }),
+            ("write-db of 'default'", { try await DatabaseSession(pool: self.systemWritePool).query("SELECT 1", logger: logger) }),
+            ("Qdrant of 'default'", { _ = try await self.resources.qdrant(url: self.settings.qdrant.url).listCollections() }),
+        ]
+        var keys: [String] = []
+        do {
+            keys = try await GraphRepository(controlPlane, logger: logger).listDatabaseConnections().map(\.configKey)
+        } catch {
+            // The control plane check reports it.
+        }
+        for key in keys.sorted() {
+            guard let entry = settings.graphDatabases[key] else {
+                checks.append(("database pair '\(key)' (not configured in this process)", { throw KTProvisionError(code: .unknownConnection, message: key) }))
+                continue
+            }
+            let graph = DatabaseEndpoint(role: .graph, url: entry.graphDatabaseURL, sslMode: settings.dbSSLMode, pool: entry.graphPool, throughPooler: entry.graphPgBouncer)
+            let write = DatabaseEndpoint(role: .write, url: entry.writeDatabaseURL, sslMode: settings.effectiveWriteSSLMode, pool: entry.writePool, throughPooler: entry.writePgBouncer)
+            for (side, endpoint) in [("graph-db", graph), ("write-db", write)] {
+                checks.append(("\(side) of '\(key)'", { try await DatabaseSession(pool: try self.resources.pool(for: endpoint)).query("SELECT 1", logger: logger) }))
+            }
+            if let url = entry.qdrantURL, !QdrantClient.sameServer(url, settings.qdrant.url) {
+                checks.append(("Qdrant of '\(key)'", { _ = try await self.resources.qdrant(url: url).listCollections() }))
+            }
+        }
+        return await withTaskGroup(of: String?.self) { group in
+            for (name, check) in checks {
+                group.addTask { await Self.passes(check, within: timeout) ? nil : name }
+            }
+            return await group.reduce(into: [String]()) { if let name = $1 { $0.append(name) } }.sorted()
+        }
+    }
+
+    /// Whether `check` succeeds within `timeout`. A check still running then (a connection
+    /// attempt to a host that does not answer) is left to end on its own time, unawaited, so
+    /// the answer never waits longer than `timeout`.
+    private static func passes(_ check: @escaping @Sendable () async throws -> Void, within timeout: Duration) async -> Bool {
+        let answered = Answered()
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let work = Task {
+                let passed = (try? await check()) != nil
+                if answered.first() { continuation.resume(returning: passed) }
+            }
+            Task {
+                try? await Task.sleep(for: timeout)
+                work.cancel()
+                if answered.first() { continuation.resume(returning: false) }
+            }
+        }
+    }
+}
+
+/// Lets exactly one of two racers answer.
+private final class Answered: Sendable {
+    private let done = Mutex(false)
+
+    /// `true` for the first caller only.
+    func first() -> Bool {
+        done.withLock { done in
+            defer { done = true }
+            return !done
+        }
+    }
+}
