@@ -8,7 +8,7 @@
 //        cluster at the lowest CPU priority (root only); with KT_BENCH_GRAPH_DATA=<data dir of
 //        the graph-db cluster> too, the p99 figure with the write side and the read side on
 //        separate CPUs (taskset).
-//        KT_BENCH_ONLY=pool,qdrant,graph,provision,graphs runs only the sections named
+//        KT_BENCH_ONLY=pool,qdrant,graph,provision,graphs,operate runs only the sections named
 //        (sync: graph's upsert and sync figures without its reads).
 //        KT_BENCH_CLIENTS=n, KT_BENCH_EXECUTOR=0/1, KT_BENCH_NO_REFERENCE=1 and KT_BENCH_NO_P99=1
 //        narrow the point-read runs of sections 1 and 4 (for profiling); KT_BENCH_ROUNDS=n sets
@@ -26,6 +26,8 @@
 //    pgbench -S (>= 0.8x), read p99 under 16 writers vs idle (<= 1.5x).
 // 5. 1,000 graphs (KT_BENCH_GRAPHS) on one pair through a kt-server child process (the one built
 //    next to this binary, or KT_BENCH_SERVER): connections per database, RSS, list p50/p99.
+// 6. Operating them: migrate-all with nothing to do (< 1 s) and with one new migration per
+//    schema (< 15 s); sync of 100 graphs x 100 rows vs 1 graph x 10,000 rows (<= 2x).
 import Foundation
 import KTConfig
 import KTDB
@@ -198,6 +200,11 @@ if runs("graphs"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH
         ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kt-server").path
     try await ManyGraphsBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
                                       count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000, serverPath: server, logger: logger)
+}
+
+if runs("operate"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+    try await OperationsBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
+                                      count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000, logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {

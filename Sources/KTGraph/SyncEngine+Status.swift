@@ -1,5 +1,48 @@
 public import Foundation
-import KTDB
+public import KTDB
+public import Logging
+
+/// How far the sync may move its watermarks: below the start of the oldest write transaction in
+/// progress in the write-db when it was measured, and below that moment.
+///
+/// A bound stays safe after it was measured (a transaction starting later writes later
+/// timestamps), so one measurement serves every graph of a write-db for a pass.
+public struct SyncBound: Sendable, Hashable {
+    /// When it was measured (the write-db's clock).
+    public var start: Date
+    /// The watermark limit.
+    public var bound: Date
+
+    /// Measures the bound on the write-db of `session` (any schema: the bound is per database).
+    ///
+    /// - Throws: ``KTGraphError/Code/syncUnsafe`` when sessions of other roles are hidden from
+    ///   this role in `pg_stat_activity` (grant it `pg_read_all_stats`).
+    public static func measure(on session: DatabaseSession, logger: Logger) async throws -> SyncBound {
+        try await session.withTransaction(logger: logger) { try await SyncBound(measuring: $0, label: "write-db") }
+    }
+
+    init(measuring w: PostgresTransaction, label: String) async throws {
+        // Sessions of roles this one is not a member of show no `xact_start` (and no state or
+        // query) unless it has `pg_read_all_stats`; min() would skip them and the watermark
+        // could pass a row such a session has not committed yet. Such a session is refused.
+        let row = try await w.query("""
+            SELECT clock_timestamp(), least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
+                WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid())),
+                (SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND usesysid IS NOT NULL AND query = '<insufficient privilege>'),
+                current_user::text
+            """).first
+        let hidden = try row?.decode(2, as: Int.self) ?? 0
+        guard hidden == 0 else {
+            let role = try row?.decode(3, as: String.self) ?? "the sync role"
+            throw KTGraphError(
+                code: .syncUnsafe,
+                message: "the sync of \(label) cannot see \(hidden) write-db session(s) of other roles in pg_stat_activity, so it cannot tell which writes are still uncommitted; grant the sync role pg_read_all_stats (GRANT pg_read_all_stats TO \(role)) or sync as the role that writes")
+        }
+        start = try row?.decode(0, as: Date.self) ?? Date()
+        bound = try row?.decode(1, as: Date.self) ?? Date(timeIntervalSince1970: 0)
+    }
+}
 
 /// How far a graph's graph-db is behind its write-db.
 public struct SyncStatus: Sendable, Hashable {
@@ -22,11 +65,9 @@ extension SyncEngine {
     public func status() async throws -> SyncStatus {
         var query: PostgresQuery = "SELECT min(changed), (SELECT count(*) FILTER (WHERE status = 'pending') FROM sync_failures WHERE graph_slug = \(graphSlug)), "
         query.append("(SELECT count(*) FILTER (WHERE status = 'abandoned') FROM sync_failures WHERE graph_slug = \(graphSlug)) FROM (")
-        for (index, table) in (Self.tables + ["write_tombstones"]).enumerated() {
+        for (index, table) in Self.watermarkedTables.enumerated() {
             if index > 0 { query.append(" UNION ALL ") }
-            let column = table == "write_tombstones" ? "deleted_at" : "updated_at"
-            query.append(PostgresQuery(unsafeSQL: "SELECT min(\(column)) AS changed FROM \(table) WHERE \(column) > "))
-            query.append("coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), '-infinity'::timestamptz)")
+            query.append(PostgresQuery(unsafeSQL: "SELECT min(\(Self.changeColumn(table))) AS changed ") + aboveWatermark(table))
         }
         query.append(") AS changes")
         let row = try await writeSession.query(query, logger: logger).first
@@ -34,5 +75,33 @@ extension SyncEngine {
             oldestUnsyncedChange: try row?.decode(0, as: Date?.self),
             pending: try row?.decode(1, as: Int.self) ?? 0,
             deadLetters: try row?.decode(2, as: Int.self) ?? 0)
+    }
+}
+
+extension SyncEngine {
+    /// The tables with a watermark: the synced tables and the tombstones.
+    static let watermarkedTables = tables + ["write_tombstones"]
+
+    /// The column a table's watermark follows.
+    static func changeColumn(_ table: String) -> String { table == "write_tombstones" ? "deleted_at" : "updated_at" }
+
+    /// `FROM <table> WHERE <change column> > <its watermark>`: the table's rows not synced yet.
+    func aboveWatermark(_ table: String) -> PostgresQuery {
+        let column = Self.changeColumn(table)
+        return PostgresQuery(unsafeSQL: "FROM \(table) WHERE \(column) > ")
+            + "coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), '-infinity'::timestamptz)"
+    }
+
+    /// The tables (tombstones included) with rows above their watermark, in one statement: a
+    /// cycle walks only those (a graph with few changes costs a few round trips, not two per table).
+    func changedTables(_ w: PostgresTransaction) async throws -> Set<String> {
+        var query: PostgresQuery = ""
+        for (index, table) in Self.watermarkedTables.enumerated() {
+            if index > 0 { query.append(" UNION ALL ") }
+            query.append("SELECT \(table)::text WHERE EXISTS (SELECT 1 ")
+            query.append(aboveWatermark(table))
+            query.append(")")
+        }
+        return Set(try await w.query(query).rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) })
     }
 }

@@ -97,6 +97,13 @@ public struct SyncEngine: Sendable {
     ///   database errors outside a row (a row's own error goes to the queue instead).
     @discardableResult
     public func syncCycle() async throws -> Report {
+        try await syncCycle(bound: nil)
+    }
+
+    /// Runs one cycle with a watermark bound measured earlier on the same write-db (see
+    /// ``SyncBound``): a service syncing many graphs of one database measures it once per pass.
+    @discardableResult
+    public func syncCycle(bound shared: SyncBound?) async throws -> Report {
         // The batch statements are costed high enough to trigger JIT compilation, which costs
         // more than they take to run. A batch is the first rows of a walk of the `updated_at`
         // index; after a burst of writes, statistics that still describe a small table make
@@ -107,9 +114,12 @@ public struct SyncEngine: Sendable {
                 .first?.decode(0, as: Bool.self) ?? false
             guard acquired else { throw KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'") }
             var report = Report()
-            let (cycleStart, bound) = try await safeBound(lock)
-            for table in Self.tables { try await syncTable(table, lock, bound: bound, &report) }
-            try await syncTombstones(lock, bound: bound, &report)
+            let measured: SyncBound
+            if let shared { measured = shared } else { measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'") }
+            let (cycleStart, bound) = (measured.start, measured.bound)
+            let changed = try await changedTables(lock)
+            for table in Self.tables where changed.contains(table) { try await syncTable(table, lock, bound: bound, &report) }
+            if changed.contains("write_tombstones") { try await syncTombstones(lock, bound: bound, &report) }
             try await retryQueue(lock, &report, dueBefore: cycleStart)
             logger.debug("sync cycle done", metadata: [
                 "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
@@ -154,27 +164,6 @@ public struct SyncEngine: Sendable {
     /// begun since. It is also the transaction's first look at `pg_stat_activity`, which
     /// PostgreSQL then caches for the rest of the transaction (measuring again per table read
     /// that stale copy and could pass rows of transactions begun since).
-    private func safeBound(_ w: PostgresTransaction) async throws -> (start: Date, bound: Date) {
-        // Sessions of roles this one is not a member of show no `xact_start` (and no state or
-        // query) unless it has `pg_read_all_stats`; min() would skip them and the watermark
-        // could pass a row such a session has not committed yet. Such a session is refused.
-        let row = try await w.query("""
-            SELECT clock_timestamp(), least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
-                WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid())),
-                (SELECT count(*) FROM pg_stat_activity
-                 WHERE datname = current_database() AND usesysid IS NOT NULL AND query = '<insufficient privilege>'),
-                current_user::text
-            """).first
-        let hidden = try row?.decode(2, as: Int.self) ?? 0
-        guard hidden == 0 else {
-            let role = try row?.decode(3, as: String.self) ?? "the sync role"
-            throw KTGraphError(
-                code: .syncUnsafe,
-                message: "the sync of graph '\(graphSlug)' cannot see \(hidden) write-db session(s) of other roles in pg_stat_activity, so it cannot tell which writes are still uncommitted; grant the sync role pg_read_all_stats (GRANT pg_read_all_stats TO \(role)) or sync as the role that writes")
-        }
-        return (try row?.decode(0, as: Date.self) ?? Date(), try row?.decode(1, as: Date.self) ?? Date(timeIntervalSince1970: 0))
-    }
-
     /// Where `table`'s watermark moves after rows through `last`: to `last`, but never up to
     /// `bound` (rows at or after it are read again next cycle; applying a row twice is
     /// idempotent); nil when that is not past `since`.

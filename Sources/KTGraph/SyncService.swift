@@ -39,7 +39,7 @@ public struct SyncTarget: Sendable {
 ///   side by side and share the graphs (a busy graph is skipped, not an error).
 /// - It stops at graceful shutdown, after the cycles in progress.
 /// - Metrics (swift-metrics, dimension `graph`): counter `kt_sync_rows_applied`, gauge
-///   `kt_sync_lag_seconds` (the age of the oldest unsynced change after each cycle).
+///   `kt_sync_lag_seconds` (the age of the oldest unsynced change after each cycle that applied rows).
 public struct SyncService: Service {
     private let targets: @Sendable () async throws -> [SyncTarget]
     private let settings: SyncSettings
@@ -91,13 +91,24 @@ public struct SyncService: Service {
         }
     }
 
-    /// One cycle for each graph of a pair, `parallelism` at a time.
+    /// One cycle for each graph of a pair, `parallelism` at a time. The watermark bound is
+    /// measured once per write-db pool for the pass (it is per database, not per graph).
     private func pass(_ pair: [SyncTarget]) async {
+        var bounds: [ObjectIdentifier: Result<SyncBound, any Error>] = [:]
+        for target in pair where bounds[ObjectIdentifier(target.writeSession.pool)] == nil {
+            do {
+                bounds[ObjectIdentifier(target.writeSession.pool)] = .success(try await SyncBound.measure(on: target.writeSession, logger: logger))
+            } catch {
+                logger.warning("sync: cannot measure the watermark bound", metadata: ["kt.graph": "\(target.slug)", "kt.error": "\(error)"])
+                bounds[ObjectIdentifier(target.writeSession.pool)] = .failure(error)
+            }
+        }
         await withTaskGroup(of: Void.self) { group in
             var next = pair.makeIterator()
             func start() {
                 guard !Task.isShuttingDownGracefully, let target = next.next() else { return }
-                group.addTask { await self.cycle(target) }
+                guard case .success(let bound) = bounds[ObjectIdentifier(target.writeSession.pool)] else { return start() }
+                group.addTask { await self.cycle(target, bound: bound) }
             }
             for _ in 0..<max(1, settings.parallelism) { start() }
             while await group.next() != nil { start() }
@@ -112,15 +123,15 @@ public struct SyncService: Service {
     }
 
     /// One cycle of one graph, cut off after `taskTimeout`.
-    private func cycle(_ target: SyncTarget) async {
+    private func cycle(_ target: SyncTarget, bound: SyncBound) async {
         let engine = SyncEngine(writeSession: target.writeSession, graphSession: target.graphSession, graphSlug: target.slug, settings: settings, logger: logger)
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    let report = try await engine.syncCycle()
+                    let report = try await engine.syncCycle(bound: bound)
                     Counter(label: "kt_sync_rows_applied", dimensions: [("graph", target.slug)]).increment(by: report.totalApplied)
-                    // The lag after the cycle (one statement), for the metrics.
-                    if let status = try? await engine.status() {
+                    // The lag after a cycle that applied rows (one statement), for the metrics.
+                    if report.totalApplied > 0, let status = try? await engine.status() {
                         Gauge(label: "kt_sync_lag_seconds", dimensions: [("graph", target.slug)]).record(status.lag())
                     }
                 }

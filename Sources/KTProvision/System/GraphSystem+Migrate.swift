@@ -54,8 +54,13 @@ extension GraphSystem {
     ///   with the reason, and the run goes on with the others.
     /// - Killed at any point and run again, the run converges: every migration is applied in a
     ///   transaction of its own together with its version row, under a per-schema lock.
+    ///
+    /// - Parameters:
+    ///   - graphSets, writeSets: the migration sets of each graph's graph-db and write-db schema
+    ///     (default: the SDK's); an application may append sets of its own.
     public func migrateGraphs(
-        _ graphs: [Graph], progress: @escaping @Sendable (GraphMigrationProgress) -> Void = { _ in }
+        _ graphs: [Graph], graphSets: [MigrationSet] = [.graphData], writeSets: [MigrationSet] = [.writeData],
+        progress: @escaping @Sendable (GraphMigrationProgress) -> Void = { _ in }
     ) async -> [GraphMigrationOutcome] {
         let repository = GraphRepository(controlPlane, logger: logger)
         var connections: [UUID: DatabaseConnectionRecord] = [:]
@@ -92,7 +97,7 @@ extension GraphSystem {
                 continue
             }
             pendingSides[graph.id] = 2
-            for (endpoint, sets) in [(targets.graphEndpoint, [MigrationSet.graphData]), (targets.writeEndpoint, [MigrationSet.writeData])] {
+            for (endpoint, sets) in [(targets.graphEndpoint, graphSets), (targets.writeEndpoint, writeSets)] {
                 items[endpoint.identity, default: (endpoint, [])].items.append(
                     MigrationItem(graph: graph, database: targets.connectionKey, schema: targets.schema, sets: sets))
             }
