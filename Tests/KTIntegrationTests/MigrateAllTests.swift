@@ -183,3 +183,51 @@ extension MigrateAllTests {
         }
     }
 }
+
+extension MigrateAllTests {
+    /// `world`'s settings with a pair `flaky`: the external cluster's databases reached through
+    /// `proxy`, registered in the control plane.
+    func flakyPair(_ world: TestWorld, through proxy: TCPProxy) async throws -> Settings {
+        var settings = world.settings
+        var graphURL = world.externalGraph, writeURL = world.externalWrite
+        graphURL.port = proxy.port
+        writeURL.port = proxy.port
+        settings.graphDatabases["flaky"] = GraphDatabaseConfig(graphDatabaseURL: graphURL, writeDatabaseURL: writeURL, qdrantURL: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"])
+        try await GraphRepository(world.controlPlane, logger: logger).createDatabaseConnection(name: "Flaky", configKey: "flaky")
+        return settings
+    }
+
+    @Test("a pair stopped during migrate-all: its graphs not yet done fail with the reason, the others reach head, the run ends; with the pair back, the next run brings every graph to head")
+    func pairStoppedDuringMigrateAll() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let proxy = try TCPProxy(targetPort: world.externalGraph.port ?? 5432)
+            defer { proxy.stop() }
+            let settings = try await flakyPair(world, through: proxy)
+            let prefix = TestEnvironment.uniqueName("stop")
+            try await withGraphSystem(settings: settings, logger: logger) { system in
+                _ = try await system.prepare()
+                let onSystem = try await unmigratedGraphs(6, prefix: prefix + "_s", key: nil, world: world)
+                let onFlaky = try await unmigratedGraphs(12, prefix: prefix + "_f", key: "flaky", world: world)
+                let report = try await system.prepare { progress in
+                    if progress.outcome.database == "flaky" { proxy.stop() }  // the pair goes down after its first graph
+                }
+                let failed = Set(report.failedGraphs.map(\.slug))
+                #expect(!failed.isEmpty)
+                #expect(failed.isSubset(of: Set(onFlaky.map(\.slug))))
+                #expect(report.failedGraphs.allSatisfy { if case .failed(let reason) = $0.result { reason.contains("flaky") || reason.contains("-db ") } else { false } })
+                for graph in onSystem {
+                    #expect(try await versions(schema: graph.schemaName, on: world.systemGraph) == GraphSystemTests.expected([.graphData]))
+                }
+                // The pair is back: the next run converges.
+                try proxy.start()
+                let again = try await system.prepare()
+                #expect(again.failedGraphs.isEmpty, "\(again.failedGraphs)")
+                for graph in onFlaky {
+                    #expect(try await versions(schema: graph.schemaName, on: world.externalGraph) == GraphSystemTests.expected([.graphData]))
+                    #expect(try await versions(schema: graph.schemaName, on: world.externalWrite) == GraphSystemTests.expected([.writeData]))
+                }
+                #expect(try await GraphRepository(world.controlPlane, logger: logger).graphs(ids: onFlaky.map(\.id)).allSatisfy { $0.schemaError == nil })
+            }
+        }
+    }
+}

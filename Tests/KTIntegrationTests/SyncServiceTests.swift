@@ -67,3 +67,47 @@ struct SyncServiceTests {
         }
     }
 }
+
+extension SyncServiceTests {
+    @Test("a pair stopped while the service syncs: the system pair's graphs keep syncing; with the pair back, its graph catches up")
+    func pairStoppedDuringSync() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let proxy = try TCPProxy(targetPort: world.externalGraph.port ?? 5432)
+            defer { proxy.stop() }
+            let settings = try await MigrateAllTests().flakyPair(world, through: proxy)
+            let steady = TestEnvironment.uniqueName("steady"), flaky = TestEnvironment.uniqueName("flaky")
+            try await withGraphSystem(settings: settings, logger: logger) { system in
+                try await system.provisioner.createGraph(slug: steady, name: "Steady")
+                try await system.provisioner.createGraph(slug: flaky, name: "Flaky", databaseKey: "flaky")
+                var sync = settings.sync
+                sync.interval = .milliseconds(200)
+                sync.taskTimeout = .seconds(3)
+                let service = SyncService(settings: sync, logger: logger) { try await system.syncTargets() }
+                let group = ServiceGroup(services: [service], gracefulShutdownSignals: [], logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    let steadyWorker = try await system.workerEngine(slug: steady, logger: logger), steadyReader = try await system.readEngine(slug: steady, logger: logger)
+                    let flakyWorker = try await system.workerEngine(slug: flaky, logger: logger), flakyReader = try await system.readEngine(slug: flaky, logger: logger)
+                    let before = try await flakyWorker.createNode(concept: "Before")
+                    #expect(try await eventually(.seconds(5)) { try await flakyReader.node(id: before.id) != nil })
+
+                    proxy.stop()
+                    for round in 0..<3 {
+                        let node = try await steadyWorker.createNode(concept: "Steady \(round)")
+                        #expect(try await eventually(.seconds(5)) { try await steadyReader.node(id: node.id) != nil }, "round \(round)")
+                    }
+                    try proxy.start()
+                    let after = try await flakyWorker.createNode(concept: "After")
+                    #expect(try await eventually(.seconds(15)) { (try? await flakyReader.node(id: after.id)) != nil })
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                }
+            }
+            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
+            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
+            defer { global.close(); external.close() }
+            for name in QdrantCollections(graphSlug: steady).all { try await global.deleteCollection(name) }
+            for name in QdrantCollections(graphSlug: flaky).all { try await external.deleteCollection(name) }
+        }
+    }
+}
