@@ -17,7 +17,7 @@ final class ServerProcess: @unchecked Sendable {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kt-server")
     }
 
-    /// Starts the server with `environment` and waits until `/healthz` answers 200 (at most 60 s).
+    /// Starts the server with `environment` and waits until `/health/live` answers 200 (at most 60 s).
     init(environment: [String: String]) async throws {
         port = try QdrantLocalServer.freePort()
         log = FileManager.default.temporaryDirectory.appendingPathComponent("kt-server-\(UUID().uuidString).log")
@@ -40,7 +40,7 @@ final class ServerProcess: @unchecked Sendable {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if !process.isRunning { break }
-            if let reply = try? await api.call("GET", "/healthz"), reply.status == 200 { return }
+            if let reply = try? await api.call("GET", "/health/live"), reply.status == 200 { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
