@@ -82,7 +82,7 @@ enum ManyGraphsBenchmark {
 
     /// The benchmark's graphs: reused when they exist, else created (rows, both schemas migrated,
     /// one node each, status active), four at a time.
-    static func ensureGraphs(_ count: Int, system: GraphSystem, logger: Logger) async throws -> [String] {
+    static func ensureGraphs(_ count: Int, prefix: String = ManyGraphsBenchmark.prefix, system: GraphSystem, logger: Logger) async throws -> [String] {
         let slugs = (0..<count).map { String(format: "\(prefix)_%04d", $0) }
         let repository = GraphRepository(system.controlPlane, logger: logger)
         let existing = Set(try await repository.listActive().map(\.slug))

@@ -59,37 +59,48 @@ enum OperationsBenchmark {
         print(String(format: "  nothing to do again: %.2f s", noopAfter.0))
     }
 
-    static func syncMany(_ system: GraphSystem, _ graphs: [Graph], logger: Logger) async throws {
-        guard graphs.count >= 101 else { return }
-        let small = Array(graphs.prefix(100)), big = graphs[100]
+    /// Paired rounds on 101 graphs made for this run (dropped afterwards): each round writes
+    /// 100 new nodes into each of 100 graphs and 10,000 into the last, then syncs the 100 with one
+    /// service pass and the one until idle; the figure is the median of the rounds' ratios.
+    static func syncMany(_ system: GraphSystem, _ unused: [Graph], logger: Logger) async throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
-        // Writes first (not timed): 100 rows in each of 100 graphs, 10,000 in one.
-        for graph in small {
-            try await system.workerEngine(graphID: graph.id, logger: logger)
-                .createNodes((0..<100).map { WorkerGraphEngine.NodeSpec(concept: "Sync \(tag) \($0)") })
-        }
-        let bigWorker = try await system.workerEngine(graphID: big.id, logger: logger)
-        for chunk in stride(from: 0, to: 10_000, by: 1000) {
-            try await bigWorker.createNodes((chunk..<chunk + 1000).map { WorkerGraphEngine.NodeSpec(concept: "Sync \(tag) \($0)") })
-        }
+        let slugs = try await ManyGraphsBenchmark.ensureGraphs(101, prefix: "sync_\(tag)", system: system, logger: logger)
         var settings = system.settings.sync
         settings.batchSize = 1000
         if let text = ProcessInfo.processInfo.environment["SYNC_PARALLELISM"], let value = Int(text) { settings.parallelism = value }
         var targets: [SyncTarget] = []
-        for graph in small { targets.append(try await system.sessions(graphID: graph.id).syncTarget) }
+        for slug in slugs.prefix(100) { targets.append(try await system.sessions(slug: slug).syncTarget) }
         let list = targets
         let service = SyncService(settings: settings, logger: logger) { list }
-        var start = ContinuousClock.now
-        await service.runOnce()
-        let many = (ContinuousClock.now - start).seconds
-        let bigTarget = try await system.sessions(graphID: big.id)
-        start = ContinuousClock.now
-        let report = try await bigTarget.syncEngine(settings: settings, logger: logger).syncUntilIdle()
-        let one = (ContinuousClock.now - start).seconds
-        var left = 0
-        for graph in small { left += try await system.sessions(graphID: graph.id).syncEngine(settings: settings, logger: logger).status().oldestUnsyncedChange == nil ? 0 : 1 }
-        print("sync: 100 graphs x 100 new nodes vs 1 graph x 10,000 new nodes (SYNC_PARALLELISM \(settings.parallelism) per pair)")
-        print(String(format: "  100 graphs %.2f s (%d not fully synced), one graph %.2f s (%d rows): ratio %.2fx (target <= 2x)",
-                     many, left, one, report.applied["write_nodes"] ?? 0, many / one))
+        let big = try await system.sessions(slug: slugs[100])
+        var rounds: [(many: Double, one: Double)] = []
+        for round in 0..<3 {
+            for slug in slugs.prefix(100) {
+                try await system.workerEngine(slug: slug, logger: logger)
+                    .createNodes((0..<100).map { WorkerGraphEngine.NodeSpec(concept: "Sync \(round) \($0)") })
+            }
+            let bigWorker = big.workerEngine(embedder: nil, logger: logger)
+            for chunk in stride(from: 0, to: 10_000, by: 1000) {
+                try await bigWorker.createNodes((chunk..<chunk + 1000).map { WorkerGraphEngine.NodeSpec(concept: "Sync \(round) \($0)") })
+            }
+            var start = ContinuousClock.now
+            await service.runOnce()
+            let many = (ContinuousClock.now - start).seconds
+            start = ContinuousClock.now
+            let report = try await big.syncEngine(settings: settings, logger: logger).syncUntilIdle()
+            let one = (ContinuousClock.now - start).seconds
+            guard report.applied["write_nodes"] == 10_000 else { throw KTGraphError(code: .invalidArgument, message: "the large graph's sync applied \(report.applied["write_nodes"] ?? 0) nodes") }
+            for slug in slugs.prefix(100) {
+                guard try await system.sessions(slug: slug).syncEngine(settings: settings, logger: logger).status().oldestUnsyncedChange == nil else {
+                    throw KTGraphError(code: .invalidArgument, message: "graph \(slug) was not fully synced by the pass")
+                }
+            }
+            rounds.append((many, one))
+        }
+        let ratios = rounds.map { $0.many / $0.one }.sorted()
+        print("sync: 100 graphs x 100 new nodes (one service pass) vs 1 graph x 10,000 new nodes (SYNC_PARALLELISM \(settings.parallelism) per pair), 3 paired rounds")
+        print(String(format: "  rounds: %@; median ratio %.2fx (%.2f-%.2f) (target <= 2x)",
+                     rounds.map { String(format: "%.2f s vs %.2f s", $0.many, $0.one) }.joined(separator: ", "), ratios[1], ratios[0], ratios[2]))
+        for slug in slugs { try await system.provisioner.deleteGraph(slug: slug, hard: true) }
     }
 }

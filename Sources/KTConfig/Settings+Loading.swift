@@ -49,7 +49,7 @@ extension Settings {
     ///   one is reported in ``loadIssues`` and ignored.
     /// - `QDRANT_URL`, `QDRANT_TIMEOUT`, `QDRANT_TLS`, `QDRANT_API_KEY` (secret)
     /// - `SYNC_INTERVAL_SECONDS`, `SYNC_BATCH_SIZE`, `SYNC_MAX_RETRIES`, `SYNC_RETRY_BASE_SECONDS`, `SYNC_TASK_TIMEOUT_MINUTES`,
-    ///   `SYNC_PARALLELISM` (graphs synced at once per database pair, default 4)
+    ///   `SYNC_PARALLELISM` (graphs synced at once per database pair, default 8)
     /// - `MIGRATION_PARALLELISM` (graphs migrated at once per database, default 4)
     /// - `EMBEDDING_DIMENSIONS`, `EMBEDDING_BASE_URL`, `EMBEDDING_MODEL`, `EMBEDDING_API_KEY` (secret)
     ///   (`embeddings.dimensions`, `embeddings.base_url`, `embeddings.model`, `embeddings.api_key`)

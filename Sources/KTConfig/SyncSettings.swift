@@ -11,7 +11,7 @@ public struct SyncSettings: Sendable, Hashable {
     /// Upper bound of one graph's sync run (`SYNC_TASK_TIMEOUT_MINUTES`, default 15): a graph
     /// still syncing then is abandoned for this pass (its transaction rolls back).
     public var taskTimeout: Duration
-    /// How many graphs of one database pair are synced at once (`SYNC_PARALLELISM`, default 4);
+    /// How many graphs of one database pair are synced at once (`SYNC_PARALLELISM`, default 8);
     /// the pairs are synced side by side.
     public var parallelism: Int
 
@@ -22,7 +22,7 @@ public struct SyncSettings: Sendable, Hashable {
         maxRetries: Int = 5,
         retryBase: Duration = .seconds(60),
         taskTimeout: Duration = .seconds(15 * 60),
-        parallelism: Int = 4
+        parallelism: Int = 8
     ) {
         self.interval = interval
         self.batchSize = batchSize

@@ -92,16 +92,25 @@ extension SyncEngine {
             + "coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), '-infinity'::timestamptz)"
     }
 
-    /// The tables (tombstones included) with rows above their watermark, in one statement: a
-    /// cycle walks only those (a graph with few changes costs a few round trips, not two per table).
-    func changedTables(_ w: PostgresTransaction) async throws -> Set<String> {
+    /// What a cycle has to do, read in one statement: the tables (tombstones included) with rows
+    /// above their watermark, with that watermark, and whether retries are due. A cycle walks
+    /// only those tables, so a graph with few changes costs a few round trips, not two per table.
+    func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date) async throws -> (watermarks: [String: Date], retriesDue: Bool) {
         var query: PostgresQuery = ""
-        for (index, table) in Self.watermarkedTables.enumerated() {
-            if index > 0 { query.append(" UNION ALL ") }
-            query.append("SELECT \(table)::text WHERE EXISTS (SELECT 1 ")
+        for table in Self.watermarkedTables {
+            query.append("SELECT \(table)::text, coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), 'epoch'::timestamptz) WHERE EXISTS (SELECT 1 ")
             query.append(aboveWatermark(table))
-            query.append(")")
+            query.append(") UNION ALL ")
         }
-        return Set(try await w.query(query).rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) })
+        query.append("""
+            SELECT 'sync_failures', NULL WHERE EXISTS (SELECT 1 FROM sync_failures
+                WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart)))
+            """)
+        var watermarks: [String: Date] = [:], retriesDue = false
+        for row in try await w.query(query).rows {
+            let table = try row.decode(0, as: String.self)
+            if table == "sync_failures" { retriesDue = true } else { watermarks[table] = try row.decode(1, as: Date.self) }
+        }
+        return (watermarks, retriesDue)
     }
 }

@@ -70,6 +70,9 @@ public struct SyncEngine: Sendable {
         /// Table batches that failed as a whole and were applied row by row instead (each row
         /// in its own savepoint, so only the bad rows fail).
         public var rowByRowBatches = 0
+        /// Whether a table still had rows when it reached ``SyncEngine/batchesPerTable`` batches
+        /// (the next cycle goes on with them).
+        public var reachedBatchLimit = false
         /// Total rows applied.
         public var totalApplied: Int { applied.values.reduce(0, +) + deleted + recovered }
 
@@ -82,6 +85,7 @@ public struct SyncEngine: Sendable {
             recovered += other.recovered
             abandoned += other.abandoned
             rowByRowBatches += other.rowByRowBatches
+            reachedBatchLimit = reachedBatchLimit || other.reachedBatchLimit
         }
     }
 
@@ -117,10 +121,10 @@ public struct SyncEngine: Sendable {
             let measured: SyncBound
             if let shared { measured = shared } else { measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'") }
             let (cycleStart, bound) = (measured.start, measured.bound)
-            let changed = try await changedTables(lock)
-            for table in Self.tables where changed.contains(table) { try await syncTable(table, lock, bound: bound, &report) }
-            if changed.contains("write_tombstones") { try await syncTombstones(lock, bound: bound, &report) }
-            try await retryQueue(lock, &report, dueBefore: cycleStart)
+            let work = try await pendingWork(lock, dueBefore: cycleStart)
+            for table in Self.tables { if let since = work.watermarks[table] { try await syncTable(table, lock, since: since, bound: bound, &report) } }
+            if let since = work.watermarks["write_tombstones"] { try await syncTombstones(lock, since: since, bound: bound, &report) }
+            if work.retriesDue { try await retryQueue(lock, &report, dueBefore: cycleStart) }
             logger.debug("sync cycle done", metadata: [
                 "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
             ])
@@ -141,11 +145,6 @@ public struct SyncEngine: Sendable {
     }
 
     // MARK: Watermarks
-
-    private func watermark(_ table: String, _ w: PostgresTransaction) async throws -> Date {
-        try await w.query("SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)")
-            .first?.decode(0, as: Date.self) ?? Date(timeIntervalSince1970: 0)
-    }
 
     private func setWatermark(_ table: String, _ value: Date) async throws {
         try await writeSession.query("""
@@ -218,17 +217,17 @@ public struct SyncEngine: Sendable {
     /// reads the next (when this one was full, has not reached the watermark's bound, and the
     /// table has batches left this cycle), and the previous batch's queue entries and watermark
     /// are written (in batch order).
-    private func syncTable(_ table: String, _ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
+    private func syncTable(_ table: String, _ w: PostgresTransaction, since start: Date, bound: Date, _ report: inout Report) async throws {
         var next: Task<Batch?, any Error>?, bookkeeping: Task<Report, any Error>?
         do {
-            let start = try await watermark(table, w)
             var mark = start, count = 0
             var batch = try await readBatch(table, after: start, watermark: start, w)
             while let current = batch {
                 count += 1
                 let last = current.last
-                next = current.rows.count >= settings.batchSize && last < bound && count < Self.batchesPerTable
-                    ? Task { try await readBatch(table, after: last, watermark: start, w) } : nil
+                let more = current.rows.count >= settings.batchSize && last < bound
+                if more && count >= Self.batchesPerTable { report.reachedBatchLimit = true }
+                next = more && count < Self.batchesPerTable ? Task { try await readBatch(table, after: last, watermark: start, w) } : nil
                 var applied = Report()
                 let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
                 let target = Self.watermarkTarget(from: mark, through: last, bound: bound)
@@ -252,8 +251,7 @@ public struct SyncEngine: Sendable {
         }
     }
 
-    private func syncTombstones(_ w: PostgresTransaction, bound: Date, _ report: inout Report) async throws {
-        let since = try await watermark("write_tombstones", w)
+    private func syncTombstones(_ w: PostgresTransaction, since: Date, bound: Date, _ report: inout Report) async throws {
         let rows = try await w.query("""
             SELECT table_name, record_key, deleted_at FROM write_tombstones WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
             """).rows.map { row throws(KTDBError) in

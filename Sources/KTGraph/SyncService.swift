@@ -39,7 +39,8 @@ public struct SyncTarget: Sendable {
 ///   side by side and share the graphs (a busy graph is skipped, not an error).
 /// - It stops at graceful shutdown, after the cycles in progress.
 /// - Metrics (swift-metrics, dimension `graph`): counter `kt_sync_rows_applied`, gauge
-///   `kt_sync_lag_seconds` (the age of the oldest unsynced change after each cycle that applied rows).
+///   `kt_sync_lag_seconds` (the age of the oldest unsynced change after each cycle: 0 when the
+///   cycle took every change, else read from write-db).
 public struct SyncService: Service {
     private let targets: @Sendable () async throws -> [SyncTarget]
     private let settings: SyncSettings
@@ -130,9 +131,13 @@ public struct SyncService: Service {
                 group.addTask {
                     let report = try await engine.syncCycle(bound: bound)
                     Counter(label: "kt_sync_rows_applied", dimensions: [("graph", target.slug)]).increment(by: report.totalApplied)
-                    // The lag after a cycle that applied rows (one statement), for the metrics.
-                    if report.totalApplied > 0, let status = try? await engine.status() {
-                        Gauge(label: "kt_sync_lag_seconds", dimensions: [("graph", target.slug)]).record(status.lag())
+                    // The lag after the cycle, for the metrics: none left when no table reached its
+                    // batch limit; else read (one statement).
+                    let lag = Gauge(label: "kt_sync_lag_seconds", dimensions: [("graph", target.slug)])
+                    if !report.reachedBatchLimit {
+                        lag.record(0)
+                    } else if let status = try? await engine.status() {
+                        lag.record(status.lag())
                     }
                 }
                 group.addTask {
