@@ -18,11 +18,7 @@ enum ManyGraphsBenchmark {
     static let prefix = "many"
 
     static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, qdrantURL: String, count: Int, serverPath: String, logger: Logger) async throws {
-        var settings = Settings()
-        settings.databaseURL = graphURL
-        settings.writeDatabaseURL = writeURL
-        settings.qdrant.url = qdrantURL
-        settings.embeddingDimensions = 8
+        let settings = Settings.benchmark(graphURL: graphURL, writeURL: writeURL, qdrantURL: qdrantURL)
         let (slugs, token) = try await withGraphSystem(settings: settings, configuration: .init(applicationName: "kt-bench"), logger: logger) { system in
             _ = try await system.prepare()
             let slugs = try await ensureGraphs(count, system: system, logger: logger)
@@ -175,5 +171,17 @@ final class ChildServer: @unchecked Sendable {
         guard process.isRunning else { return }
         process.terminate()
         process.waitUntilExit()
+    }
+}
+
+extension Settings {
+    /// The benchmarks' settings: the system pair on `graphURL` and `writeURL`, 8-dimension vectors.
+    static func benchmark(graphURL: DatabaseURL, writeURL: DatabaseURL, qdrantURL: String) -> Settings {
+        var settings = Settings()
+        settings.databaseURL = graphURL
+        settings.writeDatabaseURL = writeURL
+        settings.qdrant.url = qdrantURL
+        settings.embeddingDimensions = 8
+        return settings
     }
 }

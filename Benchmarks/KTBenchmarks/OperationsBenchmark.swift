@@ -13,11 +13,7 @@ import Logging
 ///   (target: at most 2x its time).
 enum OperationsBenchmark {
     static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, qdrantURL: String, count: Int, logger: Logger) async throws {
-        var settings = Settings()
-        settings.databaseURL = graphURL
-        settings.writeDatabaseURL = writeURL
-        settings.qdrant.url = qdrantURL
-        settings.embeddingDimensions = 8
+        let settings = Settings.benchmark(graphURL: graphURL, writeURL: writeURL, qdrantURL: qdrantURL)
         try await withGraphSystem(settings: settings, configuration: .init(applicationName: "kt-bench"), logger: logger) { system in
             _ = try await system.prepare()
             let slugs = try await ManyGraphsBenchmark.ensureGraphs(count, system: system, logger: logger)

@@ -9,11 +9,7 @@ import Logging
 /// then re-migrating all of them: an idempotent no-op, and one new migration (target p50 < 150 ms).
 enum ProvisioningBenchmark {
     static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, qdrantURL: String, count: Int, logger: Logger) async throws {
-        var settings = Settings()
-        settings.databaseURL = graphURL
-        settings.writeDatabaseURL = writeURL
-        settings.qdrant.url = qdrantURL
-        settings.embeddingDimensions = 8
+        var settings = Settings.benchmark(graphURL: graphURL, writeURL: writeURL, qdrantURL: qdrantURL)
         settings.graphPool = PoolSettings(size: 2, maxOverflow: 0, timeout: .seconds(30), recycle: .seconds(3600))
         try await withGraphSystem(settings: settings, configuration: .init(applicationName: "kt-bench"), logger: logger) { system in
             _ = try await system.prepare()

@@ -35,22 +35,17 @@ struct JSONWriter {
         empty[empty.count - 1] = false
     }
 
-    mutating func object(_ body: (inout JSONWriter) -> Void) {
-        separate()
-        bytes.append(UInt8(ascii: "{"))
-        empty.append(true)
-        body(&self)
-        empty.removeLast()
-        bytes.append(UInt8(ascii: "}"))
-    }
+    mutating func object(_ body: (inout JSONWriter) -> Void) { container(open: "{", close: "}", body) }
 
-    mutating func array(_ body: (inout JSONWriter) -> Void) {
+    mutating func array(_ body: (inout JSONWriter) -> Void) { container(open: "[", close: "]", body) }
+
+    private mutating func container(open: Unicode.Scalar, close: Unicode.Scalar, _ body: (inout JSONWriter) -> Void) {
         separate()
-        bytes.append(UInt8(ascii: "["))
+        bytes.append(UInt8(ascii: open))
         empty.append(true)
         body(&self)
         empty.removeLast()
-        bytes.append(UInt8(ascii: "]"))
+        bytes.append(UInt8(ascii: close))
     }
 
     /// An object member's key; the next value written is its value.

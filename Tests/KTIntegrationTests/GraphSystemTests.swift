@@ -167,12 +167,7 @@ struct GraphSystemTests {
                 #expect(try await server.api.call("GET", "/api/v1/graphs/\(graph.slug)/nodes", token: token).status == 200)
             }
 
-            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
-            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
-            defer { global.close(); external.close() }
-            for graph in slugs {
-                for name in QdrantCollections(graphSlug: graph.slug).all { try await (graph.external ? external : global).deleteCollection(name) }
-            }
+            try await TestEnvironment.dropCollections(global: slugs.filter { !$0.external }.map(\.slug), external: slugs.filter(\.external).map(\.slug))
         }
     }
 
@@ -241,9 +236,7 @@ struct GraphSystemTests {
             #expect(gone != nil)
             #expect(!first.output.contains(world.systemGraph.password?.revealedValue ?? "\u{0}"))
 
-            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
-            defer { global.close() }
-            for name in QdrantCollections(graphSlug: failed).all { try await global.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(global: [failed])
         }
     }
 
@@ -277,9 +270,7 @@ struct GraphSystemTests {
                 let rerouted = try await waitUntil(.seconds(1)) { try await system.sessions(slug: moved).targets.connectionKey == "shared" }
                 #expect(rerouted != nil, "the moved graph was still routed to its old pair")
             }
-            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
-            defer { global.close() }
-            for name in QdrantCollections(graphSlug: moved).all { try await global.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(global: [moved])
         }
     }
 }
@@ -308,9 +299,7 @@ extension GraphSystemTests {
             await #expect { _ = try await system.sessions(slug: "default") } throws: {
                 ($0 as? KTProvisionError)?.code == .shutDown || ($0 as? KTDBError)?.code == .poolClosed
             }
-            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
-            defer { external.close() }
-            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(external: [slug])
         }
     }
 }

@@ -177,9 +177,7 @@ extension MigrateAllTests {
             let broken = try await server.api.call("GET", "/api/v1/graphs/\(down.slug)/status", token: token)
             #expect(broken.status == 200)
             #expect((broken.object["problems"] as? [String])?.isEmpty == false)
-            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
-            defer { external.close() }
-            for name in QdrantCollections(graphSlug: slug).all { try await external.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(external: [slug])
         }
     }
 }

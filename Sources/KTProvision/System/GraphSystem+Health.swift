@@ -10,7 +10,7 @@ extension GraphSystem {
     /// plane (system graph-db), the system write-db, both databases of every pair named by a
     /// `database_connections` row, and the Qdrant of each. Names only, never a URL or secret;
     /// empty when everything answers.
-    public func unavailableComponents(timeout: Duration = .seconds(2), logger: Logger) async -> [String] {
+    public func unavailableComponents(timeout: Duration = .seconds(5), logger: Logger) async -> [String] {
         var checks: [(name: String, check: @Sendable () async throws -> Void)] = [
             ("control plane", { try await self.controlPlane.query("SELECT 1", logger: logger) }),
             ("write-db of 'default'", { try await DatabaseSession(pool: self.systemWritePool).query("SELECT 1", logger: logger) }),
