@@ -175,9 +175,11 @@ final class ChildServer: @unchecked Sendable {
 }
 
 extension Settings {
-    /// The benchmarks' settings: the system pair on `graphURL` and `writeURL`, 8-dimension vectors.
+    /// The benchmarks' settings: the system pair on `graphURL` and `writeURL` (both reached
+    /// directly, as `scripts/bench` starts them: no pooler in front), 8-dimension vectors.
     static func benchmark(graphURL: DatabaseURL, writeURL: DatabaseURL, qdrantURL: String) -> Settings {
         var settings = Settings()
+        settings.writeDBPgBouncer = false
         settings.databaseURL = graphURL
         settings.writeDatabaseURL = writeURL
         settings.qdrant.url = qdrantURL

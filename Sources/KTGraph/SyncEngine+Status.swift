@@ -95,7 +95,10 @@ extension SyncEngine {
     /// What a cycle has to do, read in one statement: the tables (tombstones included) with rows
     /// above their watermark, with that watermark, and whether retries are due. A cycle walks
     /// only those tables, so a graph with few changes costs a few round trips, not two per table.
-    func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date) async throws -> (watermarks: [String: Date], retriesDue: Bool) {
+    ///
+    /// `failuresQueued` says whether the retry queue holds any row of this graph: when it holds
+    /// none, rows applied now have no queue entry to clear.
+    func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date) async throws -> (watermarks: [String: Date], retriesDue: Bool, failuresQueued: Bool) {
         var query: PostgresQuery = ""
         for table in Self.watermarkedTables {
             query.append("SELECT \(table)::text, coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), 'epoch'::timestamptz) WHERE EXISTS (SELECT 1 ")
@@ -105,12 +108,16 @@ extension SyncEngine {
         query.append("""
             SELECT 'sync_failures', NULL WHERE EXISTS (SELECT 1 FROM sync_failures
                 WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart)))
+            UNION ALL SELECT 'sync_failures_any', NULL WHERE EXISTS (SELECT 1 FROM sync_failures WHERE graph_slug = \(graphSlug))
             """)
-        var watermarks: [String: Date] = [:], retriesDue = false
+        var watermarks: [String: Date] = [:], retriesDue = false, failuresQueued = false
         for row in try await w.query(query).rows {
-            let table = try row.decode(0, as: String.self)
-            if table == "sync_failures" { retriesDue = true } else { watermarks[table] = try row.decode(1, as: Date.self) }
+            switch try row.decode(0, as: String.self) {
+            case "sync_failures": retriesDue = true
+            case "sync_failures_any": failuresQueued = true
+            case let table: watermarks[table] = try row.decode(1, as: Date.self)
+            }
         }
-        return (watermarks, retriesDue)
+        return (watermarks, retriesDue, failuresQueued)
     }
 }

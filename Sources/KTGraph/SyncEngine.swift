@@ -122,7 +122,9 @@ public struct SyncEngine: Sendable {
             if let shared { measured = shared } else { measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'") }
             let (cycleStart, bound) = (measured.start, measured.bound)
             let work = try await pendingWork(lock, dueBefore: cycleStart)
-            for table in Self.tables { if let since = work.watermarks[table] { try await syncTable(table, lock, since: since, bound: bound, &report) } }
+            for table in Self.tables {
+                if let since = work.watermarks[table] { try await syncTable(table, lock, since: since, bound: bound, clearing: work.failuresQueued, &report) }
+            }
             if let since = work.watermarks["write_tombstones"] { try await syncTombstones(lock, since: since, bound: bound, &report) }
             if work.retriesDue { try await retryQueue(lock, &report, dueBefore: cycleStart) }
             logger.debug("sync cycle done", metadata: [
@@ -217,7 +219,9 @@ public struct SyncEngine: Sendable {
     /// reads the next (when this one was full, has not reached the watermark's bound, and the
     /// table has batches left this cycle), and the previous batch's queue entries and watermark
     /// are written (in batch order).
-    private func syncTable(_ table: String, _ w: PostgresTransaction, since start: Date, bound: Date, _ report: inout Report) async throws {
+    /// - Parameter clearing: whether the retry queue may hold rows of this graph (to be cleared
+    ///   as they are applied); without any, no statement is spent on it.
+    private func syncTable(_ table: String, _ w: PostgresTransaction, since start: Date, bound: Date, clearing: Bool, _ report: inout Report) async throws {
         var next: Task<Batch?, any Error>?, bookkeeping: Task<Report, any Error>?
         do {
             var mark = start, count = 0
@@ -235,7 +239,7 @@ public struct SyncEngine: Sendable {
                 bookkeeping = Task { [bookkeeping] in
                     var done = try await bookkeeping?.value ?? Report()
                     done.add(applied)
-                    done.add(try await record(outcomes, retrying: false))
+                    done.add(try await record(outcomes, retrying: false, clearing: clearing))
                     if let target { try await setWatermark(table, target) }
                     return done
                 }
@@ -286,7 +290,7 @@ public struct SyncEngine: Sendable {
     /// Records outcomes: applied rows leave the queue; deferred and failed rows enter it or
     /// move on in it (backoff doubling; abandoned at `maxRetries`).
     /// Returns the outcomes' figures.
-    private func record(_ outcomes: [Outcome], retrying: Bool) async throws -> Report {
+    private func record(_ outcomes: [Outcome], retrying: Bool, clearing: Bool = true) async throws -> Report {
         var report = Report()
         struct Queued: Encodable { var table: String, key: String, reason: String, base: Double }
         var cleared: [(String, String)] = [], queued: [String: Queued] = [:]
@@ -323,7 +327,7 @@ public struct SyncEngine: Sendable {
                 logger.warning("sync gave up on a row", metadata: ["kt.table": "\(table)", "kt.key": "\(key)", "kt.reason": "\(reason)"])
             }
         }
-        if !cleared.isEmpty {
+        if clearing, !cleared.isEmpty {
             try await writeSession.query("""
                 DELETE FROM sync_failures WHERE graph_slug = \(graphSlug)
                   AND (table_name, record_key) IN (SELECT * FROM unnest(\(cleared.map(\.0))::text[], \(cleared.map(\.1))::text[]))
