@@ -55,7 +55,8 @@ enum OperationsBenchmark {
         print(String(format: "  nothing to do again: %.2f s", noopAfter.0))
     }
 
-    /// Paired rounds on 101 graphs made for this run (dropped afterwards): each round writes
+    /// Paired rounds on 101 graphs made for this run (dropped afterwards), after an untimed pass
+    /// that opens both sides' connections: each round writes
     /// 100 new nodes into each of 100 graphs and 10,000 into the last, then syncs the 100 with one
     /// service pass and the one until idle; the figure is the median of the rounds' ratios.
     static func syncMany(_ system: GraphSystem, _ unused: [Graph], logger: Logger) async throws {
@@ -69,6 +70,9 @@ enum OperationsBenchmark {
         let list = targets
         let service = SyncService(settings: settings, logger: logger) { list }
         let big = try await system.sessions(slug: slugs[100])
+        // Warm-up (not timed): both sides open their connections once.
+        await service.runOnce()
+        try await big.syncEngine(settings: settings, logger: logger).syncUntilIdle()
         var rounds: [(many: Double, one: Double)] = []
         for round in 0..<3 {
             for slug in slugs.prefix(100) {

@@ -79,6 +79,18 @@ extension SyncEngine {
 }
 
 extension SyncEngine {
+    /// What a cycle has to do (see ``pendingWork(_:dueBefore:takingLock:)``).
+    struct PendingWork {
+        /// Whether the cycle holds the graph's sync lock.
+        var locked: Bool
+        /// The tables with rows above their watermark, with the watermark.
+        var watermarks: [String: Date] = [:]
+        /// Whether queued rows are due for a retry.
+        var retriesDue = false
+        /// Whether the retry queue holds any row of the graph.
+        var failuresQueued = false
+    }
+
     /// The tables with a watermark: the synced tables and the tombstones.
     static let watermarkedTables = tables + ["write_tombstones"]
 
@@ -98,8 +110,15 @@ extension SyncEngine {
     ///
     /// `failuresQueued` says whether the retry queue holds any row of this graph: when it holds
     /// none, rows applied now have no queue entry to clear.
-    func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date) async throws -> (watermarks: [String: Date], retriesDue: Bool, failuresQueued: Bool) {
+    /// With `takingLock`, the same statement takes the graph's sync lock (`locked` says whether
+    /// it got it; the results are used only then). Its snapshot may predate the lock: a cycle that
+    /// committed in between is seen by the cycle's later statements, and re-reading rows behind
+    /// a watermark only applies them again, which is idempotent.
+    func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date, takingLock: Bool) async throws -> PendingWork {
         var query: PostgresQuery = ""
+        if takingLock {
+            query.append("SELECT 'sync_lock'::text, NULL::timestamptz WHERE pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0)) UNION ALL ")
+        }
         for table in Self.watermarkedTables {
             query.append("SELECT \(table)::text, coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), 'epoch'::timestamptz) WHERE EXISTS (SELECT 1 ")
             query.append(aboveWatermark(table))
@@ -110,14 +129,15 @@ extension SyncEngine {
                 WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart)))
             UNION ALL SELECT 'sync_failures_any', NULL WHERE EXISTS (SELECT 1 FROM sync_failures WHERE graph_slug = \(graphSlug))
             """)
-        var watermarks: [String: Date] = [:], retriesDue = false, failuresQueued = false
+        var work = PendingWork(locked: !takingLock)
         for row in try await w.query(query).rows {
             switch try row.decode(0, as: String.self) {
-            case "sync_failures": retriesDue = true
-            case "sync_failures_any": failuresQueued = true
-            case let table: watermarks[table] = try row.decode(1, as: Date.self)
+            case "sync_lock": work.locked = true
+            case "sync_failures": work.retriesDue = true
+            case "sync_failures_any": work.failuresQueued = true
+            case let table: work.watermarks[table] = try row.decode(1, as: Date.self)
             }
         }
-        return (watermarks, retriesDue, failuresQueued)
+        return work
     }
 }

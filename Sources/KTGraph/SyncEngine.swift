@@ -114,14 +114,22 @@ public struct SyncEngine: Sendable {
         // the planner read the whole table and sort it instead, once per batch. No read of the
         // sync needs a sort where an index gives the order, so sorting is priced out.
         try await writeSession.withTransaction(setup: "SET LOCAL jit = off; SET LOCAL enable_sort = off", logger: logger) { lock in
-            let acquired = try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0))")
-                .first?.decode(0, as: Bool.self) ?? false
-            guard acquired else { throw KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'") }
+            let busy = KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'")
             var report = Report()
-            let measured: SyncBound
-            if let shared { measured = shared } else { measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'") }
+            let measured: SyncBound, work: PendingWork
+            if let shared {
+                // The lock is taken by the statement that reads the pending work (one round trip).
+                measured = shared
+                work = try await pendingWork(lock, dueBefore: shared.start, takingLock: true)
+                guard work.locked else { throw busy }
+            } else {
+                let acquired = try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0))")
+                    .first?.decode(0, as: Bool.self) ?? false
+                guard acquired else { throw busy }
+                measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'")
+                work = try await pendingWork(lock, dueBefore: measured.start, takingLock: false)
+            }
             let (cycleStart, bound) = (measured.start, measured.bound)
-            let work = try await pendingWork(lock, dueBefore: cycleStart)
             for table in Self.tables {
                 if let since = work.watermarks[table] { try await syncTable(table, lock, since: since, bound: bound, clearing: work.failuresQueued, &report) }
             }

@@ -419,6 +419,10 @@ struct GraphEngineTests {
                 try await t.query("SELECT pg_advisory_xact_lock(hashtextextended(\("kt-sync:" + f.slug), 0))")
                 let busy = await #expect(throws: KTGraphError.self) { try await f.sync().syncCycle() }
                 #expect(busy?.code == .syncBusy)
+                // Also with a bound measured beforehand (as the service does: the lock is then taken by the pending-work statement).
+                let bound = try await SyncBound.measure(on: f.writeSession, logger: logger)
+                let busyShared = await #expect(throws: KTGraphError.self) { try await f.sync().syncCycle(bound: bound) }
+                #expect(busyShared?.code == .syncBusy)
             }
         }
     }
