@@ -11,9 +11,10 @@ public import Logging
 ///
 /// Every step is idempotent and nothing is dropped on failure: the status goes `provisioning` →
 /// `active` (the creator becomes admin in the same transaction) or `error`, and
-/// ``retry(slug:progress:)`` from `error` converges. Schemas are created and migrated through
-/// one-off connections (`application_name` `kt-provision-<slug>`, never with named prepared
-/// statements), never through pools.
+/// ``retry(slug:progress:)`` from `error` converges. Schemas are created and migrated on the
+/// pools of a ``GraphSystem`` (within their connection budget), or, for a provisioner built on
+/// its own, through one-off connections (`application_name` `kt-provision-<slug>`, never with
+/// named prepared statements).
 ///
 /// While it provisions a graph, the provisioner records itself as the graph's owner and renews a
 /// heartbeat every third of ``provisioningLease``: a process starting meanwhile
@@ -28,14 +29,39 @@ public struct GraphProvisioner: Sendable {
     public let provisioningLease: Duration
     private let controlPlane: DatabaseSession
     private let logger: Logger
+    /// The pools of a graph's two databases, when the provisioner belongs to a ``GraphSystem``
+    /// (then it stays within their budget); `nil`: one-off connections.
+    private let pools: (@Sendable (GraphTargets) throws -> (graph: PostgresConnectionPool, write: PostgresConnectionPool))?
 
     /// Creates a provisioner; `controlPlane` is a session on the system graph-db's `public` schema.
+    /// It works on one-off connections (never with named statements); the provisioner of a
+    /// ``GraphSystem`` uses the system's pools instead.
     public init(settings: Settings, controlPlane: DatabaseSession, owner: UUID = UUID(), provisioningLease: Duration = .seconds(30), logger: Logger) {
+        self.init(settings: settings, controlPlane: controlPlane, owner: owner, provisioningLease: provisioningLease, logger: logger, pools: nil)
+    }
+
+    init(
+        settings: Settings, controlPlane: DatabaseSession, owner: UUID, provisioningLease: Duration, logger: Logger,
+        pools: (@Sendable (GraphTargets) throws -> (graph: PostgresConnectionPool, write: PostgresConnectionPool))?
+    ) {
         self.settings = settings
         self.controlPlane = controlPlane
         self.owner = owner
         self.provisioningLease = provisioningLease
         self.logger = logger
+        self.pools = pools
+    }
+
+    /// Runs `body` with connections to the graph-db and the write-db of `targets`: from the
+    /// system's pools when there are some, else one-off connections closed afterwards.
+    private func withConnections<T: Sendable>(
+        _ targets: GraphTargets, slug: String, _ body: (_ graphDB: PostgresConnection, _ writeDB: PostgresConnection) async throws -> T
+    ) async throws -> T {
+        guard let pools else { return try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger, body) }
+        let (graphPool, writePool) = try pools(targets)
+        return try await graphPool.withConnection(logger: logger) { graphDB in
+            try await writePool.withConnection(logger: logger) { writeDB in try await body(graphDB, writeDB) }
+        }
     }
 
     /// Creates and provisions a graph.
@@ -121,7 +147,7 @@ public struct GraphProvisioner: Sendable {
             return
         }
         let targets = try await targets(for: graph)
-        try await targets.withConnections(application: "kt-provision-\(graph.slug)", logger: logger) { graphDB, writeDB in
+        try await withConnections(targets, slug: graph.slug) { graphDB, writeDB in
             for connection in [graphDB, writeDB] {
                 try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(targets.schema.quoted) CASCADE", logger: logger)
             }
@@ -199,7 +225,7 @@ public struct GraphProvisioner: Sendable {
                 return (targets, "database '\(targets.connectionKey)', schema \(targets.schema)")
             }
             do {
-                try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger) { (graphDB, writeDB) -> Void in
+                try await withConnections(targets, slug: slug) { (graphDB, writeDB) -> Void in
                     try await Self.step(.createGraphSchema, slug: slug, progress: progress) {
                         try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
                         return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
