@@ -93,7 +93,8 @@ extension GraphSystem {
                 }
                 targets = try GraphTargets.resolve(for: graph, connection: connection, settings: settings)
             } catch {
-                finish(GraphMigrationOutcome(graphID: graph.id, slug: graph.slug, database: connection?.configKey ?? "?", result: .failed(GraphProvisioner.describe(error))))
+                let database = connection?.configKey ?? (graph.databaseConnectionID == nil ? GraphDatabases.defaultKey : "unknown")
+                finish(GraphMigrationOutcome(graphID: graph.id, slug: graph.slug, database: database, result: .failed(GraphProvisioner.describe(error))))
                 continue
             }
             pendingSides[graph.id] = 2
