@@ -35,18 +35,30 @@ public struct GraphTargets: Sendable, Hashable {
     /// - Throws: ``KTProvisionError/Code/unknownConnection`` naming the `EXTRA_DB_<KEY>_*`
     ///   variables when the connection's key is not configured.
     public static func resolve(for graph: Graph, connection: DatabaseConnectionRecord?, settings: Settings) throws -> GraphTargets {
-        let schema = graph.isDefault ? SchemaName.public : try SchemaName(graph.schemaName)
-        guard let connection else {
-            return GraphTargets(
-                graphDatabaseURL: settings.databaseURL, writeDatabaseURL: settings.writeDatabaseURL,
-                graphSSLMode: settings.dbSSLMode, writeSSLMode: settings.effectiveWriteSSLMode,
-                graphPool: settings.graphPool, writePool: settings.writePool,
-                graphThroughPooler: settings.dbPgBouncer, writeThroughPooler: settings.writeDBPgBouncer,
-                schema: schema, qdrantURL: settings.qdrant.url, connectionKey: GraphDatabases.defaultKey)
-        }
+        try resolve(connectionKey: connection?.configKey, schema: graph.isDefault ? SchemaName.public : try SchemaName(graph.schemaName), settings: settings)
+    }
+
+    /// The targets of `schema` on the system pair (`DATABASE_URL`, `WRITE_DATABASE_URL`, their
+    /// pool, SSL and pooler settings, the global Qdrant).
+    public static func system(schema: SchemaName, settings: Settings) -> GraphTargets {
+        GraphTargets(
+            graphDatabaseURL: settings.databaseURL, writeDatabaseURL: settings.writeDatabaseURL,
+            graphSSLMode: settings.dbSSLMode, writeSSLMode: settings.effectiveWriteSSLMode,
+            graphPool: settings.graphPool, writePool: settings.writePool,
+            graphThroughPooler: settings.dbPgBouncer, writeThroughPooler: settings.writeDBPgBouncer,
+            schema: schema, qdrantURL: settings.qdrant.url, connectionKey: GraphDatabases.defaultKey)
+    }
+
+    /// The targets of `schema` in the pair `connectionKey`: the system databases for `nil`, else
+    /// `settings.graphDatabases[connectionKey]` (the one place a pair's settings become targets).
+    ///
+    /// - Throws: ``KTProvisionError/Code/unknownConnection`` naming the `EXTRA_DB_<KEY>_*`
+    ///   variables when the key is not configured.
+    public static func resolve(connectionKey: String?, schema: SchemaName, settings: Settings) throws -> GraphTargets {
+        guard let connectionKey else { return system(schema: schema, settings: settings) }
         let entry: GraphDatabaseConfig
         do {
-            entry = try settings.graphDatabase(forKey: connection.configKey)
+            entry = try settings.graphDatabase(forKey: connectionKey)
         } catch {
             throw KTProvisionError(code: .unknownConnection, message: error.detail)
         }
@@ -55,7 +67,7 @@ public struct GraphTargets: Sendable, Hashable {
             graphSSLMode: settings.dbSSLMode, writeSSLMode: settings.effectiveWriteSSLMode,
             graphPool: entry.graphPool, writePool: entry.writePool,
             graphThroughPooler: entry.graphPgBouncer, writeThroughPooler: entry.writePgBouncer,
-            schema: schema, qdrantURL: entry.qdrantURL ?? settings.qdrant.url, connectionKey: connection.configKey)
+            schema: schema, qdrantURL: entry.qdrantURL ?? settings.qdrant.url, connectionKey: connectionKey)
     }
 
     /// The targets of `graph`, looking up its `database_connections` row through `repository`.

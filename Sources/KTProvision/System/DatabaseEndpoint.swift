@@ -38,14 +38,12 @@ public struct DatabaseEndpoint: Sendable, Hashable, CustomStringConvertible {
 
     /// The system graph-db (`DATABASE_URL`, `DB_POOL_*`, `DB_PGBOUNCER`).
     public static func systemGraph(_ settings: Settings) -> DatabaseEndpoint {
-        DatabaseEndpoint(role: .graph, url: settings.databaseURL, sslMode: settings.dbSSLMode, pool: settings.graphPool, throughPooler: settings.dbPgBouncer)
+        GraphTargets.system(schema: .public, settings: settings).graphEndpoint
     }
 
     /// The system write-db (`WRITE_DATABASE_URL`, `WRITE_DB_POOL_*`, `WRITE_DB_PGBOUNCER`).
     public static func systemWrite(_ settings: Settings) -> DatabaseEndpoint {
-        DatabaseEndpoint(
-            role: .write, url: settings.writeDatabaseURL, sslMode: settings.effectiveWriteSSLMode, pool: settings.writePool,
-            throughPooler: settings.writeDBPgBouncer)
+        GraphTargets.system(schema: .public, settings: settings).writeEndpoint
     }
 
     /// What makes two endpoints the same database for pooling (pool sizing is taken from the

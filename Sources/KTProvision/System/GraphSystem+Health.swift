@@ -23,17 +23,15 @@ extension GraphSystem {
             // The control plane check reports it.
         }
         for key in keys.sorted() {
-            guard let entry = settings.graphDatabases[key] else {
+            guard let targets = try? GraphTargets.resolve(connectionKey: key, schema: .public, settings: settings) else {
                 checks.append(("database pair '\(key)' (not configured in this process)", { throw KTProvisionError(code: .unknownConnection, message: key) }))
                 continue
             }
-            let graph = DatabaseEndpoint(role: .graph, url: entry.graphDatabaseURL, sslMode: settings.dbSSLMode, pool: entry.graphPool, throughPooler: entry.graphPgBouncer)
-            let write = DatabaseEndpoint(role: .write, url: entry.writeDatabaseURL, sslMode: settings.effectiveWriteSSLMode, pool: entry.writePool, throughPooler: entry.writePgBouncer)
-            for (side, endpoint) in [("graph-db", graph), ("write-db", write)] {
+            for (side, endpoint) in [("graph-db", targets.graphEndpoint), ("write-db", targets.writeEndpoint)] {
                 checks.append(("\(side) of '\(key)'", { try await DatabaseSession(pool: try self.resources.pool(for: endpoint)).query("SELECT 1", logger: logger) }))
             }
-            if let url = entry.qdrantURL, !QdrantClient.sameServer(url, settings.qdrant.url) {
-                checks.append(("Qdrant of '\(key)'", { _ = try await self.resources.qdrant(url: url).listCollections() }))
+            if !QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url) {
+                checks.append(("Qdrant of '\(key)'", { _ = try await self.resources.qdrant(url: targets.qdrantURL).listCollections() }))
             }
         }
         return await withTaskGroup(of: String?.self) { group in
