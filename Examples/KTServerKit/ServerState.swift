@@ -64,15 +64,14 @@ extension ServerState {
     func responses(for graphs: [Graph], logger: Logger, exactNodeCounts: Bool = false) async throws -> [GraphResponse] {
         let repository = self.graphs(logger)
         let counts = try await repository.memberCounts(graphIDs: graphs.map(\.id))
-        var names: [UUID: String] = [:]
-        if graphs.contains(where: { $0.databaseConnectionID != nil }) {
-            for connection in try await repository.listDatabaseConnections() { names[connection.id] = connection.name }
-        }
+        // Read once, for the names and the node counts.
+        let connections = graphs.contains(where: { $0.databaseConnectionID != nil }) ? try await repository.listDatabaseConnections() : []
+        let names = Dictionary(connections.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         var nodeCounts: [UUID: Int] = [:]
         if exactNodeCounts {
             for graph in graphs where graph.status == .active { nodeCounts[graph.id] = try? await system.nodeCount(of: graph, logger: logger) }
         } else {
-            nodeCounts = await system.estimatedNodeCounts(for: graphs, logger: logger)
+            nodeCounts = await system.estimatedNodeCounts(for: graphs, connections: connections, logger: logger)
         }
         return graphs.map { graph in
             GraphResponse(

@@ -8,14 +8,18 @@ extension GraphSystem {
     /// each schema's `nodes` table, which lag the data by about a second): one statement per
     /// graph-db database, whatever the number of graphs, and no connection per graph. Graphs that are not active, and graphs
     /// whose database cannot be read, are left out.
-    public func estimatedNodeCounts(for graphs: [Graph], logger: Logger) async -> [UUID: Int] {
+    ///
+    /// - Parameter known: the `database_connections` rows when the caller has them already
+    ///   (else they are read when a graph needs them).
+    public func estimatedNodeCounts(for graphs: [Graph], connections known: [DatabaseConnectionRecord]? = nil, logger: Logger) async -> [UUID: Int] {
         let active = graphs.filter { $0.status == .active }
         guard !active.isEmpty else { return [:] }
-        let repository = GraphRepository(controlPlane, logger: logger)
         var connections: [UUID: DatabaseConnectionRecord] = [:]
-        if active.contains(where: { $0.databaseConnectionID != nil }) {
+        if let known {
+            for row in known { connections[row.id] = row }
+        } else if active.contains(where: { $0.databaseConnectionID != nil }) {
             do {
-                for row in try await repository.listDatabaseConnections() { connections[row.id] = row }
+                for row in try await GraphRepository(controlPlane, logger: logger).listDatabaseConnections() { connections[row.id] = row }
             } catch {
                 logger.debug("Cannot read the database connections for node counts", metadata: ["kt.error": "\(error)"])
             }
