@@ -29,27 +29,24 @@ public struct GraphProvisioner: Sendable {
     public let provisioningLease: Duration
     private let controlPlane: DatabaseSession
     private let logger: Logger
-    /// The pools of a graph's two databases, when the provisioner belongs to a ``GraphSystem``
-    /// (then it stays within their budget); `nil`: one-off connections.
-    private let pools: (@Sendable (GraphTargets) throws -> (graph: PostgresConnectionPool, write: PostgresConnectionPool))?
+    /// The pools and Qdrant clients of the ``GraphSystem`` the provisioner belongs to (it then
+    /// stays within their budget); `nil`: one-off connections and dedicated clients.
+    private let resources: SharedResources?
 
     /// Creates a provisioner; `controlPlane` is a session on the system graph-db's `public` schema.
     /// It works on one-off connections (never with named statements); the provisioner of a
     /// ``GraphSystem`` uses the system's pools instead.
     public init(settings: Settings, controlPlane: DatabaseSession, owner: UUID = UUID(), provisioningLease: Duration = .seconds(30), logger: Logger) {
-        self.init(settings: settings, controlPlane: controlPlane, owner: owner, provisioningLease: provisioningLease, logger: logger, pools: nil)
+        self.init(settings: settings, controlPlane: controlPlane, owner: owner, provisioningLease: provisioningLease, logger: logger, resources: nil)
     }
 
-    init(
-        settings: Settings, controlPlane: DatabaseSession, owner: UUID, provisioningLease: Duration, logger: Logger,
-        pools: (@Sendable (GraphTargets) throws -> (graph: PostgresConnectionPool, write: PostgresConnectionPool))?
-    ) {
+    init(settings: Settings, controlPlane: DatabaseSession, owner: UUID, provisioningLease: Duration, logger: Logger, resources: SharedResources?) {
         self.settings = settings
         self.controlPlane = controlPlane
         self.owner = owner
         self.provisioningLease = provisioningLease
         self.logger = logger
-        self.pools = pools
+        self.resources = resources
     }
 
     /// Runs `body` with connections to the graph-db and the write-db of `targets`: from the
@@ -57,11 +54,20 @@ public struct GraphProvisioner: Sendable {
     private func withConnections<T: Sendable>(
         _ targets: GraphTargets, slug: String, _ body: (_ graphDB: PostgresConnection, _ writeDB: PostgresConnection) async throws -> T
     ) async throws -> T {
-        guard let pools else { return try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger, body) }
-        let (graphPool, writePool) = try pools(targets)
+        guard let resources else { return try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger, body) }
+        let graphPool = try resources.pool(for: targets.graphEndpoint), writePool = try resources.pool(for: targets.writeEndpoint)
         return try await graphPool.withConnection(logger: logger) { graphDB in
             try await writePool.withConnection(logger: logger) { writeDB in try await body(graphDB, writeDB) }
         }
+    }
+
+    /// Runs `body` with the Qdrant client of `targets`: the system's (kept open), or a dedicated
+    /// one closed afterwards when the provisioner stands alone.
+    private func withQdrant<T: Sendable>(_ targets: GraphTargets, _ body: (QdrantClient) async throws -> T) async throws -> T {
+        if let resources { return try await body(try resources.qdrant(url: targets.qdrantURL)) }
+        let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
+        defer { if qdrant.isDedicated { qdrant.client.close() } }
+        return try await body(qdrant.client)
     }
 
     /// Creates and provisions a graph.
@@ -152,9 +158,9 @@ public struct GraphProvisioner: Sendable {
                 try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(targets.schema.quoted) CASCADE", logger: logger)
             }
         }
-        let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
-        defer { if qdrant.isDedicated { qdrant.client.close() } }
-        for name in QdrantCollections(graphSlug: graph.slug).all { try await qdrant.client.deleteCollection(name) }
+        try await withQdrant(targets) { qdrant in
+            for name in QdrantCollections(graphSlug: graph.slug).all { try await qdrant.deleteCollection(name) }
+        }
         try await repository.deletePermanently(id: graph.id)
     }
 
@@ -246,10 +252,9 @@ public struct GraphProvisioner: Sendable {
                     }
                     try await Self.step(.ensureCollections, slug: slug, progress: progress) {
                         let collections = QdrantCollections(graphSlug: slug)
-                        let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
-                        defer { if qdrant.isDedicated { qdrant.client.close() } }
-                        let created = try await qdrant.client.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions)
-                        return ((), "\(created.count) collection(s) created on \(qdrant.isDedicated ? "the graph's own" : "the global") Qdrant")
+                        let created = try await self.withQdrant(targets) { try await $0.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions) }
+                        let global = QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
+                        return ((), "\(created.count) collection(s) created on \(global ? "the global" : "the graph's own") Qdrant")
                     }
                     try await writeMigrated
                 }

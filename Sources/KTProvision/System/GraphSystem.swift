@@ -89,10 +89,9 @@ public final class GraphSystem: Service, Sendable {
         systemWritePool = try resources.pool(for: .systemWrite(settings))
         controlPlane = DatabaseSession(pool: systemGraphPool)
         resolver = GraphSessionResolver(settings: settings, controlPlane: controlPlane, resources: resources, logger: logger)
-        let resources = self.resources
         provisioner = GraphProvisioner(
             settings: settings, controlPlane: controlPlane, owner: instanceID, provisioningLease: configuration.provisioningLease, logger: logger,
-            pools: { targets in (try resources.pool(for: targets.graphEndpoint), try resources.pool(for: targets.writeEndpoint)) })
+            resources: resources)
     }
 
     // MARK: Graphs
