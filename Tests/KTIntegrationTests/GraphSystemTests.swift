@@ -110,19 +110,6 @@ struct GraphSystemTests {
     }
 
     /// The `(set, version)` rows of a schema's version table, in order.
-    func versions(schema: String, on url: DatabaseURL) async throws -> [String] {
-        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { connection in
-            try await connection.query(
-                "SELECT migration_set || '/' || version FROM \(TableName("kt_schema_migrations", in: schema == "public" ? .public : try SchemaName(schema))) ORDER BY migration_set, version",
-                logger: logger
-            ).rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
-        }
-    }
-
-    static func expected(_ sets: [MigrationSet]) -> [String] {
-        sets.flatMap { set in set.migrations.map { "\(set.name)/\($0.version)" } }.sorted()
-    }
-
     @Test("PgBouncer in transaction mode before both write-dbs (and the graph-db): two kt processes migrating and provisioning 10 graphs at once; every graph active, every version table holds exactly its own migrations",
           arguments: [false, true])
     func pgbouncer(graphThroughPooler: Bool) async throws {
@@ -151,15 +138,14 @@ struct GraphSystemTests {
             for graph in slugs {
                 #expect(try await repository.graph(slug: graph.slug)?.status == .active, "\(graph.slug)")
                 let schema = "graph_" + graph.slug
-                #expect(try await versions(schema: schema, on: graph.external ? world.externalGraph : world.systemGraph) == Self.expected([.graphData]))
-                #expect(try await versions(schema: schema, on: graph.external ? world.externalWrite : world.systemWrite) == Self.expected([.writeData]))
+                #expect(try await TestEnvironment.schemaVersions(schema: schema, on: graph.external ? world.externalGraph : world.systemGraph) == TestEnvironment.expectedVersions([.graphData]))
+                #expect(try await TestEnvironment.schemaVersions(schema: schema, on: graph.external ? world.externalWrite : world.systemWrite) == TestEnvironment.expectedVersions([.writeData]))
             }
-            #expect(try await versions(schema: "public", on: world.systemGraph) == Self.expected([.controlPlane, .graphData]))
-            #expect(try await versions(schema: "public", on: world.systemWrite) == Self.expected([.writeData]))
+            #expect(try await TestEnvironment.schemaVersions(schema: "public", on: world.systemGraph) == TestEnvironment.expectedVersions([.controlPlane, .graphData]))
+            #expect(try await TestEnvironment.schemaVersions(schema: "public", on: world.systemWrite) == TestEnvironment.expectedVersions([.writeData]))
 
             // kt-server starts and serves on the same databases with no further setting.
-            let admin = try await UserRepository(world.controlPlane, logger: logger).createUser(email: "root@example.org", isSuperuser: true)
-            let token = try await UserRepository(world.controlPlane, logger: logger).issueToken(userID: admin.id).token.revealedValue
+            let token = try await world.token(logger: logger)
             let server = try await ServerProcess(environment: environment)
             defer { server.stop() }
             #expect(try await server.api.call("GET", "/api/v1/graphs", token: token).array.count == 11)
@@ -171,25 +157,13 @@ struct GraphSystemTests {
         }
     }
 
-    /// Polls `condition` every 50 ms for at most `limit`; returns the time it took, or `nil`.
-    func waitUntil(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < limit {
-            if try await condition() { return ContinuousClock.now - start }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return nil
-    }
-
     @Test("two kt-server processes on one control plane: a second one starting while the first provisions leaves that graph to finish active; a retry on one is served by the other; a hard delete on one is 404 on the other within 2 s")
     func twoServers() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: ServerProcess.executable.path), "kt-server is not built next to the tests")
         try await TestWorld.with(logger: logger) { world in
             let environment = try CLITests.environment(world)
-            let users = UserRepository(world.controlPlane, logger: logger)
             let repository = GraphRepository(world.controlPlane, logger: logger)
-            let admin = try await users.createUser(email: "root@example.org", isSuperuser: true)
-            let token = try await users.issueToken(userID: admin.id).token.revealedValue
+            let token = try await world.token(logger: logger)
             let first = try await ServerProcess(environment: environment)
             defer { first.stop() }
 
@@ -202,7 +176,7 @@ struct GraphSystemTests {
             let creation = Task {
                 try await first.api.call("POST", "/api/v1/graphs", token: token, body: ["slug": slow, "name": "Slow", "database_connection_config_key": "shared"])
             }
-            let provisioning = try await waitUntil(.seconds(20)) { try await repository.graph(slug: slow)?.status == .provisioning }
+            let provisioning = try await TestEnvironment.waitUntil(.seconds(20)) { try await repository.graph(slug: slow)?.status == .provisioning }
             #expect(provisioning != nil)
             let second: ServerProcess
             do {
@@ -227,12 +201,12 @@ struct GraphSystemTests {
             try await repository.update(id: row.id, status: .error)
             #expect(try await second.api.call("GET", "/api/v1/graphs/\(failed)/nodes", token: token).status == 503)
             #expect(try await first.api.call("POST", "/api/v1/graphs/\(failed)/retry-provision", token: token).status == 200)
-            let served = try await waitUntil(.seconds(2)) { try await second.api.call("GET", "/api/v1/graphs/\(failed)/nodes", token: token).status == 200 }
+            let served = try await TestEnvironment.waitUntil(.seconds(2)) { try await second.api.call("GET", "/api/v1/graphs/\(failed)/nodes", token: token).status == 200 }
             #expect(served != nil)
 
             // 3. A hard delete on the first: the second answers 404 within 2 s.
             #expect(try await first.api.call("DELETE", "/api/v1/graphs/\(slow)?hard=true", token: token).status == 204)
-            let gone = try await waitUntil(.seconds(2)) { try await second.api.call("GET", "/api/v1/graphs/\(slow)/nodes", token: token).status == 404 }
+            let gone = try await TestEnvironment.waitUntil(.seconds(2)) { try await second.api.call("GET", "/api/v1/graphs/\(slow)/nodes", token: token).status == 404 }
             #expect(gone != nil)
             #expect(!first.output.contains(world.systemGraph.password?.revealedValue ?? "\u{0}"))
 
@@ -254,7 +228,7 @@ struct GraphSystemTests {
                 // Another process hard-deletes one graph.
                 let result = try await CLITests.kt(["graphs", "delete", deleted, "--hard"], environment: environment)
                 #expect(result.status == 0, "\(result.error)")
-                let dropped = try await waitUntil(.seconds(1)) {
+                let dropped = try await TestEnvironment.waitUntil(.seconds(1)) {
                     do {
                         _ = try await system.sessions(slug: deleted)
                         return false
@@ -267,7 +241,7 @@ struct GraphSystemTests {
                 // Another process points the other graph at the external pair (as a move would).
                 let shared = try #require(try await GraphRepository(world.controlPlane, logger: logger).databaseConnection(configKey: "shared"))
                 try await world.controlPlane.query("UPDATE graphs SET database_connection_id = \(shared.id) WHERE slug = \(moved)", logger: logger)
-                let rerouted = try await waitUntil(.seconds(1)) { try await system.sessions(slug: moved).targets.connectionKey == "shared" }
+                let rerouted = try await TestEnvironment.waitUntil(.seconds(1)) { try await system.sessions(slug: moved).targets.connectionKey == "shared" }
                 #expect(rerouted != nil, "the moved graph was still routed to its old pair")
             }
             try await TestEnvironment.dropCollections(global: [moved])

@@ -41,10 +41,6 @@ struct MigrateAllTests {
         return graphs
     }
 
-    func versions(schema: String, on url: DatabaseURL) async throws -> [String] {
-        try await GraphSystemTests().versions(schema: schema, on: url)
-    }
-
     @Test("kt migrate: graphs on the system and external pairs reach head, a graph on an unreachable pair fails alone (listed, exit 1); kt-server then starts, serves the others and answers 503 with the reason for it")
     func unreachablePair() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
@@ -68,8 +64,8 @@ struct MigrateAllTests {
             for graph in onSystem + onShared {
                 #expect(run.output.contains("\(graph.slug) (\(onShared.contains(graph) ? "shared" : "default")): "))
                 let external = onShared.contains(graph)
-                #expect(try await versions(schema: graph.schemaName, on: external ? world.externalGraph : world.systemGraph) == GraphSystemTests.expected([.graphData]))
-                #expect(try await versions(schema: graph.schemaName, on: external ? world.externalWrite : world.systemWrite) == GraphSystemTests.expected([.writeData]))
+                #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: external ? world.externalGraph : world.systemGraph) == TestEnvironment.expectedVersions([.graphData]))
+                #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: external ? world.externalWrite : world.systemWrite) == TestEnvironment.expectedVersions([.writeData]))
             }
             let repository = GraphRepository(world.controlPlane, logger: logger)
             #expect(try await repository.graph(slug: broken)?.schemaError?.contains("graph-db") == true)
@@ -81,8 +77,7 @@ struct MigrateAllTests {
             #expect(again.output.components(separatedBy: ": up to date").count - 1 == 8)
 
             // The server starts all the same and serves every graph but that one.
-            let admin = try await UserRepository(world.controlPlane, logger: logger).createUser(email: "root@example.org", isSuperuser: true)
-            let token = try await UserRepository(world.controlPlane, logger: logger).issueToken(userID: admin.id).token.revealedValue
+            let token = try await world.token(logger: logger)
             let server = try await ServerProcess(environment: environment)
             defer { server.stop() }
             #expect(try await server.api.call("GET", "/api/v1/graphs/\(onShared[0].slug)/nodes", token: token).status == 200)
@@ -114,8 +109,8 @@ struct MigrateAllTests {
             let rerun = try await CLITests.kt(["migrate"], environment: environment)
             #expect(rerun.status == 0, "\(rerun.error)")
             for graph in graphs {
-                #expect(try await versions(schema: graph.schemaName, on: world.systemGraph) == GraphSystemTests.expected([.graphData]))
-                #expect(try await versions(schema: graph.schemaName, on: world.systemWrite) == GraphSystemTests.expected([.writeData]))
+                #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: world.systemGraph) == TestEnvironment.expectedVersions([.graphData]))
+                #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: world.systemWrite) == TestEnvironment.expectedVersions([.writeData]))
             }
         }
     }
@@ -165,9 +160,7 @@ extension MigrateAllTests {
 
             // The same over HTTP, for superusers; after a sync the lag is 0.
             #expect(try await CLITests.kt(["sync", "--graph", slug, "--once"], environment: environment).status == 0)
-            let users = UserRepository(world.controlPlane, logger: logger)
-            let admin = try await users.createUser(email: "root@example.org", isSuperuser: true), plain = try await users.createUser(email: "p@example.org")
-            let token = try await users.issueToken(userID: admin.id).token.revealedValue, plainToken = try await users.issueToken(userID: plain.id).token.revealedValue
+            let token = try await world.token(logger: logger), plainToken = try await world.token(email: "p@example.org", superuser: false, logger: logger)
             let server = try await ServerProcess(environment: environment)
             defer { server.stop() }
             let reply = try await server.api.call("GET", "/api/v1/graphs/\(slug)/status", token: token)
@@ -214,15 +207,15 @@ extension MigrateAllTests {
                 #expect(failed.isSubset(of: Set(onFlaky.map(\.slug))))
                 #expect(report.failedGraphs.allSatisfy { if case .failed(let reason) = $0.result { reason.contains("flaky") || reason.contains("-db ") } else { false } })
                 for graph in onSystem {
-                    #expect(try await versions(schema: graph.schemaName, on: world.systemGraph) == GraphSystemTests.expected([.graphData]))
+                    #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: world.systemGraph) == TestEnvironment.expectedVersions([.graphData]))
                 }
                 // The pair is back: the next run converges.
                 try proxy.start()
                 let again = try await system.prepare()
                 #expect(again.failedGraphs.isEmpty, "\(again.failedGraphs)")
                 for graph in onFlaky {
-                    #expect(try await versions(schema: graph.schemaName, on: world.externalGraph) == GraphSystemTests.expected([.graphData]))
-                    #expect(try await versions(schema: graph.schemaName, on: world.externalWrite) == GraphSystemTests.expected([.writeData]))
+                    #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: world.externalGraph) == TestEnvironment.expectedVersions([.graphData]))
+                    #expect(try await TestEnvironment.schemaVersions(schema: graph.schemaName, on: world.externalWrite) == TestEnvironment.expectedVersions([.writeData]))
                 }
                 #expect(try await GraphRepository(world.controlPlane, logger: logger).graphs(ids: onFlaky.map(\.id)).allSatisfy { $0.schemaError == nil })
             }

@@ -14,7 +14,7 @@ struct SyncServiceTests {
 
     /// Polls until `condition` holds, at most `limit`.
     func eventually(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Bool {
-        try await GraphSystemTests().waitUntil(limit, condition) != nil
+        try await TestEnvironment.waitUntil(limit, condition) != nil
     }
 
     @Test("a pair whose graph hangs does not hold up another pair: its cycle is cut off at the task timeout while the other pair's graphs keep syncing; an unreachable pair fails alone")

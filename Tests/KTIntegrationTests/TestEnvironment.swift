@@ -73,6 +73,31 @@ enum TestEnvironment {
         }
     }
 
+    /// The `set/version` rows of `schema`'s migration version table on `url`, in order.
+    static func schemaVersions(schema: String, on url: DatabaseURL) async throws -> [String] {
+        try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) { connection in
+            try await connection.query(
+                "SELECT migration_set || '/' || version FROM \(TableName("kt_schema_migrations", in: schema == "public" ? .public : try SchemaName(schema))) ORDER BY migration_set, version",
+                logger: logger
+            ).rows.map { row throws(KTDBError) in try row.decode(0, as: String.self) }
+        }
+    }
+
+    /// What ``schemaVersions(schema:on:)`` returns for a schema at the head of `sets`.
+    static func expectedVersions(_ sets: [MigrationSet]) -> [String] {
+        sets.flatMap { set in set.migrations.map { "\(set.name)/\($0.version)" } }.sorted()
+    }
+
+    /// Polls `condition` every 50 ms for at most `limit`; returns the time it took, or `nil`.
+    static func waitUntil(_ limit: Duration, _ condition: () async throws -> Bool) async throws -> Duration? {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < limit {
+            if try await condition() { return ContinuousClock.now - start }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return nil
+    }
+
     /// A unique lower-case name for a test's schema, table or database.
     static func uniqueName(_ prefix: String) -> String {
         "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"

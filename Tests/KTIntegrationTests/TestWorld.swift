@@ -46,4 +46,11 @@ struct TestWorld: Sendable {
             }
         }
     }
+
+    /// A new user with an API token (a superuser unless `superuser` is false); returns the token.
+    func token(email: String = "root@example.org", superuser: Bool = true, logger: Logger) async throws -> String {
+        let users = UserRepository(controlPlane, logger: logger)
+        let user = try await users.createUser(email: email, isSuperuser: superuser)
+        return try await users.issueToken(userID: user.id).token.revealedValue
+    }
 }
