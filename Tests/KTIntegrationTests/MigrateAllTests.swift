@@ -28,6 +28,17 @@ struct MigrateAllTests {
         return environment
     }
 
+    /// A fresh world whose control plane and default graph `kt migrate` set up, with the `kt`
+    /// environment of every pair.
+    func withMigratedWorld(_ body: (TestWorld, [String: String]) async throws -> Void) async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+            try await body(world, environment)
+        }
+    }
+
     /// Active graph rows whose schemas are not migrated yet (as after an upgrade that brought new
     /// migrations), on the pair `key` (`nil`: the system pair).
     func unmigratedGraphs(_ count: Int, prefix: String, key: String?, world: TestWorld) async throws -> [Graph] {
@@ -43,11 +54,7 @@ struct MigrateAllTests {
 
     @Test("kt migrate: graphs on the system and external pairs reach head, a graph on an unreachable pair fails alone (listed, exit 1); kt-server then starts, serves the others and answers 503 with the reason for it")
     func unreachablePair() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
-        try await TestWorld.with(logger: logger) { world in
-            let environment = try Self.environment(world)
-            // The control plane and the default graph first (kt migrate on an empty world).
-            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+        try await withMigratedWorld { world, environment in
             let prefix = TestEnvironment.uniqueName("mig")
             let onSystem = try await unmigratedGraphs(5, prefix: prefix + "_s", key: nil, world: world)
             let onShared = try await unmigratedGraphs(3, prefix: prefix + "_x", key: "shared", world: world)
@@ -89,10 +96,7 @@ struct MigrateAllTests {
 
     @Test("kt migrate killed mid-run and run again: every graph reaches head, no migration applied twice")
     func killedAndRerun() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
-        try await TestWorld.with(logger: logger) { world in
-            let environment = try Self.environment(world)
-            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+        try await withMigratedWorld { world, environment in
             let graphs = try await unmigratedGraphs(24, prefix: TestEnvironment.uniqueName("kill"), key: nil, world: world)
             for delay in [300, 900] {
                 let process = Process()
@@ -126,10 +130,7 @@ extension Optional {
 extension MigrateAllTests {
     @Test("status: kt graphs status and GET …/status give the database, both schema versions against head, the sync lag and the dead letters; an unreachable pair is a problem, not an error")
     func status() async throws {
-        try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
-        try await TestWorld.with(logger: logger) { world in
-            let environment = try Self.environment(world)
-            #expect(try await CLITests.kt(["migrate"], environment: environment).status == 0)
+        try await withMigratedWorld { world, environment in
             let slug = TestEnvironment.uniqueName("stat")
             #expect(try await CLITests.kt(["graphs", "create", "--slug", slug, "--name", "Stat", "--database", "shared"], environment: environment).status == 0)
             let down = try await unmigratedGraphs(1, prefix: TestEnvironment.uniqueName("sdown"), key: "broken", world: world)[0]
