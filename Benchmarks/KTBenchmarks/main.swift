@@ -9,7 +9,8 @@
 //        the graph-db cluster> too, the p99 figure with the write side and the read side on
 //        separate CPUs (taskset).
 //        KT_BENCH_ONLY=pool,qdrant,graph,provision,graphs,operate runs only the sections named
-//        (sync: graph's upsert and sync figures without its reads).
+//        (sync: graph's upsert and sync figures without its reads; migrate-all and sync-many:
+//        one half of operate each).
 //        KT_BENCH_CLIENTS=n, KT_BENCH_EXECUTOR=0/1, KT_BENCH_NO_REFERENCE=1 and KT_BENCH_NO_P99=1
 //        narrow the point-read runs of sections 1 and 4 (for profiling); KT_BENCH_ROUNDS=n sets
 //        the paired rounds of section 4 (default 5).
@@ -202,9 +203,10 @@ if runs("graphs"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH
                                       count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000, serverPath: server, logger: logger)
 }
 
-if runs("operate"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
+if runs("operate") || runs("migrate-all") || runs("sync-many"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     try await OperationsBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
-                                      count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000, logger: logger)
+                                      count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000,
+                                      migrate: runs("operate") || runs("migrate-all"), sync: runs("operate") || runs("sync-many"), logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
