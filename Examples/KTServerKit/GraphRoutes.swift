@@ -41,26 +41,12 @@ struct GraphRoutes {
         try state.requireSuperuser(context)
         let body = try await JSONBody.decode(CreateGraphRequest.self, from: request)
         try body.validate()
-        guard body.slug != "default" else { throw APIError(.badRequest, "Slug 'default' is reserved") }
-        let repository = state.graphs(context.logger)
-        if try await repository.graph(slug: body.slug) != nil {
-            throw APIError(.conflict, "Graph '\(body.slug)' already exists")
-        }
-        if let key = body.databaseConnectionConfigKey, !GraphDatabases.isSystemKey(key), try await repository.databaseConnection(configKey: key) == nil {
-            throw APIError(.badRequest, "Database connection '\(key)' not found")
-        }
-        let creator = try context.requireAuth().user.id
         let graph: Graph
         do {
-            graph = try await state.provisioner.createGraph(
-                slug: body.slug, name: body.name, description: body.description, databaseKey: body.databaseConnectionConfigKey,
-                createdBy: creator, graphType: body.graphType ?? "v1", byokEnabled: body.byokEnabled ?? false,
-                contributeToPublic: body.contributeToPublic ?? true, usePublicCache: body.usePublicCache ?? true)
-        } catch let error as KTProvisionError where error.code == .stepFailed {
-            context.logger.debug("provisioning failed", metadata: ["kt.graph": "\(body.slug)", "kt.error": "\(error.debugDescription)"])
+            graph = try await state.createGraph(body, creator: try context.requireAuth().user.id, logger: context.logger)
+        } catch is ProvisioningFailed {
             throw APIError(.internalServerError, "Graph provisioning failed")
         }
-        await state.system.invalidate(graphID: graph.id)
         return JSONBody.response(writing: try await state.response(for: graph, logger: context.logger), status: .created)
     }
 
@@ -87,13 +73,8 @@ struct GraphRoutes {
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         try state.requireSuperuser(context)
-        let slug = try context.parameters.require("slug")
-        guard let graph = try await state.graphs(context.logger).graph(slug: slug), graph.status != .deleted else { throw APIError.graphNotFound }
-        guard !graph.isDefault else { throw APIError(.badRequest, "The default graph cannot be deleted") }
         let hard = request.uri.queryParameters.get("hard").map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false
-        await state.system.invalidate(graphID: graph.id)
-        try await state.provisioner.deleteGraph(slug: slug, hard: hard)
-        await state.system.invalidate(graphID: graph.id)  // a request may have resolved it meanwhile
+        try await state.deleteGraph(slug: try context.parameters.require("slug"), hard: hard, logger: context.logger)
         return Response(status: .noContent)
     }
 
@@ -106,18 +87,10 @@ struct GraphRoutes {
 
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
         try state.requireSuperuser(context)
-        let slug = try context.parameters.require("slug")
-        guard let graph = try await state.graphs(context.logger).graph(slug: slug), graph.status != .deleted, !graph.isDefault else {
-            throw APIError.graphNotFound
-        }
-        guard graph.status == .error else { throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')") }
         do {
-            let retried = try await state.provisioner.retry(slug: slug)
-            await state.system.invalidate(graphID: graph.id)
+            let retried = try await state.retryGraph(slug: try context.parameters.require("slug"), logger: context.logger)
             return JSONBody.response(writing: try await state.response(for: retried, logger: context.logger))
-        } catch let error as KTProvisionError where error.code == .stepFailed {
-            context.logger.debug("provisioning retry failed", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.debugDescription)"])
-            await state.system.invalidate(graphID: graph.id)
+        } catch is ProvisioningFailed {
             throw APIError(.internalServerError, "Provisioning retry failed")
         }
     }
@@ -134,15 +107,7 @@ struct GraphRoutes {
     @Sendable func createConnection(_ request: Request, context: APIRequestContext) async throws -> Response {
         try state.requireSuperuser(context)
         let body = try await JSONBody.decode(CreateDatabaseConnectionRequest.self, from: request)
-        guard !GraphDatabases.isSystemKey(body.configKey) else {
-            throw APIError(.badRequest, "config_key '\(GraphDatabases.defaultKey)' is reserved for the system database")
-        }
-        do {
-            _ = try state.settings.graphDatabase(forKey: body.configKey)
-        } catch {
-            throw APIError(.badRequest, "config_key '\(body.configKey)' is not configured in this process (set EXTRA_DB_\(body.configKey.uppercased().replacingOccurrences(of: "-", with: "_"))_* or GRAPH_DATABASES)")
-        }
-        let record = try await state.graphs(context.logger).createDatabaseConnection(name: body.name, configKey: body.configKey)
+        let record = try await state.createDatabaseConnection(name: body.name, configKey: body.configKey, logger: context.logger)
         return try JSONBody.response(DatabaseConnectionResponse(record), status: .created)
     }
 

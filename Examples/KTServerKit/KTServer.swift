@@ -160,6 +160,7 @@ public enum KTServer {
         let graphs = router.group("api/v1/graphs").add(middleware: AuthMiddleware(state: state))
         GraphRoutes(state: state).register(on: graphs)
         GraphDataRoutes(state: state).register(on: graphs)
+        ConsoleRoutes(state: state).register(on: router)
         return router
     }
 }

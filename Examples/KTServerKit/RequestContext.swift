@@ -11,10 +11,13 @@ import Logging
 struct APIRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     var auth: AuthenticatedUser?
+    /// The web console session the request came with (console pages only).
+    var consoleSession: ConsoleSession?
 
     init(source: Source) {
         coreContext = .init(source: source)
         auth = nil
+        consoleSession = nil
     }
 
     /// The authenticated user; a route behind ``AuthMiddleware`` always has one.

@@ -179,7 +179,8 @@ public struct GraphProvisioner: Sendable {
 
     /// Runs one step, reporting its start and end; a failure is tagged with the step.
     private static func step<T: Sendable>(
-        _ which: ProvisioningStep, slug: String, progress: @Sendable (ProvisioningEvent) -> Void, _ body: () async throws -> (T, String)
+        _ which: ProvisioningStep, slug: String, progress: @Sendable (ProvisioningEvent) -> Void,
+        record: @Sendable (ProvisioningStep) async -> Void = { _ in }, _ body: () async throws -> (T, String)
     ) async throws -> T {
         progress(ProvisioningEvent(slug: slug, step: which, phase: .started, detail: ""))
         let start = ContinuousClock.now
@@ -187,6 +188,7 @@ public struct GraphProvisioner: Sendable {
             let (value, detail) = try await body()
             Timer(label: "kt_provision_step_duration", dimensions: [("step", "\(which)")]).record(duration: ContinuousClock.now - start)
             progress(ProvisioningEvent(slug: slug, step: which, phase: .finished, detail: detail))
+            await record(which)
             return value
         } catch let failure as StepFailure {
             throw failure
@@ -225,32 +227,40 @@ public struct GraphProvisioner: Sendable {
             return logger
         }()
         let slug = graph.slug, settings = self.settings, controlPlane = self.controlPlane
+        // Each finished step is recorded on the row, so any process can show the progress.
+        let record: @Sendable (ProvisioningStep) async -> Void = { step in
+            do {
+                try await GraphRepository(controlPlane, logger: logger).recordProvisioningStep(graphID: graph.id, step: step.name)
+            } catch {
+                logger.debug("Could not record a provisioning step", metadata: ["kt.provision.step": "\(step)", "kt.error": "\(Self.describe(error))"])
+            }
+        }
         do {
-            let targets = try await Self.step(.resolveTargets, slug: slug, progress: progress) {
+            let targets = try await Self.step(.resolveTargets, slug: slug, progress: progress, record: record) {
                 let targets = try await self.targets(for: graph)
                 return (targets, "database '\(targets.connectionKey)', schema \(targets.schema)")
             }
             do {
                 try await withConnections(targets, slug: slug) { (graphDB, writeDB) -> Void in
-                    try await Self.step(.createGraphSchema, slug: slug, progress: progress) {
+                    try await Self.step(.createGraphSchema, slug: slug, progress: progress, record: record) {
                         try await Migrator.createSchemaIfNotExists(targets.schema, on: graphDB, logger: logger)
                         return ((), "\(targets.graphDatabaseURL.host)/\(targets.graphDatabaseURL.database ?? "")")
                     }
-                    try await Self.step(.createWriteSchema, slug: slug, progress: progress) {
+                    try await Self.step(.createWriteSchema, slug: slug, progress: progress, record: record) {
                         try await Migrator.createSchemaIfNotExists(targets.schema, on: writeDB, logger: logger)
                         return ((), "\(targets.writeDatabaseURL.host)/\(targets.writeDatabaseURL.database ?? "")")
                     }
                     // The write-db set is the longer one: it migrates while the graph-db set does
                     // and then the collections are created.
-                    async let writeMigrated: Void = Self.step(.migrateWriteSchema, slug: slug, progress: progress) {
+                    async let writeMigrated: Void = Self.step(.migrateWriteSchema, slug: slug, progress: progress, record: record) {
                         let report = try await Migrator.migrate([.writeData], schema: targets.schema, on: writeDB, logger: logger)
                         return ((), "\(report.applied.count) migration(s) applied")
                     }
-                    try await Self.step(.migrateGraphSchema, slug: slug, progress: progress) {
+                    try await Self.step(.migrateGraphSchema, slug: slug, progress: progress, record: record) {
                         let report = try await Migrator.migrate([.graphData], schema: targets.schema, on: graphDB, logger: logger)
                         return ((), "\(report.applied.count) migration(s) applied")
                     }
-                    try await Self.step(.ensureCollections, slug: slug, progress: progress) {
+                    try await Self.step(.ensureCollections, slug: slug, progress: progress, record: record) {
                         let collections = QdrantCollections(graphSlug: slug)
                         let created = try await self.withQdrant(targets) { try await $0.ensureGraphCollections(collections, vectorSize: settings.embeddingDimensions) }
                         let global = QdrantClient.sameServer(targets.qdrantURL, settings.qdrant.url)
@@ -282,7 +292,7 @@ public struct GraphProvisioner: Sendable {
             let detail = Self.describe(failure.error)
             progress(ProvisioningEvent(slug: slug, step: failure.step, phase: .failed, detail: detail))
             logger.debug("Provisioning failed", metadata: ["kt.provision.step": "\(failure.step)", "kt.error": "\(detail)"])
-            _ = try? await GraphRepository(controlPlane, logger: logger).update(id: graph.id, status: .error)
+            _ = try? await GraphRepository(controlPlane, logger: logger).recordProvisioningFailure(graphID: graph.id, reason: "\(failure.step): \(detail)")
             throw KTProvisionError(code: .stepFailed, message: "provisioning of '\(slug)' failed at \(failure.step): \(detail)", step: failure.step)
         }
     }

@@ -20,12 +20,6 @@ struct ProvisioningTests {
         }
     }
 
-    func schemaExists(_ schema: String, on url: DatabaseURL) async throws -> Bool {
-        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) {
-            try await Migrator.schemaExists(try SchemaName(schema), on: $0, logger: logger)
-        }
-    }
-
     func qdrant(_ variable: String) throws -> QdrantClient {
         try QdrantClient(configuration: .init(url: TestEnvironment.variables[variable] ?? ""), logger: logger)
     }
@@ -44,10 +38,10 @@ struct ProvisioningTests {
             #expect(graph.status == .active)
             #expect(graph.databaseConnectionID != nil)
             let schema = "graph_" + slug
-            #expect(try await schemaExists(schema, on: world.externalGraph))
-            #expect(try await schemaExists(schema, on: world.externalWrite))
-            #expect(try await schemaExists(schema, on: world.systemGraph) == false)
-            #expect(try await schemaExists(schema, on: world.systemWrite) == false)
+            #expect(try await TestEnvironment.schemaExists(schema, on: world.externalGraph))
+            #expect(try await TestEnvironment.schemaExists(schema, on: world.externalWrite))
+            #expect(try await TestEnvironment.schemaExists(schema, on: world.systemGraph) == false)
+            #expect(try await TestEnvironment.schemaExists(schema, on: world.systemWrite) == false)
 
             let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
             let system = try qdrant("KT_TEST_QDRANT_URL")
@@ -85,9 +79,9 @@ struct ProvisioningTests {
             let slug = TestEnvironment.uniqueName("sys")
             let graph = try await provisioner.createGraph(slug: slug, name: "System", databaseKey: key)
             #expect(graph.databaseConnectionID == nil)
-            #expect(try await schemaExists("graph_" + slug, on: world.systemGraph))
-            #expect(try await schemaExists("graph_" + slug, on: world.systemWrite))
-            #expect(try await schemaExists("graph_" + slug, on: world.externalGraph) == false)
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.systemGraph))
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.systemWrite))
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.externalGraph) == false)
             let system = try qdrant("KT_TEST_QDRANT_URL")
             defer { system.close() }
             for name in QdrantCollections(graphSlug: slug).all {
@@ -166,7 +160,7 @@ struct ProvisioningTests {
             fixed.graphDatabases["broken"] = world.settings.graphDatabases["shared"]
             let graph = try await withGraphSystem(settings: fixed, logger: logger) { try await $0.provisioner.retry(slug: slug) }
             #expect(graph.status == .active)
-            #expect(try await schemaExists("graph_" + slug, on: world.externalGraph))
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.externalGraph))
             do {
                 try await provisioner.retry(slug: slug)
                 Issue.record("an active graph cannot be retried")
@@ -270,7 +264,7 @@ struct ProvisioningTests {
             #expect(report.migratedGraphs == [slug])
             #expect(report.recoveredGraphs == [stuck.slug])
             #expect(report.appliedMigrations >= 1)
-            #expect(try await schemaExists("graph_" + slug, on: world.externalWrite))
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.externalWrite))
             #expect(try await repository.graph(id: stuck.id)?.status == .error)
             #expect(try await repository.graph(id: alive.id)?.status == .provisioning)
 
@@ -307,8 +301,8 @@ struct ProvisioningTests {
             }
             try await provisioner.deleteGraph(slug: slug, hard: true)
             #expect(try await repository.graph(slug: slug) == nil)
-            #expect(try await schemaExists("graph_" + slug, on: world.externalGraph) == false)
-            #expect(try await schemaExists("graph_" + slug, on: world.externalWrite) == false)
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.externalGraph) == false)
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.externalWrite) == false)
             let external = try qdrant("KT_TEST_EXTERNAL_QDRANT_URL")
             defer { external.close() }
             for name in QdrantCollections(graphSlug: slug).all { #expect(try await external.collectionExists(name) == false) }

@@ -83,6 +83,13 @@ enum TestEnvironment {
         }
     }
 
+    /// Whether the schema `name` exists in the database of `url`.
+    static func schemaExists(_ name: String, on url: DatabaseURL) async throws -> Bool {
+        try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) { connection in
+            try await Migrator.schemaExists(try SchemaName(name), on: connection, logger: logger)
+        }
+    }
+
     /// What ``schemaVersions(schema:on:)`` returns for a schema at the head of `sets`.
     static func expectedVersions(_ sets: [MigrationSet]) -> [String] {
         sets.flatMap { set in set.migrations.map { "\(set.name)/\($0.version)" } }.sorted()

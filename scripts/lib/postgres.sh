@@ -27,6 +27,11 @@ install_packages() {
   pkg-config --exists libpq 2>/dev/null || missing+=(libpq-dev pkg-config)
   command -v pgbouncer >/dev/null || missing+=(pgbouncer)
   [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/aarch64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || missing+=(libcurl4-openssl-dev)
+  if [ "${KT_INSTALL_BROWSER:-0}" = 1 ]; then
+    # The console's browser tests: Debian's chromium and its driver (nothing downloaded at run time).
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}" >&2
     as_root apt-get update -qq >&2
@@ -46,6 +51,17 @@ qdrant_local_python() {
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/Tools/qdrant-local/requirements.txt" >&2
   fi
   echo "$venv/bin/python"
+}
+
+# Installs (once) Selenium and axe-core (selenium-axe-python) into the same virtualenv for the
+# console's browser tests and prints its python.
+browser_test_python() {
+  local root=$1 python
+  python=$(qdrant_local_python "$root")
+  if ! "$python" -c 'import selenium, selenium_axe_python' 2>/dev/null; then
+    "$(dirname "$python")/pip" install -q --disable-pip-version-check -r "$root/Tests/Browser/requirements.txt" >&2
+  fi
+  echo "$python"
 }
 
 # start_qdrant_local ROOT PORT DATA_DIR LOG [extra args]: starts the server in the background, waits until it answers.

@@ -117,5 +117,23 @@ extension MigrationSet {
             -- tried them (its routes answer 503 with it), NULL once they are migrated.
             ALTER TABLE graphs ADD COLUMN schema_error text;
             """#),
+        Migration(version: 4, name: "provisioning_progress_console_sessions", sql: #"""
+            -- What provisioning has done so far (step names, in order) and why it failed, so any
+            -- process can show a graph's progress; both are reset when a retry starts.
+            ALTER TABLE graphs ADD COLUMN provisioning_steps text[] NOT NULL DEFAULT '{}',
+                               ADD COLUMN provisioning_error text;
+            -- Web console sign-ins: the cookie holds a random id, the row its SHA-256 digest, the
+            -- API token it was made from (revoking the token ends the session) and the CSRF token
+            -- the session's forms carry.
+            CREATE TABLE console_sessions (
+                id_hash text PRIMARY KEY,
+                token_id uuid NOT NULL REFERENCES api_tokens(id) ON DELETE CASCADE,
+                csrf_token text NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                expires_at timestamptz NOT NULL
+            );
+            CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);
+            CREATE INDEX console_sessions_token_id ON console_sessions (token_id);
+            """#),
     ])
 }

@@ -71,6 +71,10 @@ public struct Graph: Sendable, Hashable {
     /// Why the graph's schemas are not at the head migration: the failure of the last
     /// migrate-all that tried them, or `nil` when they were migrated.
     public var schemaError: String?
+    /// The provisioning steps finished so far (by name, in order), for the current attempt.
+    public var provisioningSteps: [String]
+    /// Why the last provisioning attempt failed (the step and the error), or `nil`.
+    public var provisioningError: String?
 
     init(row: PostgresRow) throws(KTDBError) {
         id = try row.decode("id", as: UUID.self)
@@ -90,6 +94,8 @@ public struct Graph: Sendable, Hashable {
         createdAt = try row.decode("created_at", as: Date.self)
         updatedAt = try row.decode("updated_at", as: Date.self)
         schemaError = try row.decode("schema_error", as: String?.self)
+        provisioningSteps = try row.decode("provisioning_steps", as: [String].self)
+        provisioningError = try row.decode("provisioning_error", as: String?.self)
     }
 }
 

@@ -21,10 +21,27 @@ extension GraphRepository {
     public func claimForRetry(graphID: UUID, owner: UUID) async throws -> Graph? {
         try await graphs("""
             UPDATE graphs SET status = \(GraphStatus.provisioning.rawValue), provisioning_owner = \(owner),
-                              provisioning_heartbeat_at = clock_timestamp(), updated_at = now()
+                              provisioning_heartbeat_at = clock_timestamp(), updated_at = now(),
+                              provisioning_steps = '{}', provisioning_error = NULL
             WHERE id = \(graphID) AND status = \(GraphStatus.error.rawValue)
             RETURNING \(unsafeRaw: Self.graphColumns)
             """).first
+    }
+
+    /// Appends a finished provisioning step to the graph's progress (while it is provisioning).
+    public func recordProvisioningStep(graphID: UUID, step: String) async throws {
+        try await runner.run("""
+            UPDATE graphs SET provisioning_steps = array_append(provisioning_steps, \(step))
+            WHERE id = \(graphID) AND status = \(GraphStatus.provisioning.rawValue) AND NOT (\(step) = ANY(provisioning_steps))
+            """, logger: logger)
+    }
+
+    /// Moves a provisioning graph to `error`, recording why.
+    public func recordProvisioningFailure(graphID: UUID, reason: String) async throws {
+        try await runner.run("""
+            UPDATE graphs SET status = \(GraphStatus.error.rawValue), provisioning_error = \(reason), updated_at = now()
+            WHERE id = \(graphID) AND status IN (\(GraphStatus.provisioning.rawValue), \(GraphStatus.error.rawValue))
+            """, logger: logger)
     }
 
     /// Records that `owner` is still provisioning the graph; `false` when the graph is no longer
@@ -45,7 +62,8 @@ extension GraphRepository {
     public func recoverAbandonedProvisioning(lease: Duration) async throws -> [String] {
         let seconds = lease.timeInterval
         let result = try await runner.run("""
-            UPDATE graphs SET status = \(GraphStatus.error.rawValue), updated_at = now()
+            UPDATE graphs SET status = \(GraphStatus.error.rawValue), updated_at = now(),
+                              provisioning_error = 'the process provisioning it stopped before it finished'
             WHERE status = \(GraphStatus.provisioning.rawValue)
               AND (provisioning_heartbeat_at IS NULL OR provisioning_heartbeat_at < clock_timestamp() - make_interval(secs => \(seconds)))
             RETURNING slug

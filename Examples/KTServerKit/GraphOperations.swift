@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import KTConfig
+import KTDB
+import KTProvision
+import Logging
+
+/// Graph operations shared by the JSON API and the web console: the same checks and the same
+/// errors (`APIError`) whichever front end asks.
+extension ServerState {
+    /// Creates and provisions a graph (superuser). `body` must be validated.
+    ///
+    /// - Throws: 400 for `default` or an unknown database key, 409 for a taken slug; when a
+    ///   provisioning step fails, ``ProvisioningFailed`` (the graph row stays, in `error`).
+    func createGraph(_ body: CreateGraphRequest, creator: UUID, logger: Logger) async throws -> Graph {
+        guard body.slug != GraphDatabases.defaultKey else { throw APIError(.badRequest, "Slug 'default' is reserved") }
+        let repository = graphs(logger)
+        if try await repository.graph(slug: body.slug) != nil {
+            throw APIError(.conflict, "Graph '\(body.slug)' already exists")
+        }
+        if let key = body.databaseConnectionConfigKey, !GraphDatabases.isSystemKey(key), try await repository.databaseConnection(configKey: key) == nil {
+            throw APIError(.badRequest, "Database connection '\(key)' not found")
+        }
+        do {
+            let graph = try await provisioner.createGraph(
+                slug: body.slug, name: body.name, description: body.description, databaseKey: body.databaseConnectionConfigKey,
+                createdBy: creator, graphType: body.graphType ?? "v1", byokEnabled: body.byokEnabled ?? false,
+                contributeToPublic: body.contributeToPublic ?? true, usePublicCache: body.usePublicCache ?? true)
+            await system.invalidate(graphID: graph.id)
+            return graph
+        } catch let error as KTProvisionError where error.code == .stepFailed {
+            logger.debug("provisioning failed", metadata: ["kt.graph": "\(body.slug)", "kt.error": "\(error.debugDescription)"])
+            throw ProvisioningFailed(slug: body.slug)
+        }
+    }
+
+    /// Deletes a graph (superuser): soft, or with `hard` its schemas, collections and row.
+    func deleteGraph(slug: String, hard: Bool, logger: Logger) async throws {
+        guard let graph = try await graphs(logger).graph(slug: slug), graph.status != .deleted else { throw APIError.graphNotFound }
+        guard !graph.isDefault else { throw APIError(.badRequest, "The default graph cannot be deleted") }
+        await system.invalidate(graphID: graph.id)
+        try await provisioner.deleteGraph(slug: slug, hard: hard)
+        await system.invalidate(graphID: graph.id)  // a request may have resolved it meanwhile
+    }
+
+    /// Provisions a graph in `error` again (superuser).
+    ///
+    /// - Throws: 404, 400 when it is not in `error`, ``ProvisioningFailed`` when a step fails again.
+    func retryGraph(slug: String, logger: Logger) async throws -> Graph {
+        guard let graph = try await graphs(logger).graph(slug: slug), graph.status != .deleted, !graph.isDefault else {
+            throw APIError.graphNotFound
+        }
+        guard graph.status == .error else { throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')") }
+        do {
+            let retried = try await provisioner.retry(slug: slug)
+            await system.invalidate(graphID: graph.id)
+            return retried
+        } catch let error as KTProvisionError where error.code == .stepFailed {
+            logger.debug("provisioning retry failed", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.debugDescription)"])
+            await system.invalidate(graphID: graph.id)
+            throw ProvisioningFailed(slug: slug)
+        }
+    }
+}
+
+extension ServerState {
+    /// Records a database pair under `name` (superuser): `configKey` must be configured in this
+    /// process and may not be `default`.
+    func createDatabaseConnection(name: String, configKey: String, logger: Logger) async throws -> DatabaseConnectionRecord {
+        guard !GraphDatabases.isSystemKey(configKey) else {
+            throw APIError(.badRequest, "config_key '\(GraphDatabases.defaultKey)' is reserved for the system database")
+        }
+        do {
+            _ = try settings.graphDatabase(forKey: configKey)
+        } catch {
+            throw APIError(.badRequest, "config_key '\(configKey)' is not configured in this process (set EXTRA_DB_\(configKey.uppercased().replacingOccurrences(of: "-", with: "_"))_* or GRAPH_DATABASES)")
+        }
+        return try await graphs(logger).createDatabaseConnection(name: name, configKey: configKey)
+    }
+}
+
+/// A provisioning step failed; the graph is in `error` with the reason recorded on it.
+struct ProvisioningFailed: Error {
+    var slug: String
+}
