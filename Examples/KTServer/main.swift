@@ -55,7 +55,7 @@ do {
     let settings = try await Settings.load(overrides: overrides, logger: logger)
     let configuration = try KTServer.Configuration.fromEnvironment(environment)
     try await KTServer.run(settings: settings, configuration: configuration, logger: logger) { port in
-        FileHandle.standardOutput.write(Data("kt-server listening on http://\(configuration.host):\(port)\n".utf8))
+        FileHandle.standardOutput.write(Data("kt-server listening on http://\(configuration.host):\(port)\nconsole: http://\(configuration.host):\(port)/ (sign in with an API token)\n".utf8))
     }
 } catch {
     FileHandle.standardError.write(Data("kt-server: \(String(reflecting: error))\n".utf8))

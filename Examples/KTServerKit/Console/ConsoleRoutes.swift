@@ -49,7 +49,7 @@ struct ConsoleRoutes {
 
     /// The form with a fresh double-submit CSRF value (cookie and hidden field).
     private func loginForm(error: String?, status: HTTPResponse.Status) -> Response {
-        let csrf = randomConsoleToken()
+        let csrf = SecureToken.make()
         var values: [String: Any] = ["csrf": csrf]
         if let error { values["error"] = error }
         var response = ConsolePage.render("login", title: "Sign in", values: values, session: nil, status: status)
@@ -276,40 +276,40 @@ struct ConsoleRoutes {
     }
 
     @Sendable func changeRole(_ request: Request, context: APIRequestContext) async throws -> Response {
-        let form = try await ConsoleForm.read(request, context: context)
-        _ = try requireCSRF(form, context)
-        let slug = try context.parameters.require("slug")
-        let graph = try await state.graph(slug: slug, permission: .manageMembers, context: context)
-        let role = GraphRole(rawValue: form.text("role") ?? "")
-        guard [.reader, .writer, .admin].contains(role), let userID = UUID(uuidString: try context.parameters.require("user_id")) else {
-            return try await graphPage(request, context: context, slug: slug, error: nil, status: .unprocessableContent, memberError: "Choose a role.")
+        try await memberChange(request, context: context, done: "role-changed",
+                               lastAdmin: "A graph keeps at least one admin: make another member admin first.") { form, graph, userID, repository in
+            let role = GraphRole(rawValue: form.text("role") ?? "")
+            guard [.reader, .writer, .admin].contains(role) else { throw APIError(.unprocessableContent, "Choose a role.") }
+            return try await repository.changeMemberRole(graphID: graph.id, userID: userID, role: role) != nil
         }
-        do {
-            guard try await state.graphs(context.logger).changeMemberRole(graphID: graph.id, userID: userID, role: role) != nil else {
-                throw APIError(.notFound, "Member not found")
-            }
-        } catch let error as KTDBError where error.code == .lastAdmin {
-            return try await graphPage(request, context: context, slug: slug, error: nil, status: .conflict,
-                                       memberError: "A graph keeps at least one admin: make another member admin first.")
-        }
-        return ConsolePage.redirect("/graphs/\(slug)?done=role-changed")
     }
 
     @Sendable func removeMember(_ request: Request, context: APIRequestContext) async throws -> Response {
+        try await memberChange(request, context: context, done: "member-removed",
+                               lastAdmin: "The last admin of a graph cannot be removed: make another member admin first.") { _, graph, userID, repository in
+            try await repository.removeMemberKeepingAnAdmin(graphID: graph.id, userID: userID)
+        }
+    }
+
+    /// A change to one member (graph admins): `change` returns whether the member existed. The
+    /// last-admin rule and invalid input are shown on the graph's page; success redirects to it.
+    private func memberChange(
+        _ request: Request, context: APIRequestContext, done: String, lastAdmin: String,
+        _ change: (ConsoleForm, Graph, UUID, GraphRepository) async throws -> Bool
+    ) async throws -> Response {
         let form = try await ConsoleForm.read(request, context: context)
         _ = try requireCSRF(form, context)
         let slug = try context.parameters.require("slug")
         let graph = try await state.graph(slug: slug, permission: .manageMembers, context: context)
         guard let userID = UUID(uuidString: try context.parameters.require("user_id")) else { throw APIError(.notFound, "Member not found") }
         do {
-            guard try await state.graphs(context.logger).removeMemberKeepingAnAdmin(graphID: graph.id, userID: userID) else {
-                throw APIError(.notFound, "Member not found")
-            }
+            guard try await change(form, graph, userID, state.graphs(context.logger)) else { throw APIError(.notFound, "Member not found") }
         } catch let error as KTDBError where error.code == .lastAdmin {
-            return try await graphPage(request, context: context, slug: slug, error: nil, status: .conflict,
-                                       memberError: "The last admin of a graph cannot be removed: make another member admin first.")
+            return try await graphPage(request, context: context, slug: slug, error: nil, status: .conflict, memberError: lastAdmin)
+        } catch let error as APIError where error.status == .unprocessableContent {
+            return try await graphPage(request, context: context, slug: slug, error: nil, status: .unprocessableContent, memberError: error.detail)
         }
-        return ConsolePage.redirect("/graphs/\(slug)?done=member-removed")
+        return ConsolePage.redirect("/graphs/\(slug)?done=\(done)")
     }
 
     // MARK: Nodes

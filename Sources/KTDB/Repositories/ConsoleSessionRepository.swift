@@ -39,7 +39,7 @@ public struct ConsoleSessionRepository: Sendable {
 
     /// Creates a session for `auth` lasting `lifetime`, and removes expired ones.
     public func create(for auth: AuthenticatedUser, lifetime: Duration) async throws -> IssuedConsoleSession {
-        let id = Self.randomToken(), csrf = Self.randomToken()
+        let id = SecureToken.make(), csrf = SecureToken.make()
         let row = try await runner.run("""
             WITH pruned AS (DELETE FROM console_sessions WHERE expires_at < now())
             INSERT INTO console_sessions (id_hash, token_id, csrf_token, expires_at)
@@ -69,13 +69,5 @@ public struct ConsoleSessionRepository: Sendable {
     /// Ends the session whose cookie value is `id` (nothing happens for an unknown one).
     public func delete(id: String) async throws {
         try await runner.run("DELETE FROM console_sessions WHERE id_hash = \(UserRepository.digest(id))", logger: logger)
-    }
-
-    /// 256 random bits, URL-safe base64 without padding (43 characters).
-    static func randomToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 }

@@ -110,12 +110,7 @@ public struct UserRepository: Sendable {
     ///
     /// - Throws: ``KTDBError/Code/notFound`` when the user does not exist.
     public func issueToken(userID: UUID, name: String = "default", graphSlugs: [String]? = nil) async throws -> IssuedAPIToken {
-        var bytes = [UInt8](repeating: 0, count: 32)
-        var generator = SystemRandomNumberGenerator()
-        for index in bytes.indices { bytes[index] = generator.next() }
-        let token = "kt_" + Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let token = "kt_" + SecureToken.make()
         let id = UUID()
         do {
             try await runner.run("""
