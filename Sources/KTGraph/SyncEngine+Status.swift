@@ -115,14 +115,15 @@ extension SyncEngine {
     /// committed in between is seen by the cycle's later statements, and re-reading rows behind
     /// a watermark only applies them again, which is idempotent.
     func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date, takingLock: Bool) async throws -> PendingWork {
-        var query: PostgresQuery = ""
+        // The graph's watermarks are read once (a CTE), not twice per table: planning this
+        // statement is most of an idle cycle's cost, and every graph's cycle plans it anew.
+        var query: PostgresQuery = "WITH w AS MATERIALIZED (SELECT table_name, last_synced_at FROM sync_watermarks WHERE graph_slug = \(graphSlug)) "
         if takingLock {
             query.append("SELECT 'sync_lock'::text, NULL::timestamptz WHERE pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0)) UNION ALL ")
         }
         for table in Self.watermarkedTables {
-            query.append("SELECT \(table)::text, coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), 'epoch'::timestamptz) WHERE EXISTS (SELECT 1 ")
-            query.append(aboveWatermark(table))
-            query.append(") UNION ALL ")
+            query.append("SELECT \(table)::text, coalesce(m.at, 'epoch'::timestamptz) FROM (SELECT (SELECT last_synced_at FROM w WHERE table_name = \(table)) AS at) m ")
+            query.append(PostgresQuery(unsafeSQL: "WHERE EXISTS (SELECT 1 FROM \(table) WHERE \(Self.changeColumn(table)) > coalesce(m.at, '-infinity'::timestamptz)) UNION ALL "))
         }
         query.append("""
             SELECT 'sync_failures', NULL WHERE EXISTS (SELECT 1 FROM sync_failures
