@@ -8,7 +8,7 @@ import KTProvision
 import Logging
 
 /// Graph-scoped read routes over ``ReadGraphEngine`` (the original's `get_graph_context` rules:
-/// 404 unknown or deleted graph, 503 not active, 403 token excluded or not a member).
+/// 404 unknown, deleted or not visible graph, 503 not active).
 struct GraphDataRoutes {
     let state: ServerState
 

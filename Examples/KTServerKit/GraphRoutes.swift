@@ -72,7 +72,7 @@ struct GraphRoutes {
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try state.requireSuperuser(context)
+        _ = try await state.graph(slug: try context.parameters.require("slug"), permission: .administer, context: context)
         let hard = request.uri.queryParameters.get("hard").map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false
         try await state.deleteGraph(slug: try context.parameters.require("slug"), hard: hard, logger: context.logger)
         return Response(status: .noContent)
@@ -80,13 +80,12 @@ struct GraphRoutes {
 
     /// Where the graph lives, its schemas against head, its sync lag and dead letters (superuser).
     @Sendable func status(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try state.requireSuperuser(context)
-        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
+        let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .administer, context: context)
         return JSONBody.response(writing: GraphStatusResponse(report: await state.system.status(of: graph, logger: context.logger)))
     }
 
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try state.requireSuperuser(context)
+        _ = try await state.graph(slug: try context.parameters.require("slug"), permission: .administer, context: context)
         do {
             let retried = try await state.retryGraph(slug: try context.parameters.require("slug"), logger: context.logger)
             return JSONBody.response(writing: try await state.response(for: retried, logger: context.logger))

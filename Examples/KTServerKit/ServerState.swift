@@ -27,35 +27,46 @@ final class ServerState: Sendable {
 
 /// What a route needs on a graph.
 enum GraphPermission {
-    case read, manageMetadata, manageMembers
+    /// Read it (members; anyone on the default graph).
+    case read
+    /// Change its name, description and toggles (graph admins).
+    case manageMetadata
+    /// Add, change and remove members (graph admins).
+    case manageMembers
+    /// Delete, retry, status (superusers).
+    case administer
 }
 
 extension ServerState {
-    /// The graph `slug` if the caller may do `permission` on it (the original's `_require_graph_access`):
-    /// 404 when missing or deleted; 403 when the token excludes it, when the caller is not a
-    /// member (non-default graphs) or lacks the role. Superusers may do everything; on the
-    /// default graph others may only read.
+    /// The graph `slug` if the caller may do `permission` on it (the original's `_require_graph_access`,
+    /// except that a graph the caller may not see is never told apart from a missing one):
+    /// 404 when missing or deleted, when the token excludes it, or for a non-member (non-default
+    /// graphs); 403 when the caller sees it but lacks the role. Superusers may do everything
+    /// their token allows; on the default graph others may only read.
     func graph(slug: String, permission: GraphPermission, context: APIRequestContext) async throws -> Graph {
         let auth = try context.requireAuth()
-        guard let graph = try await graphs(context.logger).graph(slug: slug), graph.status != .deleted else {
+        guard auth.tokenAllows(slug: slug), let graph = try await graphs(context.logger).graph(slug: slug), graph.status != .deleted else {
             throw APIError.graphNotFound
         }
-        guard auth.tokenAllows(slug: slug) else { throw APIError(.forbidden, "This token does not grant access to this graph") }
         if auth.user.isSuperuser { return graph }
         if graph.isDefault {
             guard permission == .read else { throw APIError.forbidden }
             return graph
         }
         guard let role = try await graphs(context.logger).memberRole(graphID: graph.id, userID: auth.user.id) else {
-            throw APIError(.forbidden, "Not a member of this graph")
+            throw APIError.graphNotFound
         }
-        if permission != .read, role != .admin { throw APIError.forbidden }
+        if permission != .read, role != .admin || permission == .administer { throw APIError.forbidden }
         return graph
     }
 
-    /// 403 unless the caller is a superuser (`system:manage_graphs`).
+    /// For routes that are not about one graph (create a graph, database connections): 403
+    /// unless the caller is a superuser (`system:manage_graphs`) with a token not limited to
+    /// some graphs.
     func requireSuperuser(_ context: APIRequestContext) throws {
-        guard try context.requireAuth().user.isSuperuser else { throw APIError.forbidden }
+        let auth = try context.requireAuth()
+        guard auth.user.isSuperuser else { throw APIError.forbidden }
+        guard auth.graphSlugs == nil else { throw APIError(.forbidden, "This token is limited to some graphs and cannot be used here") }
     }
 
     /// Builds `GraphResponse`s: member counts in one query, connection names in one query, node

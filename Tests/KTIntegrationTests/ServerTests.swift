@@ -289,7 +289,7 @@ struct ServerTests {
         }
     }
 
-    @Test("GET/PUT/DELETE a graph: 404 missing or deleted, 403 non-member, 400 default-graph rules, soft and hard delete")
+    @Test("GET/PUT/DELETE a graph: 404 missing, deleted or not visible (non-member), 403 no role, 400 default-graph rules, soft and hard delete")
     func graphLifecycle() async throws {
         try await withServer { f in
             let slug = TestEnvironment.uniqueName("srv")
@@ -301,7 +301,13 @@ struct ServerTests {
             #expect(adminList.contains { $0["slug"] as? String == slug })
             #expect(try await f.api.call("GET", "/api/v1/graphs", token: f.alice).array.map { $0["slug"] as? String } == ["default"])
 
-            #expect(try await f.api.call("GET", "/api/v1/graphs/\(slug)", token: f.alice).status == 403)
+            // A graph alice may not see answers as a missing one (no telling which slugs exist).
+            let hidden = try await f.api.call("GET", "/api/v1/graphs/\(slug)", token: f.alice)
+            let missing = try await f.api.call("GET", "/api/v1/graphs/no_such_graph", token: f.alice)
+            #expect(hidden.status == 404)
+            #expect(hidden.text == missing.text)
+            #expect(try await f.api.call("DELETE", "/api/v1/graphs/\(slug)", token: f.alice).status == 404)
+            #expect(try await f.api.call("GET", "/api/v1/graphs/\(slug)/members", token: f.alice).status == 404)
             #expect(try await f.api.call("GET", "/api/v1/graphs/default", token: f.alice).status == 200)
             #expect(try await f.api.call("GET", "/api/v1/graphs/no_such_graph", token: f.admin).status == 404)
 
@@ -316,7 +322,7 @@ struct ServerTests {
             #expect(renamed.status == 200)
             #expect(renamed.object["name"] as? String == "Renamed")
             #expect(renamed.object["use_public_cache"] as? Bool == false)
-            #expect(try await f.api.call("PUT", "/api/v1/graphs/\(slug)", token: f.alice, body: ["name": "Mine"]).status == 403)
+            #expect(try await f.api.call("PUT", "/api/v1/graphs/\(slug)", token: f.alice, body: ["name": "Mine"]).status == 404)
             let defaultToggle = try await f.api.call("PUT", "/api/v1/graphs/default", token: f.admin, body: ["contribute_to_public": false])
             #expect(defaultToggle.status == 400)
             #expect(defaultToggle.detail?.contains("default graph") == true)
@@ -359,7 +365,8 @@ struct ServerTests {
             #expect(try await f.api.call("GET", "/api/v1/graphs", token: f.alice).array.contains { $0["slug"] as? String == slug })
             #expect(try await f.api.call("GET", path, token: f.alice).array.count == 2)
             #expect(try await f.api.call("POST", path, token: f.alice, body: ["user_id": f.bobID.uuidString]).status == 403)
-            #expect(try await f.api.call("GET", path, token: f.bob).status == 403)
+            #expect(try await f.api.call("GET", path, token: f.bob).status == 404)  // bob is no member: he cannot see it
+            #expect(try await f.api.call("DELETE", "/api/v1/graphs/\(slug)", token: f.alice).status == 403)  // a reader sees it
 
             // Promote alice; she can now manage members.
             let promoted = try await f.api.call("PUT", "\(path)/\(f.aliceID.uuidString)", token: f.admin, body: ["role": "admin"])
@@ -388,7 +395,7 @@ struct ServerTests {
         }
     }
 
-    @Test("a token limited to some graphs cannot reach others (403) and lists only those")
+    @Test("a token limited to some graphs: others answer 404 on every route (also delete, hard delete, retry, status), it lists only its graphs, and routes not about one graph refuse it (403)")
     func limitedToken() async throws {
         try await withServer { f in
             let open = TestEnvironment.uniqueName("srv")
@@ -396,11 +403,31 @@ struct ServerTests {
             for slug in [open, closed] {
                 #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": slug]).status == 201)
             }
+            let broken = TestEnvironment.uniqueName("srv")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin,
+                                         body: ["slug": broken, "name": "B", "database_connection_config_key": "broken"]).status == 500)
+            // A superuser's token limited to `open`.
             let limited = try await UserRepository(f.world.controlPlane, logger: logger)
                 .issueToken(userID: f.adminID, name: "limited", graphSlugs: [open]).token.revealedValue
             #expect(try await f.api.call("GET", "/api/v1/graphs/\(open)", token: limited).status == 200)
-            #expect(try await f.api.call("GET", "/api/v1/graphs/\(closed)", token: limited).status == 403)
             #expect(try await f.api.call("GET", "/api/v1/graphs", token: limited).array.map { $0["slug"] as? String } == [open])
+            for (method, path) in [("GET", "/api/v1/graphs/\(closed)"), ("DELETE", "/api/v1/graphs/\(closed)?hard=true"), ("DELETE", "/api/v1/graphs/\(closed)"),
+                                   ("GET", "/api/v1/graphs/\(closed)/status"), ("POST", "/api/v1/graphs/\(broken)/retry-provision"),
+                                   ("GET", "/api/v1/graphs/\(closed)/members"), ("GET", "/api/v1/graphs/\(closed)/nodes")] {
+                #expect(try await f.api.call(method, path, token: limited).status == 404, "\(method) \(path)")
+            }
+            // Nothing happened to them.
+            let repository = GraphRepository(f.world.controlPlane, logger: logger)
+            #expect(try await repository.graph(slug: closed)?.status == .active)
+            #expect(try await repository.graph(slug: broken)?.status == .error)
+            #expect(try await TestEnvironment.schemaExists("graph_\(closed)", on: f.world.systemGraph))
+            // Routes that are not about one graph refuse a limited token.
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: limited, body: ["slug": TestEnvironment.uniqueName("srv"), "name": "N"]).status == 403)
+            #expect(try await f.api.call("GET", "/api/v1/graphs/database-connections", token: limited).status == 403)
+            #expect(try await f.api.call("POST", "/api/v1/graphs/database-connections", token: limited, body: ["name": "x", "config_key": "shared"]).status == 403)
+            // On its own graph it may do what the superuser may.
+            #expect(try await f.api.call("GET", "/api/v1/graphs/\(open)/status", token: limited).status == 200)
+            #expect(try await f.api.call("DELETE", "/api/v1/graphs/\(open)", token: limited).status == 204)
         }
     }
 
@@ -485,7 +512,7 @@ struct ServerTests {
             #expect((sub.object["edges"] as? [Any])?.count == 1)
 
             #expect(try await f.api.call("GET", "/api/v1/graphs/no_such_graph/nodes", token: f.admin).status == 404)
-            #expect(try await f.api.call("GET", "\(base)/nodes", token: f.alice).status == 403)
+            #expect(try await f.api.call("GET", "\(base)/nodes", token: f.alice).status == 404)
             let broken = TestEnvironment.uniqueName("srv")
             _ = try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": broken, "name": "B", "database_connection_config_key": "broken"])
             let inactive = try await f.api.call("GET", "/api/v1/graphs/\(broken)/nodes", token: f.admin)

@@ -222,9 +222,8 @@ struct ConsoleRoutes {
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
         let form = try await ConsoleForm.read(request, context: context)
         _ = try requireCSRF(form, context)
-        try state.requireSuperuser(context)
         let slug = try context.parameters.require("slug")
-        _ = try await state.graph(slug: slug, permission: .read, context: context)
+        _ = try await state.graph(slug: slug, permission: .administer, context: context)
         do {
             _ = try await state.retryGraph(slug: slug, logger: context.logger)
             return ConsolePage.redirect("/graphs/\(slug)?done=retried")
@@ -236,9 +235,8 @@ struct ConsoleRoutes {
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
         let form = try await ConsoleForm.read(request, context: context)
         _ = try requireCSRF(form, context)
-        try state.requireSuperuser(context)
         let slug = try context.parameters.require("slug")
-        _ = try await state.graph(slug: slug, permission: .read, context: context)
+        _ = try await state.graph(slug: slug, permission: .administer, context: context)
         let hard = form["hard"] == "1"
         if hard, form.text("confirm") != slug {
             return try await graphPage(request, context: context, slug: slug,
