@@ -34,12 +34,23 @@ extension ServerState {
         }
     }
 
-    /// Deletes a graph (superuser): soft, or with `hard` its schemas, collections and row.
+    /// Deletes a graph (superuser): soft, or with `hard` its schemas, collections and row (a
+    /// hard delete of a `deleted` graph resumes one that did not finish).
+    ///
+    /// - Throws: 404, 400 for the default graph, 409 while it is provisioning, 503 when a hard
+    ///   delete stopped part way (the graph stays deleted; running it again resumes).
     func deleteGraph(slug: String, hard: Bool, logger: Logger) async throws {
-        guard let graph = try await graphs(logger).graph(slug: slug), graph.status != .deleted else { throw APIError.graphNotFound }
+        guard let graph = try await graphs(logger).graph(slug: slug), hard || graph.status != .deleted else { throw APIError.graphNotFound }
         guard !graph.isDefault else { throw APIError(.badRequest, "The default graph cannot be deleted") }
         await system.invalidate(graphID: graph.id)
-        try await provisioner.deleteGraph(slug: slug, hard: hard)
+        do {
+            try await provisioner.deleteGraph(slug: slug, hard: hard)
+        } catch let error as KTProvisionError where error.code == .stepFailed {
+            await system.invalidate(graphID: graph.id)
+            logger.debug("hard delete stopped", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.message)"])
+            throw APIError(.serviceUnavailable, "The hard delete of '\(slug)' did not finish; the graph stays deleted. Run the hard delete again to resume.",
+                           headers: [.retryAfter: "5"])
+        }
         await system.invalidate(graphID: graph.id)  // a request may have resolved it meanwhile
     }
 
@@ -50,7 +61,9 @@ extension ServerState {
         guard let graph = try await graphs(logger).graph(slug: slug), graph.status != .deleted, !graph.isDefault else {
             throw APIError.graphNotFound
         }
-        guard graph.status == .error else { throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')") }
+        guard graph.status == .error || graph.status == .provisioning else {
+            throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')")
+        }
         do {
             let retried = try await provisioner.retry(slug: slug)
             await system.invalidate(graphID: graph.id)

@@ -72,8 +72,8 @@ struct GraphRoutes {
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
-        _ = try await state.graph(slug: try context.parameters.require("slug"), permission: .administer, context: context)
         let hard = request.uri.queryParameters.get("hard").map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false
+        _ = try await state.graph(slug: try context.parameters.require("slug"), permission: .administer, context: context, includingDeleted: hard)
         try await state.deleteGraph(slug: try context.parameters.require("slug"), hard: hard, logger: context.logger)
         return Response(status: .noContent)
     }

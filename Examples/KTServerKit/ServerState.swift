@@ -43,9 +43,10 @@ extension ServerState {
     /// 404 when missing or deleted, when the token excludes it, or for a non-member (non-default
     /// graphs); 403 when the caller sees it but lacks the role. Superusers may do everything
     /// their token allows; on the default graph others may only read.
-    func graph(slug: String, permission: GraphPermission, context: APIRequestContext) async throws -> Graph {
+    /// - Parameter includingDeleted: a `deleted` graph is found too (to resume a hard delete).
+    func graph(slug: String, permission: GraphPermission, context: APIRequestContext, includingDeleted: Bool = false) async throws -> Graph {
         let auth = try context.requireAuth()
-        guard auth.tokenAllows(slug: slug), let graph = try await graphs(context.logger).graph(slug: slug), graph.status != .deleted else {
+        guard auth.tokenAllows(slug: slug), let graph = try await graphs(context.logger).graph(slug: slug), includingDeleted || graph.status != .deleted else {
             throw APIError.graphNotFound
         }
         if auth.user.isSuperuser { return graph }

@@ -118,28 +118,42 @@ public struct GraphProvisioner: Sendable {
         return try await provision(graph, creator: createdBy, progress: progress)
     }
 
-    /// Provisions again a graph whose status is `error`. Moving it to `provisioning` is atomic:
-    /// of two concurrent retries one provisions, the other fails with `invalidState`.
+    /// Provisions again a graph whose status is `error`, or one left in `provisioning` by a
+    /// provisioner that stopped (no heartbeat for ``provisioningLease``: its process died or
+    /// lost the control plane). Taking it over is atomic: of two concurrent retries one
+    /// provisions, the other fails with `conflict`.
     ///
-    /// - Throws: ``KTProvisionError/Code/notFound``, ``KTProvisionError/Code/invalidState``
-    ///   unless the status is `error`, or what provisioning throws.
+    /// - Throws: ``KTProvisionError/Code/notFound``, ``KTProvisionError/Code/invalidState`` when
+    ///   the graph is active or deleted, ``KTProvisionError/Code/conflict`` while another
+    ///   provisioner is at work on it, or what provisioning throws.
     @discardableResult
     public func retry(slug: String, progress: @escaping @Sendable (ProvisioningEvent) -> Void = { _ in }) async throws -> Graph {
         let repository = GraphRepository(controlPlane, logger: logger)
         guard let graph = try await repository.graph(slug: slug), !graph.isDefault else {
             throw KTProvisionError(code: .notFound, message: "no graph with slug '\(slug)'")
         }
-        guard graph.status == .error, let claimed = try await repository.claimForRetry(graphID: graph.id, owner: owner) else {
+        guard graph.status == .error || graph.status == .provisioning else {
+            throw KTProvisionError(code: .invalidState, message: "only a graph in status 'error' can be retried (status is '\(graph.status)')")
+        }
+        guard let claimed = try await repository.claimForRetry(graphID: graph.id, owner: owner, lease: provisioningLease) else {
             let status = try await repository.graph(id: graph.id)?.status ?? graph.status
+            if status == .provisioning {
+                throw KTProvisionError(code: .conflict, message: "graph '\(slug)' is being provisioned by another process")
+            }
             throw KTProvisionError(code: .invalidState, message: "only a graph in status 'error' can be retried (status is '\(status)')")
         }
         return try await provision(claimed, creator: claimed.createdBy, progress: progress)
     }
 
-    /// Deletes a graph. A soft delete sets status `deleted` (the slug stays taken); a hard delete
-    /// drops both schemas and the three collections, then the row, freeing the slug.
+    /// Deletes a graph. A soft delete sets status `deleted` (the slug stays taken). A hard
+    /// delete first moves the graph to `deleted` (so nothing reads or writes it), then drops
+    /// both schemas and the three collections, then the row, freeing the slug. When a step
+    /// fails, the graph stays `deleted` with the reason recorded (``Graph/provisioningError``)
+    /// and the error is thrown: a hard delete run again resumes it.
     ///
-    /// - Throws: ``KTProvisionError/Code/notFound``, or ``KTProvisionError/Code/invalidState`` for the default graph.
+    /// - Throws: ``KTProvisionError/Code/notFound``; ``KTProvisionError/Code/invalidState`` for
+    ///   the default graph or a schema name that is not the graph's own; ``KTProvisionError/Code/conflict``
+    ///   while the graph is provisioning; ``KTProvisionError/Code/stepFailed`` when dropping failed.
     public func deleteGraph(slug: String, hard: Bool) async throws {
         let repository = GraphRepository(controlPlane, logger: logger)
         guard let graph = try await repository.graph(slug: slug) else {
@@ -148,20 +162,39 @@ public struct GraphProvisioner: Sendable {
         guard !graph.isDefault else {
             throw KTProvisionError(code: .invalidState, message: "the default graph cannot be deleted")
         }
+        let provisioning = KTProvisionError(code: .conflict, message: "graph '\(slug)' is being provisioned; delete it once it is active or in error")
         guard hard else {
-            try await repository.update(id: graph.id, status: .deleted)
+            guard graph.status != .provisioning else { throw provisioning }
+            guard try await repository.markDeleted(graphID: graph.id) != nil else { throw provisioning }
             return
         }
-        let targets = try await targets(for: graph)
-        try await withConnections(targets, slug: graph.slug) { graphDB, writeDB in
-            for connection in [graphDB, writeDB] {
-                try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(targets.schema.quoted) CASCADE", logger: logger)
+        // Only ever the graph's own schema: never a name read from a row that is not `graph_<slug>`.
+        let expected = try GraphSlug(graph.slug).schemaName
+        guard graph.schemaName == expected.rawValue else {
+            throw KTProvisionError(code: .invalidState, message: "graph '\(slug)' names schema '\(graph.schemaName)', not '\(expected.rawValue)': nothing was dropped")
+        }
+        guard try await repository.markDeleted(graphID: graph.id) != nil else { throw provisioning }
+        var step = "resolve-targets"
+        do {
+            let targets = try await targets(for: graph)
+            step = "drop-schemas"
+            try await withConnections(targets, slug: graph.slug) { graphDB, writeDB in
+                for connection in [graphDB, writeDB] {
+                    try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(expected.quoted) CASCADE", logger: logger)
+                }
             }
+            step = "drop-collections"
+            try await withQdrant(targets) { qdrant in
+                for name in QdrantCollections(graphSlug: graph.slug).all { try await qdrant.deleteCollection(name) }
+            }
+            step = "delete-row"
+            try await repository.deletePermanently(id: graph.id)
+        } catch {
+            let reason = "hard delete stopped at \(step): \(Self.describe(error))"
+            logger.debug("A hard delete did not finish", metadata: ["kt.graph": "\(slug)", "kt.error": "\(reason)"])
+            try? await repository.recordDeleteFailure(graphID: graph.id, reason: reason)
+            throw KTProvisionError(code: .stepFailed, message: "the hard delete of '\(slug)' did not finish (\(reason)); run it again to resume")
         }
-        try await withQdrant(targets) { qdrant in
-            for name in QdrantCollections(graphSlug: graph.slug).all { try await qdrant.deleteCollection(name) }
-        }
-        try await repository.deletePermanently(id: graph.id)
     }
 
     /// Where a graph's data lives.
@@ -277,8 +310,11 @@ public struct GraphProvisioner: Sendable {
             return try await Self.step(.activate, slug: slug, progress: progress) {
                 let active = try await controlPlane.withTransaction(logger: logger) { tx in
                     let repository = GraphRepository(tx, logger: logger)
-                    guard let active = try await repository.update(id: graph.id, status: .active) else {
-                        throw KTProvisionError(code: .notFound, message: "the graph row disappeared during provisioning")
+                    // Only provisioning → active, and only for this provisioner: a graph deleted or
+                    // taken over meanwhile stays as it is.
+                    guard let active = try await repository.activate(graphID: graph.id, owner: owner) else {
+                        let status = try await repository.graph(id: graph.id)?.status.rawValue ?? "gone"
+                        throw KTProvisionError(code: .invalidState, message: "the graph left provisioning while it was provisioned (status \(status))")
                     }
                     if let creator, try await repository.memberRole(graphID: graph.id, userID: creator) == nil {
                         try await repository.addMember(graphID: graph.id, userID: creator, role: .admin)

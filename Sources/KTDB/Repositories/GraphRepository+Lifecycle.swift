@@ -16,16 +16,51 @@ public struct GraphChange: Sendable, Hashable {
 extension GraphRepository {
     // MARK: Provisioning ownership
 
-    /// Moves a graph from `error` to `provisioning` for `owner`, atomically: of two concurrent
-    /// callers exactly one gets the graph back, the other `nil`.
-    public func claimForRetry(graphID: UUID, owner: UUID) async throws -> Graph? {
+    /// Moves a graph to `provisioning` for `owner`, atomically: from `error`, or from
+    /// `provisioning` when its provisioner has sent no heartbeat for `lease` (its process is
+    /// gone, or lost the control plane). Of two concurrent callers exactly one gets the graph
+    /// back, the other `nil`.
+    public func claimForRetry(graphID: UUID, owner: UUID, lease: Duration) async throws -> Graph? {
         try await graphs("""
             UPDATE graphs SET status = \(GraphStatus.provisioning.rawValue), provisioning_owner = \(owner),
                               provisioning_heartbeat_at = clock_timestamp(), updated_at = now(),
                               provisioning_steps = '{}', provisioning_error = NULL
-            WHERE id = \(graphID) AND status = \(GraphStatus.error.rawValue)
+            WHERE id = \(graphID) AND (status = \(GraphStatus.error.rawValue)
+                OR (status = \(GraphStatus.provisioning.rawValue)
+                    AND (provisioning_heartbeat_at IS NULL OR provisioning_heartbeat_at < clock_timestamp() - make_interval(secs => \(lease.timeInterval)))))
             RETURNING \(unsafeRaw: Self.graphColumns)
             """).first
+    }
+
+    /// Moves the graph from `provisioning` to `active`, only while `owner` still provisions it
+    /// (a graph deleted or taken over meanwhile stays as it is). Returns `nil` when it did not move.
+    public func activate(graphID: UUID, owner: UUID) async throws -> Graph? {
+        try await graphs("""
+            UPDATE graphs SET status = \(GraphStatus.active.rawValue), updated_at = now()
+            WHERE id = \(graphID) AND status = \(GraphStatus.provisioning.rawValue) AND provisioning_owner = \(owner)
+            RETURNING \(unsafeRaw: Self.graphColumns)
+            """).first
+    }
+
+    /// Moves the graph to `deleted` (a soft delete, or the first step of a hard delete) unless
+    /// it is provisioning; a graph already `deleted` stays so (a hard delete that failed
+    /// resumes from there). Returns `nil` when the graph is provisioning, default or gone.
+    public func markDeleted(graphID: UUID) async throws -> Graph? {
+        try await graphs("""
+            UPDATE graphs SET status = \(GraphStatus.deleted.rawValue), updated_at = now()
+            WHERE id = \(graphID) AND status IN (\(GraphStatus.active.rawValue), \(GraphStatus.error.rawValue), \(GraphStatus.deleted.rawValue))
+              AND NOT is_default
+            RETURNING \(unsafeRaw: Self.graphColumns)
+            """).first
+    }
+
+    /// Records why a hard delete did not finish (the graph stays `deleted`; running the hard
+    /// delete again resumes it).
+    public func recordDeleteFailure(graphID: UUID, reason: String) async throws {
+        try await runner.run("""
+            UPDATE graphs SET provisioning_error = \(reason), updated_at = now()
+            WHERE id = \(graphID) AND status = \(GraphStatus.deleted.rawValue)
+            """, logger: logger)
     }
 
     /// Appends a finished provisioning step to the graph's progress (while it is provisioning).
