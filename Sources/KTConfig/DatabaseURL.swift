@@ -71,36 +71,40 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible, CustomDe
             throw fail("unsupported scheme '\(scheme)'; use postgresql://")
         }
         var rest = Substring(trimmed[schemeEnd.upperBound...])
+        // The user information ends at the last '@': a password may hold raw '?', '#', '/' or
+        // ':' (they should be percent-encoded, but are tolerated), and no part of it is ever
+        // quoted in an error.
+        var userInfo: Substring?
+        if let at = rest.lastIndex(of: "@") {
+            userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
+        if rest.contains("#") {
+            throw fail("unexpected '#' after the host; special characters in the user name or password must be percent-encoded (for example %23 for #)")
+        }
         var query: Substring = ""
         if let q = rest.firstIndex(of: "?") {
             query = rest[rest.index(after: q)...]
             rest = rest[..<q]
         }
         var path: Substring = ""
-        // The authority ends at the first '/' after the last '@' (a raw '/' in a password is tolerated).
-        let authorityStart = rest.lastIndex(of: "@").map { rest.index(after: $0) } ?? rest.startIndex
-        if let slash = rest[authorityStart...].firstIndex(of: "/") {
+        if let slash = rest.firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
         }
-        var userInfo: Substring?
-        var hostPort = rest
-        if let at = rest.lastIndex(of: "@") {
-            userInfo = rest[..<at]
-            hostPort = rest[rest.index(after: at)...]
-        }
+        let hostPort = rest
 
         var user: String?
         var password: Secret?
         if let userInfo {
             let parts = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             guard let decodedUser = String(parts[0]).removingPercentEncoding else {
-                throw fail("the user name has an invalid percent-encoding")
+                throw fail("the user name has an invalid percent-encoding; special characters must be percent-encoded (for example %25 for %)")
             }
             user = decodedUser.isEmpty ? nil : decodedUser
             if parts.count == 2 {
                 guard let decoded = String(parts[1]).removingPercentEncoding else {
-                    throw fail("the password has an invalid percent-encoding")
+                    throw fail("the password has an invalid percent-encoding; special characters must be percent-encoded (for example %25 for %)")
                 }
                 password = Secret(decoded)
             }

@@ -42,6 +42,6 @@ public struct GraphDatabaseConfig: Sendable, Hashable, CustomStringConvertible {
 
     /// The entry with passwords redacted.
     public var description: String {
-        "GraphDatabaseConfig(graph: \(graphDatabaseURL), write: \(writeDatabaseURL), qdrant: \(qdrantURL ?? "<global>"), graphPgBouncer: \(graphPgBouncer), writePgBouncer: \(writePgBouncer))"
+        "GraphDatabaseConfig(graph: \(graphDatabaseURL), write: \(writeDatabaseURL), qdrant: \(qdrantURL.map(URLRedaction.redactingUserInfo) ?? "<global>"), graphPgBouncer: \(graphPgBouncer), writePgBouncer: \(writePgBouncer))"
     }
 }

@@ -19,6 +19,6 @@ public struct QdrantSettings: Sendable, Hashable, CustomStringConvertible {
 
     /// The settings with the API key redacted.
     public var description: String {
-        "QdrantSettings(url: \(url), timeout: \(timeout), tls: \(tls), apiKey: \(apiKey == nil ? "none" : "******"))"
+        "QdrantSettings(url: \(URLRedaction.redactingUserInfo(url)), timeout: \(timeout), tls: \(tls), apiKey: \(apiKey == nil ? "none" : "******"))"
     }
 }

@@ -29,10 +29,10 @@ public final class QdrantClient: Sendable {
         while text.hasSuffix("/") { text.removeLast() }
         if configuration.tls, text.lowercased().hasPrefix("http://") { text = "https://" + text.dropFirst("http://".count) }
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
-            throw KTQdrantError(code: .invalidConfiguration, message: "invalid Qdrant URL '\(configuration.url)': expected http(s)://host[:port]")
+            throw KTQdrantError(code: .invalidConfiguration, message: "invalid Qdrant URL '\(URLRedaction.redactingUserInfo(configuration.url))': expected http(s)://host[:port]")
         }
         if configuration.apiKey != nil, scheme == "http" {
-            logger.warning("A Qdrant API key will travel over plain HTTP; use https or QDRANT_TLS", metadata: ["kt.qdrant.url": "\(text)"])
+            logger.warning("A Qdrant API key will travel over plain HTTP; use https or QDRANT_TLS", metadata: ["kt.qdrant.url": "\(URLRedaction.redactingUserInfo(text))"])
         }
         self.configuration = configuration
         self.baseURL = url

@@ -84,3 +84,58 @@ struct DatabaseURLTests {
         #expect(explicit.withDefaultSSLMode(.require).sslMode == .disable)
     }
 }
+
+@Suite("Credentials never printed (issue 17, items 19 and 20)")
+struct CredentialRedactionTests {
+    @Test("a raw '?' or '#' in a password: it parses, or the error quotes no part of it and says to percent-encode", arguments: [
+        ("postgresql://kt:S3cr?t@db.example:5432/graph", "S3cr?t"),
+        ("postgresql://kt:S3cr#t@db.example:5432/graph", "S3cr#t"),
+        ("postgresql://kt:a?b#c/d@db.example/graph", "a?b#c/d"),
+    ])
+    func rawSpecialCharacters(url: String, password: String) throws {
+        let parsed = try DatabaseURL(parsing: url)
+        #expect(parsed.password?.revealedValue == password)
+        #expect(parsed.host == "db.example")
+        #expect(parsed.database == "graph")
+    }
+
+    @Test("errors of a URL with credentials never quote them", arguments: [
+        "postgresql://kt:S3cr?t@db.example:notaport/graph",
+        "postgresql://kt:S3cr%zzt@db.example/graph",
+        "postgresql://kt:S3cr@db.example/graph#frag",
+        "postgresql://kt:S3cr?t#x",
+    ])
+    func errorsNeverQuoteCredentials(url: String) {
+        do {
+            _ = try DatabaseURL(parsing: url, key: "DATABASE_URL")
+            Issue.record("\(url) should not parse")
+        } catch {
+            let text = "\(error) \(String(reflecting: error))"
+            for fragment in ["S3cr", "zzt"] { #expect(!text.contains(fragment), "\(text)") }
+        }
+    }
+
+    @Test("the percent-encoding hint is in the message")
+    func hint() {
+        do {
+            _ = try DatabaseURL(parsing: "postgresql://kt:S3cr%zzt@db.example/graph")
+        } catch {
+            #expect(error.detail.contains("percent-encoded"))
+        }
+    }
+
+    @Test("Qdrant URLs with user information are printed redacted", arguments: [
+        ("http://user:pass@qdrant.example:6333", "http://***@qdrant.example:6333"),
+        ("https://pass@qdrant.example", "https://***@qdrant.example"),
+        ("http://qdrant.example:6333", "http://qdrant.example:6333"),
+    ])
+    func qdrantRedaction(url: String, printed: String) {
+        #expect(URLRedaction.redactingUserInfo(url) == printed)
+        var settings = QdrantSettings()
+        settings.url = url
+        #expect(!"\(settings)".contains("pass"))
+        let entry = GraphDatabaseConfig(graphDatabaseURL: try! DatabaseURL(parsing: "postgresql://h/db"),
+                                        writeDatabaseURL: try! DatabaseURL(parsing: "postgresql://h/db"), qdrantURL: url)
+        #expect(!"\(entry)".contains("pass"))
+    }
+}

@@ -95,3 +95,18 @@ struct QdrantRequestTests {
         #expect(policy.delay(beforeAttempt: 6) <= .milliseconds(500) && policy.delay(beforeAttempt: 6) >= .milliseconds(375))
     }
 }
+
+@Suite("Qdrant URL credentials (issue 17, item 20)")
+struct QdrantURLRedactionTests {
+    @Test("an invalid Qdrant URL with user information is quoted redacted in the error")
+    func invalidURL() {
+        do {
+            _ = try QdrantClient(configuration: .init(url: "ftp://user:S3cret@qdrant.example"), logger: Logger(label: "test"))
+            Issue.record("ftp is not accepted")
+        } catch {
+            let message = (error as? KTQdrantError)?.message ?? ""
+            #expect(!"\(error) \(message)".contains("S3cret"))
+            #expect(message.contains("ftp://***@qdrant.example"))
+        }
+    }
+}
