@@ -112,6 +112,43 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a value holding NUL is refused with a clear error, never cut short; the connection stays usable (issue 17, item 5)",
+          arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    func nulInValue(mode: PostgresConnection.PreparedStatementMode) async throws {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL, prepared: mode), logger: logger) { c in
+            do {
+                _ = try await c.query("SELECT length(\("ab\u{0}cd")::text)", logger: logger)
+                Issue.record("a NUL went through")
+            } catch let error as KTDBError {
+                #expect(error.code == .invalidArgument)
+                #expect(error.message.contains("NUL"))
+            }
+            #expect(try await c.query("SELECT 1", logger: logger).rows.count == 1)
+            // In an array element too.
+            await #expect(throws: KTDBError.self) { try await c.query("SELECT \(PostgresArray(["a", "b\u{0}"] as [String?]))::text[]", logger: logger) }
+        }
+    }
+
+    @Test("COPY through query() fails with a clear error at once and the connection is closed, not spun on (issue 17, item 3)")
+    func copyIsRefused() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        try await TestEnvironment.withPool(url) { pool in
+            for statement in ["COPY (SELECT 1) TO STDOUT", "COPY kt_copy_probe FROM STDIN"] {
+                do {
+                    try await pool.withConnection(logger: logger) { c in
+                        try await c.execute(simple: "CREATE TEMP TABLE IF NOT EXISTS kt_copy_probe (x int)", logger: logger)
+                        _ = try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    Issue.record("\(statement) went through")
+                } catch let error as KTDBError {
+                    #expect(error.message.contains("COPY is not supported"), "\(error.message)")
+                }
+                // The pool goes on with a fresh connection.
+                #expect(try await pool.withConnection(logger: logger) { try await $0.query("SELECT 2", logger: logger).rows.count } == 1)
+            }
+        }
+    }
+
     @Test("a cached statement decodes by the columns of each result: after a rename or a type change it is prepared afresh")
     func cachedStatementColumns() async throws {
         let config = PostgresConnection.Configuration(url: try TestEnvironment.systemGraphURL, preparedStatements: .cached)

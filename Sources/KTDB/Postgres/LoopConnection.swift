@@ -169,6 +169,13 @@ final class LoopConnection: @unchecked Sendable {
             return false
         case PGRES_PIPELINE_ABORTED:
             break  // a command skipped after an earlier error, which is already recorded
+        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+            // No COPY API here: the server now waits for (or streams) copy data, which would
+            // keep this connection busy for good. The statement fails and the connection is
+            // closed instead of returned.
+            error = KTDBError(code: .invalidArgument, message: "COPY is not supported through query(); the connection was closed")
+            broken = true
+            return false
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
             guard collected.contains(commandIndex), commandIndex < commands.count else { break }
             switch commands[commandIndex] {
@@ -190,6 +197,11 @@ final class LoopConnection: @unchecked Sendable {
     /// Called when the current command has returned all its results.
     func advance() -> Next? {
         guard let job = current else { return nil }
+        if broken {
+            // Nothing more can be read or sent on this connection (an unsupported COPY).
+            pipelined = false
+            return finish(job, .failure(error ?? connectionError()))
+        }
         if pipelined {
             if !pipelineSynced {
                 // One command's results are complete; the next command's follow.

@@ -86,6 +86,7 @@ public final class PostgresConnection: Sendable {
     }
 
     private func run(_ request: LoopJob.Request) async throws(KTDBError) -> [PostgresResult] {
+        try Self.rejectNUL(in: request)
         let loop = self.loop
         let io = self.io
         let result = await withTaskCancellationHandler {
@@ -96,6 +97,24 @@ public final class PostgresConnection: Sendable {
             cancelHandle.cancel()
         }
         return try result.get()
+    }
+
+    /// PostgreSQL text cannot hold U+0000, and libpq would cut a value at it: a value holding
+    /// one is refused before anything is sent.
+    private static func rejectNUL(in request: LoopJob.Request) throws(KTDBError) {
+        let queries: [PostgresQuery] = switch request {
+        case .query(let query): [query]
+        case .scoped(let setup, let query): setup + [query]
+        case .simple, .close: []
+        }
+        for query in queries {
+            for (index, value) in query.binds.values.enumerated() where value?.utf8.contains(0) == true {
+                throw KTDBError(code: .invalidArgument, message: "parameter $\(index + 1) contains a NUL character (U+0000), which PostgreSQL text cannot hold")
+            }
+        }
+        if case .simple(let sql) = request, sql.utf8.contains(0) {
+            throw KTDBError(code: .invalidArgument, message: "the statement contains a NUL character (U+0000)")
+        }
     }
 
     // MARK: Queries
