@@ -58,7 +58,7 @@ struct GraphRoutes {
     @Sendable func update(_ request: Request, context: APIRequestContext) async throws -> Response {
         let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .manageMetadata, context: context)
         let body = try await JSONBody.decode(UpdateGraphRequest.self, from: request)
-        if let name = body.name, !(1...200).contains(name.count) { throw APIError(.unprocessableContent, "name has 1 to 200 characters") }
+        try body.validate()
         let togglesChange = (body.contributeToPublic.map { $0 != graph.contributeToPublic } ?? false)
             || (body.usePublicCache.map { $0 != graph.usePublicCache } ?? false)
         if graph.isDefault, body.contributeToPublic != nil || body.usePublicCache != nil {
@@ -106,6 +106,7 @@ struct GraphRoutes {
     @Sendable func createConnection(_ request: Request, context: APIRequestContext) async throws -> Response {
         try state.requireSuperuser(context)
         let body = try await JSONBody.decode(CreateDatabaseConnectionRequest.self, from: request)
+        try body.validate()
         let record = try await state.createDatabaseConnection(name: body.name, configKey: body.configKey, logger: context.logger)
         return try JSONBody.response(DatabaseConnectionResponse(record), status: .created)
     }

@@ -150,12 +150,15 @@ struct CreateGraphRequest: Decodable {
         guard slug == "default" || (try? GraphSlug(slug)) != nil else {
             throw APIError(.unprocessableContent, "slug must match ^[a-z0-9][a-z0-9_]{1,55}[a-z0-9]$")
         }
-        guard (1...200).contains(name.count) else { throw APIError(.unprocessableContent, "name has 1 to 200 characters") }
+        try FieldLimit.name.check(name)
+        if let description { try FieldLimit.description.check(description) }
         if let graphType {
+            try FieldLimit.graphType.check(graphType)
             guard graphType.count >= 2, graphType.first == "v", graphType.dropFirst().allSatisfy(\.isASCIIDigit) else {
                 throw APIError(.unprocessableContent, "graph_type must match ^v[0-9]+$")
             }
         }
+        if let databaseConnectionConfigKey { try FieldLimit.configKey.check(databaseConnectionConfigKey, field: "database_connection_config_key") }
     }
 }
 
@@ -166,6 +169,11 @@ struct UpdateGraphRequest: Decodable {
     var contributeToPublic: Bool?
     var usePublicCache: Bool?
 
+    func validate() throws {
+        if let name { try FieldLimit.name.check(name) }
+        if let description { try FieldLimit.description.check(description) }
+    }
+
     enum CodingKeys: String, CodingKey {
         case name, description, contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
     }
@@ -175,6 +183,11 @@ struct UpdateGraphRequest: Decodable {
 struct CreateDatabaseConnectionRequest: Decodable {
     var name: String
     var configKey: String
+
+    func validate() throws {
+        try FieldLimit.name.check(name)
+        try FieldLimit.configKey.check(configKey, field: "config_key")
+    }
 
     enum CodingKeys: String, CodingKey { case name, configKey = "config_key" }
 }
@@ -190,6 +203,27 @@ struct AddMemberRequest: Decodable {
 /// `UpdateMemberRoleRequest`.
 struct UpdateMemberRoleRequest: Decodable {
     var role: String
+}
+
+/// The length limits of request strings, in Unicode code points (what PostgreSQL's
+/// `varchar(n)` counts), with the columns they are stored in; the OpenAPI document states the
+/// same `minLength`/`maxLength`.
+struct FieldLimit {
+    var field: String
+    var range: ClosedRange<Int>
+
+    static let name = FieldLimit(field: "name", range: 1...200)             // graphs.name, database_connections.name
+    static let description = FieldLimit(field: "description", range: 0...10_000)
+    static let graphType = FieldLimit(field: "graph_type", range: 1...20)    // graphs.graph_type
+    static let configKey = FieldLimit(field: "config_key", range: 1...200)  // database_connections.config_key
+
+    /// 422 unless `value` has a length in `range` (code points); blank names count as empty.
+    func check(_ value: String, field: String? = nil) throws {
+        let length = range.lowerBound > 0 && value.trimmingCharacters(in: .whitespaces).isEmpty ? 0 : value.unicodeScalars.count
+        guard range.contains(length) else {
+            throw APIError(.unprocessableContent, "\(field ?? self.field) has \(range.lowerBound) to \(range.upperBound) characters (Unicode code points)")
+        }
+    }
 }
 
 extension UUID {

@@ -395,6 +395,42 @@ struct ServerTests {
         }
     }
 
+    @Test("every request string at its limit is accepted and one past it is a 422, counted in code points (a name of 100 graphemes but 201 code points was a 500) (issue 17, item 8)")
+    func stringLimits() async throws {
+        try await withServer { f in
+            let accent = "e\u{301}"  // one grapheme, two code points
+            let text = { (codePoints: Int) in String(repeating: accent, count: codePoints / 2) + (codePoints % 2 == 1 ? "x" : "") }
+            let long = { (character: String, count: Int) in String(repeating: character, count: count) }
+            let creations: [([String: Any], Int)] = [
+                (["name": text(200)], 201), (["name": text(201)], 422),
+                (["description": long("d", 10_000)], 201), (["description": long("d", 10_001)], 422),
+                (["graph_type": "v" + long("1", 19)], 201), (["graph_type": "v" + long("1", 20)], 422),
+                (["database_connection_config_key": long("k", 201)], 422),
+                (["slug": long("s", 57)], 201), (["slug": long("s", 58)], 422),
+            ]
+            for (fields, expected) in creations {
+                var body: [String: Any] = ["slug": TestEnvironment.uniqueName("lim"), "name": "Limits"]
+                body.merge(fields) { $1 }
+                let status = try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: body).status
+                #expect(status == expected, "POST /graphs with \(fields.keys.sorted()) of length \(fields.values.map { ($0 as? String)?.unicodeScalars.count ?? 0 })")
+            }
+            let slug = TestEnvironment.uniqueName("lim")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "Limits"]).status == 201)
+            let updates: [([String: Any], Int)] = [(["name": text(200)], 200), (["name": text(201)], 422), (["description": long("d", 10_001)], 422)]
+            for (fields, expected) in updates {
+                let status = try await f.api.call("PUT", "/api/v1/graphs/\(slug)", token: f.admin, body: fields).status
+                #expect(status == expected, "PUT with \(fields.keys.sorted())")
+            }
+            let connections: [([String: Any], Int)] = [
+                (["name": text(201), "config_key": "shared"], 422), (["name": "N", "config_key": long("k", 201)], 422), (["name": "", "config_key": "shared"], 422),
+            ]
+            for (fields, expected) in connections {
+                let status = try await f.api.call("POST", "/api/v1/graphs/database-connections", token: f.admin, body: fields).status
+                #expect(status == expected, "POST /database-connections with \(fields)")
+            }
+        }
+    }
+
     @Test("a token limited to some graphs: others answer 404 on every route (also delete, hard delete, retry, status), it lists only its graphs, and routes not about one graph refuse it (403)")
     func limitedToken() async throws {
         try await withServer { f in

@@ -160,8 +160,8 @@ struct ConsoleRoutes {
         } else if (try? GraphSlug(slug)) == nil {
             errors["slug"] = "Use 3 to 57 lower-case letters, digits or underscores, starting and ending with a letter or digit."
         }
-        if name.isEmpty || name.count > 200 { errors["name"] = "A name has 1 to 200 characters." }
-        if let description, description.count > 10_000 { errors["form"] = "The description is too long (at most 10,000 characters)." }
+        if (try? FieldLimit.name.check(name)) == nil { errors["name"] = "A name has 1 to 200 characters." }
+        if let description, (try? FieldLimit.description.check(description)) == nil { errors["form"] = "The description is too long (at most 10,000 characters)." }
         guard errors.isEmpty else {
             return await newGraphForm(session: session, fields: fields, errors: errors, context: context, status: .unprocessableContent)
         }
@@ -406,8 +406,8 @@ struct ConsoleRoutes {
         try state.requireSuperuser(context)
         let name = form.text("name") ?? "", key = form.text("config_key") ?? ""
         let fields = ["name": name, "config_key": key]
-        guard (1...200).contains(name.count), (1...100).contains(key.count) else {
-            return try await connectionsPage(context: context, fields: fields, error: "Give a name (1 to 200 characters) and a config key (1 to 100).",
+        guard (try? FieldLimit.name.check(name)) != nil, (try? FieldLimit.configKey.check(key)) != nil else {
+            return try await connectionsPage(context: context, fields: fields, error: "Give a name and a config key of 1 to 200 characters each.",
                                              status: .unprocessableContent, notice: nil)
         }
         do {
