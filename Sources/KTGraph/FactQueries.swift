@@ -24,8 +24,8 @@ enum FactQueries {
     /// Facts trigram-similar to `text` (pg_trgm), best first.
     static func trigram(_ text: String, threshold: Double, limit: Int, in table: TableName) -> PostgresQuery {
         """
-        SELECT \(unsafeRaw: columns) FROM \(table) WHERE similarity(content, \(text)) >= \(threshold)
-        ORDER BY similarity(content, \(text)) DESC, id LIMIT \(limit)
+        SELECT \(unsafeRaw: columns) FROM \(table) WHERE public.similarity(content, \(text)) >= \(threshold)
+        ORDER BY public.similarity(content, \(text)) DESC, id LIMIT \(limit)
         """
     }
 

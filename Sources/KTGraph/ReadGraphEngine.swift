@@ -139,7 +139,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// Trigram-similar concepts, best first (pg_trgm).
     public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5) async throws -> [GraphNode] {
-        try await nodes("WHERE similarity(concept, \(text)) >= \(threshold) ORDER BY similarity(concept, \(text)) DESC, concept LIMIT \(limit)")
+        try await nodes("WHERE public.similarity(concept, \(text)) >= \(threshold) ORDER BY public.similarity(concept, \(text)) DESC, concept LIMIT \(limit)")
     }
 
     /// Nodes near `embedding` in Qdrant, in Qdrant's order.

@@ -261,8 +261,8 @@ public struct WorkerGraphEngine: Sendable {
     /// Trigram-similar concepts (pg_trgm), best first.
     public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: String? = nil) async throws -> [GraphNode] {
         try await nodes(where: """
-            similarity(n.concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
-            ORDER BY similarity(n.concept, \(text)) DESC, n.concept LIMIT \(limit)
+            public.similarity(n.concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
+            ORDER BY public.similarity(n.concept, \(text)) DESC, n.concept LIMIT \(limit)
             """)
     }
 

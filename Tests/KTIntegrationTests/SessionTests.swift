@@ -43,6 +43,31 @@ struct SessionTests {
         }
     }
 
+    @Test("a table missing from the session's schema is an error, never the table of the same name in public (issue 17, item 21)",
+          arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    func noFallbackToPublic(mode: PostgresConnection.PreparedStatementMode) async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0, prepared: mode) { pool in
+            let (a, _) = try await makeSchemas(pool)
+            let table = TestEnvironment.uniqueName("kt_probe")
+            let unbound = DatabaseSession(pool: pool)
+            try await unbound.query("CREATE TABLE \(unsafeRaw: "public." + table) (label text)", logger: logger)
+            try await unbound.query("INSERT INTO \(unsafeRaw: "public." + table) VALUES ('the default graph''s row')", logger: logger)
+            let session = DatabaseSession(pool: pool, schema: a)
+            let sql: PostgresQuery = "SELECT label FROM \(unsafeRaw: table)"
+            for attempt in ["statement", "transaction"] {
+                do {
+                    let rows = attempt == "statement"
+                        ? try await session.query(sql, logger: logger).rows
+                        : try await session.withTransaction(logger: logger) { try await $0.query(sql).rows }
+                    Issue.record("\(attempt): read \(rows.count) row(s) of public.\(table)")
+                } catch let error as KTDBError {
+                    #expect(error.sqlState == "42P01", "\(attempt): \(error.message)")
+                }
+            }
+            try await unbound.query("DROP TABLE \(unsafeRaw: "public." + table)", logger: logger)
+        }
+    }
+
     @Test("a transaction's setup settings hold inside it, with the schema's search_path, and end with it")
     func transactionSetup() async throws {
         try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0) { pool in

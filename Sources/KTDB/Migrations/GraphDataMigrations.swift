@@ -195,10 +195,10 @@ extension MigrationSet {
             DO $kt$
             BEGIN
                 IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-                    EXECUTE 'CREATE INDEX ix_facts_content_trgm ON facts USING gin (content gin_trgm_ops)';
-                    EXECUTE 'CREATE INDEX ix_fact_sources_author_org_trgm ON fact_sources USING gin (author_org gin_trgm_ops)';
-                    EXECUTE 'CREATE INDEX ix_raw_sources_uri_trgm ON raw_sources USING gin (uri gin_trgm_ops)';
-                    EXECUTE 'CREATE INDEX ix_nodes_concept_trgm ON nodes USING gin (concept gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_facts_content_trgm ON facts USING gin (content public.gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_fact_sources_author_org_trgm ON fact_sources USING gin (author_org public.gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_raw_sources_uri_trgm ON raw_sources USING gin (uri public.gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_nodes_concept_trgm ON nodes USING gin (concept public.gin_trgm_ops)';
                 END IF;
             END
             $kt$;

@@ -90,7 +90,7 @@ public struct Migrator: Sendable {
             try await connection.execute(simple: "BEGIN", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('kt-migrate'), hashtext(\(schema.rawValue)))", logger: logger)
             try await connection.execute(simple: """
-                SET LOCAL search_path TO \(schema.quoted), public;
+                SET LOCAL search_path TO \(schema.quoted);
                 CREATE TABLE IF NOT EXISTS \(schema.quoted).\(versionTable) (
                     migration_set varchar(100) NOT NULL,
                     version integer NOT NULL,

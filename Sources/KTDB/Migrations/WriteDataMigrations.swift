@@ -278,8 +278,8 @@ extension MigrationSet {
             DO $kt$
             BEGIN
                 IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-                    EXECUTE 'CREATE INDEX ix_write_nodes_concept_trgm ON write_nodes USING gin (concept gin_trgm_ops)';
-                    EXECUTE 'CREATE INDEX ix_write_facts_content_trgm ON write_facts USING gin (content gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_write_nodes_concept_trgm ON write_nodes USING gin (concept public.gin_trgm_ops)';
+                    EXECUTE 'CREATE INDEX ix_write_facts_content_trgm ON write_facts USING gin (content public.gin_trgm_ops)';
                 END IF;
             END
             $kt$;

@@ -30,7 +30,7 @@ extension PostgresConnection: PostgresQueryRunner {
     func transaction<T: Sendable>(
         schema: SchemaName, setup: StaticString? = nil, logger: Logger, _ body: (PostgresTransaction) async throws -> T
     ) async throws -> T {
-        var begin = schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted), public"
+        var begin = schema.isPublic ? "BEGIN" : "BEGIN; SET LOCAL search_path TO \(schema.quoted)"
         if let setup { begin += "; \(setup)" }
         try await execute(simple: begin, logger: logger)
         let transaction = PostgresTransaction(connection: self, logger: logger, schema: schema, depth: 0)

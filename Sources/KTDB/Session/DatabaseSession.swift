@@ -3,7 +3,7 @@ public import Logging
 /// A handle for running work against one pool, bound to one schema.
 ///
 /// A session bound to schema `S` (any schema but `public`) runs
-/// `SET LOCAL search_path TO "S", public` as the first statement of every transaction. The
+/// `SET LOCAL search_path TO "S"` (the schema alone: a table missing there is an error, never another schema's table) as the first statement of every transaction. The
 /// schema is never sent as a startup parameter, so this works through PgBouncer in transaction
 /// mode, where consecutive transactions may run on different server connections.
 ///
@@ -52,7 +52,7 @@ public struct DatabaseSession: Sendable {
         if schema.isPublic {
             return try await pool.withConnection(logger: logger) { try await $0.query(query, logger: logger) }
         }
-        let setup: PostgresQuery = "SELECT set_config('search_path', \(schema.quoted + ", public"), true)"
+        let setup: PostgresQuery = "SELECT set_config('search_path', \(schema.quoted), true)"
         return try await pool.withConnection(logger: logger) { try await $0.query(query, after: [setup], logger: logger) }
     }
 }
