@@ -149,6 +149,77 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a task cancelled while the network is silent returns at once with `cancelled`, and the pool never reuses that connection (issue 17, items 1 and 2)")
+    func cancelDuringPartition() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        let proxy = try TCPProxy(targetPort: url.port ?? 5432)
+        defer { proxy.stop() }
+        var proxied = url
+        proxied.host = "127.0.0.1"
+        proxied.port = proxy.port
+        try await TestEnvironment.withPool(proxied, size: 1, maxOverflow: 0) { pool in
+            let first = try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self) }
+            proxy.freeze()
+            let started = ContinuousClock.now
+            let task = Task {
+                try await pool.withConnection(logger: logger) { try await $0.query("SELECT 1", logger: logger) }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            task.cancel()
+            do {
+                _ = try await task.value
+                Issue.record("the statement answered through a frozen network")
+            } catch let error as KTDBError {
+                #expect(error.code == .cancelled, "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(5), "the cancelled task returned promptly")
+            proxy.thaw()
+            // The abandoned connection was closed: the next statement runs on a new backend and is not hit by the late cancel.
+            for _ in 0..<3 {
+                let next = try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self) }
+                #expect(next != first)
+            }
+        }
+    }
+
+    @Test("a task cancelled during a long statement returns at once; the next user of the pool gets another backend and its statement succeeds (issue 17, item 1)")
+    func cancelledStatementIsNeverReused() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0) { pool in
+            for _ in 0..<5 {
+                let pid = try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self) }
+                let task = Task { try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_sleep(5)", logger: logger) } }
+                try await Task.sleep(for: .milliseconds(100))
+                task.cancel()
+                let outcome = await task.result
+                #expect((try? outcome.get()) == nil)
+                let next = try await pool.withConnection(logger: logger) { c in
+                    (try await c.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self),
+                     try await c.query("SELECT count(*) FROM generate_series(1, 20000)", logger: logger).first!.decode(0, as: Int.self))
+                }
+                #expect(next.0 != pid)
+                #expect(next.1 == 20000)
+            }
+        }
+    }
+
+    @Test("statement_timeout per connection configuration, and keepalive and tcp_user_timeout defaults (issue 17, item 2)")
+    func timeouts() async throws {
+        var configuration = TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL)
+        configuration.statementTimeout = .milliseconds(300)
+        try await PostgresConnection.withConnection(configuration: configuration, logger: logger) { c in
+            #expect(try await c.query("SHOW statement_timeout", logger: logger).first?.decode(0, as: String.self) == "300ms")
+            do {
+                _ = try await c.query("SELECT pg_sleep(5)", logger: logger)
+                Issue.record("statement_timeout did not apply")
+            } catch let error as KTDBError {
+                #expect(error.sqlState == "57014")
+            }
+        }
+        let defaults = PostgresConnection.Configuration(url: try TestEnvironment.systemGraphURL)
+        #expect(defaults.keepalives == .init(idle: .seconds(30), interval: .seconds(10), count: 3))
+        #expect(defaults.tcpUserTimeout == .seconds(60))
+    }
+
     @Test("a cached statement decodes by the columns of each result: after a rename or a type change it is prepared afresh")
     func cachedStatementColumns() async throws {
         let config = PostgresConnection.Configuration(url: try TestEnvironment.systemGraphURL, preparedStatements: .cached)
@@ -225,28 +296,34 @@ struct ConnectionTests {
         }
     }
 
-    @Test("cancelling a task cancels its running statement on the server")
+    @Test("cancelling a task returns it at once with `cancelled`, cancels its statement on the server, and retires the connection")
     func cancellation() async throws {
         let url = try TestEnvironment.systemGraphURL
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
             let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
-            // Cancel only once the server runs the statement (a cancel before it is sent is a no-op).
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
-                while try await observer.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = \(c.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
-                    logger: logger
-                ).first?.decode(0, as: Int.self) != 1 {
-                    try await Task.sleep(for: .milliseconds(20))
+                func sleeping() async throws -> Bool {
+                    try await observer.query(
+                        "SELECT count(*) FROM pg_stat_activity WHERE pid = \(c.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+                        logger: logger
+                    ).first?.decode(0, as: Int.self) == 1
                 }
+                // Cancel once the server runs the statement.
+                while try await !sleeping() { try await Task.sleep(for: .milliseconds(20)) }
+                task.cancel()
+                do {
+                    _ = try await task.value
+                    Issue.record("expected a cancellation error")
+                } catch let error as KTDBError {
+                    #expect(error.code == .cancelled)
+                }
+                // The server stops the statement (one cancel request was sent).
+                let stopped = try await TestEnvironment.waitUntil(.seconds(5)) { try await !sleeping() }
+                #expect(stopped != nil)
             }
-            task.cancel()
-            do {
-                _ = try await task.value
-                Issue.record("expected a cancellation error")
-            } catch let error as KTDBError {
-                #expect(error.sqlState == "57014")
-            }
-            #expect(try await c.query("SELECT 1 AS one", logger: logger).first?.decode("one", as: Int.self) == 1)
+            // A cancel request may land late, so the connection serves no one again.
+            #expect(!c.isIdleOutsideTransaction)
+            await #expect(throws: KTDBError.self) { try await c.query("SELECT 1 AS one", logger: logger) }
         }
     }
 }

@@ -12,6 +12,7 @@ final class TCPProxy: @unchecked Sendable {
     private let lock = NSLock()
     private var listener: Int32 = -1
     private var sockets: Set<Int32> = []
+    private var frozen = false
 
     init(targetPort: Int) throws {
         target = targetPort
@@ -67,6 +68,13 @@ final class TCPProxy: @unchecked Sendable {
         for socket in open { shutdown(socket, Int32(SHUT_RDWR)) }
     }
 
+    /// A silent network partition: connections stay open but nothing passes in either
+    /// direction until ``thaw()`` (data read meanwhile is held, then delivered).
+    func freeze() { lock.withLock { frozen = true } }
+
+    /// Ends a ``freeze()``.
+    func thaw() { lock.withLock { frozen = false } }
+
     /// Counts the finished directions of one connection; the second closes both sockets.
     private final class Ends: @unchecked Sendable {
         let lock = NSLock()
@@ -78,6 +86,7 @@ final class TCPProxy: @unchecked Sendable {
         while true {
             let count = read(source, &buffer, buffer.count)
             if count <= 0 { break }
+            while lock.withLock({ frozen }) { usleep(10_000) }
             var sent = 0
             while sent < count {
                 let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + sent, count - sent) }

@@ -8,7 +8,7 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case connectionFailed, connectionClosed, server, poolTimeout, poolClosed
-            case invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument, lastAdmin
+            case invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument, lastAdmin, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -39,6 +39,9 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
         public static let invalidArgument = Code(.invalidArgument)
         /// The change would leave a graph without an admin.
         public static let lastAdmin = Code(.lastAdmin)
+        /// The task waiting for a statement (or a pooled connection) was cancelled; a connection
+        /// whose statement was abandoned this way is closed, never reused.
+        public static let cancelled = Code(.cancelled)
 
         /// The code's name.
         public var description: String { base.rawValue }

@@ -11,6 +11,10 @@ final class ConnectionStateBox: Sendable {
     }
 
     let state = Mutex(State(healthy: true, transaction: .idle))
+    /// Set (once) when a cancelled task abandoned a statement in flight: a cancel request may
+    /// still reach the backend, so the connection must never serve anyone again. The event
+    /// loop never clears it.
+    let abandoned = Atomic<Bool>(false)
 }
 
 /// A unit of work for one connection on the event loop.

@@ -13,6 +13,34 @@ extension PostgresConnection {
         public var preparedStatements: PreparedStatementMode
         /// Connect timeout. Default 10 s.
         public var connectTimeout: Duration
+        /// TCP keepalives: a peer that went silent (a network partition, a host that vanished)
+        /// is noticed after `idle` + `interval` × `count` without traffic. Default 30 s, 10 s, 3;
+        /// `nil` leaves the system's (usually two hours).
+        public var keepalives: Keepalives?
+        /// How long sent data may stay unacknowledged before the connection is dropped (libpq
+        /// `tcp_user_timeout`, Linux). Default 60 s; `nil` leaves the system's.
+        public var tcpUserTimeout: Duration?
+        /// A `statement_timeout` for every statement of the connection, sent as a startup option
+        /// (`options=-c statement_timeout=…`); `nil` (the default) leaves the server's. Through
+        /// PgBouncer it needs `ignore_startup_parameters` to exclude `options`, or set it on the
+        /// role instead (`ALTER ROLE … SET statement_timeout`).
+        public var statementTimeout: Duration?
+
+        /// TCP keepalive timing.
+        public struct Keepalives: Sendable, Hashable {
+            /// Idle time before the first probe.
+            public var idle: Duration
+            /// Time between probes.
+            public var interval: Duration
+            /// Unanswered probes before the connection is dropped.
+            public var count: Int
+            /// Creates keepalive timing.
+            public init(idle: Duration = .seconds(30), interval: Duration = .seconds(10), count: Int = 3) {
+                self.idle = idle
+                self.interval = interval
+                self.count = count
+            }
+        }
 
         /// Creates a configuration.
         public init(
@@ -20,13 +48,19 @@ extension PostgresConnection {
             applicationName: String = "kt",
             defaultSSLMode: SSLMode? = nil,
             preparedStatements: PreparedStatementMode = .cached,
-            connectTimeout: Duration = .seconds(10)
+            connectTimeout: Duration = .seconds(10),
+            keepalives: Keepalives? = Keepalives(),
+            tcpUserTimeout: Duration? = .seconds(60),
+            statementTimeout: Duration? = nil
         ) {
             self.url = url
             self.applicationName = applicationName
             self.defaultSSLMode = defaultSSLMode
             self.preparedStatements = preparedStatements
             self.connectTimeout = connectTimeout
+            self.keepalives = keepalives
+            self.tcpUserTimeout = tcpUserTimeout
+            self.statementTimeout = statementTimeout
         }
 
         /// The libpq keywords for this configuration.
@@ -34,8 +68,21 @@ extension PostgresConnection {
             var url = self.url.withDefaultSSLMode(defaultSSLMode)
             url.parameters["application_name"] = applicationName
             url.parameters["client_encoding"] = "UTF8"
-            if url.parameters["connect_timeout"] == nil {
-                url.parameters["connect_timeout"] = String(max(1, Int(connectTimeout.components.seconds)))
+            func seconds(_ duration: Duration) -> String { String(max(1, Int(duration.components.seconds))) }
+            func milliseconds(_ duration: Duration) -> String { String(max(1, Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000))) }
+            // What the URL names wins.
+            func set(_ keyword: String, _ value: String) { if url.parameters[keyword] == nil { url.parameters[keyword] = value } }
+            set("connect_timeout", seconds(connectTimeout))
+            if let keepalives {
+                set("keepalives", "1")
+                set("keepalives_idle", seconds(keepalives.idle))
+                set("keepalives_interval", seconds(keepalives.interval))
+                set("keepalives_count", String(max(1, keepalives.count)))
+            }
+            if let tcpUserTimeout { set("tcp_user_timeout", milliseconds(tcpUserTimeout)) }
+            if let statementTimeout {
+                let option = "-c statement_timeout=\(milliseconds(statementTimeout))"
+                url.parameters["options"] = url.parameters["options"].map { $0 + " " + option } ?? option
             }
             return url.connectionKeywords
         }

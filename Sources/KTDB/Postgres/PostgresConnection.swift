@@ -85,16 +85,30 @@ public final class PostgresConnection: Sendable {
         loop.submit(LoopJob(request: .close, completion: { _ in }), to: io)
     }
 
+    /// Runs a request on the event loop.
+    ///
+    /// Cancellation: a task already cancelled sends nothing and fails with
+    /// ``KTDBError/Code/cancelled``. A task cancelled while its statement is queued or running
+    /// returns at once with that error (also when the network is gone, so that no answer would
+    /// ever come); one cancel request goes to the server, and the connection is abandoned: a
+    /// cancel request travels on a connection of its own and may land late, so this
+    /// connection never serves another statement (the pool closes it).
     private func run(_ request: LoopJob.Request) async throws(KTDBError) -> [PostgresResult] {
         try Self.rejectNUL(in: request)
-        let loop = self.loop
-        let io = self.io
+        if stateBox.abandoned.load(ordering: .acquiring) {
+            throw KTDBError(code: .connectionClosed, message: "the connection was abandoned after a cancelled statement")
+        }
+        let loop = self.loop, io = self.io, waiter = StatementWaiter()
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                loop.submit(LoopJob(request: request, completion: { continuation.resume(returning: $0) }), to: io)
+                guard waiter.start(continuation) else { return }  // cancelled before anything was sent
+                loop.submit(LoopJob(request: request, completion: { waiter.finish($0) }), to: io)
             }
-        } onCancel: {
-            cancelHandle.cancel()
+        } onCancel: { [stateBox, cancelHandle] in
+            if waiter.abandon() {
+                stateBox.abandoned.store(true, ordering: .releasing)
+                cancelHandle.cancel()
+            }
         }
         return try result.get()
     }
@@ -149,7 +163,7 @@ public final class PostgresConnection: Sendable {
     /// to it, so a terminated backend is noticed without a round trip). With `roundTrip`, an
     /// empty statement also goes to the server and back.
     public func isAlive(roundTrip: Bool) async -> Bool {
-        guard stateBox.state.withLock({ $0.healthy }) else { return false }
+        guard !stateBox.abandoned.load(ordering: .acquiring), stateBox.state.withLock({ $0.healthy }) else { return false }
         guard roundTrip else { return true }
         return (try? await run(.simple(""))) != nil
     }
@@ -157,7 +171,7 @@ public final class PostgresConnection: Sendable {
     /// Whether the connection is open and outside any transaction (safe to hand to another
     /// user), as of the end of its last call.
     public var isIdleOutsideTransaction: Bool {
-        stateBox.state.withLock { $0.healthy && $0.transaction == .idle }
+        !stateBox.abandoned.load(ordering: .acquiring) && stateBox.state.withLock { $0.healthy && $0.transaction == .idle }
     }
 
     /// Whether the current transaction has failed and only accepts `ROLLBACK`.
@@ -194,6 +208,62 @@ public final class PostgresConnection: Sendable {
 struct UnsafeSendableHandle: @unchecked Sendable {
     let pointer: OpaquePointer
     init(_ pointer: OpaquePointer) { self.pointer = pointer }
+}
+
+/// One statement's wait for its result: the result, or the task's cancellation, resumes the
+/// waiting task exactly once; whichever comes second is dropped.
+final class StatementWaiter: Sendable {
+    private enum State {
+        case idle(cancelled: Bool)
+        case waiting(CheckedContinuation<Result<[PostgresResult], KTDBError>, Never>)
+        case done
+    }
+    private let state = Mutex(State.idle(cancelled: false))
+
+    static let cancelled = KTDBError(code: .cancelled, message: "the task was cancelled while its statement ran; the connection is closed")
+
+    /// Registers the waiting task; `false` (and the task resumed with `cancelled`) when it was
+    /// cancelled before, so that nothing is sent.
+    func start(_ continuation: CheckedContinuation<Result<[PostgresResult], KTDBError>, Never>) -> Bool {
+        let proceed = state.withLock { state -> Bool in
+            guard case .idle(false) = state else { state = .done; return false }
+            state = .waiting(continuation)
+            return true
+        }
+        if !proceed {
+            continuation.resume(returning: .failure(KTDBError(code: .cancelled, message: "the task was cancelled before the statement was sent")))
+        }
+        return proceed
+    }
+
+    /// The statement's result; dropped when the task already returned.
+    func finish(_ result: Result<[PostgresResult], KTDBError>) {
+        let continuation = state.withLock { state -> CheckedContinuation<Result<[PostgresResult], KTDBError>, Never>? in
+            guard case .waiting(let continuation) = state else { return nil }
+            state = .done
+            return continuation
+        }
+        continuation?.resume(returning: result)
+    }
+
+    /// The task was cancelled: returns whether a statement was in flight (it is now abandoned
+    /// and the task resumed with `cancelled`).
+    func abandon() -> Bool {
+        let continuation = state.withLock { state -> CheckedContinuation<Result<[PostgresResult], KTDBError>, Never>? in
+            switch state {
+            case .idle:
+                state = .idle(cancelled: true)
+                return nil
+            case .waiting(let continuation):
+                state = .done
+                return continuation
+            case .done:
+                return nil
+            }
+        }
+        continuation?.resume(returning: .failure(Self.cancelled))
+        return continuation != nil
+    }
 }
 
 /// libpq's cancel object; `PQcancel` is thread-safe and blocking, so it runs on its own thread.
