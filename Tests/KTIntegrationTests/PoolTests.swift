@@ -31,6 +31,32 @@ struct PoolTests {
         }
     }
 
+    @Test("a waiter whose task is cancelled ends at once with `cancelled`, not a pool timeout; a task cancelled before it waits never queues (issue 17, item 4)")
+    func cancelledWaiter() async throws {
+        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0, timeout: .seconds(30)) { pool in
+            try await pool.withConnection(logger: logger) { _ in
+                let started = ContinuousClock.now
+                let waiting = Task { try await pool.withConnection(logger: logger) { _ in } }
+                try await Task.sleep(for: .milliseconds(100))
+                waiting.cancel()
+                do {
+                    try await waiting.value
+                    Issue.record("the waiter got a connection that is in use")
+                } catch let error as KTDBError {
+                    #expect(error.code == .cancelled)
+                }
+                #expect(ContinuousClock.now - started < .seconds(5))
+                // Cancelled before it asks: it never waits.
+                let early = Task {
+                    withUnsafeCurrentTask { $0?.cancel() }
+                    try await pool.withConnection(logger: logger) { _ in }
+                }
+                await #expect(throws: KTDBError.self) { try await early.value }
+                #expect(pool.statistics.waiting == 0)
+            }
+        }
+    }
+
     @Test("size and overflow: overflow connections close on return, size connections stay idle")
     func overflow() async throws {
         try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 2, maxOverflow: 2) { pool in

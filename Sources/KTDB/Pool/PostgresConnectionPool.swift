@@ -23,17 +23,14 @@ public final class PostgresConnectionPool: Sendable, Service {
         var idleSince: ContinuousClock.Instant
     }
 
-    struct Waiter {
-        var id: Int
-        var continuation: CheckedContinuation<PostgresConnection?, any Error>
-    }
+    typealias Waiters = WaiterQueue<CheckedContinuation<PostgresConnection?, any Error>>
+    typealias Waiter = Waiters.Waiter
 
     struct State {
         var idle: [IdleConnection] = []
         var inUse = 0
         var opening = 0
-        var waiters: [Waiter] = []
-        var nextWaiterID = 0
+        var waiters = Waiters()
         var closed = false
         var total: Int { idle.count + inUse + opening }
     }
@@ -134,7 +131,9 @@ public final class PostgresConnectionPool: Sendable, Service {
     private func acquire(logger: Logger) async throws -> PostgresConnection {
         let deadline = ContinuousClock.now + configuration.pool.timeout
         while true {
-            try Task.checkCancellation()
+            if Task.isCancelled {
+                throw KTDBError(code: .cancelled, message: "the task was cancelled before it got a connection of pool '\(configuration.label)'")
+            }
             let step: CheckoutStep = try state.withLock { state throws(KTDBError) in
                 if state.closed { throw KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down") }
                 if let idle = state.idle.popLast() {
@@ -198,7 +197,7 @@ public final class PostgresConnectionPool: Sendable, Service {
         } catch {
             let waiter = state.withLock { state -> Waiter? in
                 state.opening -= 1
-                return state.waiters.isEmpty ? nil : state.waiters.removeFirst()
+                return state.waiters.popFirst()
             }
             // A freed slot lets a waiter try to open its own connection.
             waiter?.continuation.resume(returning: nil)
@@ -206,45 +205,46 @@ public final class PostgresConnectionPool: Sendable, Service {
         }
     }
 
+    /// Waits for a connection (or a free slot: `nil`) until `deadline`. The deadline, the
+    /// task's cancellation and the pool's shutdown each end the wait with their own error,
+    /// whatever order they come in relative to the waiter's registration (``WaiterQueue``).
     private func wait(until deadline: ContinuousClock.Instant, logger: Logger) async throws -> PostgresConnection? {
-        let id = state.withLock { state -> Int in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
-        }
+        let id = state.withLock { $0.waiters.makeID() }
         publishMetrics()
-        let timeout = configuration.pool.timeout
         let label = configuration.label
+        let expiredError = KTDBError(
+            code: .poolTimeout,
+            message: "no connection of pool '\(label)' became free within \(configuration.pool.timeout) (size \(configuration.pool.size), max overflow \(configuration.pool.maxOverflow))")
+        let cancelledError = KTDBError(code: .cancelled, message: "the task was cancelled while it waited for a connection of pool '\(label)'")
+        func error(for ending: Waiters.Ending) -> KTDBError {
+            if ending == .expired { timeoutCounter.increment() }
+            return ending == .expired ? expiredError : cancelledError
+        }
         return try await withTaskCancellationHandler {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try? await Task.sleep(until: deadline, clock: .continuous)
-                    let expired = self.state.withLock { state -> Waiter? in
-                        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                        return state.waiters.remove(at: index)
-                    }
-                    if let expired {
-                        self.timeoutCounter.increment()
-                        expired.continuation.resume(throwing: KTDBError(
-                            code: .poolTimeout,
-                            message: "no connection of pool '\(label)' became free within \(timeout) (size \(self.configuration.pool.size), max overflow \(self.configuration.pool.maxOverflow))"))
-                    }
+                    // Only a deadline that passes ends the wait here; a cancelled sleep means the
+                    // wait ended otherwise (the task's cancellation has its own handler).
+                    do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
+                    let expired = self.state.withLock { $0.waiters.end(id, .expired) }
+                    expired?.continuation.resume(throwing: error(for: .expired))
                 }
                 defer { group.cancelAll() }
                 return try await withCheckedThrowingContinuation { continuation in
-                    let closed = self.state.withLock { state -> Bool in
-                        if state.closed { return true }
-                        state.waiters.append(Waiter(id: id, continuation: continuation))
-                        return false
+                    let outcome = self.state.withLock { state -> Result<Void, KTDBError> in
+                        if state.closed {
+                            state.waiters.forget(id)
+                            return .failure(KTDBError(code: .poolClosed, message: "the pool '\(label)' is shut down"))
+                        }
+                        if let ending = state.waiters.register(id, continuation: continuation) { return .failure(error(for: ending)) }
+                        return .success(())
                     }
-                    if closed { continuation.resume(throwing: KTDBError(code: .poolClosed, message: "the pool '\(label)' is shut down")) }
+                    if case .failure(let failure) = outcome { continuation.resume(throwing: failure) }
                 }
             }
         } onCancel: {
-            let cancelled = self.state.withLock { state -> Waiter? in
-                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                return state.waiters.remove(at: index)
-            }
-            cancelled?.continuation.resume(throwing: CancellationError())
+            let cancelled = self.state.withLock { $0.waiters.end(id, .cancelled) }
+            cancelled?.continuation.resume(throwing: cancelledError)
         }
     }
 
@@ -258,7 +258,7 @@ public final class PostgresConnectionPool: Sendable, Service {
             if reusable, !state.closed {
                 if !state.waiters.isEmpty {
                     state.inUse += 1
-                    return .handedOver(state.waiters.removeFirst())
+                    return .handedOver(state.waiters.popFirst()!)
                 }
                 if state.idle.count < configuration.pool.size {
                     state.idle.append(IdleConnection(connection: connection, idleSince: .now))
@@ -266,7 +266,7 @@ public final class PostgresConnectionPool: Sendable, Service {
                 }
             }
             // Closed: its slot is free, so a waiter may open a new connection.
-            return .close(wakeWaiter: state.waiters.isEmpty ? nil : state.waiters.removeFirst())
+            return .close(wakeWaiter: state.waiters.popFirst())
         }
         switch outcome {
         case .handedOver(let waiter):
@@ -312,8 +312,8 @@ public final class PostgresConnectionPool: Sendable, Service {
     public func shutdown() async {
         let (idle, waiters) = state.withLock { state -> ([IdleConnection], [Waiter]) in
             state.closed = true
-            defer { state.idle = []; state.waiters = [] }
-            return (state.idle, state.waiters)
+            defer { state.idle = [] }
+            return (state.idle, state.waiters.removeAll())
         }
         for waiter in waiters {
             waiter.continuation.resume(throwing: KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down"))
