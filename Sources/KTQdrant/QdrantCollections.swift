@@ -28,13 +28,18 @@ public struct QdrantCollections: Sendable, Hashable {
 
 extension QdrantClient {
     /// Creates a graph's three collections where missing: cosine distance, vectors of
-    /// `vectorSize`, int8 quantization (in RAM) on facts, and a full-text index on facts' `content`.
+    /// `vectorSize`, int8 quantization (in RAM) on facts (added to an existing facts collection
+    /// that lacks it), and a full-text index on facts' `content`.
     /// Idempotent; returns the collections it created.
     @discardableResult
     public func ensureGraphCollections(_ collections: QdrantCollections, vectorSize: Int) async throws -> [String] {
         var created: [String] = []
-        if try await ensureCollection(collections.facts, vectorSize: vectorSize, quantization: QdrantScalarQuantization(alwaysRAM: true)) {
+        let quantization = QdrantScalarQuantization(alwaysRAM: true)
+        if try await ensureCollection(collections.facts, vectorSize: vectorSize, quantization: quantization) {
             created.append(collections.facts)
+        } else if try await collectionInfo(collections.facts).quantization == nil {
+            // An existing facts collection without quantization gets it, as the original did.
+            try await updateCollection(collections.facts, quantization: quantization)
         }
         try await createFullTextIndex(collections.facts, field: "content")
         for name in [collections.nodes, collections.seeds] where try await ensureCollection(name, vectorSize: vectorSize) {

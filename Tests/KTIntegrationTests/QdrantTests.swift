@@ -202,6 +202,18 @@ struct QdrantTests {
         }
     }
 
+    @Test("ensure adds int8 quantization to an existing facts collection that lacks it (issue 17, item 18)")
+    func quantizationAddedToExistingFacts() async throws {
+        let qdrant = try client()
+        defer { qdrant.close() }
+        let collections = QdrantCollections(graphSlug: TestEnvironment.uniqueName("q"))
+        try await qdrant.createCollection(collections.facts, vectorSize: 8)
+        #expect(try await qdrant.collectionInfo(collections.facts).quantization == nil)
+        #expect(try await qdrant.ensureGraphCollections(collections, vectorSize: 8) == [collections.nodes, collections.seeds])
+        #expect(try await qdrant.collectionInfo(collections.facts).quantization != nil)
+        for name in collections.all { try await qdrant.deleteCollection(name) }
+    }
+
     @Test("the server rejects a body that does not match Qdrant's OpenAPI schema (so passing tests prove conforming bodies)")
     func serverValidatesBodies() async throws {
         let client = try client()
