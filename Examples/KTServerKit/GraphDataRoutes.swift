@@ -63,11 +63,34 @@ struct GraphDataRoutes {
         return try JSONBody.response(NodeResponse(node))
     }
 
+    /// Pages of a node's facts and edges: `limit` (1 to 500, default 100) and `offset`; when
+    /// more follow, a `Link: <…>; rel="next"` header names the next page.
+    static let pageLimits = (default: 100, maximum: 500)
+
+    private func page(_ request: Request) throws -> (offset: Int, limit: Int) {
+        (try int(request, "offset", default: 0, range: 0...1_000_000), try int(request, "limit", default: Self.pageLimits.default, range: 1...Self.pageLimits.maximum))
+    }
+
+    /// `items` (read with one more than `limit`) as a JSON array, with a `Link` to the next page when there is one.
+    private func paged<T: Encodable>(_ items: [T], _ request: Request, offset: Int, limit: Int) throws -> Response {
+        var response = try JSONBody.response(Array(items.prefix(limit)))
+        if items.count > limit {
+            var components = URLComponents()
+            components.path = request.uri.path
+            var query = (URLComponents(string: request.uri.description)?.queryItems ?? []).filter { $0.name != "offset" && $0.name != "limit" }
+            query += [URLQueryItem(name: "offset", value: "\(offset + limit)"), URLQueryItem(name: "limit", value: "\(limit)")]
+            components.queryItems = query
+            response.headers[HTTPField.Name("Link")!] = "<\(components.string ?? "")>; rel=\"next\""
+        }
+        return response
+    }
+
     @Sendable func nodeFacts(_ request: Request, context: APIRequestContext) async throws -> Response {
         let engine = try await engine(context)
         let id = try nodeID(context)
+        let (offset, limit) = try page(request)
         guard try await engine.node(id: id) != nil else { throw APIError(.notFound, "Node not found") }
-        return try JSONBody.response(try await engine.nodeFacts(of: id).map { FactResponse($0) })
+        return try paged(try await engine.nodeFacts(of: id, offset: offset, limit: limit + 1).map { FactResponse($0) }, request, offset: offset, limit: limit)
     }
 
     @Sendable func nodeEdges(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -80,7 +103,8 @@ struct GraphDataRoutes {
         case "both": .both
         default: throw APIError(.unprocessableContent, "direction must be outgoing, incoming or both")
         }
-        return try JSONBody.response(try await engine.edges(of: id, direction: direction).map(EdgeResponse.init))
+        let (offset, limit) = try page(request)
+        return try paged(try await engine.edges(of: id, direction: direction, offset: offset, limit: limit + 1).map(EdgeResponse.init), request, offset: offset, limit: limit)
     }
 
     @Sendable func searchFacts(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -106,8 +130,8 @@ struct GraphDataRoutes {
             throw APIError(.unprocessableContent, "node_ids must be 1 to 100 comma-separated UUIDs")
         }
         let depth = try int(request, "depth", default: 1, range: 0...3)
-        let result = try await engine.subgraph(nodeIDs: ids, depth: depth)
-        return try JSONBody.response(SubgraphResponse(nodes: result.nodes.map(NodeResponse.init), edges: result.edges.map(EdgeResponse.init)))
+        let result = try await engine.subgraph(nodeIDs: ids, depth: depth, maxNodes: Self.subgraphLimits.nodes, maxEdges: Self.subgraphLimits.edges)
+        return try JSONBody.response(SubgraphResponse(nodes: result.nodes.map(NodeResponse.init), edges: result.edges.map(EdgeResponse.init), truncated: result.truncated))
     }
 }
 
@@ -153,4 +177,9 @@ struct EdgeResponse: Encodable {
     }
 }
 
-struct SubgraphResponse: Encodable { var nodes: [NodeResponse]; var edges: [EdgeResponse] }
+struct SubgraphResponse: Encodable { var nodes: [NodeResponse]; var edges: [EdgeResponse]; var truncated: Bool }
+
+extension GraphDataRoutes {
+    /// A subgraph answer holds at most this many nodes and edges (`truncated` says when more were left out).
+    static let subgraphLimits = (nodes: 500, edges: 2000)
+}

@@ -21,6 +21,7 @@ struct APIClient: Sendable {
         var status: Int
         var text: String
         var json: Any?
+        var headers: [String: String] = [:]
         var detail: String? { (json as? [String: Any])?["detail"] as? String }
         var object: [String: Any] { json as? [String: Any] ?? [:] }
         var array: [[String: Any]] { json as? [[String: Any]] ?? [] }
@@ -38,8 +39,10 @@ struct APIClient: Sendable {
         }
         let (data, response) = try await session.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        var headers: [String: String] = [:]
+        for (name, value) in (response as? HTTPURLResponse)?.allHeaderFields ?? [:] { headers["\(name)".lowercased()] = "\(value)" }
         return Reply(status: status, text: String(decoding: data, as: UTF8.self),
-                     json: data.isEmpty ? nil : try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]))
+                     json: data.isEmpty ? nil : try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]), headers: headers)
     }
 }
 
@@ -491,6 +494,54 @@ struct ServerTests {
                     >= Self.sample(before.text, "kt_provision_step_duration_count", containing: ["activate"]) + 1)
             #expect(Self.sample(after.text, "kt_db_pool_checkout_wait_count") > Self.sample(before.text, "kt_db_pool_checkout_wait_count"))
             #expect(after.text.contains("kt_db_pool_connections_idle{"))
+            try await TestEnvironment.dropCollections(global: [slug])
+        }
+    }
+
+    @Test("a node's facts and edges come in pages (limit 1-500, a Link to the next page), a subgraph within caps says whether it was truncated (issue 17, item 9)")
+    func boundedResponses() async throws {
+        try await withServer { f in
+            let slug = TestEnvironment.uniqueName("cap")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "Caps"]).status == 201)
+            let (hub, bounded) = try await withGraphSystem(settings: f.world.settings, logger: logger) { system in
+                let sessions = try await system.sessions(slug: slug)
+                let worker = sessions.workerEngine(embedder: nil, logger: logger)
+                let hub = try await worker.createNode(concept: "Hub")
+                for index in 1...4 {
+                    let leaf = try await worker.createNode(concept: "Leaf \(index)")
+                    try await worker.createEdge(sourceID: hub.id, targetID: leaf.id)
+                    let fact = try await worker.createFact(content: "Fact \(index) about the hub")
+                    try await worker.linkFactToNode(nodeID: hub.id, factID: fact.id)
+                }
+                try await sessions.syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+                let reader = sessions.readEngine(logger: logger)
+                return (hub, [try await reader.subgraph(nodeIDs: [hub.id], depth: 1, maxNodes: 3, maxEdges: 10),
+                              try await reader.subgraph(nodeIDs: [hub.id], depth: 1, maxNodes: 10, maxEdges: 2),
+                              try await reader.subgraph(nodeIDs: [hub.id], depth: 1, maxNodes: 10, maxEdges: 10)])
+            }
+            #expect(bounded[0].nodes.count == 3 && bounded[0].truncated)
+            #expect(bounded[1].edges.count <= 2 && bounded[1].truncated)
+            #expect(bounded[2].nodes.count == 5 && bounded[2].edges.count == 4 && !bounded[2].truncated)
+
+            let node = "/api/v1/graphs/\(slug)/nodes/\(hub.id.uuidString)"
+            let first = try await f.api.call("GET", "\(node)/facts?limit=3", token: f.admin)
+            #expect(first.array.count == 3)
+            let link = try #require(first.headers["link"])
+            #expect(link.contains("offset=3") && link.contains("limit=3") && link.hasSuffix("rel=\"next\""))
+            let next = String(link.dropFirst().prefix { $0 != ">" })
+            let second = try await f.api.call("GET", next, token: f.admin)
+            #expect(second.array.count == 1)
+            #expect(second.headers["link"] == nil)
+            #expect(try await f.api.call("GET", "\(node)/facts", token: f.admin).array.count == 4)
+            let edges = try await f.api.call("GET", "\(node)/edges?limit=2&direction=both", token: f.admin)
+            #expect(edges.array.count == 2)
+            #expect(edges.headers["link"]?.contains("direction=both") == true)
+            for bad in ["limit=0", "limit=501", "offset=-1"] {
+                #expect(try await f.api.call("GET", "\(node)/edges?\(bad)", token: f.admin).status == 422, "\(bad)")
+            }
+            let sub = try await f.api.call("GET", "/api/v1/graphs/\(slug)/subgraph?node_ids=\(hub.id.uuidString)&depth=1", token: f.admin)
+            #expect(sub.object["truncated"] as? Bool == false)
+            #expect((sub.object["nodes"] as? [Any])?.count == 5)
             try await TestEnvironment.dropCollections(global: [slug])
         }
     }

@@ -358,14 +358,16 @@ struct ConsoleRoutes {
         guard let id = UUID(uuidString: try context.parameters.require("node_id")), let node = try await engine.node(id: id) else {
             throw APIError(.notFound, "There is no such node in this graph.")
         }
-        let facts = try await engine.nodeFacts(of: id)
-        let edges = try await engine.edges(of: id, direction: .both)
-        let children = try await engine.children(of: id)
+        // The page shows at most `shown` of each (the counts say how many there are).
+        let shown = 200
+        let facts = try await engine.nodeFacts(of: id, offset: 0, limit: shown)
+        let edges = try await engine.edges(of: id, direction: .both, offset: 0, limit: shown)
+        let children = Array(try await engine.children(of: id).prefix(shown))
         let others = edges.map { $0.sourceID == id ? $0.targetID : $0.sourceID }
         let concepts = Dictionary(try await engine.nodes(ids: Array(Set(others))).map { ($0.id, $0.concept) }, uniquingKeysWith: { a, _ in a })
         var values: [String: Any] = [
             "slug": slug, "concept": node.concept, "type": node.nodeType, "updated": node.updatedAt.consoleText,
-            "factCount": facts.count, "edgeCount": edges.count, "childCount": children.count,
+            "factCount": node.factCount, "edgeCount": node.edgeCount, "childCount": node.childCount,
             "has_facts": !facts.isEmpty, "has_edges": !edges.isEmpty, "has_children": !children.isEmpty,
             "facts": facts.map { ["content": $0.content, "type": $0.factType] },
             "edges": edges.map { edge -> [String: Any] in
