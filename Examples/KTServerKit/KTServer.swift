@@ -35,12 +35,19 @@ public enum KTServer {
         /// `PrometheusMetricsFactory` on this registry for the SDK's and HTTP metrics to reach it
         /// (``run(settings:configuration:logger:onServerRunning:)`` does both).
         public var metrics: PrometheusCollectorRegistry?
+        /// How often the tokens' `last_used_at` is written (default one minute).
+        public var tokenUseInterval: Duration
+        /// How often readiness is checked in the background (default 5 s).
+        public var readinessInterval: Duration
 
         /// Creates a configuration.
-        public init(host: String = "127.0.0.1", port: Int = 8080, metrics: PrometheusCollectorRegistry? = nil) {
+        public init(host: String = "127.0.0.1", port: Int = 8080, metrics: PrometheusCollectorRegistry? = nil,
+                    tokenUseInterval: Duration = .seconds(60), readinessInterval: Duration = .seconds(5)) {
             self.host = host
             self.port = port
             self.metrics = metrics
+            self.tokenUseInterval = tokenUseInterval
+            self.readinessInterval = readinessInterval
         }
 
         /// Reads `KT_HOST` and `KT_PORT`.
@@ -85,11 +92,12 @@ public enum KTServer {
         } catch {
             logger.warning("could not ensure the default graph's Qdrant collections", metadata: ["kt.error": "\(error)"])
         }
-        let state = ServerState(system: system, logger: logger)
+        let state = ServerState(system: system, readinessInterval: configuration.readinessInterval, logger: logger)
+        let tokenUse = TokenUseRecorder(authenticator: state.authenticator, controlPlane: system.controlPlane, interval: configuration.tokenUseInterval, logger: logger)
         return Application(
             router: makeRouter(state: state, metrics: configuration.metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kt-server"),
-            services: [system],
+            services: [system, tokenUse, state.readiness],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
             logger: logger
         )
@@ -132,11 +140,12 @@ public enum KTServer {
         // Outermost, so it records the status the client gets (after ErrorMiddleware).
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorMiddleware())
-        // Liveness touches nothing; readiness checks every database and Qdrant the process
-        // serves and names what is down; /healthz is readiness.
+        // Liveness touches nothing; readiness names what is down of every database and Qdrant
+        // the process serves, as of the last background check (no query per request);
+        // /healthz is readiness.
         router.get("health/live") { _, _ in JSONBody.raw(#"{"status":"ok"}"#) }
         @Sendable func ready(_ request: Request, context: APIRequestContext) async throws -> Response {
-            let down = await state.system.unavailableComponents(logger: context.logger)
+            let down = await state.readiness.unavailable()
             guard down.isEmpty else {
                 var json = JSONWriter()
                 json.object { json in

@@ -27,8 +27,9 @@ struct APIRequestContext: RequestContext {
     }
 }
 
-/// Authenticates `Authorization: Bearer <token>` against the stored token digests; no token or
-/// an unknown one is a 401.
+/// Authenticates `Authorization: Bearer <token>` against the stored token digests (through the
+/// server's ``TokenAuthenticator``); no token or an unknown one is a 401, too many unknown ones at
+/// once a 429.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = APIRequestContext
     let state: ServerState
@@ -37,8 +38,7 @@ struct AuthMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization] else { throw APIError.unauthorized }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw APIError.unauthorized }
-        guard let user = try await UserRepository(state.controlPlane, logger: context.logger)
-            .authenticate(token: String(parts[1]).trimmingCharacters(in: .whitespaces)) else {
+        guard let user = try await state.authenticator.authenticate(token: String(parts[1]).trimmingCharacters(in: .whitespaces), logger: context.logger) else {
             throw APIError.unauthorized
         }
         var context = context

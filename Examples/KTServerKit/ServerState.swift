@@ -11,10 +11,16 @@ import Hummingbird
 final class ServerState: Sendable {
     let system: GraphSystem
     let logger: Logger
+    /// Bearer tokens, cached and bounded (see ``TokenAuthenticator``).
+    let authenticator: TokenAuthenticator
+    /// Readiness, refreshed in the background.
+    let readiness: ReadinessMonitor
 
-    init(system: GraphSystem, logger: Logger) {
+    init(system: GraphSystem, readinessInterval: Duration = .seconds(5), logger: Logger) {
         self.system = system
         self.logger = logger
+        self.authenticator = TokenAuthenticator(controlPlane: system.controlPlane)
+        self.readiness = ReadinessMonitor(system: system, interval: readinessInterval, logger: logger)
     }
 
     var settings: Settings { system.settings }

@@ -64,7 +64,7 @@ struct ConsoleRoutes {
             return loginForm(error: "The form has expired. Please sign in again.", status: .forbidden)
         }
         guard let token = form.text("token"),
-              let auth = try await state.users(context.logger).authenticate(token: token) else {
+              let auth = try await state.authenticator.authenticate(token: token, logger: context.logger) else {
             return loginForm(error: "That API token is not valid.", status: .unauthorized)
         }
         let issued = try await ConsoleSessionRepository(state.controlPlane, logger: context.logger).create(for: auth, lifetime: consoleSessionLifetime)

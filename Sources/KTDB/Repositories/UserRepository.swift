@@ -124,15 +124,22 @@ public struct UserRepository: Sendable {
     }
 
     /// The active user a token belongs to, or `nil` for an unknown, expired or inactive one.
-    /// Records the token's last use.
+    /// Records the token's last use (a write per call: servers use ``verify(token:)`` and
+    /// ``recordTokenUse(_:at:)`` instead).
     public func authenticate(token: String) async throws -> AuthenticatedUser? {
+        guard let auth = try await verify(token: token) else { return nil }
+        try await recordTokenUse([auth.tokenID], at: Date())
+        return auth
+    }
+
+    /// The active user a token belongs to, or `nil` for an unknown, expired or inactive one.
+    /// Reads only.
+    public func verify(token: String) async throws -> AuthenticatedUser? {
         guard token.hasPrefix("kt_"), token.count < 200 else { return nil }
         let rows = try await runner.run("""
-            UPDATE api_tokens t SET last_used_at = now()
-            FROM "user" u
-            WHERE t.token_hash = \(Self.digest(token)) AND u.id = t.user_id AND u.is_active
-              AND (t.expires_at IS NULL OR t.expires_at > now())
-            RETURNING u.id, u.email, u.display_name, u.is_active, u.is_superuser, u.created_at, t.id AS token_id, t.graph_slugs
+            SELECT u.id, u.email, u.display_name, u.is_active, u.is_superuser, u.created_at, t.id AS token_id, t.graph_slugs
+            FROM api_tokens t JOIN "user" u ON u.id = t.user_id
+            WHERE t.token_hash = \(Self.digest(token)) AND u.is_active AND (t.expires_at IS NULL OR t.expires_at > now())
             """, logger: logger)
         guard let row = rows.first else { return nil }
         return AuthenticatedUser(
@@ -141,6 +148,20 @@ public struct UserRepository: Sendable {
             graphSlugs: try row.decode("graph_slugs", as: [String]?.self)
         )
     }
+
+    /// Records that the tokens were used at `date`, in one statement; a token whose last use
+    /// is recorded less than a minute before `date` is left as it is.
+    public func recordTokenUse(_ tokenIDs: [UUID], at date: Date) async throws {
+        guard !tokenIDs.isEmpty else { return }
+        try await runner.run("""
+            UPDATE api_tokens SET last_used_at = \(date)
+            WHERE id = ANY(\(tokenIDs.map(\.uuidString))::uuid[])
+              AND (last_used_at IS NULL OR last_used_at < \(date)::timestamptz - interval '1 minute')
+            """, logger: logger)
+    }
+
+    /// The hex SHA-256 digest of a token, as stored (a key for caches that must not hold tokens).
+    public static func tokenDigest(_ token: String) -> String { digest(token) }
 
     /// The hex SHA-256 digest stored for a token.
     static func digest(_ token: String) -> String {
