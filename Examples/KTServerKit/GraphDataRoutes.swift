@@ -33,6 +33,13 @@ struct GraphDataRoutes {
         return id
     }
 
+    /// A text query parameter (absent or empty: `nil`); NUL is invalid input (PostgreSQL text cannot hold it).
+    private func text(_ request: Request, _ name: String) throws -> String? {
+        guard let value = request.uri.queryParameters.get(name), !value.isEmpty else { return nil }
+        guard !value.utf8.contains(0) else { throw APIError(.unprocessableContent, "\(name) may not contain NUL") }
+        return value
+    }
+
     private func int(_ request: Request, _ name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = request.uri.queryParameters.get(name) else { return value }
         guard let number = Int(text), range.contains(number) else {
@@ -50,8 +57,8 @@ struct GraphDataRoutes {
         }
         let offset = try int(request, "offset", default: 0, range: 0...1_000_000)
         let limit = try int(request, "limit", default: 20, range: 1...200)
-        let search = query.get("search").flatMap { $0.isEmpty ? nil : $0 }
-        let type = query.get("node_type").flatMap { $0.isEmpty ? nil : $0 }
+        let search = try text(request, "search")
+        let type = try text(request, "node_type")
         let nodes = try await engine.listNodes(offset: offset, limit: limit, search: search, nodeType: type, sort: sort)
         let total = try await engine.countNodes(search: search, nodeType: type)
         return try JSONBody.response(NodeListResponse(items: nodes.map(NodeResponse.init), total: total, offset: offset, limit: limit))
@@ -109,7 +116,7 @@ struct GraphDataRoutes {
 
     @Sendable func searchFacts(_ request: Request, context: APIRequestContext) async throws -> Response {
         let engine = try await engine(context)
-        guard let text = request.uri.queryParameters.get("q"), !text.isEmpty else { throw APIError(.unprocessableContent, "q is required") }
+        guard let text = try text(request, "q") else { throw APIError(.unprocessableContent, "q is required") }
         let limit = try int(request, "limit", default: 20, range: 1...200)
         switch request.uri.queryParameters.get("mode") ?? "text" {
         case "text":

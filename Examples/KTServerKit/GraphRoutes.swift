@@ -72,7 +72,12 @@ struct GraphRoutes {
     }
 
     @Sendable func delete(_ request: Request, context: APIRequestContext) async throws -> Response {
-        let hard = request.uri.queryParameters.get("hard").map { ["true", "1", "yes"].contains($0.lowercased()) } ?? false
+        let hard: Bool
+        switch request.uri.queryParameters.get("hard")?.lowercased() {
+        case nil, "false", "0": hard = false
+        case "true", "1": hard = true
+        default: throw APIError(.unprocessableContent, "hard must be true or false")
+        }
         _ = try await state.graph(slug: try context.parameters.require("slug"), permission: .administer, context: context, includingDeleted: hard)
         try await state.deleteGraph(slug: try context.parameters.require("slug"), hard: hard, logger: context.logger)
         return Response(status: .noContent)
@@ -124,7 +129,8 @@ struct GraphRoutes {
         let body = try await JSONBody.decode(AddMemberRequest.self, from: request)
         let role = try parseRole(body.role)
         guard let userID = UUID(uuidString: body.userID) else { throw APIError(.badRequest, "Invalid user id") }
-        guard try await state.users(context.logger).user(id: userID) != nil else { throw APIError(.notFound, "User not found") }
+        // The graph is the resource addressed; a user id in the body that names no one is invalid input.
+        guard try await state.users(context.logger).user(id: userID) != nil else { throw APIError(.unprocessableContent, "No user with this id") }
         let repository = state.graphs(context.logger)
         try await repository.addMember(graphID: graph.id, userID: userID, role: role)
         return try JSONBody.response(try await detail(graphID: graph.id, userID: userID, repository: repository), status: .created)

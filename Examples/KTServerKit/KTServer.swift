@@ -140,6 +140,7 @@ public enum KTServer {
         // Outermost, so it records the status the client gets (after ErrorMiddleware).
         router.middlewares.add(MetricsMiddleware())
         router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(MethodNotAllowedMiddleware())
         // Liveness touches nothing; readiness names what is down of every database and Qdrant
         // the process serves, as of the last background check (no query per request);
         // /healthz is readiness.

@@ -144,6 +144,37 @@ struct CreateGraphRequest: Decodable {
         case contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
     }
 
+    init(slug: String, name: String, description: String? = nil, graphType: String? = nil, byokEnabled: Bool? = nil,
+         databaseConnectionConfigKey: String? = nil, contributeToPublic: Bool? = nil, usePublicCache: Bool? = nil) {
+        self.slug = slug
+        self.name = name
+        self.description = description
+        self.graphType = graphType
+        self.byokEnabled = byokEnabled
+        self.databaseConnectionConfigKey = databaseConnectionConfigKey
+        self.contributeToPublic = contributeToPublic
+        self.usePublicCache = usePublicCache
+    }
+
+    /// As the document says: `description` and `database_connection_config_key` may be null;
+    /// the other optional fields may be left out but not sent as null (null is not "the default").
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        for key in [CodingKeys.graphType, .byokEnabled, .contributeToPublic, .usePublicCache] where container.contains(key) {
+            if try container.decodeNil(forKey: key) {
+                throw DecodingError.valueNotFound(Any.self, .init(codingPath: [key], debugDescription: "\(key.rawValue) may not be null"))
+            }
+        }
+        slug = try container.decode(String.self, forKey: .slug)
+        name = try container.decode(String.self, forKey: .name)
+        description = try container.decodeIfPresent(String.self, forKey: .description)
+        graphType = try container.decodeIfPresent(String.self, forKey: .graphType)
+        byokEnabled = try container.decodeIfPresent(Bool.self, forKey: .byokEnabled)
+        databaseConnectionConfigKey = try container.decodeIfPresent(String.self, forKey: .databaseConnectionConfigKey)
+        contributeToPublic = try container.decodeIfPresent(Bool.self, forKey: .contributeToPublic)
+        usePublicCache = try container.decodeIfPresent(Bool.self, forKey: .usePublicCache)
+    }
+
     /// Field validation the original did in pydantic (422). `default` passes here; the route
     /// answers it with 400 like the original.
     func validate() throws {
@@ -217,8 +248,10 @@ struct FieldLimit {
     static let graphType = FieldLimit(field: "graph_type", range: 1...20)    // graphs.graph_type
     static let configKey = FieldLimit(field: "config_key", range: 1...200)  // database_connections.config_key
 
-    /// 422 unless `value` has a length in `range` (code points); blank names count as empty.
+    /// 422 unless `value` has a length in `range` (code points; blank names count as empty)
+    /// and holds no NUL (PostgreSQL text cannot).
     func check(_ value: String, field: String? = nil) throws {
+        guard !value.utf8.contains(0) else { throw APIError(.unprocessableContent, "\(field ?? self.field) may not contain NUL") }
         let length = range.lowerBound > 0 && value.trimmingCharacters(in: .whitespaces).isEmpty ? 0 : value.unicodeScalars.count
         guard range.contains(length) else {
             throw APIError(.unprocessableContent, "\(field ?? self.field) has \(range.lowerBound) to \(range.upperBound) characters (Unicode code points)")

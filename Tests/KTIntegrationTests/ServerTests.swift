@@ -366,7 +366,7 @@ struct ServerTests {
             #expect(added.object["email"] as? String == "alice@example.org")
             #expect(try await f.api.call("POST", path, token: f.admin, body: ["user_id": f.aliceID.uuidString]).status == 409)
             #expect(try await f.api.call("POST", path, token: f.admin, body: ["user_id": "not-a-uuid"]).status == 400)
-            #expect(try await f.api.call("POST", path, token: f.admin, body: ["user_id": UUID().uuidString]).status == 404)
+            #expect(try await f.api.call("POST", path, token: f.admin, body: ["user_id": UUID().uuidString]).status == 422)  // no such user: invalid input
             #expect(try await f.api.call("POST", path, token: f.admin, body: ["user_id": f.bobID.uuidString, "role": "superadmin"]).status == 422)
 
             // A reader may read the graph and its members, not manage them.
@@ -448,6 +448,23 @@ struct ServerTests {
             for _ in 0..<60 { _ = try await f.api.call("GET", "/healthz") }
             try await Task.sleep(for: .milliseconds(1200))  // statistics are flushed about once a second
             #expect(try await commits() - start < 30, "60 health checks")
+        }
+    }
+
+    @Test("the server rejects what the document rejects: ?hard=null, a null boolean, an unknown method (405 with Allow) (issue 17, item 11)")
+    func strictAgreement() async throws {
+        try await withServer { f in
+            let slug = TestEnvironment.uniqueName("doc")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "N", "use_public_cache": NSNull()]).status == 422)
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "N", "description": NSNull()]).status == 201)
+            #expect(try await f.api.call("DELETE", "/api/v1/graphs/\(slug)?hard=null", token: f.admin).status == 422)
+            #expect(try await f.api.call("GET", "/api/v1/graphs/\(slug)", token: f.admin).object["status"] as? String == "active")
+            let trace = try await f.api.call("PATCH", "/api/v1/graphs/\(slug)", token: f.admin)
+            #expect(trace.status == 405)
+            #expect(trace.headers["allow"] == "DELETE, GET, HEAD, PUT")
+            #expect(try await f.api.call("POST", "/metrics").status == 405)
+            #expect(try await f.api.call("PUT", "/api/v1/graphs/database-connections", token: f.admin).headers["allow"] == "GET, HEAD, POST")
+            try await TestEnvironment.dropCollections(global: [slug])
         }
     }
 

@@ -53,12 +53,12 @@ qdrant_local_python() {
   echo "$venv/bin/python"
 }
 
-# Installs (once) Selenium and axe-core (selenium-axe-python) into the same virtualenv for the
-# console's browser tests and prints its python.
+# Installs (once) Selenium, axe-core (selenium-axe-python) and schemathesis into the same virtualenv for the
+# browser and API fuzzing tests and prints its python.
 browser_test_python() {
   local root=$1 python
   python=$(qdrant_local_python "$root")
-  if ! "$python" -c 'import selenium, selenium_axe_python' 2>/dev/null; then
+  if ! "$python" -c 'import selenium, selenium_axe_python, schemathesis' 2>/dev/null; then
     "$(dirname "$python")/pip" install -q --disable-pip-version-check -r "$root/Tests/Browser/requirements.txt" >&2
   fi
   echo "$python"
