@@ -27,20 +27,9 @@ struct ConsoleBrowserTests {
     /// Runs one phase of the browser script; its output is part of the failure message.
     static func runPhase(_ phase: Int, base: String, arguments: [String: String]) async throws -> (status: Int32, output: String) {
         let python = try #require(TestEnvironment.variables["KT_TEST_BROWSER_PYTHON"], "scripts/test-env installs the browser test tools")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         var list = [script.path, "\(phase)", "--base", base, "--screenshots", screenshots.path]
         for (name, value) in arguments.sorted(by: { $0.key < $1.key }) { list += ["--\(name)", value] }
-        process.arguments = list
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("kt-console-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
-        process.standardOutput = handle
-        process.standardError = handle
-        try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
-        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+        return try await TestEnvironment.runProcess(URL(fileURLWithPath: python), list)
     }
 
     @Test("console pages in chromium: sign-in, the Database picker, provisioning failure and retry, members, nodes, CSRF, no JavaScript, axe")

@@ -27,28 +27,15 @@ struct SchemathesisTests {
             let token = try await world.token(email: superuser ? "root@example.org" : "plain@example.org", superuser: superuser, logger: logger)
             let server = try await ServerProcess(environment: try MigrateAllTests.environment(world))
             defer { server.stop() }
-            let process = Process()
-            process.executableURL = binary
-            // One worker: CPython 3.11 before 3.11.9 can fail `ast.parse` when threads parse at once
-            // (gh-106905), which hypothesis does while describing strategies. A fixed seed keeps runs comparable.
-            process.arguments = ["--config-file", Self.configuration.path, "run", "http://127.0.0.1:\(server.port)/openapi.json",
-                                 "--checks", "all", "--workers", "1", "--max-examples", "30", "--seed", "20261126",
-                                 "-H", "Authorization: Bearer \(token)"]
             var environment = ProcessInfo.processInfo.environment
             environment["NO_COLOR"] = "1"
-            environment["SCHEMATHESIS_HOOKS"] = nil
-            process.environment = environment
-            let log = FileManager.default.temporaryDirectory.appendingPathComponent("kt-schemathesis-\(UUID().uuidString).log")
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: log)
-            defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
-            process.standardOutput = handle
-            process.standardError = handle
-            process.currentDirectoryURL = FileManager.default.temporaryDirectory
-            try process.run()
-            while process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
-            let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
-            #expect(process.terminationStatus == 0, "\(output.suffix(6000))")
+            // One worker: CPython 3.11 before 3.11.9 can fail `ast.parse` when threads parse at once
+            // (gh-106905), which hypothesis does while describing strategies. A fixed seed keeps runs comparable.
+            let (status, output) = try await TestEnvironment.runProcess(binary, [
+                "--config-file", Self.configuration.path, "run", "http://127.0.0.1:\(server.port)/openapi.json",
+                "--checks", "all", "--workers", "1", "--max-examples", "30", "--seed", "20261126", "-H", "Authorization: Bearer \(token)",
+            ], environment: environment, directory: FileManager.default.temporaryDirectory)
+            #expect(status == 0, "\(output.suffix(6000))")
         }
     }
 }

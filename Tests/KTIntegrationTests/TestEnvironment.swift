@@ -83,6 +83,26 @@ enum TestEnvironment {
         }
     }
 
+    /// Runs a program to its end with its output in a temporary file (no pipe can fill up);
+    /// returns its exit status and output.
+    static func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+                           directory: URL? = nil) async throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("kt-process-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close(); try? FileManager.default.removeItem(at: log) }
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
+    }
+
     /// Whether the schema `name` exists in the database of `url`.
     static func schemaExists(_ name: String, on url: DatabaseURL) async throws -> Bool {
         try await PostgresConnection.withConnection(configuration: connectionConfiguration(url), logger: logger) { connection in
