@@ -122,6 +122,11 @@ public struct ReadGraphEngine: Sendable {
     /// Children of a node, alphabetical.
     public func children(of parentID: UUID) async throws -> [GraphNode] { try await nodes("WHERE parent_id = \(parentID) ORDER BY concept") }
 
+    /// At most `limit` children of a node, by concept.
+    public func children(of parentID: UUID, limit: Int) async throws -> [GraphNode] {
+        try await nodes("WHERE parent_id = \(parentID) ORDER BY concept LIMIT \(limit)")
+    }
+
     /// Perspectives of a concept.
     public func perspectives(of conceptID: UUID) async throws -> [GraphNode] {
         try await nodes("WHERE source_concept_id = \(conceptID) AND node_type = 'perspective' ORDER BY concept")

@@ -62,7 +62,7 @@ extension ConsoleRoutes {
         let shown = 200
         let facts = try await engine.nodeFacts(of: id, offset: 0, limit: shown)
         let edges = try await engine.edges(of: id, direction: .both, offset: 0, limit: shown)
-        let children = Array(try await engine.children(of: id).prefix(shown))
+        let children = try await engine.children(of: id, limit: shown)
         let others = edges.map { $0.sourceID == id ? $0.targetID : $0.sourceID }
         let concepts = Dictionary(try await engine.nodes(ids: Array(Set(others))).map { ($0.id, $0.concept) }, uniquingKeysWith: { a, _ in a })
         var values: [String: Any] = [
