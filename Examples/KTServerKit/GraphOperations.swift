@@ -41,7 +41,6 @@ extension ServerState {
     ///   delete stopped part way (the graph stays deleted; running it again resumes).
     func deleteGraph(slug: String, hard: Bool, logger: Logger) async throws {
         guard let graph = try await graphs(logger).graph(slug: slug), hard || graph.status != .deleted else { throw APIError.graphNotFound }
-        guard !graph.isDefault else { throw APIError(.badRequest, "The default graph cannot be deleted") }
         await system.invalidate(graphID: graph.id)
         do {
             try await provisioner.deleteGraph(slug: slug, hard: hard)
@@ -56,15 +55,14 @@ extension ServerState {
 
     /// Provisions a graph in `error` again (superuser).
     ///
-    /// - Throws: 404, 400 when it is not in `error`, ``ProvisioningFailed`` when a step fails again.
+    /// - Throws: 404, 400 when it is neither in `error` nor abandoned in `provisioning`, 409 while
+    ///   another process provisions it, ``ProvisioningFailed`` when a step fails again.
     func retryGraph(slug: String, logger: Logger) async throws -> Graph {
         guard let graph = try await graphs(logger).graph(slug: slug), graph.status != .deleted, !graph.isDefault else {
             throw APIError.graphNotFound
         }
-        guard graph.status == .error || graph.status == .provisioning else {
-            throw APIError(.badRequest, "Only a graph in status 'error' can be retried (status is '\(graph.status)')")
-        }
         do {
+            // The provisioner decides what may be retried (`invalidState`: 400, `conflict`: 409).
             let retried = try await provisioner.retry(slug: slug)
             await system.invalidate(graphID: graph.id)
             return retried
