@@ -58,7 +58,7 @@ enum OperationsBenchmark {
     }
 
     /// Paired rounds on 101 graphs made for this run (dropped afterwards), after an untimed pass
-    /// that opens both sides' connections: each round writes
+    /// that syncs a node of every graph: each round writes
     /// 100 new nodes into each of 100 graphs and 10,000 into the last, then syncs the 100 with one
     /// service pass and the one until idle; the figure is the median of the rounds' ratios.
     static func syncMany(_ system: GraphSystem, logger: Logger) async throws {
@@ -72,7 +72,12 @@ enum OperationsBenchmark {
         let list = targets
         let service = SyncService(settings: settings, logger: logger) { list }
         let big = try await system.sessions(slug: slugs[100])
-        // Warm-up (not timed): both sides open their connections once.
+        // Warm-up (not timed): a node in every graph, synced, so both sides open their
+        // connections and their server processes have met every graph's tables once (a sync
+        // service runs for days; a process's first look at a schema is not its steady state).
+        for slug in slugs {
+            try await system.workerEngine(slug: slug, logger: logger).createNodes([WorkerGraphEngine.NodeSpec(concept: "Warm-up")])
+        }
         await service.runOnce()
         try await big.syncEngine(settings: settings, logger: logger).syncUntilIdle()
         // The fixed cost of a pass: a cycle per graph that finds nothing to copy (the warm-up
@@ -81,7 +86,7 @@ enum OperationsBenchmark {
         await service.runOnce()
         let idle = (ContinuousClock.now - idleStart).seconds
         var rounds: [(many: Double, one: Double)] = []
-        for round in 0..<3 {
+        for round in 0..<5 {
             for slug in slugs.prefix(100) {
                 try await system.workerEngine(slug: slug, logger: logger)
                     .createNodes((0..<100).map { WorkerGraphEngine.NodeSpec(concept: "Sync \(round) \($0)") })
@@ -105,10 +110,10 @@ enum OperationsBenchmark {
             rounds.append((many, one))
         }
         let ratios = rounds.map { $0.many / $0.one }.sorted()
-        print("sync: 100 graphs x 100 new nodes (one service pass) vs 1 graph x 10,000 new nodes (SYNC_PARALLELISM \(settings.parallelism) per pair), 3 paired rounds")
+        print("sync: 100 graphs x 100 new nodes (one service pass) vs 1 graph x 10,000 new nodes (SYNC_PARALLELISM \(settings.parallelism) per pair), 5 paired rounds")
         print(String(format: "  a pass over the 100 graphs with nothing to copy: %.2f s", idle))
         print(String(format: "  rounds: %@; median ratio %.2fx (%.2f-%.2f) (target <= 2x)",
-                     rounds.map { String(format: "%.2f s vs %.2f s", $0.many, $0.one) }.joined(separator: ", "), ratios[1], ratios[0], ratios[2]))
+                     rounds.map { String(format: "%.2f s vs %.2f s", $0.many, $0.one) }.joined(separator: ", "), ratios[2], ratios[0], ratios[4]))
         for slug in slugs { try await system.provisioner.deleteGraph(slug: slug, hard: true) }
     }
 }

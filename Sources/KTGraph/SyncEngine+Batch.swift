@@ -10,7 +10,7 @@ extension SyncEngine {
     typealias Outcomes = [String: Result]
 
     /// Applies `keys` of `table` in graph-db transaction `t`, reading write-db through `w`.
-    /// Rows already read from write-db (``prefetch(_:_:_:watermark:)``) are used when they are `keys`' rows.
+    /// Rows already read from write-db with the batch are used when they are `keys`' rows.
     func applyBatch(
         _ table: String, _ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, prefetched: Prefetched? = nil, touched: inout Set<UUID>
     ) async throws -> Outcomes {
@@ -34,19 +34,10 @@ extension SyncEngine {
         }
     }
 
-    /// A batch's write-db rows read ahead: the sync reads the next batch of a table while
-    /// graph-db applies the current one.
+    /// A batch's write-db rows, read with the batch: the sync reads the next batch of a table
+    /// while graph-db applies the current one.
     enum Prefetched: Sendable {
         case nodes(NodeRows)
-    }
-
-    /// Reads `keys`' write-db rows ahead, for the tables whose reads are split from their
-    /// writes (nil for the others, which read as they apply).
-    func prefetch(_ table: String, _ keys: [String], _ w: PostgresTransaction, watermark: Date) async throws -> Prefetched? {
-        switch table {
-        case "write_nodes": .nodes(try await loadNodes(keys, w, watermark: watermark))
-        default: nil
-        }
     }
 
     // MARK: Facts
@@ -127,7 +118,7 @@ extension SyncEngine {
 
     /// The node columns copied as they are, in `nodes`' order (read as text in write-db, bound as
     /// one array per column and expanded by `unnest` in graph-db).
-    private static let nodeColumns: [(name: String, type: String)] = [
+    static let nodeColumns: [(name: String, type: String)] = [
         ("concept", "text"), ("node_type", "text"), ("entity_subtype", "text"), ("definition", "text"), ("definition_source", "text"),
         ("attractor", "text"), ("filter_id", "text"), ("max_content_tokens", "int"), ("stale_after", "int"), ("visibility", "text"),
         ("created_at", "timestamptz"), ("updated_at", "timestamptz"),
@@ -137,50 +128,98 @@ extension SyncEngine {
     struct NodeRows: Sendable {
         /// The keys asked for; those without a row were deleted.
         var keys: [String]
-        /// The keys found, in row order, and their node ids.
-        var presentKeys: [String] = [], ids: [UUID] = []
+        /// The keys found, in row order, their node ids and `updated_at`.
+        var presentKeys: [String] = [], ids: [UUID] = [], updatedAt: [Date] = []
         /// The keys found whose node was created after the table's watermark: probably new to
         /// graph-db.
         var createdSinceWatermark: [String] = []
         /// What waits in write-db for the nodes of ``createdSinceWatermark``, read with the rows
         /// (so applying the batch does not wait for write-db).
         var predictedDependents = Dependents()
-        /// The arrays: node ids, parent ids, perspective source ids, then ``nodeColumns``.
-        var columns: [PostgresArray] = []
+        /// Per row: parent id, perspective source id, then ``nodeColumns`` as text.
+        var parents: [String?] = [], sources: [String?] = []
+        var values = Array(repeating: [String?](), count: SyncEngine.nodeColumns.count)
         /// (node id, fact id) of the node_facts and node_fact_rejections wanted.
         var links: (nodes: [String], facts: [String]) = ([], []), rejections: (nodes: [String], facts: [String]) = ([], [])
+
+        /// The arrays: node ids, parent ids, perspective source ids, then ``nodeColumns``.
+        var columns: [PostgresArray] { [PostgresArray(ids)] + ([parents, sources] + values).map(PostgresArray.init(text:)) }
     }
 
-    /// Reads `keys`' rows: each row's columns as text and its facts in graph-db's shape (without
-    /// rejected facts); Swift adds the ids of node, parent and perspective source, derived from
-    /// their keys (whether those nodes exist is graph-db's question, answered when applying).
+    /// Which write-db node rows to read.
+    enum NodeSelection {
+        /// These keys' rows (a key without one was deleted).
+        case keys([String])
+        /// The first `limit` rows changed after a moment, in `updated_at` order (a walk of its index).
+        case changedAfter(Date, limit: Int)
+        /// The rows changed at exactly a moment, but for the keys already read.
+        case changedAt(Date, excluding: [String])
+    }
+
+    /// Reads `keys`' rows (a key without one was deleted).
     func loadNodes(_ keys: [String], _ w: PostgresTransaction, watermark: Date? = nil) async throws -> NodeRows {
-        let columns = Self.nodeColumns
         var rows = NodeRows(keys: keys)
-        var parents: [String?] = [], sources: [String?] = []
-        var values = Array(repeating: [String?](), count: columns.count)
-        for row in try await w.query("""
+        try await loadNodes(.keys(keys), into: &rows, w, watermark: watermark)
+        return rows
+    }
+
+    /// Reads the selected rows into `rows`: each row's columns as text and its facts in
+    /// graph-db's shape (without rejected facts); Swift adds the ids of node, parent and
+    /// perspective source, derived from their keys (whether those nodes exist is graph-db's
+    /// question, answered when applying). With `watermark`, what waits for the rows' nodes
+    /// created since then is read in the same statement.
+    func loadNodes(_ selection: NodeSelection, into rows: inout NodeRows, _ w: PostgresTransaction, watermark: Date? = nil) async throws {
+        let columns = Self.nodeColumns
+        var query: PostgresQuery = """
             SELECT n.key, n.parent_key, n.source_concept_key, coalesce(n.created_at > \(watermark)::timestamptz, false),
                 ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
                     SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)),
                 ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid),
-                \(unsafeRaw: columns.map { "n." + $0.name }.joined(separator: ", "))
-            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n
-            """).rows {
+                n.updated_at, \(unsafeRaw: columns.map { "n." + $0.name }.joined(separator: ", ")),
+                CASE WHEN n.created_at > \(watermark)::timestamptz THEN ARRAY(\(unsafeRaw: Self.dependentsOfNode)) END
+            
+            """
+        switch selection {
+        case .keys(let keys):
+            query.append("FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n")
+        case .changedAfter(let after, let limit):
+            query.append("FROM (SELECT * FROM write_nodes WHERE updated_at > \(after) ORDER BY updated_at LIMIT \(limit)) n ORDER BY n.updated_at")
+        case .changedAt(let at, let excluding):
+            query.append("FROM write_nodes n WHERE n.updated_at = \(at) AND n.key <> ALL(\(excluding)::text[])")
+        }
+        for row in try await w.query(query).rows {
             let key = try row.decode(0, as: String.self), nodeID = GraphKeys.id(forKey: key), id = nodeID.postgresText
             rows.presentKeys.append(key)
             rows.ids.append(nodeID)
             if try row.decode(3, as: Bool.self) { rows.createdSinceWatermark.append(key) }
-            parents.append(try row.decode(1, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
-            sources.append(try row.decode(2, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
+            rows.parents.append(try row.decode(1, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
+            rows.sources.append(try row.decode(2, as: String?.self).map { GraphKeys.id(forKey: $0).postgresText })
             for fact in try row.decode(4, as: [String].self) { rows.links.nodes.append(id); rows.links.facts.append(fact) }
             for fact in try row.decode(5, as: [String].self) { rows.rejections.nodes.append(id); rows.rejections.facts.append(fact) }
-            for column in columns.indices { values[column].append(try row.decode(6 + column, as: String?.self)) }
+            rows.updatedAt.append(try row.decode(6, as: Date.self))
+            for column in columns.indices { rows.values[column].append(try row.decode(7 + column, as: String?.self)) }
+            for entry in try row.decode(7 + columns.count, as: [String]?.self) ?? [] {
+                guard let colon = entry.firstIndex(of: ":"), let kind = Dependents.Kind(rawValue: String(entry[..<colon])) else {
+                    throw KTDBError(code: .decoding, message: "unknown dependent kind")
+                }
+                rows.predictedDependents.entries.append(.init(kind: kind, value: String(entry[entry.index(after: colon)...]), nodeKey: key))
+            }
         }
-        rows.columns = [PostgresArray(rows.ids)] + ([parents, sources] + values).map(PostgresArray.init(text:))
-        if !rows.createdSinceWatermark.isEmpty { rows.predictedDependents = try await loadDependents(ofNewNodes: rows.createdSinceWatermark, w) }
-        return rows
+        if case .keys = selection {} else { rows.keys = rows.presentKeys }
     }
+
+    /// What may wait in write-db for node `n` (new to graph-db), as `kind:value` texts: children
+    /// and perspectives (by node id), edges, dimensions, counters, reports and versions (by key
+    /// or id).
+    private static let dependentsOfNode = """
+        SELECT 'child:' || d.node_uuid::text FROM write_nodes d WHERE d.parent_key = n.key
+        UNION ALL SELECT 'perspective:' || d.node_uuid::text FROM write_nodes d WHERE d.source_concept_key = n.key
+        UNION ALL SELECT 'edge:' || d.key FROM write_edges d WHERE d.source_node_key = n.key OR d.target_node_key = n.key
+        UNION ALL SELECT 'dimension:' || d.key FROM write_dimensions d WHERE d.node_key = n.key
+        UNION ALL SELECT 'counters:' || d.node_key FROM write_node_counters d WHERE d.node_key = n.key
+        UNION ALL SELECT 'report:' || d.node_key FROM write_convergence_reports d WHERE d.node_key = n.key
+        UNION ALL SELECT 'version:' || d.id::text FROM write_node_versions d WHERE d.node_key = n.key
+        """
 
     private func applyNodes(_ rows: NodeRows, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
         let present = Set(rows.presentKeys)
@@ -224,11 +263,11 @@ extension SyncEngine {
     /// that existed before (with their old parent), every upserted node's parent, and the nodes
     /// whose facts changed: the nodes whose counters need a refresh.
     private func upsertNodes(_ rows: NodeRows) -> PostgresQuery {
-        let columns = Self.nodeColumns
+        let columns = Self.nodeColumns, arrays = rows.columns
         var query: PostgresQuery = """
-            WITH b AS (SELECT * FROM unnest(\(rows.columns[0])::uuid[], \(rows.columns[1])::uuid[], \(rows.columns[2])::uuid[]
+            WITH b AS (SELECT * FROM unnest(\(arrays[0])::uuid[], \(arrays[1])::uuid[], \(arrays[2])::uuid[]
             """
-        for (column, values) in zip(columns, rows.columns.dropFirst(3)) { query.append(", \(values)::\(unsafeRaw: column.type)[]") }
+        for (column, values) in zip(columns, arrays.dropFirst(3)) { query.append(", \(values)::\(unsafeRaw: column.type)[]") }
         query.append("""
             ) AS b(id, parent_id, source_concept_id, \(unsafeRaw: columns.map(\.name).joined(separator: ", ")))),
                 links AS (SELECT * FROM unnest(\(rows.links.nodes)::uuid[], \(rows.links.facts)::uuid[]) AS l(node_id, fact_id)),

@@ -120,8 +120,8 @@ public struct SyncEngine: Sendable {
 
     // MARK: Watermarks
 
-    private func setWatermark(_ table: String, _ value: Date) async throws {
-        try await writeSession.query("""
+    private func setWatermark(_ table: String, _ value: Date, on runner: any PostgresQueryRunner) async throws {
+        try await runner.run("""
             INSERT INTO sync_watermarks (table_name, graph_slug, last_synced_at) VALUES (\(table), \(graphSlug), \(value))
             ON CONFLICT (table_name, graph_slug) DO UPDATE SET last_synced_at = GREATEST(sync_watermarks.last_synced_at, EXCLUDED.last_synced_at)
             """, logger: logger)
@@ -171,6 +171,7 @@ public struct SyncEngine: Sendable {
     /// Ordered by `updated_at` alone (a walk of its index, never a sort): the rows cut off at the
     /// last timestamp are taken by the second query.
     private func readBatch(_ table: String, after since: Date, watermark: Date, _ w: PostgresTransaction) async throws -> Batch? {
+        if table == "write_nodes" { return try await readNodeBatch(after: since, watermark: watermark, w) }
         let keyColumn = Self.keyColumn(table)
         var rows = try await w.query("""
             SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
@@ -184,7 +185,19 @@ public struct SyncEngine: Sendable {
             let have = Set(rows.map(\.key))
             rows += ties.filter { !have.contains($0) }.map { (key: $0, updatedAt: last.updatedAt) }
         }
-        return Batch(rows: rows, prefetched: try await prefetch(table, rows.map(\.key), w, watermark: watermark))
+        return Batch(rows: rows)
+    }
+
+    /// The nodes' batch: their whole rows are read with the batch (one statement, a second one
+    /// for the rows sharing the last timestamp when the batch is full), ready to apply.
+    private func readNodeBatch(after since: Date, watermark: Date, _ w: PostgresTransaction) async throws -> Batch? {
+        var rows = NodeRows(keys: [])
+        try await loadNodes(.changedAfter(since, limit: settings.batchSize), into: &rows, w, watermark: watermark)
+        guard let last = rows.updatedAt.last else { return nil }
+        if rows.presentKeys.count == settings.batchSize {
+            try await loadNodes(.changedAt(last, excluding: rows.presentKeys), into: &rows, w, watermark: watermark)
+        }
+        return Batch(rows: zip(rows.presentKeys, rows.updatedAt).map { (key: $0, updatedAt: $1) }, prefetched: .nodes(rows))
     }
 
     /// Applies a table's changed rows batch by batch. While graph-db applies one batch, write-db
@@ -208,14 +221,26 @@ public struct SyncEngine: Sendable {
                 let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
                 let target = Self.watermarkTarget(from: mark, through: last, bound: bound)
                 if let target { mark = target }
+                guard let reading = next else {
+                    // The table's last batch: its bookkeeping joins the cycle's transaction (no
+                    // read ahead is using it), after the earlier batches' in order.
+                    report.add(try await bookkeeping?.value ?? Report())
+                    bookkeeping = nil
+                    report.add(applied)
+                    report.add(try await record(outcomes, retrying: false, clearing: clearing, on: w))
+                    if let target { try await setWatermark(table, target, on: w) }
+                    break
+                }
+                // While the next batch is read on the cycle's transaction, the bookkeeping runs
+                // on a connection of its own.
                 bookkeeping = Task { [bookkeeping] in
                     var done = try await bookkeeping?.value ?? Report()
                     done.add(applied)
-                    done.add(try await record(outcomes, retrying: false, clearing: clearing))
-                    if let target { try await setWatermark(table, target) }
+                    done.add(try await record(outcomes, retrying: false, clearing: clearing, on: writeSession))
+                    if let target { try await setWatermark(table, target, on: writeSession) }
                     return done
                 }
-                batch = try await next?.value
+                batch = try await reading.value
                 next = nil
             }
             report.add(try await bookkeeping?.value ?? Report())
@@ -237,10 +262,10 @@ public struct SyncEngine: Sendable {
         // A tombstone applies the current state of its key: if the row was re-created, this upserts it.
         let outcomes = try await apply(rows.map { ($0.0, $0.1) }, w, &report)
         for outcome in outcomes where outcome.result == .applied { report.deleted += 1 }
-        report.add(try await record(outcomes.filter { $0.result != .applied }, retrying: false))
-        if let target = Self.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark("write_tombstones", target) }
+        report.add(try await record(outcomes.filter { $0.result != .applied }, retrying: false, on: w))
+        if let target = Self.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark("write_tombstones", target, on: w) }
         // Tombstones a day behind the watermark are no longer needed.
-        try await writeSession.query("DELETE FROM write_tombstones WHERE deleted_at <= \(since)::timestamptz - interval '1 day'", logger: logger)
+        try await w.query("DELETE FROM write_tombstones WHERE deleted_at <= \(since)::timestamptz - interval '1 day'")
     }
 
     // MARK: Queue
@@ -253,7 +278,7 @@ public struct SyncEngine: Sendable {
             """).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
         guard !due.isEmpty else { return }
         let outcomes = try await apply(due, w, &report)
-        report.add(try await record(outcomes, retrying: true))
+        report.add(try await record(outcomes, retrying: true, on: w))
     }
 
     enum Result: Equatable { case applied, deferred(String), failed(String) }
@@ -262,7 +287,7 @@ public struct SyncEngine: Sendable {
     /// Records outcomes: applied rows leave the queue; deferred and failed rows enter it or
     /// move on in it (backoff doubling; abandoned at `maxRetries`).
     /// Returns the outcomes' figures.
-    private func record(_ outcomes: [Outcome], retrying: Bool, clearing: Bool = true) async throws -> Report {
+    private func record(_ outcomes: [Outcome], retrying: Bool, clearing: Bool = true, on runner: any PostgresQueryRunner) async throws -> Report {
         var report = Report()
         struct Queued: Encodable { var table: String, key: String, reason: String, base: Double }
         var cleared: [(String, String)] = [], queued: [String: Queued] = [:]
@@ -283,7 +308,7 @@ public struct SyncEngine: Sendable {
             }
         }
         if !queued.isEmpty {
-            let abandoned = try await writeSession.query("""
+            let abandoned = try await runner.run("""
                 INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
                 SELECT gen_random_uuid(), b.table, b.key, b.reason, 1, 'pending', \(graphSlug), now() + make_interval(secs => b.base * 2)
                 FROM jsonb_to_recordset(\(try Self.json(Array(queued.values)))) AS b("table" text, key text, reason text, base float8)
@@ -300,7 +325,7 @@ public struct SyncEngine: Sendable {
             }
         }
         if clearing, !cleared.isEmpty {
-            try await writeSession.query("""
+            try await runner.run("""
                 DELETE FROM sync_failures WHERE graph_slug = \(graphSlug)
                   AND (table_name, record_key) IN (SELECT * FROM unnest(\(cleared.map(\.0))::text[], \(cleared.map(\.1))::text[]))
                 """, logger: logger)
