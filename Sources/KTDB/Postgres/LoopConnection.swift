@@ -26,6 +26,15 @@ struct LoopJob: Sendable {
         /// rolls back when a statement fails.
         case scoped(setup: [PostgresQuery], query: PostgresQuery)
         case simple(String)
+        /// A `COPY` statement (simple protocol); completes when the server is in COPY mode.
+        case copyStart(String)
+        /// `COPY TO STDOUT` data, up to ``LoopConnection/copyChunkLimit`` bytes: one result with
+        /// the data, and a second one (the `COPY`'s own) when the copy has ended.
+        case copyRead
+        /// `COPY FROM STDIN` data; completes when libpq has sent it (or buffered it below its limit).
+        case copyWrite([UInt8])
+        /// Ends `COPY FROM STDIN` (with an error message: aborts it); completes with the `COPY`'s result.
+        case copyEnd(error: String?)
         case close
     }
 
@@ -46,7 +55,15 @@ final class LoopConnection: @unchecked Sendable {
         case params(sql: String, oids: [UInt32], values: [String?])
         case prepare(name: String, sql: String, oids: [UInt32])
         case prepared(name: String, values: [String?])
+        case copyEnd(error: String?)
     }
+
+    /// A `COPY` in progress: the server streams data out, or waits for data in.
+    enum CopyState { case out, into }
+
+    /// How much `COPY TO STDOUT` data one ``LoopJob/Request/copyRead`` job returns at most
+    /// (about; a row is never split by libpq).
+    static let copyChunkLimit = 512 * 1024
 
     enum Next {
         case sendNext
@@ -69,6 +86,13 @@ final class LoopConnection: @unchecked Sendable {
     var queue: [LoopJob] = []
     var current: LoopJob?
     var wantsWrite = false
+    /// Whether the socket is watched for reading (not while `COPY TO STDOUT` data waits for a
+    /// reader: the server then waits on TCP instead of libpq buffering without bound).
+    var watchesRead = true
+    private(set) var copyState: CopyState?
+    private var copyBuffer: [UInt8] = []
+    /// A `copyWrite` job whose data libpq has taken, waiting for its send buffer to drain.
+    private(set) var copyWriteQueued = false
     private var commands: [Command] = []
     private var commandIndex = 0
     private var results: [PostgresResult] = []
@@ -101,8 +125,13 @@ final class LoopConnection: @unchecked Sendable {
         pipelineSynced = false
         collected = 0..<Int.max
         switch job.request {
-        case .simple(let sql):
+        case .simple(let sql), .copyStart(let sql):
             commands = [.simple(sql)]
+        case .copyRead, .copyWrite:
+            commands = []
+            copyWriteQueued = false
+        case .copyEnd(let message):
+            commands = [.copyEnd(error: message)]
         case .query(let query):
             commands = commands(for: query)
         case .scoped(let setup, let query):
@@ -155,6 +184,11 @@ final class LoopConnection: @unchecked Sendable {
             sent = oids.withUnsafeBufferPointer { PQsendPrepare(handle, name, sql, Int32(oids.count), $0.baseAddress) }
         case .prepared(let name, let values):
             sent = withCStrings(values) { PQsendQueryPrepared(handle, name, Int32(values.count), $0, nil, nil, 0) }
+        case .copyEnd(let message):
+            guard copyState == .into else { return KTDBError(code: .invalidArgument, message: "no COPY FROM STDIN is in progress") }
+            copyState = nil
+            // A copyWrite job completes only once libpq's buffer is sent, so the end always fits.
+            sent = PQputCopyEnd(handle, message)
         }
         return sent == 1 ? nil : connectionError()
     }
@@ -173,11 +207,20 @@ final class LoopConnection: @unchecked Sendable {
             return false
         case PGRES_PIPELINE_ABORTED:
             break  // a command skipped after an earlier error, which is already recorded
-        case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
-            // No COPY API here: the server now waits for (or streams) copy data, which would
-            // keep this connection busy for good. The statement fails and the connection is
-            // closed instead of returned.
-            error = KTDBError(code: .invalidArgument, message: "COPY is not supported through query(); the connection was closed")
+        case PGRES_COPY_IN, PGRES_COPY_OUT:
+            if case .copyStart = current?.request {
+                // The server is in COPY mode: the job is done, data follows in later jobs.
+                copyState = PQresultStatus(result) == PGRES_COPY_OUT ? .out : .into
+                return false
+            }
+            // A COPY sent through query() or execute(simple:): the server now waits for (or
+            // streams) copy data, which would keep this connection busy for good. The statement
+            // fails and the connection is closed instead of returned.
+            error = KTDBError(code: .invalidArgument, message: "COPY goes through copyOut/copyIn, not query(); the connection was closed")
+            broken = true
+            return false
+        case PGRES_COPY_BOTH:
+            error = KTDBError(code: .invalidArgument, message: "COPY BOTH (replication) is not supported; the connection was closed")
             broken = true
             return false
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY, PGRES_SINGLE_TUPLE:
@@ -189,7 +232,7 @@ final class LoopConnection: @unchecked Sendable {
                 let made = makeResult(result, columns: known)
                 if made.columns !== known { columnsByStatement[name] = made.columns }
                 results.append(made.result)
-            case .simple, .params:
+            case .simple, .params, .copyEnd:
                 results.append(makeResult(result, columns: nil).result)
             }
         default:
@@ -236,7 +279,7 @@ final class LoopConnection: @unchecked Sendable {
             switch job.request {
             case .query(let query): forgetStatement(query.sql)
             case .scoped(let setup, let query): for statement in setup + [query] { forgetStatement(statement.sql) }
-            case .simple, .close: break
+            case .simple, .close, .copyStart, .copyRead, .copyWrite, .copyEnd: break
             }
         }
         return finish(job, .failure(error))
@@ -244,19 +287,101 @@ final class LoopConnection: @unchecked Sendable {
 
     private func finish(_ job: LoopJob, _ result: Result<[PostgresResult], KTDBError>) -> Next {
         current = nil
+        var result = result
+        if case .copyRead = job.request {
+            // The data read, then (at the end of the COPY) the COPY's own result.
+            if case .success(let final) = result { result = .success([PostgresResult(rows: [], affectedRows: 0, copyData: copyBuffer)] + final) }
+            copyBuffer = []
+        }
         results = []
         refreshState()
         return .finished(job, result)
     }
 
+    // MARK: COPY
+
+    /// What a `copyRead` or `copyWrite` job's step came to.
+    enum CopyProgress {
+        /// Waiting for the socket (readable for a read, writable for a write).
+        case waiting
+        case finished(LoopJob, Result<[PostgresResult], KTDBError>)
+        /// A read reached the end of the data: the `COPY`'s own result is read next.
+        case readResult
+    }
+
+    /// Reads buffered `COPY TO STDOUT` data for the current `copyRead` job.
+    func readCopyData() -> CopyProgress {
+        guard let job = current else { return .waiting }
+        guard copyState == .out else {
+            return finish(job, .failure(KTDBError(code: .invalidArgument, message: "no COPY TO STDOUT is in progress"))).progress
+        }
+        while copyBuffer.count < Self.copyChunkLimit {
+            var pointer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(handle, &pointer, 1)
+            if length > 0, let pointer {
+                pointer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { copyBuffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(length))) }
+                PQfreemem(pointer)
+            } else if length == 0 {
+                // Nothing buffered: wait for the socket, unless there is data to hand over.
+                return copyBuffer.isEmpty ? .waiting : finishCopyRead(job)
+            } else if length == -1 {
+                // The end of the data; the COPY's result follows.
+                copyState = nil
+                commands = [.copyEnd(error: nil)]
+                commandIndex = 0
+                return .readResult
+            } else {
+                broken = true
+                return finish(job, .failure(connectionError())).progress
+            }
+        }
+        return finishCopyRead(job)
+    }
+
+    /// Hands the data read so far to the job (``finish(_:_:)`` adds it).
+    private func finishCopyRead(_ job: LoopJob) -> CopyProgress {
+        finish(job, .success([])).progress
+    }
+
+    /// Hands the current `copyWrite` job's data to libpq; it completes once libpq has sent it
+    /// (`flushed`), or waits for the socket.
+    func writeCopyData(flushed: Bool) -> CopyProgress {
+        guard let job = current, case .copyWrite(let data) = job.request else { return .waiting }
+        guard copyState == .into else {
+            return finish(job, .failure(KTDBError(code: .invalidArgument, message: "no COPY FROM STDIN is in progress"))).progress
+        }
+        if !copyWriteQueued {
+            let queued = data.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
+            }
+            switch queued {
+            case 1: copyWriteQueued = true
+            case 0: return .waiting  // libpq's buffer is full: retried when the socket is writable
+            default:
+                // The server ended the COPY (an error): its result is read like a statement's.
+                copyState = nil
+                commands = [.copyEnd(error: nil)]
+                commandIndex = 0
+                return .readResult
+            }
+        }
+        return flushed ? finish(job, .success([])).progress : .waiting
+    }
+
     /// Reads and drops whatever an idle connection received (notices, notifications, or the
     /// server's goodbye), then updates the shared state.
     func discardIdleInput() {
-        while PQisBusy(handle) == 0, let result = PQgetResult(handle) { PQclear(result) }
+        // During a COPY, results are the COPY's own: they are read by its next job.
+        if copyState == nil {
+            while PQisBusy(handle) == 0, let result = PQgetResult(handle) { PQclear(result) }
+        }
         while let notification = PQnotifies(handle) { PQfreemem(notification) }
         if PQstatus(handle) != CONNECTION_OK { broken = true }
         refreshState()
     }
+
+    var isCopyingOut: Bool { copyState == .out }
+    var isCopyingIn: Bool { copyState == .into }
 
     func markBroken() {
         broken = true
@@ -346,6 +471,14 @@ final class LoopConnection: @unchecked Sendable {
         }
         let tuples = String(cString: PQcmdTuples(result))
         return (PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount), shared)
+    }
+}
+
+extension LoopConnection.Next {
+    /// A finished job as a COPY step's outcome.
+    var progress: LoopConnection.CopyProgress {
+        if case .finished(let job, let result) = self { return .finished(job, result) }
+        return .waiting
     }
 }
 

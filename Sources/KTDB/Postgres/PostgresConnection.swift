@@ -119,7 +119,7 @@ public final class PostgresConnection: Sendable {
         let queries: [PostgresQuery] = switch request {
         case .query(let query): [query]
         case .scoped(let setup, let query): setup + [query]
-        case .simple, .close: []
+        case .simple, .close, .copyStart, .copyRead, .copyWrite, .copyEnd: []
         }
         for query in queries {
             for (index, value) in query.binds.values.enumerated() where value?.utf8.contains(0) == true {
@@ -129,6 +129,18 @@ public final class PostgresConnection: Sendable {
         if case .simple(let sql) = request, sql.utf8.contains(0) {
             throw KTDBError(code: .invalidArgument, message: "the statement contains a NUL character (U+0000)")
         }
+    }
+
+    /// Runs a step of a `COPY` (see `PostgresConnection+Copy.swift`).
+    func runCopy(_ request: LoopJob.Request) async throws(KTDBError) -> [PostgresResult] {
+        try await run(request)
+    }
+
+    /// Gives up on a `COPY TO STDOUT` whose reader failed: the server would go on streaming,
+    /// so the connection is never used again (the pool closes it).
+    func abandonCopy() {
+        stateBox.abandoned.store(true, ordering: .releasing)
+        cancelHandle.cancel()
     }
 
     // MARK: Queries

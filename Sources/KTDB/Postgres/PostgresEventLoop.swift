@@ -110,8 +110,69 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
                 completions.append((job, .failure(KTDBError(code: .connectionClosed, message: "the connection is closed"))))
                 continue
             }
+            if case .copyEnd(error: .some) = job.request, !connection.isCopyingIn {
+                // Aborting a COPY FROM STDIN the server has already ended: nothing to do.
+                completions.append((job, .success([])))
+                continue
+            }
             connection.begin(job)
-            sendCurrentCommand(connection, &completions)
+            switch job.request {
+            case .copyRead:
+                setInterest(connection, read: true)
+                readCopy(connection, &completions)
+            case .copyWrite:
+                writeCopy(connection, &completions)
+            default:
+                sendCurrentCommand(connection, &completions)
+            }
+        }
+    }
+
+    /// Reads `COPY TO STDOUT` data for the current job; at the end of the data, the COPY's
+    /// result is read like any statement's.
+    private func readCopy(_ connection: LoopConnection, _ completions: inout [Completion]) {
+        switch connection.readCopyData() {
+        case .waiting:
+            return
+        case .finished(let job, let result):
+            completions.append((job, result))
+            startNext(connection, &completions)
+        case .readResult:
+            readResults(connection, &completions)
+        }
+    }
+
+    /// Hands the current job's `COPY FROM STDIN` data to libpq and sends it; the job completes
+    /// when libpq's buffer is empty (so a writer never runs ahead of the socket).
+    private func writeCopy(_ connection: LoopConnection, _ completions: inout [Completion]) {
+        while connection.current != nil {
+            switch connection.writeCopyData(flushed: false) {
+            case .finished(let job, let result):
+                completions.append((job, result))
+                startNext(connection, &completions)
+                return
+            case .readResult:
+                readResults(connection, &completions)
+                return
+            case .waiting:
+                break
+            }
+            switch connection.flush() {
+            case 0:
+                setWritable(connection, false)
+                guard connection.copyWriteQueued else { continue }  // libpq's buffer was full: now it is empty
+                if case .finished(let job, let result) = connection.writeCopyData(flushed: true) {
+                    completions.append((job, result))
+                    startNext(connection, &completions)
+                }
+                return
+            case 1:
+                setWritable(connection, true)
+                return
+            default:
+                fail(connection, connection.connectionError(), &completions)
+                return
+            }
         }
     }
 
@@ -121,6 +182,12 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
             return
         }
         flush(connection, &completions)
+        // While sending, libpq reads what the server has sent (so neither side waits on a full
+        // socket): an answer may already be in its buffer, and no readiness event would come
+        // for it. An error the server raised during COPY FROM STDIN arrives that way.
+        if connection.isUsable, connection.current != nil, !connection.wantsWrite, !connection.isBusy {
+            readResults(connection, &completions)
+        }
     }
 
     private func flush(_ connection: LoopConnection, _ completions: inout [Completion]) {
@@ -132,9 +199,14 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
         }
     }
 
-    private func readable(_ connection: LoopConnection, _ completions: inout [Completion]) {
+    private func readable(_ connection: LoopConnection, hangup: Bool, _ completions: inout [Completion]) {
         guard connection.isUsable else {
             deregister(connection)
+            return
+        }
+        if connection.current == nil, connection.isCopyingOut, !hangup {
+            // COPY TO STDOUT data nobody asks for yet: leave it in the socket (the server waits).
+            setInterest(connection, read: false)
             return
         }
         guard connection.consumeInput() else {
@@ -147,6 +219,19 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
             if !connection.isUsable { deregister(connection) }
             return
         }
+        switch connection.current?.request {
+        case .copyRead? where connection.isCopyingOut:
+            readCopy(connection, &completions)
+        case .copyWrite?:
+            // An error the server sent during COPY FROM STDIN surfaces at the next write.
+            return
+        default:
+            readResults(connection, &completions)
+        }
+    }
+
+    /// Reads the current command's results as far as they have arrived.
+    private func readResults(_ connection: LoopConnection, _ completions: inout [Completion]) {
         while connection.current != nil, !connection.isBusy {
             if connection.readResult() { continue }
             // The current command has returned all its results.
@@ -185,8 +270,18 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
     private func setWritable(_ connection: LoopConnection, _ wantsWrite: Bool) {
         guard connection.wantsWrite != wantsWrite else { return }
         connection.wantsWrite = wantsWrite
+        updateInterest(connection)
+    }
+
+    private func setInterest(_ connection: LoopConnection, read: Bool) {
+        guard connection.watchesRead != read else { return }
+        connection.watchesRead = read
+        updateInterest(connection)
+    }
+
+    private func updateInterest(_ connection: LoopConnection) {
         var event = epoll_event()
-        event.events = EPOLLIN.rawValue | (wantsWrite ? EPOLLOUT.rawValue : 0)
+        event.events = (connection.watchesRead ? EPOLLIN.rawValue : 0) | (connection.wantsWrite ? EPOLLOUT.rawValue : 0)
         event.data.fd = connection.fd
         epoll_ctl(epollFD, EPOLL_CTL_MOD, connection.fd, &event)
     }
@@ -220,8 +315,11 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
                 }
                 guard let connection = registrations.withLock({ $0[event.data.fd] }) else { continue }
                 connection.lock.withLock { _ in
-                    if event.events & EPOLLOUT.rawValue != 0 { flush(connection, &completions) }
-                    if event.events & (EPOLLIN.rawValue | EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 { readable(connection, &completions) }
+                    if event.events & EPOLLOUT.rawValue != 0 {
+                        if case .copyWrite? = connection.current?.request { writeCopy(connection, &completions) } else { flush(connection, &completions) }
+                    }
+                    let hangup = event.events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
+                    if hangup || event.events & EPOLLIN.rawValue != 0 { readable(connection, hangup: hangup, &completions) }
                 }
                 for completion in completions { completion.job.complete(completion.result) }
                 completions.removeAll(keepingCapacity: true)

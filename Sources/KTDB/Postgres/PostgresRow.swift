@@ -72,6 +72,14 @@ public struct PostgresResult: Sendable {
     public let rows: [PostgresRow]
     /// Rows inserted, updated or deleted (`PQcmdTuples`), or the row count of a `SELECT`.
     public let affectedRows: Int
+    /// `COPY TO STDOUT` data read by one ``LoopJob/Request/copyRead`` job.
+    var copyData: [UInt8] = []
+
+    init(rows: [PostgresRow], affectedRows: Int, copyData: [UInt8] = []) {
+        self.rows = rows
+        self.affectedRows = affectedRows
+        self.copyData = copyData
+    }
 
     /// The first row, if any.
     public var first: PostgresRow? { rows.first }

@@ -65,6 +65,19 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
         self.sql = schema.isPublic ? text : "\(schema.quoted).\(text)"
     }
 
+    /// A table of `schema` named at run time (for example read from the catalog).
+    ///
+    /// - Throws: ``KTDBError/Code/invalidArgument`` unless `name` is a lowercase SQL identifier
+    ///   of at most 63 bytes.
+    public init(validating name: String, in schema: SchemaName) throws(KTDBError) {
+        guard !name.isEmpty, name.utf8.count <= 63, isLowercaseIdentifier(name), !(name.first?.isNumber ?? false) else {
+            throw KTDBError(code: .invalidArgument, message: "invalid table name: only a-z, 0-9 and _ are allowed, at most 63 bytes")
+        }
+        self.name = name
+        self.schema = schema
+        self.sql = schema.isPublic ? name : "\(schema.quoted).\(name)"
+    }
+
     /// The SQL text.
     public var description: String { sql }
 }
