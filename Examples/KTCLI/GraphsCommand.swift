@@ -3,11 +3,11 @@ import Foundation
 import KTDB
 import KTProvision
 
-/// `kt graphs create|list|show|retry|delete`.
+/// `kt graphs create|list|show|status|retry|delete|export|import`.
 struct GraphsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graphs", abstract: "Create and manage graphs.",
-        subcommands: [Create.self, List.self, Show.self, Status.self, Retry.self, Delete.self])
+        subcommands: [Create.self, List.self, Show.self, Status.self, Retry.self, Delete.self, Export.self, Import.self])
 
     static func json(_ graph: Graph) -> [String: Any] {
         [
@@ -101,6 +101,50 @@ struct GraphsCommand: AsyncParsableCommand {
             await CLIEnvironment.run(verbose: verbose) { environment in
                 try await environment.withProvisioner { try await $0.deleteGraph(slug: slug, hard: hard) }
                 print("deleted \(slug)\(hard ? " (hard)" : "")")
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a graph to one file: settings, both schemas' rows, its Qdrant points, migrations, a checksum per part.")
+        @Argument var slug: String
+        @Option(name: .shortAndLong, help: "The archive file to write.") var output: String
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let display = ProgressDisplay(title: "export \(slug)")
+                let manifest = try await environment.withProvisioner {
+                    try await $0.exportGraph(slug: slug, to: URL(fileURLWithPath: output)) { event in
+                        display.update(completed: event.completed, total: event.total, line: "\(event.part): \(event.rows) rows")
+                    }
+                }
+                let rows = manifest.parts.filter { $0.store != "qdrant" }.reduce(0) { $0 + $1.rows }
+                let points = manifest.parts.filter { $0.store == "qdrant" }.reduce(0) { $0 + $1.rows }
+                print("exported \(slug) to \(output): \(manifest.parts.count) parts, \(rows) rows, \(points) points")
+            }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a graph from an archive written by 'kt graphs export' (checked before anything is created).")
+        @Argument var file: String
+        @Option(help: "The new graph's slug.") var slug: String
+        @Option(help: "Display name (default: the archived graph's).") var name: String?
+        @Option(help: "Database connection key ('default' for the system pair).") var database: String?
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        func run() async throws {
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let display = ProgressDisplay(title: "import \(slug)")
+                let graph = try await environment.withProvisioner {
+                    try await $0.importGraph(from: URL(fileURLWithPath: file), slug: slug, name: name, databaseKey: database) { event in
+                        display.update(completed: event.completed, total: event.total, line: "\(event.part): \(event.rows) rows")
+                    }
+                }
+                print("imported \(graph.slug) (\(graph.status))")
             }
         }
     }

@@ -27,8 +27,8 @@ public struct GraphProvisioner: Sendable {
     public let owner: UUID
     /// How long a heartbeat vouches for the owner being alive. Default 30 s.
     public let provisioningLease: Duration
-    private let controlPlane: DatabaseSession
-    private let logger: Logger
+    let controlPlane: DatabaseSession
+    let logger: Logger
     /// The pools and Qdrant clients of the ``GraphSystem`` the provisioner belongs to (it then
     /// stays within their budget); `nil`: one-off connections and dedicated clients.
     private let resources: SharedResources?
@@ -51,7 +51,7 @@ public struct GraphProvisioner: Sendable {
 
     /// Runs `body` with connections to the graph-db and the write-db of `targets`: from the
     /// system's pools when there are some, else one-off connections closed afterwards.
-    private func withConnections<T: Sendable>(
+    func withConnections<T: Sendable>(
         _ targets: GraphTargets, slug: String, _ body: (_ graphDB: PostgresConnection, _ writeDB: PostgresConnection) async throws -> T
     ) async throws -> T {
         guard let resources else { return try await targets.withConnections(application: "kt-provision-\(slug)", logger: logger, body) }
@@ -63,7 +63,7 @@ public struct GraphProvisioner: Sendable {
 
     /// Runs `body` with the Qdrant client of `targets`: the system's (kept open), or a dedicated
     /// one closed afterwards when the provisioner stands alone.
-    private func withQdrant<T: Sendable>(_ targets: GraphTargets, _ body: (QdrantClient) async throws -> T) async throws -> T {
+    func withQdrant<T: Sendable>(_ targets: GraphTargets, _ body: (QdrantClient) async throws -> T) async throws -> T {
         if let resources { return try await body(try resources.qdrant(url: targets.qdrantURL)) }
         let qdrant = try targets.qdrantClient(settings: settings, logger: logger)
         defer { if qdrant.isDedicated { qdrant.client.close() } }

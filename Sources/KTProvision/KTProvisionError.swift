@@ -3,7 +3,7 @@ public struct KTProvisionError: Error, Sendable, CustomStringConvertible, Custom
     /// What went wrong, as an extensible set of codes.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case invalidSlug, reservedSlug, conflict, unknownConnection, notFound, invalidState, stepFailed, shutDown
+            case invalidSlug, reservedSlug, conflict, unknownConnection, notFound, invalidState, stepFailed, shutDown, invalidArchive
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -24,6 +24,8 @@ public struct KTProvisionError: Error, Sendable, CustomStringConvertible, Custom
         public static let stepFailed = Code(.stepFailed)
         /// The ``GraphSystem`` was shut down; it hands out no more sessions.
         public static let shutDown = Code(.shutDown)
+        /// A graph archive is damaged, not an archive, or newer than this build reads.
+        public static let invalidArchive = Code(.invalidArchive)
 
         /// The code's name.
         public var description: String { base.rawValue }

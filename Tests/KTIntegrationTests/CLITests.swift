@@ -103,4 +103,37 @@ struct CLITests {
             #expect(!unknown.error.contains(world.systemGraph.password?.revealedValue ?? "\u{0}"))
         }
     }
+
+    @Test("kt graphs export and import: plain progress lines off a terminal, the copy on the external pair; a damaged file exits 1 with one line")
+    func exportImport() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            let slug = TestEnvironment.uniqueName("cliarc"), copy = TestEnvironment.uniqueName("cliarccopy")
+            let created = try await Self.kt(["graphs", "create", "--slug", slug, "--name", "CLI archive"], environment: environment)
+            #expect(created.status == 0, "\(created.error)")
+            _ = try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Exported")
+            }
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("\(slug).ktgraph")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let exported = try await Self.kt(["graphs", "export", slug, "--output", file.path], environment: environment)
+            #expect(exported.status == 0, "\(exported.error)")
+            #expect(exported.output.contains("] write/write_nodes: 1 rows"), "\(exported.output)")
+            #expect(exported.output.contains("exported \(slug) to \(file.path)"))
+            let imported = try await Self.kt(["graphs", "import", file.path, "--slug", copy, "--database", "shared"], environment: environment)
+            #expect(imported.status == 0, "\(imported.error)")
+            #expect(imported.output.contains("imported \(copy) (active)"), "\(imported.output)")
+            let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalWrite), logger: logger) {
+                try await $0.query("SELECT count(*) FROM \(TableName("write_nodes", in: try SchemaName("graph_" + copy)))", logger: logger).first?.decode(0, as: Int.self)
+            }
+            #expect(count == 1)
+            var bytes = try Data(contentsOf: file)
+            bytes.removeLast(10)
+            try bytes.write(to: file)
+            let damaged = try await Self.kt(["graphs", "import", file.path, "--slug", "cli_damaged"], environment: environment)
+            #expect(damaged.status == 1)
+            #expect(damaged.error.split(separator: "\n").count == 1)
+            #expect(damaged.error.contains("damaged"), "\(damaged.error)")
+        }
+    }
 }
