@@ -30,6 +30,10 @@ struct APIError: Error, Sendable {
         case let error as APIError:
             return error
         case let error as KTDBError:
+            if error.sqlState == "KTM01" {
+                // The graph's writes are paused for the last step of a move.
+                return APIError(.serviceUnavailable, "The graph is moving to another database; retry shortly", headers: [.retryAfter: "2"])
+            }
             switch error.code {
             case .notFound: return APIError(.notFound, error.message)
             case .conflict: return APIError(.conflict, error.message)

@@ -23,7 +23,7 @@ struct GraphDataRoutes {
 
     private func engine(_ context: APIRequestContext) async throws -> ReadGraphEngine {
         let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .read, context: context)
-        guard graph.status == .active else { throw APIError(.serviceUnavailable, "Graph is not yet active") }
+        guard graph.status.isServing else { throw APIError(.serviceUnavailable, "Graph is not yet active") }
         if let reason = graph.schemaError { throw APIError(.serviceUnavailable, "Graph schemas are not migrated: \(reason)") }
         return try await state.system.readEngine(graphID: graph.id, logger: context.logger)
     }

@@ -87,7 +87,7 @@ extension ServerState {
         let names = Dictionary(connections.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
         var nodeCounts: [UUID: Int] = [:]
         if exactNodeCounts {
-            for graph in graphs where graph.status == .active { nodeCounts[graph.id] = try? await system.nodeCount(of: graph, logger: logger) }
+            for graph in graphs where graph.status.isServing { nodeCounts[graph.id] = try? await system.nodeCount(of: graph, logger: logger) }
         } else {
             nodeCounts = await system.estimatedNodeCounts(for: graphs, connections: connections, logger: logger)
         }

@@ -14,7 +14,7 @@ enum TestEnvironment {
 
     static let logger: Logger = {
         var logger = Logger(label: "kt-integration-tests")
-        logger.logLevel = .info
+        logger.logLevel = variables["KT_TEST_LOG_DEBUG"] == "1" ? .debug : .info
         return logger
     }()
 

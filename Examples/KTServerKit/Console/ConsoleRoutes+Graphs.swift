@@ -121,7 +121,7 @@ extension ConsoleRoutes {
             "csrf": session.csrfToken, "name": graph.name, "slug": graph.slug, "status": graph.status.rawValue,
             "database": response.databaseConnectionName ?? GraphDatabases.defaultKey, "schema": graph.schemaName,
             "created": graph.createdAt.consoleText, "createdISO": ISO8601DateFormatter().string(from: graph.createdAt),
-            "nodeCount": response.nodeCount, "active": graph.status == .active,
+            "nodeCount": response.nodeCount, "active": graph.status.isServing, "moving": graph.status == .moving, "moveTarget": graph.moveTarget ?? "",
             "provisioning": graph.status == .provisioning, "steps": graph.provisioningSteps,
             "failed": graph.status == .error, "canRetry": user.isSuperuser && graph.status == .error,
             "reason": graph.provisioningError ?? "The reason was not recorded.",

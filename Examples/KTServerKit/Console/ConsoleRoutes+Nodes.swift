@@ -14,7 +14,7 @@ extension ConsoleRoutes {
 
     func engine(_ slug: String, _ context: APIRequestContext) async throws -> (Graph, ReadGraphEngine) {
         let graph = try await state.graph(slug: slug, permission: .read, context: context)
-        guard graph.status == .active else { throw APIError(.serviceUnavailable, "The graph is not active (status \(graph.status)).") }
+        guard graph.status.isServing else { throw APIError(.serviceUnavailable, "The graph is not active (status \(graph.status)).") }
         if let reason = graph.schemaError { throw APIError(.serviceUnavailable, "The graph's schemas are not migrated: \(reason)") }
         return (graph, try await state.system.readEngine(graphID: graph.id, logger: context.logger))
     }

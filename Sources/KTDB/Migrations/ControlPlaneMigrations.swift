@@ -135,5 +135,13 @@ extension MigrationSet {
             CREATE INDEX console_sessions_expires_at ON console_sessions (expires_at);
             CREATE INDEX console_sessions_token_id ON console_sessions (token_id);
             """#),
+        Migration(version: 5, name: "graph_moves", sql: #"""
+            -- A graph moving to another database pair: status 'moving' (it keeps serving from its
+            -- source until the switch), the target's connection key ('default': the system pair)
+            -- and the move's phase, so any process can show it and a later run resumes it.
+            ALTER TABLE graphs DROP CONSTRAINT ck_graphs_status;
+            ALTER TABLE graphs ADD CONSTRAINT ck_graphs_status CHECK (status IN ('provisioning', 'active', 'error', 'deleted', 'moving'));
+            ALTER TABLE graphs ADD COLUMN move_target text, ADD COLUMN move_phase text;
+            """#),
     ])
 }

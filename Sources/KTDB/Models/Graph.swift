@@ -14,6 +14,11 @@ public struct GraphStatus: Sendable, Hashable, CustomStringConvertible {
     public static let error = GraphStatus(rawValue: "error")
     /// Soft-deleted.
     public static let deleted = GraphStatus(rawValue: "deleted")
+    /// Being moved to another database pair; it serves from its source until the switch.
+    public static let moving = GraphStatus(rawValue: "moving")
+
+    /// Whether the graph's data can be read and written (active, or moving and not yet paused).
+    public var isServing: Bool { self == .active || self == .moving }
     /// The stored value.
     public var description: String { rawValue }
 }
@@ -75,6 +80,10 @@ public struct Graph: Sendable, Hashable {
     public var provisioningSteps: [String]
     /// Why the last provisioning attempt failed (the step and the error), or `nil`.
     public var provisioningError: String?
+    /// While moving: the target pair's connection key (`default` for the system pair).
+    public var moveTarget: String?
+    /// While moving: the phase (`copying`, `paused`, `switched`, …).
+    public var movePhase: String?
 
     init(row: PostgresRow) throws(KTDBError) {
         id = try row.decode("id", as: UUID.self)
@@ -96,6 +105,8 @@ public struct Graph: Sendable, Hashable {
         schemaError = try row.decode("schema_error", as: String?.self)
         provisioningSteps = try row.decode("provisioning_steps", as: [String].self)
         provisioningError = try row.decode("provisioning_error", as: String?.self)
+        moveTarget = try row.decode("move_target", as: String?.self)
+        movePhase = try row.decode("move_phase", as: String?.self)
     }
 }
 

@@ -21,7 +21,7 @@ public struct GraphRepository: Sendable {
     static let graphColumns = """
         id, slug, name, description, is_default, contribute_to_public, use_public_cache, graph_type, byok_enabled,
         storage_mode, schema_name, database_connection_id, status, created_by, created_at, updated_at, schema_error,
-        provisioning_steps, provisioning_error
+        provisioning_steps, provisioning_error, move_target, move_phase
         """
 
     func graphs(_ query: PostgresQuery) async throws -> [Graph] {
@@ -62,9 +62,10 @@ public struct GraphRepository: Sendable {
             """)
     }
 
-    /// Active graphs (for startup migration and routing).
+    /// Graphs that serve: active, or moving (served from their source until the switch), for
+    /// startup migration, routing and the sync.
     public func listActive() async throws -> [Graph] {
-        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status = 'active' ORDER BY is_default DESC, slug")
+        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status IN ('active', 'moving') ORDER BY is_default DESC, slug")
     }
 
     /// Graphs in a status (for example those stuck in `provisioning`).

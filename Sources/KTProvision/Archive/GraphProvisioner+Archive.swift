@@ -137,7 +137,7 @@ extension GraphProvisioner {
         }
         let targets: GraphTargets
         do {
-            targets = try GraphTargets.resolve(connectionKey: databaseKey, schema: schema, settings: settings)
+            targets = try GraphTargets.resolve(connectionKey: GraphDatabases.isSystemKey(databaseKey) ? nil : databaseKey, schema: schema, settings: settings)
         } catch {
             throw KTProvisionError(code: .unknownConnection, message: Self.describe(error))
         }

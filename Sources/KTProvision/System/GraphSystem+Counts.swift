@@ -12,7 +12,7 @@ extension GraphSystem {
     /// - Parameter known: the `database_connections` rows when the caller has them already
     ///   (else they are read when a graph needs them).
     public func estimatedNodeCounts(for graphs: [Graph], connections known: [DatabaseConnectionRecord]? = nil, logger: Logger) async -> [UUID: Int] {
-        let active = graphs.filter { $0.status == .active }
+        let active = graphs.filter { $0.status.isServing }
         guard !active.isEmpty else { return [:] }
         var connections: [UUID: DatabaseConnectionRecord] = [:]
         if let known {

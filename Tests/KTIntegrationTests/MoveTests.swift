@@ -1,0 +1,140 @@
+import Foundation
+import KTConfig
+import KTDB
+import KTGraph
+import KTProvision
+import KTQdrant
+import Logging
+import Synchronization
+import Testing
+
+/// What the writer and the reader of a move test saw.
+final class MoveLoad: Sendable {
+    let stop = Atomic<Bool>(false)
+    let acknowledged = Mutex<[Int]>([]), writeErrors = Mutex<[String]>([]), paused = Atomic<Int>(0)
+    let reads = Atomic<Int>(0), readErrors = Mutex<[String]>([]), phases = Mutex<[String]>([])
+}
+
+/// Moving a graph between database pairs (issue 18).
+@Suite("Graph moves (real servers)", .enabled(if: TestEnvironment.isEnabled))
+struct MoveTests {
+    let logger = TestEnvironment.logger
+
+    private static func count(_ sql: String, schema: String, on url: DatabaseURL, logger: Logger) async throws -> Int {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
+            try await c.execute(simple: "SET search_path TO \"\(schema)\"", logger: logger)
+            return try await c.query(PostgresQuery(unsafeSQL: sql), logger: logger).first!.decode(0, as: Int.self)
+        }
+    }
+
+    @Test("a graph with data moves to the external pair and back while a worker writes and a reader reads: the reader never fails, no acknowledged write is lost, the data equals what was there plus the writes, and each source is dropped")
+    func moveThereAndBack() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                let slug = TestEnvironment.uniqueName("mv")
+                try await system.provisioner.createGraph(slug: slug, name: "Moving")
+                let worker = try await system.workerEngine(slug: slug, logger: logger)
+                var first: GraphNode?
+                for index in 0..<60 {
+                    let node = try await worker.createNode(concept: "Base \(index)", embedding: [1, Float(index), 0, 0, 0, 0, 0, 1])
+                    if first == nil { first = node }
+                }
+                let facts = try await worker.createFacts((0..<100).map { (content: "fact \($0)", factType: "claim") })
+                _ = facts
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+                let probe = try #require(first)
+
+                let load = MoveLoad()
+                let logger = self.logger
+                async let writing: Void = {
+                    var index = 0
+                    while !load.stop.load(ordering: .relaxed), !Task.isCancelled {
+                        do {
+                            try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Written \(index)")
+                            load.acknowledged.withLock { $0.append(index) }
+                            index += 1
+                            try? await Task.sleep(for: .milliseconds(10))
+                        } catch let error as KTDBError where error.sqlState == "KTM01" {
+                            load.paused.add(1, ordering: .relaxed)
+                            try? await Task.sleep(for: .milliseconds(20))
+                        } catch {
+                            load.writeErrors.withLock { $0.append("\(error)") }
+                            try? await Task.sleep(for: .milliseconds(20))
+                        }
+                    }
+                }()
+                async let reading: Void = {
+                    while !load.stop.load(ordering: .relaxed), !Task.isCancelled {
+                        do {
+                            guard try await system.readEngine(slug: slug, logger: logger).node(id: probe.id) != nil else {
+                                load.readErrors.withLock { $0.append("the probe node was missing") }
+                                try? await Task.sleep(for: .milliseconds(5))
+                                continue
+                            }
+                            load.reads.add(1, ordering: .relaxed)
+                        } catch {
+                            load.readErrors.withLock { $0.append("\(error)") }
+                        }
+                        try? await Task.sleep(for: .milliseconds(5))
+                    }
+                }()
+
+                try await Task.sleep(for: .milliseconds(300))
+                let there = try await system.provisioner.moveGraph(slug: slug, toDatabase: "shared") { event in load.phases.withLock { $0.append(event.phase) } }
+                #expect(there.status == .active && there.databaseConnectionID != nil)
+                #expect(load.phases.withLock { $0 }.contains("pause-writes"))
+                logger.debug("test: moved there")
+                try await Task.sleep(for: .milliseconds(300))
+                logger.debug("test: moving back")
+                let back = try await system.provisioner.moveGraph(slug: slug, toDatabase: "default")
+                #expect(back.status == .active && back.databaseConnectionID == nil)
+                try await Task.sleep(for: .milliseconds(300))
+                load.stop.store(true, ordering: .relaxed)
+                _ = await (writing, reading)
+
+                #expect(load.readErrors.withLock { $0 }.isEmpty, "\(load.readErrors.withLock { $0.prefix(3) })")
+                #expect(load.writeErrors.withLock { $0 }.isEmpty, "\(load.writeErrors.withLock { $0.prefix(3) })")
+                #expect(load.reads.load(ordering: .relaxed) > 10)
+                let written = load.acknowledged.withLock { $0.count }
+                #expect(written > 0)
+                let schema = "graph_" + slug
+                // Every acknowledged write is in write-db, and reaches graph-db.
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+                #expect(try await Self.count("SELECT count(*) FROM write_nodes WHERE concept LIKE 'Written %'", schema: schema, on: world.systemWrite, logger: logger) == written)
+                #expect(try await Self.count("SELECT count(*) FROM nodes WHERE concept LIKE 'Written %'", schema: schema, on: world.systemGraph, logger: logger) == written)
+                #expect(try await Self.count("SELECT count(*) FROM nodes WHERE concept LIKE 'Base %'", schema: schema, on: world.systemGraph, logger: logger) == 60)
+                #expect(try await Self.count("SELECT count(*) FROM write_facts", schema: schema, on: world.systemWrite, logger: logger) == 100)
+                // The external pair's copy is gone; the points came back with the graph.
+                #expect(try await TestEnvironment.schemaExists(schema, on: world.externalGraph) == false)
+                #expect(try await TestEnvironment.schemaExists(schema, on: world.externalWrite) == false)
+                let qdrant = try makeQdrantClient(url: world.settings.qdrant.url, timeout: .seconds(10), settings: QdrantSettings(), logger: logger)
+                defer { qdrant.close() }
+                #expect(try await qdrant.count(QdrantCollections(graphSlug: slug).nodes) >= 60)
+            }
+        }
+    }
+
+    @Test("refusals: an unknown key, the pair the graph is on, the default graph; a move whose target cannot be reached leaves the graph active on its source and nothing on the target")
+    func refusalsAndFailure() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                let slug = TestEnvironment.uniqueName("mvno")
+                try await system.provisioner.createGraph(slug: slug, name: "Staying")
+                try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Stays")
+                let unknown = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: slug, toDatabase: "nowhere") }
+                #expect(unknown?.code == .unknownConnection)
+                let same = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: slug, toDatabase: "default") }
+                #expect(same?.code == .invalidState)
+                let base = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: "default", toDatabase: "shared") }
+                #expect(base?.code == .invalidState)
+                let failed = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: slug, toDatabase: "broken") }
+                #expect(failed?.code == .stepFailed)
+                let graph = try #require(try await GraphRepository(world.controlPlane, logger: logger).graph(slug: slug))
+                #expect(graph.status == .active && graph.databaseConnectionID == nil && graph.moveTarget == nil)
+                #expect(graph.provisioningError?.contains("prepare-target") == true)
+                // Still writable and readable on its source.
+                try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Still writable")
+            }
+        }
+    }
+}
