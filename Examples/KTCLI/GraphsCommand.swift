@@ -3,11 +3,11 @@ import Foundation
 import KTDB
 import KTProvision
 
-/// `kt graphs create|list|show|status|retry|delete|export|import`.
+/// `kt graphs create|list|show|status|retry|delete|move|export|import`.
 struct GraphsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "graphs", abstract: "Create and manage graphs.",
-        subcommands: [Create.self, List.self, Show.self, Status.self, Retry.self, Delete.self, Export.self, Import.self])
+        subcommands: [Create.self, List.self, Show.self, Status.self, Retry.self, Delete.self, Move.self, Export.self, Import.self])
 
     static func json(_ graph: Graph) -> [String: Any] {
         [
@@ -101,6 +101,30 @@ struct GraphsCommand: AsyncParsableCommand {
             await CLIEnvironment.run(verbose: verbose) { environment in
                 try await environment.withProvisioner { try await $0.deleteGraph(slug: slug, hard: hard) }
                 print("deleted \(slug)\(hard ? " (hard)" : "")")
+            }
+        }
+    }
+
+    struct Move: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a graph to another database pair: copy, pause writes for the catch-up, verify, switch, drop the source.")
+        @Argument var slug: String
+        @Option(help: "The target database connection key ('default' for the system pair).") var to: String
+        @Flag(help: "Roll back a move a stopped process left behind, then move again.") var resume = false
+        @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
+
+        static let phases = ["prepare-target", "copy-graph-db", "copy-points", "pause-writes", "copy-write-db", "catch-up", "verify", "switch", "drop-source"]
+
+        func run() async throws {
+            await CLIEnvironment.run(verbose: verbose) { environment in
+                let display = ProgressDisplay(title: "move \(slug)")
+                let graph = try await environment.withProvisioner {
+                    try await $0.moveGraph(slug: slug, toDatabase: to, resume: resume) { event in
+                        let step = (Self.phases.firstIndex(of: event.phase) ?? 0) + 1
+                        display.update(completed: step, total: Self.phases.count, line: event.detail.isEmpty ? event.phase : "\(event.phase): \(event.detail)")
+                    }
+                }
+                print("moved \(graph.slug) to \(to)")
             }
         }
     }

@@ -75,6 +75,23 @@ extension ServerState {
 }
 
 extension ServerState {
+    /// Moves a graph to the pair `key` (the provisioner checks the key, the pair and the status:
+    /// 400, 409); a move that fails is rolled back and answers 500 with the phase it stopped at.
+    func moveGraph(slug: String, to key: String, logger: Logger) async throws -> Graph {
+        guard let graph = try await graphs(logger).graph(slug: slug), graph.status != .deleted else { throw APIError.graphNotFound }
+        do {
+            let moved = try await provisioner.moveGraph(slug: slug, toDatabase: key)
+            await system.invalidate(graphID: graph.id)
+            return moved
+        } catch let error as KTProvisionError where error.code == .stepFailed {
+            logger.debug("move failed", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.debugDescription)"])
+            await system.invalidate(graphID: graph.id)
+            throw APIError(.internalServerError, "The move failed and was rolled back; the graph stays on its database")
+        }
+    }
+}
+
+extension ServerState {
     /// Records a database pair under `name` (superuser): `configKey` must be configured in this
     /// process and may not be `default`.
     func createDatabaseConnection(name: String, configKey: String, logger: Logger) async throws -> DatabaseConnectionRecord {

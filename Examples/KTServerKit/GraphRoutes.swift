@@ -21,6 +21,7 @@ struct GraphRoutes {
         group.put("{slug}", use: update)
         group.delete("{slug}", use: delete)
         group.post("{slug}/retry-provision", use: retry)
+        group.post("{slug}/move", use: move)
         group.get("{slug}/status", use: status)
         group.get("{slug}/members", use: members)
         group.post("{slug}/members", use: addMember)
@@ -97,6 +98,18 @@ struct GraphRoutes {
         } catch is ProvisioningFailed {
             throw APIError(.internalServerError, "Provisioning retry failed")
         }
+    }
+
+    /// Moves the graph to another database pair (superuser); answers when the move is done
+    /// (meanwhile the graph reads `moving`).
+    @Sendable func move(_ request: Request, context: APIRequestContext) async throws -> Response {
+        let slug = try context.parameters.require("slug")
+        _ = try await state.graph(slug: slug, permission: .administer, context: context)
+        try state.requireSuperuser(context)
+        let body = try await JSONBody.decode(MoveGraphRequest.self, from: request)
+        try body.validate()
+        let moved = try await state.moveGraph(slug: slug, to: body.databaseConnectionConfigKey, logger: context.logger)
+        return JSONBody.response(writing: try await state.response(for: moved, logger: context.logger))
     }
 
     // MARK: Database connections

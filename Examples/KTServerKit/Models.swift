@@ -210,6 +210,19 @@ struct UpdateGraphRequest: Decodable {
     }
 }
 
+/// `MoveGraphRequest` (new: the original could not move a graph).
+struct MoveGraphRequest: Decodable {
+    var databaseConnectionConfigKey: String
+
+    func validate() throws {
+        try FieldLimit.configKey.check(databaseConnectionConfigKey, field: "database_connection_config_key")
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case databaseConnectionConfigKey = "database_connection_config_key"
+    }
+}
+
 /// `CreateDatabaseConnectionRequest` (new: the original had no API for this).
 struct CreateDatabaseConnectionRequest: Decodable {
     var name: String

@@ -104,7 +104,7 @@ struct CLITests {
         }
     }
 
-    @Test("kt graphs export and import: plain progress lines off a terminal, the copy on the external pair; a damaged file exits 1 with one line")
+    @Test("kt graphs export, import and move: plain progress lines off a terminal, the copy and the moved graph on the external pair; a damaged file exits 1 with one line")
     func exportImport() async throws {
         try await TestWorld.with(logger: logger) { world in
             let environment = try Self.environment(world)
@@ -127,6 +127,12 @@ struct CLITests {
                 try await $0.query("SELECT count(*) FROM \(TableName("write_nodes", in: try SchemaName("graph_" + copy)))", logger: logger).first?.decode(0, as: Int.self)
             }
             #expect(count == 1)
+            // kt graphs move: plain progress lines, the graph on its new pair; the same pair again exits 1.
+            let moved = try await Self.kt(["graphs", "move", slug, "--to", "shared"], environment: environment)
+            #expect(moved.status == 0, "\(moved.error)")
+            #expect(moved.output.contains("] pause-writes") && moved.output.contains("moved \(slug) to shared"), "\(moved.output)")
+            let again = try await Self.kt(["graphs", "move", slug, "--to", "shared"], environment: environment)
+            #expect(again.status == 1 && again.error.contains("already on 'shared'"), "\(again.error)")
             var bytes = try Data(contentsOf: file)
             bytes.removeLast(10)
             try bytes.write(to: file)

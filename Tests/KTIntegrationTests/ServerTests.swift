@@ -149,7 +149,7 @@ struct ServerTests {
                     #expect(!(reply.status == 404 && reply.detail == "Not Found"), "\(method) \(path) is documented but not routed")
                 }
             }
-            #expect(documented.count == 24)
+            #expect(documented.count == 25)
             let unknown = try await f.api.call("GET", "/api/v1/nothing-here", token: f.admin)
             #expect(unknown.status == 404)
             #expect(unknown.detail == "Not Found")
@@ -171,6 +171,32 @@ struct ServerTests {
             #expect(try await f.api.call("POST", "/api/v1/graphs/database-connections", token: f.alice, body: ["name": "x", "config_key": "shared"]).status == 403)
             #expect(try await f.api.call("DELETE", "/api/v1/graphs/default", token: f.alice).status == 403)
             #expect(try await f.api.call("POST", "/api/v1/graphs/default/retry-provision", token: f.alice).status == 403)
+        }
+    }
+
+    @Test("POST /graphs/{slug}/move: 200 there and back (the response names the new pair), 400 same pair / unknown key / default graph, 404 for a non-member, 422 bad body, 500 and still on its pair when the target is down")
+    func moveGraph() async throws {
+        try await withServer { f in
+            let slug = TestEnvironment.uniqueName("srvmv")
+            #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "Mover"]).status == 201)
+            let path = "/api/v1/graphs/\(slug)/move"
+            let moved = try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "shared"])
+            #expect(moved.status == 200, "\(moved.text)")
+            #expect(moved.object["database_connection_name"] as? String == "Shared")
+            #expect(moved.object["status"] as? String == "active")
+            #expect(try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "shared"]).status == 400)
+            #expect(try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "nowhere"]).status == 400)
+            #expect(try await f.api.call("POST", "/api/v1/graphs/default/move", token: f.admin, body: ["database_connection_config_key": "shared"]).status == 400)
+            #expect(try await f.api.call("POST", path, token: f.alice, body: ["database_connection_config_key": "default"]).status == 404)
+            #expect(try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": 3]).status == 422)
+            let failed = try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "broken"])
+            #expect(failed.status == 500)
+            #expect(!failed.text.contains("127.0.0.1") && !failed.text.contains("postgresql://"))
+            let after = try await f.api.call("GET", "/api/v1/graphs/\(slug)", token: f.admin)
+            #expect(after.object["database_connection_name"] as? String == "Shared" && after.object["status"] as? String == "active")
+            let back = try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "default"])
+            #expect(back.status == 200)
+            #expect(back.object["database_connection_id"] is NSNull)
         }
     }
 
