@@ -29,6 +29,9 @@
 //    next to this binary, or KT_BENCH_SERVER): connections per database, RSS, list p50/p99.
 // 6. Operating them: migrate-all with nothing to do (< 1 s) and with one new migration per
 //    schema (< 15 s); sync of 100 graphs x 100 rows vs 1 graph x 10,000 rows (<= 2x).
+// 7. Moving a graph of 100,000 nodes and 200,000 facts (KT_BENCH_MOVE_NODES, _FACTS) to the pair
+//    KT_BENCH_TARGET_GRAPH_URL / KT_BENCH_TARGET_WRITE_URL, against pg_dump | psql of the same
+//    schemas (>= 0.5x), and the write pause (<= 1 s).
 import Foundation
 import KTConfig
 import KTDB
@@ -207,6 +210,14 @@ if runs("operate") || runs("migrate-all") || runs("sync-many"), let qdrantURL = 
     try await OperationsBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
                                       count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000,
                                       migrate: runs("operate") || runs("migrate-all"), sync: runs("operate") || runs("sync-many"), logger: logger)
+}
+
+if runs("move"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"],
+   let targetGraph = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_GRAPH_URL"], let targetWrite = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_WRITE_URL"] {
+    let environment = ProcessInfo.processInfo.environment
+    try await MoveBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), targetGraphURL: try DatabaseURL(parsing: targetGraph),
+                                targetWriteURL: try DatabaseURL(parsing: targetWrite), qdrantURL: qdrantURL,
+                                nodes: Int(environment["KT_BENCH_MOVE_NODES"] ?? "") ?? 100_000, facts: Int(environment["KT_BENCH_MOVE_FACTS"] ?? "") ?? 200_000, logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
