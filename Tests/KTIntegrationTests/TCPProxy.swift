@@ -89,7 +89,7 @@ final class TCPProxy: @unchecked Sendable {
             while lock.withLock({ frozen }) { usleep(10_000) }
             var sent = 0
             while sent < count {
-                let written = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + sent, count - sent) }
+                let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
                 if written <= 0 { break }
                 sent += written
             }

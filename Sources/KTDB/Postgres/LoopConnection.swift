@@ -58,12 +58,6 @@ final class LoopConnection: @unchecked Sendable {
         case copyEnd(error: String?)
     }
 
-    /// A `COPY` in progress: the server streams data out, or waits for data in.
-    enum CopyState { case out, into }
-
-    /// How much `COPY TO STDOUT` data one ``LoopJob/Request/copyRead`` job returns at most
-    /// (about; a row is never split by libpq).
-    static let copyChunkLimit = 512 * 1024
 
     enum Next {
         case sendNext
@@ -89,15 +83,15 @@ final class LoopConnection: @unchecked Sendable {
     /// Whether the socket is watched for reading (not while `COPY TO STDOUT` data waits for a
     /// reader: the server then waits on TCP instead of libpq buffering without bound).
     var watchesRead = true
-    private(set) var copyState: CopyState?
-    private var copyBuffer: [UInt8] = []
+    var copyState: CopyState?
+    var copyBuffer: [UInt8] = []
     /// A `copyWrite` job whose data libpq has taken, waiting for its send buffer to drain.
-    private(set) var copyWriteQueued = false
-    private var commands: [Command] = []
-    private var commandIndex = 0
+    var copyWriteQueued = false
+    var commands: [Command] = []
+    var commandIndex = 0
     private var results: [PostgresResult] = []
     private var error: KTDBError?
-    private var broken = false
+    var broken = false
     private var finished = false
     /// The commands are sent at once in pipeline mode, then read command by command.
     private var pipelined = false
@@ -285,7 +279,7 @@ final class LoopConnection: @unchecked Sendable {
         return finish(job, .failure(error))
     }
 
-    private func finish(_ job: LoopJob, _ result: Result<[PostgresResult], KTDBError>) -> Next {
+    func finish(_ job: LoopJob, _ result: Result<[PostgresResult], KTDBError>) -> Next {
         current = nil
         var result = result
         if case .copyRead = job.request {
@@ -296,76 +290,6 @@ final class LoopConnection: @unchecked Sendable {
         results = []
         refreshState()
         return .finished(job, result)
-    }
-
-    // MARK: COPY
-
-    /// What a `copyRead` or `copyWrite` job's step came to.
-    enum CopyProgress {
-        /// Waiting for the socket (readable for a read, writable for a write).
-        case waiting
-        case finished(LoopJob, Result<[PostgresResult], KTDBError>)
-        /// A read reached the end of the data: the `COPY`'s own result is read next.
-        case readResult
-    }
-
-    /// Reads buffered `COPY TO STDOUT` data for the current `copyRead` job.
-    func readCopyData() -> CopyProgress {
-        guard let job = current else { return .waiting }
-        guard copyState == .out else {
-            return finish(job, .failure(KTDBError(code: .invalidArgument, message: "no COPY TO STDOUT is in progress"))).progress
-        }
-        while copyBuffer.count < Self.copyChunkLimit {
-            var pointer: UnsafeMutablePointer<CChar>?
-            let length = PQgetCopyData(handle, &pointer, 1)
-            if length > 0, let pointer {
-                pointer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { copyBuffer.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(length))) }
-                PQfreemem(pointer)
-            } else if length == 0 {
-                // Nothing buffered: wait for the socket, unless there is data to hand over.
-                return copyBuffer.isEmpty ? .waiting : finishCopyRead(job)
-            } else if length == -1 {
-                // The end of the data; the COPY's result follows.
-                copyState = nil
-                commands = [.copyEnd(error: nil)]
-                commandIndex = 0
-                return .readResult
-            } else {
-                broken = true
-                return finish(job, .failure(connectionError())).progress
-            }
-        }
-        return finishCopyRead(job)
-    }
-
-    /// Hands the data read so far to the job (``finish(_:_:)`` adds it).
-    private func finishCopyRead(_ job: LoopJob) -> CopyProgress {
-        finish(job, .success([])).progress
-    }
-
-    /// Hands the current `copyWrite` job's data to libpq; it completes once libpq has sent it
-    /// (`flushed`), or waits for the socket.
-    func writeCopyData(flushed: Bool) -> CopyProgress {
-        guard let job = current, case .copyWrite(let data) = job.request else { return .waiting }
-        guard copyState == .into else {
-            return finish(job, .failure(KTDBError(code: .invalidArgument, message: "no COPY FROM STDIN is in progress"))).progress
-        }
-        if !copyWriteQueued {
-            let queued = data.withUnsafeBufferPointer { buffer in
-                buffer.withMemoryRebound(to: CChar.self) { PQputCopyData(handle, $0.baseAddress, Int32($0.count)) }
-            }
-            switch queued {
-            case 1: copyWriteQueued = true
-            case 0: return .waiting  // libpq's buffer is full: retried when the socket is writable
-            default:
-                // The server ended the COPY (an error): its result is read like a statement's.
-                copyState = nil
-                commands = [.copyEnd(error: nil)]
-                commandIndex = 0
-                return .readResult
-            }
-        }
-        return flushed ? finish(job, .success([])).progress : .waiting
     }
 
     /// Reads and drops whatever an idle connection received (notices, notifications, or the
@@ -379,9 +303,6 @@ final class LoopConnection: @unchecked Sendable {
         if PQstatus(handle) != CONNECTION_OK { broken = true }
         refreshState()
     }
-
-    var isCopyingOut: Bool { copyState == .out }
-    var isCopyingIn: Bool { copyState == .into }
 
     func markBroken() {
         broken = true
@@ -471,50 +392,5 @@ final class LoopConnection: @unchecked Sendable {
         }
         let tuples = String(cString: PQcmdTuples(result))
         return (PostgresResult(rows: rows, affectedRows: Int(tuples) ?? rowCount), shared)
-    }
-}
-
-extension LoopConnection.Next {
-    /// A finished job as a COPY step's outcome.
-    var progress: LoopConnection.CopyProgress {
-        if case .finished(let job, let result) = self { return .finished(job, result) }
-        return .waiting
-    }
-}
-
-// libpq's PG_DIAG_* macros are character constants, which Swift does not import.
-let diagSQLState = Int32(UInt8(ascii: "C"))
-let diagMessagePrimary = Int32(UInt8(ascii: "M"))
-let diagMessageDetail = Int32(UInt8(ascii: "D"))
-
-func libpqErrorMessage(_ handle: OpaquePointer) -> String {
-    guard let pointer = PQerrorMessage(handle) else { return "unknown libpq error" }
-    var text = String(cString: pointer)
-    while let last = text.last, last.isWhitespace { text.removeLast() }
-    return text.isEmpty ? "unknown libpq error" : text
-}
-
-/// Calls `body` with a C array of C strings (NULL for nil) that lives for the call. All strings
-/// share one buffer, so a call costs two allocations whatever the number of values.
-func withCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R) -> R {
-    if strings.isEmpty { return body(nil) }
-    var buffer: [CChar] = [0]  // never empty, so the base address exists even when every value is NULL
-    var offsets: [Int?] = []
-    offsets.reserveCapacity(strings.count)
-    for string in strings {
-        guard var string else {
-            offsets.append(nil)
-            continue
-        }
-        offsets.append(buffer.count)
-        string.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { buffer.append(contentsOf: $0) }
-        }
-        buffer.append(0)
-    }
-    return buffer.withUnsafeBufferPointer { storage in
-        let base = storage.baseAddress!
-        let pointers: [UnsafePointer<CChar>?] = offsets.map { $0.map { base + $0 } }
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 }

@@ -366,31 +366,25 @@ struct GraphMover: Sendable {
     // MARK: Cleaning up
 
     /// Drops the target's schemas and (when it has a Qdrant of its own) collections.
-    func dropTarget() async throws {
-        try await target.withConnections(application: "kt-move-\(graph.slug)", logger: logger) { graphDB, writeDB in
-            for connection in [graphDB, writeDB] { try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(schema.quoted) CASCADE", logger: logger) }
-        }
-        if copiesPoints {
-            try await provisioner.withQdrant(target) { qdrant in
-                for name in QdrantCollections(graphSlug: graph.slug).all { _ = try await qdrant.deleteCollection(name) }
-            }
-        }
-    }
+    func dropTarget() async throws { try await drop(target) }
 
     /// After the switch: drops the source's schemas and (when the target has a Qdrant of its
     /// own) collections. Failures are logged: the graph is already served from the target.
     func dropSource() async {
         do {
-            try await source.withConnections(application: "kt-move-\(graph.slug)", logger: logger) { graphDB, writeDB in
-                for connection in [graphDB, writeDB] { try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(schema.quoted) CASCADE", logger: logger) }
-            }
-            if copiesPoints {
-                try await provisioner.withQdrant(source) { qdrant in
-                    for name in QdrantCollections(graphSlug: graph.slug).all { _ = try await qdrant.deleteCollection(name) }
-                }
-            }
+            try await drop(source)
         } catch {
             logger.warning("a moved graph's source was not dropped", metadata: ["kt.graph": "\(graph.slug)", "kt.error": "\(GraphProvisioner.describe(error))"])
+        }
+    }
+
+    private func drop(_ side: GraphTargets) async throws {
+        try await side.withConnections(application: "kt-move-\(graph.slug)", logger: logger) { graphDB, writeDB in
+            for connection in [graphDB, writeDB] { try await connection.execute(simple: "DROP SCHEMA IF EXISTS \(schema.quoted) CASCADE", logger: logger) }
+        }
+        guard copiesPoints else { return }
+        try await provisioner.withQdrant(side) { qdrant in
+            for name in QdrantCollections(graphSlug: graph.slug).all { _ = try await qdrant.deleteCollection(name) }
         }
     }
 }
