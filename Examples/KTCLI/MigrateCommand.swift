@@ -27,6 +27,7 @@ struct MigrateCommand: AsyncParsableCommand {
             }
             print("migrations applied: \(report.appliedMigrations)")
             print("graphs at head: \(report.migratedGraphs.count) of \(report.outcomes.count)")
+            if !report.movingGraphs.isEmpty { print("moving (finish with kt graphs move SLUG --to KEY --resume): \(report.movingGraphs.joined(separator: ", "))") }
             if !report.recoveredGraphs.isEmpty { print("interrupted provisioning moved to error: \(report.recoveredGraphs.joined(separator: ", "))") }
             let failed = report.failedGraphs
             guard failed.isEmpty else {

@@ -13,7 +13,8 @@ final class ProgressDisplay: Sendable {
     /// Reports `completed` of `total`, with the step's line (printed as is when not on a terminal).
     func update(completed: Int, total: Int, line: String) {
         guard isTerminal else {
-            print("[\(completed)/\(total)] \(line)")
+            // Written at once (not through print's buffer), so a log or a pipe sees each step as it happens.
+            FileHandle.standardOutput.write(Data("[\(completed)/\(total)] \(line)\n".utf8))
             return
         }
         // Redraw at most 20 times a second, and always at the end.

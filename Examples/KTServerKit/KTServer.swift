@@ -80,6 +80,12 @@ public enum KTServer {
             "kt.migrations_applied": "\(report.appliedMigrations)", "kt.graphs_migrated": "\(report.migratedGraphs.count)",
             "kt.graphs_recovered": "\(report.recoveredGraphs)",
         ])
+        if !report.movingGraphs.isEmpty {
+            // A move in another process, or one whose process stopped: `kt graphs move --resume`.
+            logger.warning("some graphs are moving between database pairs; they are served from their source", metadata: [
+                "kt.graphs_moving": "\(report.movingGraphs)",
+            ])
+        }
         if !report.failedGraphs.isEmpty {
             // Not normal operation: those graphs answer 503 with the reason until a migration succeeds.
             logger.warning("some graphs could not be migrated; they are not served", metadata: [

@@ -13,6 +13,10 @@ public enum ServerStartup {
         public var migratedGraphs: [String]
         /// Slugs of graphs moved from `provisioning` to `error` (their provisioner is gone).
         public var recoveredGraphs: [String]
+        /// Slugs of graphs in status `moving`: a move runs in another process, or its process
+        /// stopped (`GraphProvisioner.moveGraph(slug:toDatabase:resume:grace:progress:)` with
+        /// `resume` rolls it back and moves again). They are served from their source meanwhile.
+        public var movingGraphs: [String] = []
         /// Every active graph's outcome, in slug order (the default graph is not listed: it is
         /// migrated with the control plane).
         public var outcomes: [GraphMigrationOutcome]
@@ -67,6 +71,7 @@ extension GraphSystem {
             if case .migrated(let count) = outcome.result { applied += count }
         }
         return ServerStartup.Report(
-            appliedMigrations: applied, migratedGraphs: outcomes.filter { !$0.failed }.map(\.slug), recoveredGraphs: recovered, outcomes: outcomes)
+            appliedMigrations: applied, migratedGraphs: outcomes.filter { !$0.failed }.map(\.slug), recoveredGraphs: recovered,
+            movingGraphs: try await repository.list(status: .moving).map(\.slug), outcomes: outcomes)
     }
 }

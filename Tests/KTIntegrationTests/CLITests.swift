@@ -142,4 +142,59 @@ struct CLITests {
             #expect(damaged.error.contains("damaged"), "\(damaged.error)")
         }
     }
+
+    @Test("kt graphs move killed during the copy: the graph stays served from its source as 'moving', kt migrate reports it, a plain move is refused, --resume rolls back and completes")
+    func moveKilledAndResumed() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            let slug = TestEnvironment.uniqueName("clikill")
+            #expect(try await Self.kt(["graphs", "create", "--slug", slug, "--name", "Killed move"], environment: environment).status == 0)
+            _ = try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                let worker = try await system.workerEngine(slug: slug, logger: logger)
+                for start in stride(from: 0, to: 6000, by: 1000) {
+                    try await worker.createNodes((start..<start + 1000).map { WorkerGraphEngine.NodeSpec(concept: "Kept \($0)") })
+                }
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+            }
+            let process = Process()
+            process.executableURL = Self.executable
+            process.arguments = ["graphs", "move", slug, "--to", "shared"]
+            process.environment = environment
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            // Kill it as soon as it reports the graph-db copy.
+            let sawCopy = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                DispatchQueue.global().async {
+                    var text = ""
+                    while true {
+                        let data = output.fileHandleForReading.availableData
+                        if data.isEmpty { return continuation.resume(returning: false) }
+                        text += String(decoding: data, as: UTF8.self)
+                        if text.contains("copy-graph-db") { return continuation.resume(returning: true) }
+                    }
+                }
+            }
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            #expect(sawCopy)
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            let left = try #require(try await repository.graph(slug: slug))
+            #expect(left.status == .moving && left.databaseConnectionID == nil)
+            let migrate = try await Self.kt(["migrate"], environment: environment)
+            #expect(migrate.output.contains("moving (finish with kt graphs move SLUG --to KEY --resume): \(slug)"), "\(migrate.output)")
+            let plain = try await Self.kt(["graphs", "move", slug, "--to", "shared"], environment: environment)
+            #expect(plain.status == 1 && plain.error.contains("already moving"), "\(plain.error)")
+            let resumed = try await Self.kt(["graphs", "move", slug, "--to", "shared", "--resume"], environment: environment)
+            #expect(resumed.status == 0, "\(resumed.error)")
+            let moved = try #require(try await repository.graph(slug: slug))
+            #expect(moved.status == .active && moved.databaseConnectionID != nil)
+            let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalGraph), logger: logger) {
+                try await $0.query("SELECT count(*) FROM \(TableName("nodes", in: try SchemaName("graph_" + slug)))", logger: logger).first?.decode(0, as: Int.self)
+            }
+            #expect(count == 6000)
+            #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.systemWrite) == false)
+        }
+    }
 }
