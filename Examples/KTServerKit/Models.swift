@@ -28,6 +28,16 @@ struct GraphResponse: JSONWritable {
             json.key("id"); json.uuid(graph.id)
             json.key("is_default"); json.bool(graph.isDefault)
             json.key("member_count"); json.int(memberCount)
+            json.key("move")
+            if graph.status == .moving, let target = graph.moveTarget {
+                json.object { json in
+                    json.key("phase"); json.string(graph.movePhase)
+                    json.key("steps"); json.array { json in for step in graph.provisioningSteps { json.string(step) } }
+                    json.key("target"); json.string(target)
+                }
+            } else {
+                json.null()
+            }
             json.key("name"); json.string(graph.name)
             json.key("node_count"); json.int(nodeCount)
             json.key("schema_name"); json.string(graph.schemaName)

@@ -180,8 +180,20 @@ struct ServerTests {
             let slug = TestEnvironment.uniqueName("srvmv")
             #expect(try await f.api.call("POST", "/api/v1/graphs", token: f.admin, body: ["slug": slug, "name": "Mover"]).status == 201)
             let path = "/api/v1/graphs/\(slug)/move"
-            let moved = try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "shared"])
+            async let moving = f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "shared"])
+            // Meanwhile the graph reads `moving`, with its target and the phases done.
+            var seen: [String: Any]?
+            for _ in 0..<500 where seen == nil {
+                let current = try await f.api.call("GET", "/api/v1/graphs/\(slug)", token: f.admin).object
+                if current["status"] as? String == "moving" { seen = current["move"] as? [String: Any] }
+                if current["database_connection_name"] as? String == "Shared" { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(seen?["target"] as? String == "shared")
+            #expect((seen?["steps"] as? [String])?.first == "prepare-target")
+            let moved = try await moving
             #expect(moved.status == 200, "\(moved.text)")
+            #expect(moved.object["move"] is NSNull)
             #expect(moved.object["database_connection_name"] as? String == "Shared")
             #expect(moved.object["status"] as? String == "active")
             #expect(try await f.api.call("POST", path, token: f.admin, body: ["database_connection_config_key": "shared"]).status == 400)

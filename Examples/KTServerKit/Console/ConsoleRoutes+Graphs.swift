@@ -130,6 +130,8 @@ extension ConsoleRoutes {
         ]
         if let description = graph.description { values["description"] = description }
         if let schemaError = graph.schemaError { values["schemaError"] = schemaError }
+        // An active graph with a recorded error: a move that was rolled back.
+        if graph.status == .active, let reason = graph.provisioningError { values["moveError"] = reason }
         if let error { values["error"] = error }
         if let memberError { values["memberError"] = memberError }
         if !graph.isDefault {
@@ -139,7 +141,7 @@ extension ConsoleRoutes {
             }
         }
         return ConsolePage.render("graph", title: graph.name, values: values, session: session, status: status,
-                                  refresh: graph.status == .provisioning ? 2 : nil, notice: notice(request))
+                                  refresh: graph.status == .provisioning || graph.status == .moving ? 2 : nil, notice: notice(request))
     }
 
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {

@@ -143,6 +143,14 @@ enum ConsoleTemplates {
         <ol id="provisioning-steps">{{#steps}}<li>{{.}}</li>{{/steps}}</ol>
         </section>
         {{/provisioning}}
+        {{#moving}}
+        <section aria-labelledby="move-title">
+        <h2 id="move-title">Moving to {{moveTarget}}</h2>
+        <p>The graph is served from its current database until the switch. This page refreshes every two seconds.</p>
+        <ol id="move-steps">{{#steps}}<li>{{.}}</li>{{/steps}}</ol>
+        </section>
+        {{/moving}}
+        {{#moveError}}<p class="error" id="move-error">The last move stopped: {{moveError}}</p>{{/moveError}}
         {{#failed}}
         <section aria-labelledby="failure-title">
         <h2 id="failure-title">Provisioning failed</h2>
