@@ -30,7 +30,7 @@ struct APIError: Error, Sendable {
         case let error as APIError:
             return error
         case let error as KTDBError:
-            if error.sqlState == "KTM01" {
+            if error.sqlState == GraphProvisioner.writesPausedSQLState {
                 // The graph's writes are paused for the last step of a move.
                 return APIError(.serviceUnavailable, "The graph is moving to another database; retry shortly", headers: [.retryAfter: "2"])
             }

@@ -107,11 +107,22 @@ public struct SyncEngine: Sendable {
     }
 
     /// Runs cycles until one applies nothing (or `maxCycles`); returns the summed report.
+    ///
+    /// - Parameter busyRetry: when set, a cycle refused because another process syncs the graph
+    ///   (``KTGraphError/Code/syncBusy``) is tried again after this long (counted as a cycle);
+    ///   when nil, that error is thrown.
     @discardableResult
-    public func syncUntilIdle(maxCycles: Int = 100) async throws -> Report {
+    public func syncUntilIdle(maxCycles: Int = 100, busyRetry: Duration? = nil) async throws -> Report {
         var total = Report()
         for _ in 0..<maxCycles {
-            let report = try await syncCycle()
+            let report: Report
+            do {
+                report = try await syncCycle()
+            } catch let error as KTGraphError where error.code == .syncBusy {
+                guard let busyRetry else { throw error }
+                try await Task.sleep(for: busyRetry)
+                continue
+            }
             total.add(report)
             if report.totalApplied == 0 { break }
         }

@@ -31,7 +31,7 @@ public struct GraphProvisioner: Sendable {
     let logger: Logger
     /// The pools and Qdrant clients of the ``GraphSystem`` the provisioner belongs to (it then
     /// stays within their budget); `nil`: one-off connections and dedicated clients.
-    private let resources: SharedResources?
+    let resources: SharedResources?
 
     /// Creates a provisioner; `controlPlane` is a session on the system graph-db's `public` schema.
     /// It works on one-off connections (never with named statements); the provisioner of a
@@ -85,12 +85,7 @@ public struct GraphProvisioner: Sendable {
         graphType: String = "v1", byokEnabled: Bool = false, contributeToPublic: Bool = true, usePublicCache: Bool = true,
         progress: @escaping @Sendable (ProvisioningEvent) -> Void = { _ in }
     ) async throws -> Graph {
-        let slug: GraphSlug
-        do {
-            slug = try GraphSlug(text)
-        } catch {
-            throw KTProvisionError(code: error.code == .reservedKey ? .reservedSlug : .invalidSlug, message: error.message)
-        }
+        let slug = try Self.validatedSlug(text)
         let repository = GraphRepository(controlPlane, logger: logger)
         var connection: DatabaseConnectionRecord?
         if !GraphDatabases.isSystemKey(databaseKey), let key = databaseKey {
@@ -194,6 +189,15 @@ public struct GraphProvisioner: Sendable {
             logger.debug("A hard delete did not finish", metadata: ["kt.graph": "\(slug)", "kt.error": "\(reason)"])
             try? await repository.recordDeleteFailure(graphID: graph.id, reason: reason)
             throw KTProvisionError(code: .stepFailed, message: "the hard delete of '\(slug)' did not finish (\(reason)); run it again to resume")
+        }
+    }
+
+    /// `text` as a graph slug, or ``KTProvisionError/Code/invalidSlug`` (``KTProvisionError/Code/reservedSlug`` for `default`).
+    static func validatedSlug(_ text: String) throws(KTProvisionError) -> GraphSlug {
+        do {
+            return try GraphSlug(text)
+        } catch {
+            throw KTProvisionError(code: error.code == .reservedKey ? .reservedSlug : .invalidSlug, message: error.message)
         }
     }
 

@@ -49,13 +49,14 @@ public struct GraphTargets: Sendable, Hashable {
             schema: schema, qdrantURL: settings.qdrant.url, connectionKey: GraphDatabases.defaultKey)
     }
 
-    /// The targets of `schema` in the pair `connectionKey`: the system databases for `nil`, else
+    /// The targets of `schema` in the pair `connectionKey`: the system databases for `nil` or
+    /// `default` (``GraphDatabases/isSystemKey(_:)``), else
     /// `settings.graphDatabases[connectionKey]` (the one place a pair's settings become targets).
     ///
     /// - Throws: ``KTProvisionError/Code/unknownConnection`` naming the `EXTRA_DB_<KEY>_*`
     ///   variables when the key is not configured.
     public static func resolve(connectionKey: String?, schema: SchemaName, settings: Settings) throws -> GraphTargets {
-        guard let connectionKey else { return system(schema: schema, settings: settings) }
+        guard let connectionKey, !GraphDatabases.isSystemKey(connectionKey) else { return system(schema: schema, settings: settings) }
         let entry: GraphDatabaseConfig
         do {
             entry = try settings.graphDatabase(forKey: connectionKey)

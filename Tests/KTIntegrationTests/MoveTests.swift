@@ -54,7 +54,7 @@ struct MoveTests {
                             load.acknowledged.withLock { $0.append(index) }
                             index += 1
                             try? await Task.sleep(for: .milliseconds(10))
-                        } catch let error as KTDBError where error.sqlState == "KTM01" {
+                        } catch let error as KTDBError where error.sqlState == GraphProvisioner.writesPausedSQLState {
                             load.paused.add(1, ordering: .relaxed)
                             try? await Task.sleep(for: .milliseconds(20))
                         } catch {

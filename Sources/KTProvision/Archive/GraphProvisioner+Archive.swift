@@ -129,15 +129,10 @@ extension GraphProvisioner {
     /// Checks that the pair `databaseKey` and its Qdrant answer, before anything is created for
     /// an import (a graph whose creation failed there could not be removed again).
     private func preflight(databaseKey: String?, slug: String) async throws {
-        let schema: SchemaName
-        do {
-            schema = try GraphSlug(slug).schemaName
-        } catch {
-            throw KTProvisionError(code: error.code == .reservedKey ? .reservedSlug : .invalidSlug, message: error.message)
-        }
+        let schema = try Self.validatedSlug(slug).schemaName
         let targets: GraphTargets
         do {
-            targets = try GraphTargets.resolve(connectionKey: GraphDatabases.isSystemKey(databaseKey) ? nil : databaseKey, schema: schema, settings: settings)
+            targets = try GraphTargets.resolve(connectionKey: databaseKey, schema: schema, settings: settings)
         } catch {
             throw KTProvisionError(code: .unknownConnection, message: Self.describe(error))
         }

@@ -15,6 +15,9 @@ public struct MoveProgress: Sendable {
 }
 
 extension GraphProvisioner {
+    /// The SQLSTATE of a write refused while a move pauses the graph's writes (retry shortly).
+    public static let writesPausedSQLState = "KTM01"
+
     /// Moves graph `slug` to the database pair `key` (`default`: the system pair).
     ///
     /// 1. The graph's status becomes `moving`; readers and writers keep using the source.
@@ -67,7 +70,7 @@ extension GraphProvisioner {
         let schema = try GraphSlug(graph.slug).schemaName
         let target: GraphTargets
         do {
-            target = try GraphTargets.resolve(connectionKey: GraphDatabases.isSystemKey(targetKey) ? nil : targetKey, schema: schema, settings: settings)
+            target = try GraphTargets.resolve(connectionKey: targetKey, schema: schema, settings: settings)
         } catch {
             throw KTProvisionError(code: .unknownConnection, message: Self.describe(error))
         }
@@ -103,7 +106,7 @@ extension GraphProvisioner {
         let repository = GraphRepository(controlPlane, logger: logger)
         let source = try await targets(for: graph)
         let schema = try GraphSlug(graph.slug).schemaName
-        if let key = graph.moveTarget, let target = try? GraphTargets.resolve(connectionKey: GraphDatabases.isSystemKey(key) ? nil : key, schema: schema, settings: settings) {
+        if let key = graph.moveTarget, let target = try? GraphTargets.resolve(connectionKey: key, schema: schema, settings: settings) {
             let mover = GraphMover(provisioner: self, graph: graph, source: source, target: target, repository: repository, progress: { _ in })
             // The pause must go; a target that cannot be reached keeps its leftovers until the
             // next move to it (which drops them first).
@@ -262,14 +265,17 @@ struct GraphMover: Sendable {
     /// Syncs `side`'s write-db into its graph-db until nothing is left (waiting while another
     /// process holds the graph's sync lock).
     private func syncUntilIdle(_ side: GraphTargets) async throws {
-        let graphPool = PostgresConnectionPool(configuration: .init(connection: side.graphEndpoint.oneOffConnection(application: "kt-move-\(graph.slug)"),
-                                                                    pool: PoolSettings(size: 1, maxOverflow: 1, timeout: .seconds(30), recycle: .seconds(600)), label: "move graph-db"), backgroundLogger: logger)
-        let writePool = PostgresConnectionPool(configuration: .init(connection: side.writeEndpoint.oneOffConnection(application: "kt-move-\(graph.slug)"),
-                                                                    pool: PoolSettings(size: 2, maxOverflow: 1, timeout: .seconds(30), recycle: .seconds(600)), label: "move write-db"), backgroundLogger: logger)
-        let engine = SyncEngine(writeSession: DatabaseSession(pool: writePool, schema: schema), graphSession: DatabaseSession(pool: graphPool, schema: schema),
-                                graphSlug: graph.slug, settings: provisioner.settings.sync, logger: logger)
+        // The graph system's pools when the provisioner has them; else pools for this sync alone.
+        if let resources = provisioner.resources {
+            return try await syncUntilIdle(graphPool: try resources.pool(for: side.graphEndpoint), writePool: try resources.pool(for: side.writeEndpoint))
+        }
+        let application = "kt-move-\(graph.slug)", settings = PoolSettings(size: 2, maxOverflow: 1, timeout: .seconds(30), recycle: .seconds(600))
+        let graphPool = PostgresConnectionPool(configuration: .init(connection: side.graphEndpoint.oneOffConnection(application: application),
+                                                                    pool: settings, label: "move graph-db"), backgroundLogger: logger)
+        let writePool = PostgresConnectionPool(configuration: .init(connection: side.writeEndpoint.oneOffConnection(application: application),
+                                                                    pool: settings, label: "move write-db"), backgroundLogger: logger)
         do {
-            try await Self.syncUntilIdle(engine)
+            try await syncUntilIdle(graphPool: graphPool, writePool: writePool)
             await graphPool.shutdown()
             await writePool.shutdown()
         } catch {
@@ -279,15 +285,12 @@ struct GraphMover: Sendable {
         }
     }
 
-    private static func syncUntilIdle(_ engine: SyncEngine) async throws {
-        for _ in 0..<600 {
-            do {
-                if try await engine.syncCycle().totalApplied == 0 { return }
-            } catch let error as KTGraphError where error.code == .syncBusy {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
-        throw KTProvisionError(code: .stepFailed, message: "the sync did not come to rest")
+    private func syncUntilIdle(graphPool: PostgresConnectionPool, writePool: PostgresConnectionPool) async throws {
+        let engine = SyncEngine(writeSession: DatabaseSession(pool: writePool, schema: schema), graphSession: DatabaseSession(pool: graphPool, schema: schema),
+                                graphSlug: graph.slug, settings: provisioner.settings.sync, logger: logger)
+        // Another process may hold the graph's sync lock for a cycle: wait for it. What does not
+        // come to rest shows in the verification that follows.
+        try await engine.syncUntilIdle(maxCycles: 600, busyRetry: .milliseconds(100))
     }
 
     // MARK: The write pause
@@ -300,7 +303,7 @@ struct GraphMover: Sendable {
                 try await t.connection.execute(simple: """
                     CREATE OR REPLACE FUNCTION \(schema.quoted).kt_move_fence() RETURNS trigger LANGUAGE plpgsql AS $kt$
                     BEGIN
-                        RAISE EXCEPTION 'graph is moving to another database pair; retry shortly' USING ERRCODE = 'KTM01';
+                        RAISE EXCEPTION 'graph is moving to another database pair; retry shortly' USING ERRCODE = '\(GraphProvisioner.writesPausedSQLState)';
                     END $kt$
                     """, logger: logger)
                 for table in tables {
