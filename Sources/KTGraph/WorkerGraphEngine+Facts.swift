@@ -1,0 +1,125 @@
+public import Foundation
+import KTDB
+import KTQdrant
+import Logging
+
+/// Facts in write-db: create, delete, link to nodes, rejections, and the fact pool.
+extension WorkerGraphEngine {
+    // MARK: Facts
+
+    /// Creates or updates a fact (id given, or a new UUID) and its Qdrant point (payload
+    /// `content`, `fact_type`, `node_ids`).
+    @discardableResult
+    public func createFact(content: String, factType: String = "claim", id: UUID = UUID(), embedding: [Float]? = nil) async throws -> GraphFact {
+        guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw KTGraphError(code: .invalidArgument, message: "a fact needs content")
+        }
+        let row = try await run("""
+            INSERT INTO write_facts AS f (id, content, fact_type, created_at, updated_at) VALUES (\(id), \(content), \(factType), clock_timestamp(), clock_timestamp())
+            ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, fact_type = EXCLUDED.fact_type, updated_at = clock_timestamp()
+            RETURNING id, content, fact_type, created_at
+            """).rows[0]
+        let fact = try GraphFact(row: row)
+        await upsertFactPoints([fact], embeddings: embedding.map { [$0] })
+        return fact
+    }
+
+    /// Creates many facts in one statement, and their Qdrant points in chunks when an embedder is set.
+    @discardableResult
+    public func createFacts(_ facts: [(content: String, factType: String)]) async throws -> [GraphFact] {
+        guard !facts.isEmpty else { return [] }
+        let ids = facts.map { _ in UUID().uuidString }
+        let rows = try await run("""
+            INSERT INTO write_facts (id, content, fact_type, created_at, updated_at)
+            SELECT i::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(ids)::text[], \(facts.map(\.content))::text[], \(facts.map(\.factType))::text[]) AS x(i, c, t)
+            RETURNING id, content, fact_type, created_at
+            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        await upsertFactPoints(rows, embeddings: nil)
+        return rows
+    }
+
+    /// Deletes a fact, removes it from every node, edge and dimension, and deletes its Qdrant point.
+    public func deleteFact(id: UUID) async throws {
+        try await writeSession.withTransaction(logger: logger) { transaction in
+            let text = id.uuidString.lowercased()
+            try await transaction.query("DELETE FROM write_facts WHERE id = \(id)")
+            for table in ["write_nodes", "write_edges", "write_dimensions"] {
+                try await transaction.query("""
+                    UPDATE \(unsafeRaw: table) SET fact_ids = array_remove(fact_ids, \(text)), updated_at = clock_timestamp() WHERE fact_ids @> ARRAY[\(text)]::text[]
+                    """)
+            }
+        }
+        await qdrantCall("delete fact point") { try await $0.delete(collections.facts, ids: [id]) }
+    }
+
+    /// Facts by id (missing ones left out).
+    public func facts(ids: [UUID]) async throws -> [GraphFact] {
+        guard !ids.isEmpty else { return [] }
+        return try FactQueries.facts(try await run(FactQueries.byIDs(ids, in: Self.writeFacts)))
+    }
+
+    /// The facts linked to a node (from `write_nodes.fact_ids`).
+    public func nodeFacts(of nodeID: UUID) async throws -> [GraphFact] {
+        try await run("""
+            SELECT f.id, f.content, f.fact_type, f.created_at FROM write_nodes n JOIN write_facts f ON f.id::text = ANY(n.fact_ids)
+            WHERE n.node_uuid = \(nodeID) ORDER BY f.created_at, f.id
+            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+    }
+
+    /// Links a fact to a node (no duplicate ids) and puts the node in the fact's Qdrant `node_ids`.
+    public func linkFactToNode(nodeID: UUID, factID: UUID) async throws {
+        try await linkFacts([(nodeID, factID)])
+    }
+
+    /// Links many (node, fact) pairs in one statement; Qdrant `node_ids` follow.
+    public func linkFacts(_ links: [(nodeID: UUID, factID: UUID)]) async throws {
+        guard !links.isEmpty else { return }
+        // One statement: append what is missing, keeping each id once.
+        try await run("""
+            UPDATE write_nodes n SET fact_ids = ARRAY(SELECT DISTINCT unnest(n.fact_ids || x.added)), updated_at = clock_timestamp()
+            FROM (SELECT node::uuid AS node, array_agg(DISTINCT lower(fact)) AS added
+                  FROM unnest(\(links.map { $0.nodeID.uuidString })::text[], \(links.map { $0.factID.uuidString })::text[]) AS l(node, fact) GROUP BY node) x
+            WHERE n.node_uuid = x.node AND NOT n.fact_ids @> x.added
+            """)
+        await syncNodeIDsPayload(factIDs: Set(links.map(\.factID)))
+    }
+
+    /// Removes a fact from a node and the node from the fact's Qdrant `node_ids`.
+    public func unlinkFactFromNode(nodeID: UUID, factID: UUID) async throws {
+        try await run("""
+            UPDATE write_nodes SET fact_ids = array_remove(fact_ids, \(factID.uuidString.lowercased())), updated_at = clock_timestamp()
+            WHERE node_uuid = \(nodeID) AND fact_ids @> ARRAY[\(factID.uuidString.lowercased())]::text[]
+            """)
+        await syncNodeIDsPayload(factIDs: [factID])
+    }
+
+    /// Records that a fact was rejected for a node (idempotent); the node is touched so the sync
+    /// drops the link from graph-db.
+    public func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
+        try await writeSession.withTransaction(logger: logger) { t in
+            try await t.query("""
+                INSERT INTO write_node_fact_rejections (id, node_id, fact_id) VALUES (\(UUID()), \(nodeID), \(factID)) ON CONFLICT DO NOTHING
+                """)
+            try await t.query("UPDATE write_nodes SET updated_at = clock_timestamp() WHERE node_uuid = \(nodeID)")
+        }
+    }
+
+    /// Facts rejected for a node.
+    public func rejectedFactIDs(nodeID: UUID) async throws -> Set<UUID> {
+        Set(try await run("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(nodeID)").uuids(0))
+    }
+
+    /// Facts near `embedding` in Qdrant (score ≥ `threshold`), loaded from write-db in Qdrant's order.
+    public func searchFactPool(embedding: [Float], limit: Int = 30, threshold: Double = 0.5, excluding: Set<UUID> = []) async throws -> [ScoredFact] {
+        guard let qdrant else { return [] }
+        let filter = excluding.isEmpty ? nil : QdrantFilter(mustNot: [.hasID(Array(excluding))])
+        let hits = try await qdrant.query(collections.facts, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: threshold, filter: filter))
+        let found = Dictionary(try await facts(ids: hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return hits.compactMap { hit in hit.uuid.flatMap { found[$0] }.map { ScoredFact(fact: $0, score: hit.score) } }
+    }
+
+    /// Facts whose content contains `text` (case-insensitive), newest first.
+    public func searchFactPoolText(_ text: String, limit: Int = 30) async throws -> [GraphFact] {
+        try FactQueries.facts(try await run(FactQueries.containing(text, factType: nil, limit: limit, in: Self.writeFacts)))
+    }
+}
