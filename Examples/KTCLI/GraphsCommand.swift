@@ -113,15 +113,14 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(help: "Roll back a move a stopped process left behind, then move again.") var resume = false
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
-        static let phases = ["prepare-target", "copy-graph-db", "copy-points", "pause-writes", "copy-write-db", "catch-up", "verify", "switch", "drop-source"]
 
         func run() async throws {
             await CLIEnvironment.run(verbose: verbose) { environment in
                 let display = ProgressDisplay(title: "move \(slug)")
                 let graph = try await environment.withProvisioner {
                     try await $0.moveGraph(slug: slug, toDatabase: to, resume: resume) { event in
-                        let step = (Self.phases.firstIndex(of: event.phase) ?? 0) + 1
-                        display.update(completed: step, total: Self.phases.count, line: event.detail.isEmpty ? event.phase : "\(event.phase): \(event.detail)")
+                        let step = (GraphProvisioner.movePhases.firstIndex(of: event.phase) ?? 0) + 1
+                        display.update(completed: step, total: GraphProvisioner.movePhases.count, line: event.detail.isEmpty ? event.phase : "\(event.phase): \(event.detail)")
                     }
                 }
                 print("moved \(graph.slug) to \(to)")

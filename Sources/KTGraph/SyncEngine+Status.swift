@@ -119,7 +119,7 @@ extension SyncEngine {
         // statement is most of an idle cycle's cost, and every graph's cycle plans it anew.
         var query: PostgresQuery = "WITH w AS MATERIALIZED (SELECT table_name, last_synced_at FROM sync_watermarks WHERE graph_slug = \(graphSlug)) "
         if takingLock {
-            query.append("SELECT 'sync_lock'::text, NULL::timestamptz WHERE pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0)) UNION ALL ")
+            query.append("SELECT 'sync_lock'::text, NULL::timestamptz WHERE pg_try_advisory_xact_lock(hashtextextended(\(Self.lockName(graphSlug: graphSlug)), 0)) UNION ALL ")
         }
         for table in Self.watermarkedTables {
             query.append("SELECT \(table)::text, coalesce(m.at, 'epoch'::timestamptz) FROM (SELECT (SELECT last_synced_at FROM w WHERE table_name = \(table)) AS at) m ")

@@ -87,7 +87,7 @@ public struct SyncEngine: Sendable {
                 work = try await pendingWork(lock, dueBefore: shared.start, takingLock: true)
                 guard work.locked else { throw busy }
             } else {
-                let acquired = try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\("kt-sync:" + graphSlug), 0))")
+                let acquired = try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\(Self.lockName(graphSlug: graphSlug)), 0))")
                     .first?.decode(0, as: Bool.self) ?? false
                 guard acquired else { throw busy }
                 measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'")
@@ -355,8 +355,14 @@ public struct SyncEngine: Sendable {
         return applied
     }
 
-    /// Run with `BEGIN` in graph-db: JIT compiling the batch statements costs more than running them.
-    private static let graphSetup: StaticString = "SET LOCAL jit = off"
+    /// Run with `BEGIN` in graph-db: JIT compiling the batch statements costs more than running
+    /// them. `kt.writer` names the sync as the writer, which a move's write pause lets through.
+    private static let graphSetup: StaticString = "SET LOCAL jit = off; SET LOCAL kt.writer = 'sync'"
+
+    /// The name of graph `graphSlug`'s sync lock: a transaction-level advisory lock in write-db
+    /// on `hashtextextended(name, 0)`, held by a cycle from its first statement to its commit.
+    /// Whoever holds it (a move's catch-up) keeps every sync of the graph waiting.
+    public static func lockName(graphSlug: String) -> String { "kt-sync:" + graphSlug }
 
     private static func message(_ error: any Error) -> String { (error as? KTDBError)?.message ?? String(describing: error) }
 }

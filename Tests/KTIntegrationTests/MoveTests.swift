@@ -39,8 +39,11 @@ struct MoveTests {
                     let node = try await worker.createNode(concept: "Base \(index)", embedding: [1, Float(index), 0, 0, 0, 0, 0, 1])
                     if first == nil { first = node }
                 }
+                // Enough rows that the catch-up, which copies only what changed, is visibly smaller.
+                _ = try await worker.createNodes((0..<2000).map { WorkerGraphEngine.NodeSpec(concept: "Bulk \($0)") })
                 let facts = try await worker.createFacts((0..<100).map { (content: "fact \($0)", factType: "claim") })
-                _ = facts
+                // Deletions leave tombstones (a serial key): the target must go on numbering after them.
+                for fact in facts.prefix(5) { try await worker.deleteFact(id: fact.id) }
                 try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
                 let probe = try #require(first)
 
@@ -80,9 +83,17 @@ struct MoveTests {
                 }()
 
                 try await Task.sleep(for: .milliseconds(300))
-                let there = try await system.provisioner.moveGraph(slug: slug, toDatabase: "shared") { event in load.phases.withLock { $0.append(event.phase) } }
+                let there = try await system.provisioner.moveGraph(slug: slug, toDatabase: "shared") { event in
+                    load.phases.withLock { $0.append(event.detail.isEmpty ? event.phase : "\(event.phase): \(event.detail)") }
+                }
                 #expect(there.status == .active && there.databaseConnectionID != nil)
-                #expect(load.phases.withLock { $0 }.contains("pause-writes"))
+                let phases = load.phases.withLock { $0 }
+                #expect(phases.contains("pause-writes"))
+                // The snapshot copies carried the bulk; the pause copied only what changed since.
+                let copied = phases.compactMap { $0.hasPrefix("copy-write-db: ") ? Int($0.dropFirst(15).prefix { $0.isNumber }) : nil }.first ?? 0
+                let caughtUp = phases.compactMap { $0.hasPrefix("catch-up: ") ? Int($0.dropFirst(10).prefix { $0.isNumber }) : nil }.first
+                #expect(copied > 2000 && (caughtUp ?? .max) < 1000, "\(phases)")
+                try await system.workerEngine(slug: slug, logger: logger).deleteFact(id: facts[5].id)
                 logger.debug("test: moved there")
                 try await Task.sleep(for: .milliseconds(300))
                 logger.debug("test: moving back")
@@ -103,7 +114,14 @@ struct MoveTests {
                 #expect(try await Self.count("SELECT count(*) FROM write_nodes WHERE concept LIKE 'Written %'", schema: schema, on: world.systemWrite, logger: logger) == written)
                 #expect(try await Self.count("SELECT count(*) FROM nodes WHERE concept LIKE 'Written %'", schema: schema, on: world.systemGraph, logger: logger) == written)
                 #expect(try await Self.count("SELECT count(*) FROM nodes WHERE concept LIKE 'Base %'", schema: schema, on: world.systemGraph, logger: logger) == 60)
-                #expect(try await Self.count("SELECT count(*) FROM write_facts", schema: schema, on: world.systemWrite, logger: logger) == 100)
+                #expect(try await Self.count("SELECT count(*) FROM write_facts", schema: schema, on: world.systemWrite, logger: logger) == 94)
+                #expect(try await Self.count("SELECT count(*) FROM facts", schema: schema, on: world.systemGraph, logger: logger) == 94)
+                #expect(try await Self.count("SELECT count(*) FROM write_tombstones WHERE table_name = 'write_facts'", schema: schema, on: world.systemWrite, logger: logger) == 6)
+                // Exactly the acknowledged writes, each once.
+                let concepts = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.systemGraph), logger: logger) { c in
+                    try await c.query("SELECT concept FROM \(TableName("nodes", in: try SchemaName(schema))) WHERE concept LIKE 'Written %'", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+                }
+                #expect(concepts.sorted() == load.acknowledged.withLock { $0 }.map { "Written \($0)" }.sorted())
                 // The external pair's copy is gone; the points came back with the graph.
                 #expect(try await TestEnvironment.schemaExists(schema, on: world.externalGraph) == false)
                 #expect(try await TestEnvironment.schemaExists(schema, on: world.externalWrite) == false)

@@ -195,6 +195,8 @@ extension GraphProvisioner {
                     try await writeDB.query("UPDATE \(unsafeRaw: table.sql) SET graph_slug = \(graph.slug) WHERE graph_slug = \(manifest.graph.slug)", logger: logger)
                 }
             }
+            // Rows came with their ids: a serial key's next value must come after them.
+            for connection in [graphDB, writeDB] { try await SchemaTable.advanceSequences(targets.schema, on: connection, logger: logger) }
             try await writeDB.execute(simple: "COMMIT", logger: logger)
             try await graphDB.execute(simple: "COMMIT", logger: logger)
         }
@@ -240,45 +242,4 @@ struct ArchivedPoint: Codable {
     var payload: [String: JSONValue]
 
     var point: QdrantPoint { QdrantPoint(id: id, vector: vector, payload: payload) }
-}
-
-/// A table of a graph's schema and its columns (generated columns left out), in an order
-/// that loads: a table comes after the tables its foreign keys point at.
-struct SchemaTable: Sendable {
-    var name: TableName
-    var columns: [String]
-
-    static func list(_ schema: SchemaName, on connection: PostgresConnection, logger: Logger) async throws -> [SchemaTable] {
-        var tables: [String: [String]] = [:]
-        for row in try await connection.query("""
-            SELECT c.relname::text, array_agg(a.attname::text ORDER BY a.attnum)
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-            WHERE n.nspname = \(schema.rawValue) AND c.relkind IN ('r', 'p') AND c.relname <> 'kt_schema_migrations'
-            GROUP BY c.relname
-            """, logger: logger).rows {
-            tables[try row.decode(0, as: String.self)] = try row.decode(1, as: [String].self)
-        }
-        var references: [String: Set<String>] = [:]
-        for row in try await connection.query("""
-            SELECT c.relname::text, f.relname::text FROM pg_constraint k
-            JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class f ON f.oid = k.confrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE k.contype = 'f' AND n.nspname = \(schema.rawValue) AND k.conrelid <> k.confrelid
-            """, logger: logger).rows {
-            references[try row.decode(0, as: String.self), default: []].insert(try row.decode(1, as: String.self))
-        }
-        // Depth-first: referenced tables first; names sorted for a stable order.
-        var ordered: [String] = [], visiting: Set<String> = [], done: Set<String> = []
-        func visit(_ name: String) {
-            guard !done.contains(name), !visiting.contains(name) else { return }
-            visiting.insert(name)
-            for target in (references[name] ?? []).sorted() where tables[target] != nil { visit(target) }
-            visiting.remove(name)
-            done.insert(name)
-            ordered.append(name)
-        }
-        for name in tables.keys.sorted() { visit(name) }
-        return try ordered.map { name in SchemaTable(name: try TableName(validating: name, in: schema), columns: tables[name]!) }
-    }
 }
