@@ -55,14 +55,17 @@ struct CLIEnvironment {
 
 /// Prints an error as one line on stderr (the detail, which never holds a secret) and exits non-zero.
 func fail(_ error: any Error) -> Never {
-    let text: String
-    switch error {
-    case let error as KTDBError: text = error.message
-    case let error as KTConfigError: text = error.detail
-    case let error as KTProvisionError: text = error.message
-    case let error as KTGraphError: text = error.message
-    default: text = String(describing: error)
-    }
-    FileHandle.standardError.write(Data("kt: \(text)\n".utf8))
+    FileHandle.standardError.write(Data("kt: \(errorText(error))\n".utf8))
     exit(1)
+}
+
+/// An error's detail for a person (never a secret).
+func errorText(_ error: any Error) -> String {
+    switch error {
+    case let error as KTDBError: error.message
+    case let error as KTConfigError: error.detail
+    case let error as KTProvisionError: error.message
+    case let error as KTGraphError: error.message
+    default: String(describing: error)
+    }
 }

@@ -6,6 +6,6 @@ struct KT: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kt",
         abstract: "Knowledge Tree example CLI (built on the KT Swift SDK).",
-        subcommands: [MigrateCommand.self, UsersCommand.self, DatabaseConnectionsCommand.self, GraphsCommand.self, SyncCommand.self, DemoCommand.self]
+        subcommands: [MigrateCommand.self, UsersCommand.self, DatabaseConnectionsCommand.self, GraphsCommand.self, SyncCommand.self, DemoCommand.self, LoadCommand.self]
     )
 }

@@ -155,4 +155,134 @@ struct MoveTests {
             }
         }
     }
+
+    /// Triggers and tables a move leaves on a schema (none once it ended either way).
+    private static func moveLeftovers(_ schema: String, on url: DatabaseURL, logger: Logger) async throws -> Int {
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
+            try await c.query("""
+                SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
+                        WHERE n.nspname = \(schema) AND t.tgname LIKE 'kt_move%')
+                     + (SELECT count(*) FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = \(schema) AND r.relname = 'kt_move_changes')
+                """, logger: logger).first!.decode(0, as: Int.self)
+        }
+    }
+
+    @Test("the target pair's Qdrant stops during the copy: the graph stays active and writable on its source, nothing of the move is left on the source or in the target's databases, and once that Qdrant is back the move succeeds with every point")
+    func targetQdrantStops() async throws {
+        let island = try QdrantLocalServer()
+        try await island.start()
+        defer { island.stop() }
+        try await TestWorld.with(logger: logger) { world in
+            var settings = world.settings
+            settings.graphDatabases["island"] = GraphDatabaseConfig(graphDatabaseURL: world.externalGraph, writeDatabaseURL: world.externalWrite, qdrantURL: island.url)
+            try await GraphRepository(world.controlPlane, logger: logger).createDatabaseConnection(name: "Island", configKey: "island")
+            try await withGraphSystem(settings: settings, logger: logger) { system in
+                let slug = TestEnvironment.uniqueName("mvqd")
+                try await system.provisioner.createGraph(slug: slug, name: "Points")
+                let worker = try await system.workerEngine(slug: slug, logger: logger)
+                for index in 0..<30 { try await worker.createNode(concept: "Pointed \(index)", embedding: [1, Float(index), 0, 0, 0, 0, 0, 1]) }
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+                let schema = "graph_" + slug
+
+                let stopped = await #expect(throws: KTProvisionError.self) {
+                    try await system.provisioner.moveGraph(slug: slug, toDatabase: "island") { event in
+                        if event.phase == "copy-points" { island.stop() }
+                    }
+                }
+                #expect(stopped?.code == .stepFailed && stopped?.message.contains("copy-points") == true, "\(String(describing: stopped))")
+                let graph = try #require(try await GraphRepository(world.controlPlane, logger: logger).graph(slug: slug))
+                #expect(graph.status == .active && graph.databaseConnectionID == nil && graph.moveTarget == nil)
+                for url in [world.externalGraph, world.externalWrite] { #expect(try await TestEnvironment.schemaExists(schema, on: url) == false) }
+                for url in [world.systemGraph, world.systemWrite] { #expect(try await Self.moveLeftovers(schema, on: url, logger: logger) == 0) }
+                try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Written after the failure", embedding: [0, 1, 0, 0, 0, 0, 0, 1])
+
+                // The Qdrant comes back with what the failed copy left there; the next move starts clean.
+                try await island.start()
+                let moved = try await system.provisioner.moveGraph(slug: slug, toDatabase: "island", grace: .zero)
+                #expect(moved.status == .active && moved.databaseConnectionID != nil)
+                let qdrant = try makeQdrantClient(url: island.url, timeout: .seconds(10), settings: QdrantSettings(), logger: logger)
+                defer { qdrant.close() }
+                #expect(try await qdrant.count(QdrantCollections(graphSlug: slug).nodes) == 31)
+                #expect(try await Self.count("SELECT count(*) FROM write_nodes", schema: schema, on: world.externalWrite, logger: logger) == 31)
+            }
+        }
+    }
+
+    @Test("in separate processes: kt load writes, kt-server serves reads, kt graphs move moves the graph to the external pair and back: every read answers 200, the load exits 0, and every acknowledged write is in both databases once")
+    func moveAcrossProcesses() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ServerProcess.executable.path), "kt-server is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try CLITests.environment(world)
+            let token = try await world.token(logger: logger)
+            let slug = TestEnvironment.uniqueName("mvproc")
+            let probe = try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                try await system.provisioner.createGraph(slug: slug, name: "Across processes")
+                let worker = try await system.workerEngine(slug: slug, logger: logger)
+                _ = try await worker.createNodes((0..<2000).map { WorkerGraphEngine.NodeSpec(concept: "Bulk \($0)") })
+                let probe = try await worker.createNode(concept: "Probe")
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+                return probe.id
+            }
+            let server = try await ServerProcess(environment: environment)
+            defer { server.stop() }
+
+            // The writer: a process of its own, its output in files (no pipe to fill).
+            let folder = FileManager.default.temporaryDirectory
+            let output = folder.appendingPathComponent("kt-load-\(UUID().uuidString).out"), errors = folder.appendingPathComponent("kt-load-\(UUID().uuidString).err")
+            for file in [output, errors] { _ = FileManager.default.createFile(atPath: file.path, contents: nil) }
+            defer { for file in [output, errors] { try? FileManager.default.removeItem(at: file) } }
+            let load = Process()
+            load.executableURL = CLITests.executable
+            load.arguments = ["load", "--graph", slug, "--seconds", "12", "--prefix", "Written"]
+            load.environment = environment
+            load.standardOutput = try FileHandle(forWritingTo: output)
+            load.standardError = try FileHandle(forWritingTo: errors)
+            try load.run()
+            let loadEnded = Task.detached { load.waitUntilExit() }
+
+            // The reader: the server, asked for one node until the moves are done.
+            let reading = MoveLoad()
+            let api = server.api
+            async let reads: Void = {
+                while !reading.stop.load(ordering: .relaxed), !Task.isCancelled {
+                    do {
+                        let reply = try await api.call("GET", "/api/v1/graphs/\(slug)/nodes/\(probe)", token: token)
+                        if reply.status == 200 { reading.reads.add(1, ordering: .relaxed) } else { reading.readErrors.withLock { $0.append("\(reply.status) \(reply.text)") } }
+                    } catch {
+                        reading.readErrors.withLock { $0.append("\(error)") }
+                    }
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }()
+
+            try await Task.sleep(for: .seconds(1))
+            let there = try await CLITests.kt(["graphs", "move", slug, "--to", "shared"], environment: environment)
+            #expect(there.status == 0, "\(there.error)")
+            try await Task.sleep(for: .seconds(1))
+            let back = try await CLITests.kt(["graphs", "move", slug, "--to", "default"], environment: environment)
+            #expect(back.status == 0, "\(back.error)")
+            await loadEnded.value
+            reading.stop.store(true, ordering: .relaxed)
+            await reads
+
+            let printed = (try? String(contentsOf: output, encoding: .utf8)) ?? "", failures = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            #expect(load.terminationStatus == 0, "\(failures.prefix(500))")
+            let acknowledged = printed.split(separator: "\n").compactMap { $0.hasPrefix("ok ") ? "Written \($0.dropFirst(3))" : nil }
+            #expect(acknowledged.count > 50, "\(printed.suffix(200))")
+            #expect(reading.readErrors.withLock { $0 }.isEmpty, "\(reading.readErrors.withLock { $0.prefix(3) })")
+            #expect(reading.reads.load(ordering: .relaxed) > 20)
+
+            let schema = try SchemaName("graph_" + slug)
+            _ = try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+            }
+            for (url, table) in [(world.systemWrite, "write_nodes"), (world.systemGraph, "nodes")] {
+                let concepts = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
+                    try await c.query("SELECT concept FROM \(try TableName(validating: table, in: schema)) WHERE concept LIKE 'Written %'", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+                }
+                #expect(concepts.sorted() == acknowledged.sorted(), "\(table): \(concepts.count) rows, \(acknowledged.count) acknowledged")
+            }
+            for url in [world.externalGraph, world.externalWrite] { #expect(try await TestEnvironment.schemaExists(schema.rawValue, on: url) == false) }
+        }
+    }
 }
