@@ -13,9 +13,11 @@ public enum ServerStartup {
         public var migratedGraphs: [String]
         /// Slugs of graphs moved from `provisioning` to `error` (their provisioner is gone).
         public var recoveredGraphs: [String]
-        /// Slugs of graphs in status `moving`: a move runs in another process, or its process
-        /// stopped (`GraphProvisioner.moveGraph(slug:toDatabase:resume:grace:progress:)` with
-        /// `resume` rolls it back and moves again). They are served from their source meanwhile.
+        /// Slugs of graphs in status `moving` (a move runs in another process, or its process
+        /// stopped: `GraphProvisioner.moveGraph(slug:toDatabase:resume:grace:progress:)` with
+        /// `resume` rolls it back and moves again; they are served from their source meanwhile),
+        /// and of graphs whose move switched but whose source was not dropped yet (a resumed
+        /// move drops it).
         public var movingGraphs: [String] = []
         /// Every active graph's outcome, in slug order (the default graph is not listed: it is
         /// migrated with the control plane).
@@ -72,6 +74,7 @@ extension GraphSystem {
         }
         return ServerStartup.Report(
             appliedMigrations: applied, migratedGraphs: outcomes.filter { !$0.failed }.map(\.slug), recoveredGraphs: recovered,
-            movingGraphs: try await repository.list(status: .moving).map(\.slug), outcomes: outcomes)
+            movingGraphs: Array(Set(try await repository.list(status: .moving).map(\.slug) + repository.listWithMoveSource().map(\.slug))).sorted(),
+            outcomes: outcomes)
     }
 }

@@ -156,29 +156,8 @@ struct CLITests {
                 }
                 try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
             }
-            let process = Process()
-            process.executableURL = Self.executable
-            process.arguments = ["graphs", "move", slug, "--to", "shared"]
-            process.environment = environment
-            let output = Pipe()
-            process.standardOutput = output
-            process.standardError = FileHandle.nullDevice
-            try process.run()
             // Kill it as soon as it reports the graph-db copy.
-            let sawCopy = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-                DispatchQueue.global().async {
-                    var text = ""
-                    while true {
-                        let data = output.fileHandleForReading.availableData
-                        if data.isEmpty { return continuation.resume(returning: false) }
-                        text += String(decoding: data, as: UTF8.self)
-                        if text.contains("copy-graph-db") { return continuation.resume(returning: true) }
-                    }
-                }
-            }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            #expect(sawCopy)
+            #expect(try await Self.killWhenPrinted("copy-graph-db", ["graphs", "move", slug, "--to", "shared"], environment: environment))
             let repository = GraphRepository(world.controlPlane, logger: logger)
             let left = try #require(try await repository.graph(slug: slug))
             #expect(left.status == .moving && left.databaseConnectionID == nil)
@@ -195,6 +174,65 @@ struct CLITests {
             }
             #expect(count == 6000)
             #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.systemWrite) == false)
+        }
+    }
+
+    /// Runs `kt arguments` and kills it (SIGKILL) as soon as its output holds `text`; returns
+    /// whether it printed that before ending.
+    static func killWhenPrinted(_ text: String, _ arguments: [String], environment: [String: String]) async throws -> Bool {
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = arguments
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let seen = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            DispatchQueue.global().async {
+                var printed = ""
+                while true {
+                    let data = output.fileHandleForReading.availableData
+                    if data.isEmpty { return continuation.resume(returning: false) }
+                    printed += String(decoding: data, as: UTF8.self)
+                    if printed.contains(text) { return continuation.resume(returning: true) }
+                }
+            }
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        return seen
+    }
+
+    @Test("kt graphs move killed after the switch, before the source is dropped: the graph serves from the target, kt migrate names it, and --resume drops the source")
+    func moveKilledAfterSwitch() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "kt is not built next to the tests")
+        try await TestWorld.with(logger: logger) { world in
+            let environment = try Self.environment(world)
+            let slug = TestEnvironment.uniqueName("cliswitch")
+            #expect(try await Self.kt(["graphs", "create", "--slug", slug, "--name", "Switched"], environment: environment).status == 0)
+            _ = try await withGraphSystem(settings: world.settings, logger: logger) { system in
+                _ = try await system.workerEngine(slug: slug, logger: logger).createNodes((0..<100).map { WorkerGraphEngine.NodeSpec(concept: "Kept \($0)") })
+                try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
+            }
+            // drop-source is reported after the switch, before the grace period ends.
+            #expect(try await Self.killWhenPrinted("drop-source", ["graphs", "move", slug, "--to", "shared"], environment: environment))
+            let repository = GraphRepository(world.controlPlane, logger: logger)
+            let left = try #require(try await repository.graph(slug: slug))
+            #expect(left.status == .active && left.databaseConnectionID != nil && left.moveSource == "default")
+            let schema = "graph_" + slug
+            #expect(try await TestEnvironment.schemaExists(schema, on: world.systemWrite))
+            let migrate = try await Self.kt(["migrate"], environment: environment)
+            #expect(migrate.output.contains("moving (finish with kt graphs move SLUG --to KEY --resume): \(slug)"), "\(migrate.output)")
+            let resumed = try await Self.kt(["graphs", "move", slug, "--to", "shared", "--resume"], environment: environment)
+            #expect(resumed.status == 0, "\(resumed.error)")
+            let done = try #require(try await repository.graph(slug: slug))
+            #expect(done.status == .active && done.databaseConnectionID == left.databaseConnectionID && done.moveSource == nil)
+            for url in [world.systemGraph, world.systemWrite] { #expect(try await TestEnvironment.schemaExists(schema, on: url) == false) }
+            let count = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.externalGraph), logger: logger) {
+                try await $0.query("SELECT count(*) FROM \(TableName("nodes", in: try SchemaName(schema)))", logger: logger).first?.decode(0, as: Int.self)
+            }
+            #expect(count == 100)
         }
     }
 }

@@ -132,13 +132,20 @@ struct MoveTests {
         }
     }
 
-    @Test("refusals: an unknown key, the pair the graph is on, the default graph; a move whose target cannot be reached leaves the graph active on its source and nothing on the target")
+    @Test("refusals: an unknown key, the pair the graph is on, a key naming the databases it is in, the default graph; a move whose target cannot be reached leaves the graph active on its source and nothing on the target")
     func refusalsAndFailure() async throws {
         try await TestWorld.with(logger: logger) { world in
-            try await withGraphSystem(settings: world.settings, logger: logger) { system in
+            // A second key naming the system pair's databases: a move there would drop the graph itself.
+            var settings = world.settings
+            settings.graphDatabases["alias"] = GraphDatabaseConfig(graphDatabaseURL: world.systemGraph, writeDatabaseURL: world.systemWrite)
+            try await GraphRepository(world.controlPlane, logger: logger).createDatabaseConnection(name: "Alias", configKey: "alias")
+            try await withGraphSystem(settings: settings, logger: logger) { system in
                 let slug = TestEnvironment.uniqueName("mvno")
                 try await system.provisioner.createGraph(slug: slug, name: "Staying")
                 try await system.workerEngine(slug: slug, logger: logger).createNode(concept: "Stays")
+                let alias = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: slug, toDatabase: "alias") }
+                #expect(alias?.code == .invalidState)
+                #expect(try await Self.count("SELECT count(*) FROM write_nodes", schema: "graph_" + slug, on: world.systemWrite, logger: logger) == 1)
                 let unknown = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: slug, toDatabase: "nowhere") }
                 #expect(unknown?.code == .unknownConnection)
                 let same = await #expect(throws: KTProvisionError.self) { try await system.provisioner.moveGraph(slug: slug, toDatabase: "default") }

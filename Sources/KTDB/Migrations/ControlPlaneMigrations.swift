@@ -143,5 +143,11 @@ extension MigrationSet {
             ALTER TABLE graphs ADD CONSTRAINT ck_graphs_status CHECK (status IN ('provisioning', 'active', 'error', 'deleted', 'moving'));
             ALTER TABLE graphs ADD COLUMN move_target text, ADD COLUMN move_phase text;
             """#),
+        Migration(version: 6, name: "graph_move_sources", sql: #"""
+            -- After a move's switch: the pair the graph left ('default': the system pair), until
+            -- its schemas and collections there are dropped (a process killed in between leaves
+            -- it for the next move, or a resumed one, to drop).
+            ALTER TABLE graphs ADD COLUMN move_source text;
+            """#),
     ])
 }

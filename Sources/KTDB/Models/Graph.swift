@@ -84,6 +84,9 @@ public struct Graph: Sendable, Hashable {
     public var moveTarget: String?
     /// While moving: the phase (`copying`, `paused`, `switched`, …).
     public var movePhase: String?
+    /// After a move's switch, until the source is dropped: the pair the graph left (`default`
+    /// for the system pair), whose schemas and collections of this graph are left to drop.
+    public var moveSource: String?
 
     init(row: PostgresRow) throws(KTDBError) {
         id = try row.decode("id", as: UUID.self)
@@ -107,6 +110,7 @@ public struct Graph: Sendable, Hashable {
         provisioningError = try row.decode("provisioning_error", as: String?.self)
         moveTarget = try row.decode("move_target", as: String?.self)
         movePhase = try row.decode("move_phase", as: String?.self)
+        moveSource = try row.decode("move_source", as: String?.self)
     }
 }
 

@@ -23,11 +23,12 @@ extension GraphRepository {
     }
 
     /// The switch: the graph's pair becomes `connectionID` (`nil`: the system pair) and it is
-    /// active again, in one statement. Returns `nil` when the graph was not moving.
-    public func finishMove(graphID: UUID, connectionID: UUID?) async throws -> Graph? {
+    /// active again, with `source` (the key of the pair it left) recorded until
+    /// ``clearMoveSource(graphID:)``, in one statement. Returns `nil` when the graph was not moving.
+    public func finishMove(graphID: UUID, connectionID: UUID?, source: String) async throws -> Graph? {
         try await graphs("""
             UPDATE graphs SET database_connection_id = \(connectionID), status = \(GraphStatus.active.rawValue),
-                              move_target = NULL, move_phase = NULL, updated_at = now()
+                              move_target = NULL, move_phase = NULL, move_source = \(source), updated_at = now()
             WHERE id = \(graphID) AND status = \(GraphStatus.moving.rawValue)
             RETURNING \(unsafeRaw: Self.graphColumns)
             """).first
@@ -40,5 +41,15 @@ extension GraphRepository {
                               provisioning_error = \(reason), updated_at = now()
             WHERE id = \(graphID) AND status = \(GraphStatus.moving.rawValue)
             """, logger: logger)
+    }
+
+    /// The source a move left is dropped: forget it.
+    public func clearMoveSource(graphID: UUID) async throws {
+        try await runner.run("UPDATE graphs SET move_source = NULL, updated_at = now() WHERE id = \(graphID)", logger: logger)
+    }
+
+    /// Graphs whose move switched but whose source was not dropped yet (its process stopped).
+    public func listWithMoveSource() async throws -> [Graph] {
+        try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE move_source IS NOT NULL AND status <> \(GraphStatus.deleted.rawValue) ORDER BY slug")
     }
 }

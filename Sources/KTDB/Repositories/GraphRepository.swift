@@ -21,7 +21,7 @@ public struct GraphRepository: Sendable {
     static let graphColumns = """
         id, slug, name, description, is_default, contribute_to_public, use_public_cache, graph_type, byok_enabled,
         storage_mode, schema_name, database_connection_id, status, created_by, created_at, updated_at, schema_error,
-        provisioning_steps, provisioning_error, move_target, move_phase
+        provisioning_steps, provisioning_error, move_target, move_phase, move_source
         """
 
     func graphs(_ query: PostgresQuery) async throws -> [Graph] {

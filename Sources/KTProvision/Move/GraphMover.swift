@@ -210,14 +210,8 @@ struct GraphMover: Sendable {
     func dropTarget() async throws { try await drop(target) }
 
     /// After the switch: drops the source's schemas and (when the target has a Qdrant of its
-    /// own) collections. Failures are logged: the graph is already served from the target.
-    func dropSource() async {
-        do {
-            try await drop(source)
-        } catch {
-            logger.warning("a moved graph's source was not dropped", metadata: ["kt.graph": "\(graph.slug)", "kt.error": "\(GraphProvisioner.describe(error))"])
-        }
-    }
+    /// own) collections.
+    func dropSource() async throws { try await drop(source) }
 
     private func drop(_ side: GraphTargets) async throws {
         try await side.withConnections(application: application, logger: logger) { graphDB, writeDB in

@@ -71,7 +71,14 @@ extension GraphProvisioner {
             try await rollBackMove(graph, reason: "rolled back by a resumed move")
             graph = try await repository.graph(slug: slug) ?? graph
         }
+        // A source an earlier move switched away from but did not drop (its process stopped).
+        if let left = graph.moveSource {
+            try await dropMoveSource(of: graph, pair: left)
+            graph = try await repository.graph(slug: slug) ?? graph
+        }
         guard graph.databaseConnectionID != targetRecord?.id else {
+            // A resumed move that had switched is complete once its source is gone.
+            if resume { return graph }
             throw KTProvisionError(code: .invalidState, message: "graph '\(slug)' is already on '\(targetKey)'")
         }
         let source = try await targets(for: graph)
@@ -82,6 +89,10 @@ extension GraphProvisioner {
         } catch {
             throw KTProvisionError(code: .unknownConnection, message: Self.describe(error))
         }
+        // Two keys may name the same databases: a move there would drop the graph itself.
+        guard !Self.sharesDatabase(source, target) else {
+            throw KTProvisionError(code: .invalidState, message: "'\(targetKey)' names a database graph '\(slug)' is already in")
+        }
         guard let moving = try await repository.beginMove(graphID: graph.id, target: targetKey) else {
             throw KTProvisionError(code: .conflict, message: "graph '\(slug)' is \(graph.status.rawValue); only an active graph can move")
         }
@@ -91,7 +102,7 @@ extension GraphProvisioner {
             let switched = try await mover.run({ phase = $0 }) {
                 phase = "switch"
                 progress(MoveProgress(phase: phase, detail: ""))
-                guard let switched = try await repository.finishMove(graphID: graph.id, connectionID: targetRecord?.id) else {
+                guard let switched = try await repository.finishMove(graphID: graph.id, connectionID: targetRecord?.id, source: source.connectionKey) else {
                     throw KTProvisionError(code: .conflict, message: "the graph stopped moving during the switch")
                 }
                 return switched
@@ -100,14 +111,40 @@ extension GraphProvisioner {
             phase = "drop-source"
             progress(MoveProgress(phase: phase, detail: ""))
             try? await Task.sleep(for: grace)
-            await mover.dropSource()
+            do {
+                try await mover.dropSource()
+                try await repository.clearMoveSource(graphID: graph.id)
+            } catch {
+                // The graph is served from the target already; the next move (or a resumed one) drops the source.
+                logger.warning("a moved graph's source was not dropped", metadata: ["kt.graph": "\(slug)", "kt.error": "\(Self.describe(error))"])
+                return switched
+            }
             logger.debug("graph moved", metadata: ["kt.graph": "\(slug)", "kt.move.target": "\(targetKey)"])
-            return switched
+            return try await repository.graph(slug: slug) ?? switched
         } catch {
             let reason = "\(phase): \(Self.describe(error))"
             if phase != "drop-source" { try? await rollBackMove(moving, reason: reason) }
             throw KTProvisionError(code: .stepFailed, message: "the move of '\(slug)' stopped at \(reason); the graph stays on its source")
         }
+    }
+
+    /// Drops what a switched move left in pair `key` (schemas, and collections when that pair
+    /// has a Qdrant of its own), then forgets it. Never touches a database the graph is in.
+    func dropMoveSource(of graph: Graph, pair key: String) async throws {
+        let repository = GraphRepository(controlPlane, logger: logger)
+        let current = try await targets(for: graph)
+        let left = try GraphTargets.resolve(connectionKey: key, schema: current.schema, settings: settings)
+        if !Self.sharesDatabase(left, current) {
+            let mover = GraphMover(provisioner: self, graph: graph, source: left, target: current, repository: repository, progress: { _ in })
+            try await mover.dropSource()
+        }
+        try await repository.clearMoveSource(graphID: graph.id)
+    }
+
+    /// Whether two pairs have a database in common (same host, port and database name).
+    static func sharesDatabase(_ a: GraphTargets, _ b: GraphTargets) -> Bool {
+        func same(_ x: DatabaseURL, _ y: DatabaseURL) -> Bool { x.host == y.host && (x.port ?? 5432) == (y.port ?? 5432) && x.database == y.database }
+        return [a.graphDatabaseURL, a.writeDatabaseURL].contains { x in [b.graphDatabaseURL, b.writeDatabaseURL].contains { same(x, $0) } }
     }
 
     /// Undoes a move that did not switch: lifts the write pause and the change recording on the
