@@ -60,7 +60,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         .target(
@@ -171,6 +170,10 @@ let package = Package(
         .testTarget(
             name: "KTGraphTests",
             dependencies: ["KTGraph"]
+        ),
+        .testTarget(
+            name: "KTProvisionTests",
+            dependencies: ["KTProvision", "KTDB"]
         ),
         .testTarget(
             name: "KTIntegrationTests",

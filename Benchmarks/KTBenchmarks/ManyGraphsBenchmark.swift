@@ -6,6 +6,7 @@ import KTConfig
 import KTDB
 import KTProvision
 import Logging
+import KTGraph
 
 /// 1,000 graphs on one database pair, served by one `kt-server` process (a child of this one):
 /// every graph read once (one node each), then the connections the server holds per database

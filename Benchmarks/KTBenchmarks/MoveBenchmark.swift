@@ -67,6 +67,7 @@ enum MoveBenchmark {
             print(String(format: "  move %.2f s (dropping the source %.2f s of it) vs pg_dump | psql of both schemas %.2f s: speed ratio %.2fx (target >= 0.5x)",
                          moved, dropping, reference, reference / moved))
             print(String(format: "  write pause (pause-writes to switch) %.2f s (target <= 1 s)", pause))
+            print("  phases: " + phases.breakdown(until: .now))
         }
     }
 
@@ -92,6 +93,15 @@ private final class PhaseClock: Sendable {
             guard let a = starts[first], let b = starts[second] else { return .nan }
             return (b - a).seconds
         }
+    }
+
+    /// `phase 1.23 s, …` in the order the phases started.
+    func breakdown(until end: ContinuousClock.Instant) -> String {
+        let ordered = starts.withLock { $0.sorted { $0.value < $1.value } }
+        return ordered.enumerated().map { index, entry in
+            let next = index + 1 < ordered.count ? ordered[index + 1].value : end
+            return String(format: "%@ %.2f s", entry.key, (next - entry.value).seconds)
+        }.joined(separator: ", ")
     }
 
     func since(_ phase: String, until end: ContinuousClock.Instant) -> Double {

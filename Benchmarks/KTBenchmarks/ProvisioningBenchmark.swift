@@ -3,6 +3,7 @@ import KTConfig
 import KTDB
 import KTProvision
 import Logging
+import KTGraph
 
 /// Provisioning one graph end to end (row, two schemas, two migration sets, three Qdrant
 /// collections, activation), p50 and p95 over `count` graphs, next to the migrations applied;

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KTConfig
 import KTDB
+import KTProvision
 
 /// `kt db-connections add|list`.
 struct DatabaseConnectionsCommand: AsyncParsableCommand {

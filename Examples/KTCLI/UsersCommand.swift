@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KTConfig
 import KTDB
+import KTProvision
 
 /// `kt users create`.
 struct UsersCommand: AsyncParsableCommand {

@@ -4,6 +4,7 @@ public import KTDB
 import KTQdrant
 import Metrics
 public import Logging
+import KTGraph
 
 /// Creates graphs: a row in the control plane, a schema `graph_<slug>` in the graph-db and the
 /// write-db of the chosen database pair, the migrations of both, and the graph's three Qdrant

@@ -1,6 +1,7 @@
 public import KTConfig
 import KTDB
 public import Logging
+import KTGraph
 
 /// What a process does before it serves: migrate everything, recover interrupted
 /// provisioning, and refuse a control plane that shadows the reserved key.

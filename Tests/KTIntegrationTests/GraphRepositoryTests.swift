@@ -1,6 +1,7 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTProvision
 import Logging
 import Testing
 

@@ -6,6 +6,7 @@ import KTQdrant
 import Logging
 import ServiceLifecycle
 import Testing
+import KTGraph
 
 /// GraphSystem at the scale it exists for: many graphs on one pool per database, databases
 /// behind PgBouncer in transaction mode, and several processes on one control plane.

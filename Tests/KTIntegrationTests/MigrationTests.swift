@@ -1,8 +1,10 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTProvision
 import Logging
 import Testing
+import KTGraph
 
 @Suite("Migrations (real PostgreSQL)", .enabled(if: TestEnvironment.isEnabled))
 struct MigrationTests {

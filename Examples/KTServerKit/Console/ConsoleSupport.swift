@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KTDB
+import KTProvision
 import Logging
 import Mustache
 import NIOCore

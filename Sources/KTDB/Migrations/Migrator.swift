@@ -141,24 +141,3 @@ public struct Migrator: Sendable {
     }
 
 }
-
-extension Migrator {
-    /// Migrates the system databases: the control plane and the default graph's data in
-    /// `public` of graph-db, the default graph's write tables in `public` of write-db.
-    @discardableResult
-    public static func migrateSystem(graphDB: PostgresConnection, writeDB: PostgresConnection, logger: Logger) async throws -> Report {
-        var report = try await migrate([.controlPlane, .graphData], schema: .public, on: graphDB, logger: logger)
-        report.applied += try await migrate([.writeData], schema: .public, on: writeDB, logger: logger).applied
-        return report
-    }
-
-    /// Creates (if needed) and migrates one graph's schema in its graph-db and its write-db.
-    @discardableResult
-    public static func migrateGraph(schema: SchemaName, graphDB: PostgresConnection, writeDB: PostgresConnection, logger: Logger) async throws -> Report {
-        try await createSchemaIfNotExists(schema, on: graphDB, logger: logger)
-        try await createSchemaIfNotExists(schema, on: writeDB, logger: logger)
-        var report = try await migrate([.graphData], schema: schema, on: graphDB, logger: logger)
-        report.applied += try await migrate([.writeData], schema: schema, on: writeDB, logger: logger).applied
-        return report
-    }
-}

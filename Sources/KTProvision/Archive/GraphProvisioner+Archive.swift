@@ -3,6 +3,7 @@ import KTConfig
 public import KTDB
 import KTQdrant
 import Logging
+import KTGraph
 
 /// Progress of an export or an import: one event per part.
 public struct ArchiveProgress: Sendable {

@@ -49,11 +49,15 @@ struct GraphMover: Sendable {
         // Recording starts before the snapshots: a change either is in a snapshot or has its key recorded.
         try await installRecording()
 
-        for (phase, graphSide) in [("copy-graph-db", true), ("copy-write-db", false)] {
-            try await step(phase, setPhase)
-            let rows = try await copySnapshot(graphSide: graphSide)
-            progress(MoveProgress(phase: phase, detail: "\(rows) rows"))
-        }
+        // The two databases are copied at the same time (a pair's two databases may be on
+        // different servers); both phases start together.
+        try await step("copy-graph-db", setPhase)
+        try await step("copy-write-db", setPhase)
+        async let graphCopy = copySnapshot(graphSide: true)
+        async let writeCopy = copySnapshot(graphSide: false)
+        let (graphRows, writeRows) = try await (graphCopy, writeCopy)
+        progress(MoveProgress(phase: "copy-graph-db", detail: "\(graphRows) rows"))
+        progress(MoveProgress(phase: "copy-write-db", detail: "\(writeRows) rows"))
         if copiesPoints {
             try await step("copy-points", setPhase)
             var copied = 0

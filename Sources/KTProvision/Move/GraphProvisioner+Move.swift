@@ -1,6 +1,6 @@
 import Foundation
 import KTConfig
-public import KTDB
+import KTDB
 import KTGraph
 import KTQdrant
 import Logging

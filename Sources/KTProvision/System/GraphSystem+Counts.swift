@@ -1,6 +1,6 @@
 public import Foundation
 import KTConfig
-public import KTDB
+import KTDB
 public import Logging
 
 extension GraphSystem {

@@ -3,6 +3,7 @@ import KTConfig
 public import KTDB
 import Logging
 import Metrics
+public import KTGraph
 
 /// What a migrate-all did to one graph.
 public struct GraphMigrationOutcome: Sendable, Hashable {

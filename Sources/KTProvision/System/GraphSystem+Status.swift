@@ -1,6 +1,6 @@
 import Foundation
 import KTConfig
-public import KTDB
+import KTDB
 public import KTGraph
 public import Logging
 

@@ -2,6 +2,7 @@ public import Foundation
 import Crypto
 public import KTConfig
 public import Logging
+public import KTDB
 
 /// A row of the `user` table (no password hash: API tokens authenticate).
 public struct User: Sendable, Hashable {

@@ -1,3 +1,4 @@
+public import KTDB
 extension MigrationSet {
     /// The write-db tables: deterministic TEXT keys, no foreign keys, an indexed `updated_at`
     /// for the sync watermarks, plus `sync_watermarks`, `sync_failures` and the seed tables.

@@ -1,6 +1,7 @@
 public import Foundation
 import KTConfig
 public import Logging
+public import KTDB
 
 /// The control-plane repository: graphs, members and database connections, in the `public`
 /// schema of the system graph-db.

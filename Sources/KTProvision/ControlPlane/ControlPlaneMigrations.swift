@@ -1,3 +1,4 @@
+public import KTDB
 extension MigrationSet {
     /// The control plane: users, API tokens, graphs, database connections and members. Applied
     /// only to the `public` schema of the system graph-db; it seeds the default graph row.

@@ -1,3 +1,4 @@
+public import KTDB
 extension MigrationSet {
     /// The graph-db data tables (foreign keys, junction tables, denormalised counters). Applied to
     /// `public` (the default graph) and to every `graph_<slug>` schema, on whichever database

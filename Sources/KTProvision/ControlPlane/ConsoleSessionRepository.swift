@@ -1,6 +1,7 @@
 public import Foundation
 public import KTConfig
 public import Logging
+public import KTDB
 
 /// A signed-in web console session: the user and token it was made from, and the CSRF token
 /// its forms carry.

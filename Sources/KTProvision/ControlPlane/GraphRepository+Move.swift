@@ -1,4 +1,5 @@
 public import Foundation
+public import KTDB
 
 extension GraphRepository {
     // MARK: Moves between database pairs

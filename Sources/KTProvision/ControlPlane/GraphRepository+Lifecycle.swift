@@ -1,5 +1,6 @@
 public import Foundation
 import KTConfig
+public import KTDB
 
 /// One change of a graph's row, recorded by the control plane's triggers.
 public struct GraphChange: Sendable, Hashable {
