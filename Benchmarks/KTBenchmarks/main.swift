@@ -216,8 +216,9 @@ if runs("move"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_Q
    let targetGraph = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_GRAPH_URL"], let targetWrite = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_WRITE_URL"] {
     let environment = ProcessInfo.processInfo.environment
     try await MoveBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), targetGraphURL: try DatabaseURL(parsing: targetGraph),
-                                targetWriteURL: try DatabaseURL(parsing: targetWrite), qdrantURL: qdrantURL,
-                                nodes: Int(environment["KT_BENCH_MOVE_NODES"] ?? "") ?? 100_000, facts: Int(environment["KT_BENCH_MOVE_FACTS"] ?? "") ?? 200_000, logger: logger)
+                                targetWriteURL: try DatabaseURL(parsing: targetWrite), qdrantURL: qdrantURL, targetQdrantURL: environment["KT_BENCH_TARGET_QDRANT_URL"],
+                                nodes: Int(environment["KT_BENCH_MOVE_NODES"] ?? "") ?? 100_000, facts: Int(environment["KT_BENCH_MOVE_FACTS"] ?? "") ?? 200_000,
+                                points: Int(environment["KT_BENCH_MOVE_POINTS"] ?? "") ?? 10_000, logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {

@@ -82,9 +82,15 @@ struct GraphMover: Sendable {
                     let graphChanges = try await catchUp(from: sourceGraph, to: targetGraph)
                     var detail = "\(writeChanges.rows + graphChanges.rows) rows"
                     if copiesPoints {
-                        var copied = 0
-                        for name in collections.all { copied += try await copyPoints(name, onlyChanged: true) }
-                        detail += ", \(copied) points"
+                        // A worker writes a point after its row commits: one in flight when the
+                        // pause began lands shortly after. Counts that differ are looked at again.
+                        var looked = try await catchUpPoints(writeChanges.tables)
+                        for attempt in 1...3 {
+                            guard try await !pointCountsMatch() else { break }
+                            try await Task.sleep(for: .milliseconds(100 * attempt))
+                            looked += try await catchUpPoints(writeChanges.tables)
+                        }
+                        detail += ", \(looked) points"
                     }
                     progress(MoveProgress(phase: "catch-up", detail: detail))
                     try await step("verify", setPhase)
@@ -162,11 +168,54 @@ struct GraphMover: Sendable {
 
     private func verifyPoints() async throws {
         guard copiesPoints else { return }
+        for (name, from, to) in try await pointCounts() where from != to {
+            throw KTProvisionError(code: .stepFailed, message: "collection \(name) has \(from) points in the source and \(to) in the target")
+        }
+    }
+
+    private func pointCountsMatch() async throws -> Bool { try await pointCounts().allSatisfy { $0.1 == $0.2 } }
+
+    /// Each collection's point count in the source and in the target.
+    private func pointCounts() async throws -> [(String, Int, Int)] {
+        var counts: [(String, Int, Int)] = []
         for name in QdrantCollections(graphSlug: graph.slug).all {
             let from = try await provisioner.withQdrant(source) { try await $0.count(name) }
             let to = try await provisioner.withQdrant(target) { try await $0.count(name) }
-            guard from == to else { throw KTProvisionError(code: .stepFailed, message: "collection \(name) has \(from) points in the source and \(to) in the target") }
+            counts.append((name, from, to))
         }
+        return counts
+    }
+
+    /// The points of what changed since the snapshots: a node's point has the id of its
+    /// write-db key (``GraphKeys/id(forKey:)``), a fact's its id. Each is copied again from the
+    /// source, or deleted in the target when the source has none. A collection whose table was
+    /// truncated is compared whole. Returns the points looked at.
+    private func catchUpPoints(_ changed: [ChangedTable]) async throws -> Int {
+        let collections = QdrantCollections(graphSlug: graph.slug)
+        var total = 0
+        for (table, collection, field) in [("write_nodes", collections.nodes, "key"), ("write_facts", collections.facts, "id")] {
+            guard let change = changed.first(where: { $0.table.name.name == table }) else { continue }
+            if change.whole {
+                total += try await copyPoints(collection, onlyChanged: true)
+                continue
+            }
+            let keys = (try JSONSerialization.jsonObject(with: Data(change.keys.utf8)) as? [[String: Any]]) ?? []
+            let ids = keys.compactMap { key in (key[field] as? String).flatMap { field == "key" ? GraphKeys.id(forKey: $0) : UUID(uuidString: $0) } }
+            for start in stride(from: 0, to: ids.count, by: 256) {
+                let chunk = Array(ids[start..<min(start + 256, ids.count)])
+                let found = try await provisioner.withQdrant(source) { try await $0.retrieve(collection, ids: chunk, withPayload: true, withVectors: true) }
+                let points = found.compactMap { point in
+                    UUID(uuidString: point.id).flatMap { id in point.vector.map { QdrantPoint(id: id, vector: $0, payload: point.payload ?? [:]) } }
+                }
+                let gone = Set(chunk).subtracting(points.map(\.id))
+                try await provisioner.withQdrant(target) { qdrant in
+                    if !points.isEmpty { try await qdrant.upsert(collection, points: points) }
+                    if !gone.isEmpty { try await qdrant.delete(collection, ids: Array(gone)) }
+                }
+                total += chunk.count
+            }
+        }
+        return total
     }
 
     /// Copies a collection's points from source to target: all of them, or (`onlyChanged`)
