@@ -128,7 +128,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
-            path: "Examples/KTServerKit"
+            path: "Examples/KTServerKit",
+            resources: [.copy("openapi.json")]
         ),
         .executableTarget(
             name: "KTServer",

@@ -39,6 +39,7 @@ struct APIClient: Sendable {
         }
         let (data, response) = try await session.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        OpenAPIConformance.check(method: method, path: path, status: status)
         var headers: [String: String] = [:]
         for (name, value) in (response as? HTTPURLResponse)?.allHeaderFields ?? [:] { headers["\(name)".lowercased()] = "\(value)" }
         return Reply(status: status, text: String(decoding: data, as: UTF8.self),
@@ -136,6 +137,8 @@ struct ServerTests {
             let doc = try await f.api.call("GET", "/openapi.json")
             #expect(doc.status == 200)
             #expect((doc.object["openapi"] as? String)?.hasPrefix("3.") == true)
+            // Served from the resource file the response checks read.
+            #expect(OpenAPIConformance.isLoaded)
             let paths = doc.object["paths"] as? [String: [String: Any]] ?? [:]
             var documented: Set<String> = []
             for (path, methods) in paths {
