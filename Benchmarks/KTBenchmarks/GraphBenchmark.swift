@@ -53,9 +53,10 @@ enum GraphBenchmark {
     /// `writing` once the first writes are done, and the writes per second when standard input closes.
     static func writeLoad(writeURL: DatabaseURL, schema: SchemaName, tasks: Int) async throws {
         let logger = Logger(label: "kt-bench-write-load")
-        let pool = PostgresConnectionPool(configuration: .init(
-            connection: .init(url: writeURL, applicationName: "kt-bench-load"), pool: PoolSettings(size: tasks, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
-            label: "bench-load"), backgroundLogger: logger)
+        let pool = PostgresConnectionPool(
+            configuration: .init(
+                connection: .init(url: writeURL, applicationName: "kt-bench-load"), pool: PoolSettings(size: tasks, maxOverflow: 0, timeout: .seconds(60), recycle: .seconds(3600)),
+                label: "bench-load"), backgroundLogger: logger)
         let worker = WorkerGraphEngine(writeSession: DatabaseSession(pool: pool, schema: schema), collections: QdrantCollections(graphSlug: "load"), logger: logger)
         let stop = Shared(false)
         // Stop when the parent closes standard input.
@@ -113,7 +114,9 @@ enum GraphBenchmark {
         return (ContinuousClock.now - start).seconds
     }
 
-    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, graphDataDirectory: String?, writeDataDirectory: String?, readsPerClient: Int, reads readsToo: Bool = true, logger: Logger) async throws {
+    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, graphDataDirectory: String?, writeDataDirectory: String?, readsPerClient: Int, reads readsToo: Bool = true, logger: Logger)
+        async throws
+    {
         let rows = 20_000
         let tag = UUID().uuidString.prefix(8).lowercased()
         let schema = try SchemaName("graph_bench_\(tag)"), copySchema = try SchemaName("graph_benchcopy_\(tag)")
@@ -175,8 +178,10 @@ enum GraphBenchmark {
         }
         let upsert = PairedRound.summary(upserts), synced = PairedRound.summary(syncs)
         print(String(format: "  batch upsert %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %@ (target >= 0.50x)", rows, upsert.ours, upsert.reference, upsert.ratio))
-        print(String(format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %@ (target >= 0.50x)   (client CPU per row: %.1f us)",
-                     rows, synced.ours, synced.reference, synced.ratio, syncCPUPerRow.reduce(0, +) / Double(syncCPUPerRow.count)))
+        print(
+            String(
+                format: "  sync %d nodes: %.0f rows/s   COPY %.0f rows/s   ratio %@ (target >= 0.50x)   (client CPU per row: %.1f us)",
+                rows, synced.ours, synced.reference, synced.ratio, syncCPUPerRow.reduce(0, +) / Double(syncCPUPerRow.count)))
 
         // ReadGraphEngine point reads vs pgbench -S.
         if readsToo { try await readBenchmarks() }
@@ -201,7 +206,7 @@ enum GraphBenchmark {
                 }
                 return Double(clients * readsPerClient) / (ContinuousClock.now - start).seconds
             }
-            _ = try await reads(clients: 8, onPoolExecutor: false) // warm-up: open the connections
+            _ = try await reads(clients: 8, onPoolExecutor: false)  // warm-up: open the connections
             // Paired rounds: each round runs pgbench -S and then each of our modes, so a slow
             // spell of the shared machine falls on both sides of that round's ratios; the figure
             // is the median ratio over the rounds.
@@ -215,8 +220,10 @@ enum GraphBenchmark {
                 }
                 for onPoolExecutor in PointReadRuns.executorModes {
                     let summary = PairedRound.summary(measured[onPoolExecutor] ?? [])
-                    print(String(format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %@ (target >= 0.80x)",
-                                 clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", summary.ours, summary.reference, summary.ratio))
+                    print(
+                        String(
+                            format: "  ReadGraphEngine.node c=%d %-18@ %6.0f reads/s   pgbench -S %6.0f tps   ratio %@ (target >= 0.80x)",
+                            clients, onPoolExecutor ? "(on pool executor)" : "(plain tasks)", summary.ours, summary.reference, summary.ratio))
                 }
             }
 
@@ -239,8 +246,10 @@ enum GraphBenchmark {
                 try await Task.sleep(for: .milliseconds(300))
                 return try await p99(reads: 3000)
             }
-            print(String(format: "  read p99 idle %.2f ms, with 16 writers on write-db (%.0f writes/s) %.2f ms   ratio %.2fx (target <= 1.50x)",
-                         idle * 1000, rate, loaded * 1000, loaded / idle))
+            print(
+                String(
+                    format: "  read p99 idle %.2f ms, with 16 writers on write-db (%.0f writes/s) %.2f ms   ratio %.2fx (target <= 1.50x)",
+                    idle * 1000, rate, loaded * 1000, loaded / idle))
             // The ADR puts write-db, and the workers, apart from graph-db and the API. On one machine,
             // the lowest CPU priority for the write-db cluster and for a worker process models that:
             // graph-db and the reader no longer queue behind them for the two shared cores.
@@ -249,8 +258,10 @@ enum GraphBenchmark {
                 let (separated, rate) = try await withWriteLoadProcess(launcher: ["/usr/bin/nice", "-n", "19"], writeURL: writeURL, schema: schema, tasks: 16) {
                     try await p99(reads: 3000)
                 }
-                print(String(format: "  read p99 with 16 writers in a worker process (%.0f writes/s), worker and write-db cluster at nice 19: %.2f ms   ratio %.2fx (target <= 1.50x)",
-                             rate, separated * 1000, separated / idle))
+                print(
+                    String(
+                        format: "  read p99 with 16 writers in a worker process (%.0f writes/s), worker and write-db cluster at nice 19: %.2f ms   ratio %.2fx (target <= 1.50x)",
+                        rate, separated * 1000, separated / idle))
             }
             // Closer still to separate hardware: the write side (write-db cluster and worker
             // process) on the last CPU, the read side (graph-db cluster and this process) on the
@@ -264,8 +275,11 @@ enum GraphBenchmark {
                     let (loadedPinned, rate) = try await withWriteLoadProcess(launcher: ["/usr/bin/taskset", "-c", writeCPU], writeURL: writeURL, schema: schema, tasks: 16) {
                         try await p99(reads: 3000)
                     }
-                    print(String(format: "  read p99, write-db and a worker process of 16 writers (%.0f writes/s) on CPU %@, graph-db and reader on CPU %@: idle %.2f ms, loaded %.2f ms   ratio %.2fx (target <= 1.50x)",
-                                 rate, writeCPU, readCPUs, idlePinned * 1000, loadedPinned * 1000, loadedPinned / idlePinned))
+                    print(
+                        String(
+                            format:
+                                "  read p99, write-db and a worker process of 16 writers (%.0f writes/s) on CPU %@, graph-db and reader on CPU %@: idle %.2f ms, loaded %.2f ms   ratio %.2fx (target <= 1.50x)",
+                            rate, writeCPU, readCPUs, idlePinned * 1000, loadedPinned * 1000, loadedPinned / idlePinned))
                 }
             }
         }
@@ -284,7 +298,8 @@ enum GraphBenchmark {
 /// The process ids of a local cluster's postmaster and its current children, or `nil`.
 func clusterProcesses(_ dataDirectory: String) throws -> [String]? {
     guard let pidFile = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
-          let postmaster = pidFile.split(separator: "\n").first.map(String.init) else { return nil }
+        let postmaster = pidFile.split(separator: "\n").first.map(String.init)
+    else { return nil }
     return [postmaster] + (try runCapturing("/usr/bin/pgrep", ["-P", postmaster]).output.split(separator: "\n").map(String.init))
 }
 

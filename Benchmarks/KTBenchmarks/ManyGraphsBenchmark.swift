@@ -1,12 +1,13 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import KTConfig
 import KTDB
+import KTGraph
 import KTProvision
 import Logging
-import KTGraph
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// 1,000 graphs on one database pair, served by one `kt-server` process (a child of this one):
 /// every graph read once (one node each), then the connections the server holds per database
@@ -69,12 +70,16 @@ enum ManyGraphsBenchmark {
         let held = try await connections(application: "kt-api", databases: [graphURL, writeURL])
         let rss = server.residentMegabytes
 
-        print("\(slugs.count) graphs on one pair through one kt-server process (defaults: graph-db pool \(settings.graphPool.size)+\(settings.graphPool.maxOverflow), write-db \(settings.writePool.size)+\(settings.writePool.maxOverflow))")
+        print(
+            "\(slugs.count) graphs on one pair through one kt-server process (defaults: graph-db pool \(settings.graphPool.size)+\(settings.graphPool.maxOverflow), write-db \(settings.writePool.size)+\(settings.writePool.maxOverflow))"
+        )
         print(String(format: "  read one node from each graph: %.1f s, %d failed", readSeconds, failed))
         print("  connections held by the server: graph-db \(held[0]) (target <= \(settings.graphPool.maximumConnections)), write-db \(held[1]) (target <= \(settings.writePool.maximumConnections))")
         print(String(format: "  server RSS %.1f MB (target < 128 MB)", rss))
-        print(String(format: "  GET /api/v1/graphs (%d graphs): p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
-                     slugs.count + 1, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)]))
+        print(
+            String(
+                format: "  GET /api/v1/graphs (%d graphs): p50 %.1f ms, p99 %.1f ms (target p99 < 50 ms)",
+                slugs.count + 1, latencies[latencies.count / 2], latencies[min(latencies.count - 1, latencies.count * 99 / 100)]))
     }
 
     /// The benchmark's graphs: reused when they exist, else created (rows, both schemas migrated,
@@ -114,10 +119,11 @@ enum ManyGraphsBenchmark {
     static func connections(application: String, databases: [DatabaseURL]) async throws -> [Int] {
         var counts: [Int] = []
         for url in databases {
-            counts.append(try await PostgresConnection.withConnection(configuration: .init(url: url, applicationName: "kt-bench", preparedStatements: .disabled), logger: logger) {
-                try await $0.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = \(application) AND datname = \(url.database ?? "")", logger: logger)
-                    .first?.decode(0, as: Int.self) ?? 0
-            })
+            counts.append(
+                try await PostgresConnection.withConnection(configuration: .init(url: url, applicationName: "kt-bench", preparedStatements: .disabled), logger: logger) {
+                    try await $0.query("SELECT count(*) FROM pg_stat_activity WHERE application_name = \(application) AND datname = \(url.database ?? "")", logger: logger)
+                        .first?.decode(0, as: Int.self) ?? 0
+                })
         }
         return counts
     }

@@ -12,8 +12,10 @@ import Synchronization
 /// servers, in the same run; and the write pause the move imposes. With a target Qdrant
 /// (`KT_BENCH_TARGET_QDRANT_URL`), `points` node points are copied too, timed apart.
 enum MoveBenchmark {
-    static func run(graphURL: DatabaseURL, writeURL: DatabaseURL, targetGraphURL: DatabaseURL, targetWriteURL: DatabaseURL, qdrantURL: String,
-                    targetQdrantURL: String?, nodes: Int, facts: Int, points: Int, logger: Logger) async throws {
+    static func run(
+        graphURL: DatabaseURL, writeURL: DatabaseURL, targetGraphURL: DatabaseURL, targetWriteURL: DatabaseURL, qdrantURL: String,
+        targetQdrantURL: String?, nodes: Int, facts: Int, points: Int, logger: Logger
+    ) async throws {
         var settings = Settings.benchmark(graphURL: graphURL, writeURL: writeURL, qdrantURL: qdrantURL)
         settings.graphDatabases["bench_target"] = GraphDatabaseConfig(graphDatabaseURL: targetGraphURL, writeDatabaseURL: targetWriteURL, qdrantURL: targetQdrantURL)
         try await withGraphSystem(settings: settings, configuration: .init(applicationName: "kt-bench"), logger: logger) { system in
@@ -38,10 +40,13 @@ enum MoveBenchmark {
                 // Points of the first nodes (the worker's bulk insert writes none), with their ids.
                 let sessions = try await system.sessions(slug: slug)
                 for start in stride(from: 0, to: pointCount, by: 500) {
-                    try await sessions.qdrant.upsert(sessions.collections.nodes, points: (start..<min(start + 500, pointCount)).map { index in
-                        QdrantPoint(id: GraphKeys.id(forKey: GraphKeys.nodeKey("Moved node \(index)")),
-                                    vector: (0..<settings.embeddingDimensions).map { Float(($0 * 31 + index) % 97) + 1 }, payload: ["concept": .string("Moved node \(index)")])
-                    })
+                    try await sessions.qdrant.upsert(
+                        sessions.collections.nodes,
+                        points: (start..<min(start + 500, pointCount)).map { index in
+                            QdrantPoint(
+                                id: GraphKeys.id(forKey: GraphKeys.nodeKey("Moved node \(index)")),
+                                vector: (0..<settings.embeddingDimensions).map { Float(($0 * 31 + index) % 97) + 1 }, payload: ["concept": .string("Moved node \(index)")])
+                        })
                 }
             }
 
@@ -60,7 +65,9 @@ enum MoveBenchmark {
                     try await $0.execute(simple: "CREATE EXTENSION IF NOT EXISTS pg_trgm", logger: logger)
                 }
                 let start = ContinuousClock.now
-                let status = try shell("pg_dump --no-owner --no-privileges -n '\(schema)' '\(from.urlString(includingPassword: true))' | psql -q -v ON_ERROR_STOP=1 '\(scratchURL.urlString(includingPassword: true))' > /dev/null")
+                let status = try shell(
+                    "pg_dump --no-owner --no-privileges -n '\(schema)' '\(from.urlString(includingPassword: true))' | psql -q -v ON_ERROR_STOP=1 '\(scratchURL.urlString(includingPassword: true))' > /dev/null"
+                )
                 reference += (ContinuousClock.now - start).seconds
                 try await PostgresConnection.withConnection(configuration: .init(url: to, applicationName: "kt-bench"), logger: logger) {
                     try await $0.execute(simple: "DROP DATABASE \(scratch)", logger: logger)
@@ -81,9 +88,11 @@ enum MoveBenchmark {
                 _ = try await target.ensureCollection(scratch, vectorSize: settings.embeddingDimensions)
                 let sample = 2560, began = ContinuousClock.now
                 for start in stride(from: 0, to: sample, by: 256) {
-                    try await target.upsert(scratch, points: (start..<start + 256).map { index in
-                        QdrantPoint(id: UUID(), vector: (0..<settings.embeddingDimensions).map { Float(($0 * 31 + index) % 97) + 1 }, payload: ["concept": .string("Sample \(index)")])
-                    })
+                    try await target.upsert(
+                        scratch,
+                        points: (start..<start + 256).map { index in
+                            QdrantPoint(id: UUID(), vector: (0..<settings.embeddingDimensions).map { Float(($0 * 31 + index) % 97) + 1 }, payload: ["concept": .string("Sample \(index)")])
+                        })
                 }
                 referenceRate = Double(sample) / (ContinuousClock.now - began).seconds
                 _ = try await target.deleteCollection(scratch)
@@ -97,12 +106,16 @@ enum MoveBenchmark {
             let dropping = phases.since("drop-source", until: .now)
             try await system.provisioner.deleteGraph(slug: slug, hard: true)
             print("move: a graph of \(nodes) nodes and \(facts) facts (both schemas, \(totalPoints) points) to another pair")
-            print(String(format: "  move %.2f s without the points' copy (dropping the source %.2f s of it) vs pg_dump | psql of both schemas %.2f s: speed ratio %.2fx (target >= 0.5x)",
-                         moved - pointsCopy, dropping, reference, reference / (moved - pointsCopy)))
+            print(
+                String(
+                    format: "  move %.2f s without the points' copy (dropping the source %.2f s of it) vs pg_dump | psql of both schemas %.2f s: speed ratio %.2fx (target >= 0.5x)",
+                    moved - pointsCopy, dropping, reference, reference / (moved - pointsCopy)))
             if totalPoints > 0 {
                 let rate = Double(totalPoints) / pointsCopy
-                print(String(format: "  the points' copy, apart: %d points in %.2f s, %.0f points/s; the target Qdrant's own upsert rate %.0f points/s: ratio %.2fx",
-                             totalPoints, pointsCopy, rate, referenceRate, rate / referenceRate))
+                print(
+                    String(
+                        format: "  the points' copy, apart: %d points in %.2f s, %.0f points/s; the target Qdrant's own upsert rate %.0f points/s: ratio %.2fx",
+                        totalPoints, pointsCopy, rate, referenceRate, rate / referenceRate))
             }
             print(String(format: "  write pause (pause-writes to switch) %.2f s (target <= 1 s)", pause))
             print("  phases: " + phases.breakdown(until: .now))

@@ -28,14 +28,26 @@ enum OperationsBenchmark {
 
     static func migrateAll(_ system: GraphSystem, _ graphs: [Graph], logger: Logger) async throws {
         let tag = UUID().uuidString.prefix(8).lowercased()
-        let extraGraph = MigrationSet(name: "bench-\(tag)", migrations: [Migration(version: 1, name: "bench_column", sql: """
-            ALTER TABLE nodes ADD COLUMN bench_\(tag) text;
-            CREATE INDEX ix_nodes_bench_\(tag) ON nodes (bench_\(tag));
-            """)])
-        let extraWrite = MigrationSet(name: "bench-\(tag)", migrations: [Migration(version: 1, name: "bench_column", sql: """
-            ALTER TABLE write_nodes ADD COLUMN bench_\(tag) text;
-            CREATE INDEX ix_write_nodes_bench_\(tag) ON write_nodes (bench_\(tag));
-            """)])
+        let extraGraph = MigrationSet(
+            name: "bench-\(tag)",
+            migrations: [
+                Migration(
+                    version: 1, name: "bench_column",
+                    sql: """
+                        ALTER TABLE nodes ADD COLUMN bench_\(tag) text;
+                        CREATE INDEX ix_nodes_bench_\(tag) ON nodes (bench_\(tag));
+                        """)
+            ])
+        let extraWrite = MigrationSet(
+            name: "bench-\(tag)",
+            migrations: [
+                Migration(
+                    version: 1, name: "bench_column",
+                    sql: """
+                        ALTER TABLE write_nodes ADD COLUMN bench_\(tag) text;
+                        CREATE INDEX ix_write_nodes_bench_\(tag) ON write_nodes (bench_\(tag));
+                        """)
+            ])
         func timed(_ graphSets: [MigrationSet], _ writeSets: [MigrationSet]) async throws -> (Double, Int, Int) {
             let start = ContinuousClock.now
             let outcomes = await system.migrateGraphs(graphs, graphSets: graphSets, writeSets: writeSets)
@@ -112,8 +124,10 @@ enum OperationsBenchmark {
         let ratios = rounds.map { $0.many / $0.one }.sorted()
         print("sync: 100 graphs x 100 new nodes (one service pass) vs 1 graph x 10,000 new nodes (SYNC_PARALLELISM \(settings.parallelism) per pair), 5 paired rounds")
         print(String(format: "  a pass over the 100 graphs with nothing to copy: %.2f s", idle))
-        print(String(format: "  rounds: %@; median ratio %.2fx (%.2f-%.2f) (target <= 2x)",
-                     rounds.map { String(format: "%.2f s vs %.2f s", $0.many, $0.one) }.joined(separator: ", "), ratios[2], ratios[0], ratios[4]))
+        print(
+            String(
+                format: "  rounds: %@; median ratio %.2fx (%.2f-%.2f) (target <= 2x)",
+                rounds.map { String(format: "%.2f s vs %.2f s", $0.many, $0.one) }.joined(separator: ", "), ratios[2], ratios[0], ratios[4]))
         for slug in slugs { try await system.provisioner.deleteGraph(slug: slug, hard: true) }
     }
 }

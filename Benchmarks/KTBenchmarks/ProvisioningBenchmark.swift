@@ -1,9 +1,9 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTGraph
 import KTProvision
 import Logging
-import KTGraph
 
 /// Provisioning one graph end to end (row, two schemas, two migration sets, three Qdrant
 /// collections, activation), p50 and p95 over `count` graphs, next to the migrations applied;

@@ -181,8 +181,10 @@ if runs("pool") {
             let ownCPU = cpuSeconds(children: false)
             let ours = try await poolReads(clients: clients, onPoolExecutor: onPoolExecutor)
             let ourCPU = (cpuSeconds(children: false) - ownCPU) / Double(clients * readsPerClient * 2) * 1e6  // the warm-up did as many reads again
-            print(String(format: "  c=%d  %-22@ %8.0f reads/s   pgbench %8.0f tps   ratio %.2fx   (client CPU per read: %.1f us, pgbench %.1f us)",
-                         clients, onPoolExecutor ? "pool, on pool executor" : "pool", ours, reference, ours / reference, ourCPU, pgbenchCPU))
+            print(
+                String(
+                    format: "  c=%d  %-22@ %8.0f reads/s   pgbench %8.0f tps   ratio %.2fx   (client CPU per read: %.1f us, pgbench %.1f us)",
+                    clients, onPoolExecutor ? "pool, on pool executor" : "pool", ours, reference, ours / reference, ourCPU, pgbenchCPU))
         }
     }
 }
@@ -193,32 +195,40 @@ if runs("qdrant"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH
 
 if runs("graph") || runs("sync"), let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
     print("KTGraph: engines and sync")
-    try await GraphBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write),
-                                graphDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_GRAPH_DATA"],
-                                writeDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_WRITE_DATA"], readsPerClient: min(readsPerClient, 5000),
-                                reads: runs("graph"), logger: logger)
+    try await GraphBenchmark.run(
+        graphURL: url, writeURL: try DatabaseURL(parsing: write),
+        graphDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_GRAPH_DATA"],
+        writeDataDirectory: ProcessInfo.processInfo.environment["KT_BENCH_WRITE_DATA"], readsPerClient: min(readsPerClient, 5000),
+        reads: runs("graph"), logger: logger)
 }
 
 if runs("graphs"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
-    let server = ProcessInfo.processInfo.environment["KT_BENCH_SERVER"]
+    let server =
+        ProcessInfo.processInfo.environment["KT_BENCH_SERVER"]
         ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kt-server").path
-    try await ManyGraphsBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
-                                      count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000, serverPath: server, logger: logger)
+    try await ManyGraphsBenchmark.run(
+        graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
+        count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000, serverPath: server, logger: logger)
 }
 
-if runs("operate") || runs("migrate-all") || runs("sync-many"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {
-    try await OperationsBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
-                                      count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000,
-                                      migrate: runs("operate") || runs("migrate-all"), sync: runs("operate") || runs("sync-many"), logger: logger)
+if runs("operate") || runs("migrate-all") || runs("sync-many"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"],
+    let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"]
+{
+    try await OperationsBenchmark.run(
+        graphURL: url, writeURL: try DatabaseURL(parsing: write), qdrantURL: qdrantURL,
+        count: Int(ProcessInfo.processInfo.environment["KT_BENCH_GRAPHS"] ?? "") ?? 1000,
+        migrate: runs("operate") || runs("migrate-all"), sync: runs("operate") || runs("sync-many"), logger: logger)
 }
 
 if runs("move"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"],
-   let targetGraph = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_GRAPH_URL"], let targetWrite = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_WRITE_URL"] {
+    let targetGraph = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_GRAPH_URL"], let targetWrite = ProcessInfo.processInfo.environment["KT_BENCH_TARGET_WRITE_URL"]
+{
     let environment = ProcessInfo.processInfo.environment
-    try await MoveBenchmark.run(graphURL: url, writeURL: try DatabaseURL(parsing: write), targetGraphURL: try DatabaseURL(parsing: targetGraph),
-                                targetWriteURL: try DatabaseURL(parsing: targetWrite), qdrantURL: qdrantURL, targetQdrantURL: environment["KT_BENCH_TARGET_QDRANT_URL"],
-                                nodes: Int(environment["KT_BENCH_MOVE_NODES"] ?? "") ?? 100_000, facts: Int(environment["KT_BENCH_MOVE_FACTS"] ?? "") ?? 200_000,
-                                points: Int(environment["KT_BENCH_MOVE_POINTS"] ?? "") ?? 10_000, logger: logger)
+    try await MoveBenchmark.run(
+        graphURL: url, writeURL: try DatabaseURL(parsing: write), targetGraphURL: try DatabaseURL(parsing: targetGraph),
+        targetWriteURL: try DatabaseURL(parsing: targetWrite), qdrantURL: qdrantURL, targetQdrantURL: environment["KT_BENCH_TARGET_QDRANT_URL"],
+        nodes: Int(environment["KT_BENCH_MOVE_NODES"] ?? "") ?? 100_000, facts: Int(environment["KT_BENCH_MOVE_FACTS"] ?? "") ?? 200_000,
+        points: Int(environment["KT_BENCH_MOVE_POINTS"] ?? "") ?? 10_000, logger: logger)
 }
 
 if runs("provision"), let qdrantURL = ProcessInfo.processInfo.environment["KT_BENCH_QDRANT_URL"], let write = ProcessInfo.processInfo.environment["KT_BENCH_WRITE_URL"] {

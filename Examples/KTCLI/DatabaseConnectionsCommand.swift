@@ -33,7 +33,8 @@ struct DatabaseConnectionsCommand: AsyncParsableCommand {
         func run() async throws {
             await CLIEnvironment.run(verbose: verbose) { environment in
                 let rows = try await environment.withRepository { try await $0.listDatabaseConnections() }
-                let entries: [[String: String?]] = [["id": nil, "name": GraphDatabases.defaultKey, "config_key": GraphDatabases.defaultKey, "created_at": nil]]
+                let entries: [[String: String?]] =
+                    [["id": nil, "name": GraphDatabases.defaultKey, "config_key": GraphDatabases.defaultKey, "created_at": nil]]
                     + rows.map { ["id": $0.id.uuidString.lowercased(), "name": $0.name, "config_key": $0.configKey, "created_at": ISO8601DateFormatter().string(from: $0.createdAt)] }
                 if json {
                     printJSON(entries)

@@ -113,7 +113,6 @@ struct GraphsCommand: AsyncParsableCommand {
         @Flag(help: "Roll back a move a stopped process left behind, then move again.") var resume = false
         @Flag(name: .shortAndLong, help: "Log debug output.") var verbose = false
 
-
         func run() async throws {
             await CLIEnvironment.run(verbose: verbose) { environment in
                 let display = ProgressDisplay(title: "move \(slug)")

@@ -35,10 +35,11 @@ extension GraphsCommand {
                 print(["SLUG", "STATUS", "DATABASE", "GRAPH-DB", "WRITE-DB", "SYNC LAG", "DEAD LETTERS"].joined(separator: "\t"))
                 for report in reports {
                     func version(_ schema: SchemaVersion?) -> String { schema.map { "\($0.applied)/\($0.head)" } ?? "?" }
-                    print([
-                        report.graph.slug, report.graph.status.rawValue, report.database, version(report.graphSchema), version(report.writeSchema),
-                        report.sync.map { String(format: "%.1fs", $0.lag()) } ?? "?", report.sync.map { "\($0.deadLetters)" } ?? "?",
-                    ].joined(separator: "\t"))
+                    print(
+                        [
+                            report.graph.slug, report.graph.status.rawValue, report.database, version(report.graphSchema), version(report.writeSchema),
+                            report.sync.map { String(format: "%.1fs", $0.lag()) } ?? "?", report.sync.map { "\($0.deadLetters)" } ?? "?",
+                        ].joined(separator: "\t"))
                     for problem in report.problems { print("  ! \(problem)") }
                 }
             }
@@ -48,12 +49,13 @@ extension GraphsCommand {
             func schema(_ version: SchemaVersion?) -> Any {
                 version.map { ["set": $0.set, "version": $0.applied, "head": $0.head, "at_head": $0.atHead] as [String: Any] } ?? NSNull()
             }
-            let sync: Any = report.sync.map {
-                [
-                    "lag_seconds": $0.lag(), "pending": $0.pending, "dead_letters": $0.deadLetters,
-                    "oldest_unsynced_change": $0.oldestUnsyncedChange.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
-                ] as [String: Any]
-            } ?? NSNull()
+            let sync: Any =
+                report.sync.map {
+                    [
+                        "lag_seconds": $0.lag(), "pending": $0.pending, "dead_letters": $0.deadLetters,
+                        "oldest_unsynced_change": $0.oldestUnsyncedChange.map { ISO8601DateFormatter().string(from: $0) } ?? NSNull(),
+                    ] as [String: Any]
+                } ?? NSNull()
             return [
                 "slug": report.graph.slug, "status": report.graph.status.rawValue, "database": report.database,
                 "graph_schema": schema(report.graphSchema), "write_schema": schema(report.writeSchema), "sync": sync,

@@ -17,11 +17,12 @@ struct MigrateCommand: AsyncParsableCommand {
             let report = try await environment.withSystem { system in
                 try await system.prepare { progress in
                     let outcome = progress.outcome
-                    let text = switch outcome.result {
-                    case .migrated(let count): "\(count) migration(s) applied"
-                    case .upToDate: "up to date"
-                    case .failed(let reason): "FAILED: \(reason)"
-                    }
+                    let text =
+                        switch outcome.result {
+                        case .migrated(let count): "\(count) migration(s) applied"
+                        case .upToDate: "up to date"
+                        case .failed(let reason): "FAILED: \(reason)"
+                        }
                     display.update(completed: progress.completed, total: progress.total, line: "\(outcome.slug) (\(outcome.database)): \(text)")
                 }
             }

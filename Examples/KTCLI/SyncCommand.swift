@@ -25,10 +25,13 @@ struct SyncCommand: AsyncParsableCommand {
                 }
                 if once {
                     for target in try await targets() {
-                        let engine = SyncEngine(writeSession: target.writeSession, graphSession: target.graphSession, graphSlug: target.slug,
-                                                settings: environment.settings.sync, logger: environment.logger)
+                        let engine = SyncEngine(
+                            writeSession: target.writeSession, graphSession: target.graphSession, graphSlug: target.slug,
+                            settings: environment.settings.sync, logger: environment.logger)
                         let report = try await engine.syncUntilIdle()
-                        print("\(target.slug): applied \(report.totalApplied - report.deleted), deleted \(report.deleted), deferred \(report.deferred), failed \(report.failed), abandoned \(report.abandoned)")
+                        print(
+                            "\(target.slug): applied \(report.totalApplied - report.deleted), deleted \(report.deleted), deferred \(report.deferred), failed \(report.failed), abandoned \(report.abandoned)"
+                        )
                     }
                 } else {
                     let service = SyncService(settings: environment.settings.sync, logger: environment.logger, targets: targets)

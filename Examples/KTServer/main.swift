@@ -19,8 +19,9 @@ func embeddedDefault() async throws -> [String: String] {
         folder.deleteLastPathComponent()
     }
     guard let script else {
-        throw KTConfigError(code: .invalidValue, key: "DATABASE_URL",
-                            detail: "DATABASE_URL is not set and no scripts/embedded was found above the working folder; set DATABASE_URL or run from the project folder")
+        throw KTConfigError(
+            code: .invalidValue, key: "DATABASE_URL",
+            detail: "DATABASE_URL is not set and no scripts/embedded was found above the working folder; set DATABASE_URL or run from the project folder")
     }
     // popen/pclose on a thread of its own: Foundation's Process did not reap the child here
     // (its termination handler never ran), and the wait must not block an async context.

@@ -1,11 +1,11 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import KTConfig
 import KTDB
 import KTGraph
 import KTProvision
 import Logging
-import KTConfig
 
 /// An error a route answers with: an HTTP status and a `{"detail": "..."}` body.
 struct APIError: Error, Sendable {

@@ -104,12 +104,13 @@ struct GraphDataRoutes {
         let engine = try await engine(context)
         let id = try nodeID(context)
         guard try await engine.node(id: id) != nil else { throw APIError(.notFound, "Node not found") }
-        let direction: EdgeDirection = switch request.uri.queryParameters.get("direction") ?? "both" {
-        case "outgoing": .outgoing
-        case "incoming": .incoming
-        case "both": .both
-        default: throw APIError(.unprocessableContent, "direction must be outgoing, incoming or both")
-        }
+        let direction: EdgeDirection =
+            switch request.uri.queryParameters.get("direction") ?? "both" {
+            case "outgoing": .outgoing
+            case "incoming": .incoming
+            case "both": .both
+            default: throw APIError(.unprocessableContent, "direction must be outgoing, incoming or both")
+            }
         let (offset, limit) = try page(request)
         return try paged(try await engine.edges(of: id, direction: direction, offset: offset, limit: limit + 1).map(EdgeResponse.init), request, offset: offset, limit: limit)
     }

@@ -47,8 +47,9 @@ extension ServerState {
         } catch let error as KTProvisionError where error.code == .stepFailed {
             await system.invalidate(graphID: graph.id)
             logger.debug("hard delete stopped", metadata: ["kt.graph": "\(slug)", "kt.error": "\(error.message)"])
-            throw APIError(.serviceUnavailable, "The hard delete of '\(slug)' did not finish; the graph stays deleted. Run the hard delete again to resume.",
-                           headers: [.retryAfter: "5"])
+            throw APIError(
+                .serviceUnavailable, "The hard delete of '\(slug)' did not finish; the graph stays deleted. Run the hard delete again to resume.",
+                headers: [.retryAfter: "5"])
         }
         await system.invalidate(graphID: graph.id)  // a request may have resolved it meanwhile
     }
@@ -101,7 +102,8 @@ extension ServerState {
         do {
             _ = try settings.graphDatabase(forKey: configKey)
         } catch {
-            throw APIError(.badRequest, "config_key '\(configKey)' is not configured in this process (set EXTRA_DB_\(configKey.uppercased().replacingOccurrences(of: "-", with: "_"))_* or GRAPH_DATABASES)")
+            throw APIError(
+                .badRequest, "config_key '\(configKey)' is not configured in this process (set EXTRA_DB_\(configKey.uppercased().replacingOccurrences(of: "-", with: "_"))_* or GRAPH_DATABASES)")
         }
         return try await graphs(logger).createDatabaseConnection(name: name, configKey: configKey)
     }

@@ -1,10 +1,10 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KTConfig
 import KTDB
 import KTProvision
 import Logging
-import HTTPTypes
 
 /// The routes under `/api/v1/graphs` (inventory §6.2), all behind ``AuthMiddleware``.
 struct GraphRoutes {
@@ -60,14 +60,17 @@ struct GraphRoutes {
         let graph = try await state.graph(slug: try context.parameters.require("slug"), permission: .manageMetadata, context: context)
         let body = try await JSONBody.decode(UpdateGraphRequest.self, from: request)
         try body.validate()
-        let togglesChange = (body.contributeToPublic.map { $0 != graph.contributeToPublic } ?? false)
+        let togglesChange =
+            (body.contributeToPublic.map { $0 != graph.contributeToPublic } ?? false)
             || (body.usePublicCache.map { $0 != graph.usePublicCache } ?? false)
         if graph.isDefault, body.contributeToPublic != nil || body.usePublicCache != nil {
             throw APIError(.badRequest, "The public cache toggles of the default graph cannot be changed")
         }
-        guard let updated = try await state.graphs(context.logger).update(
-            id: graph.id, name: body.name, description: body.description,
-            contributeToPublic: body.contributeToPublic, usePublicCache: body.usePublicCache) else { throw APIError.graphNotFound }
+        guard
+            let updated = try await state.graphs(context.logger).update(
+                id: graph.id, name: body.name, description: body.description,
+                contributeToPublic: body.contributeToPublic, usePublicCache: body.usePublicCache)
+        else { throw APIError.graphNotFound }
         if togglesChange { await state.system.invalidate(graphID: graph.id) }
         return JSONBody.response(writing: try await state.response(for: updated, logger: context.logger))
     }

@@ -1,15 +1,15 @@
+import Foundation
+import HTTPTypes
 public import Hummingbird
 public import KTConfig
 import KTDB
 import KTProvision
 import KTQdrant
 public import Logging
-import NIOCore
-import ServiceLifecycle
-public import Prometheus
 import Metrics
-import Foundation
-import HTTPTypes
+import NIOCore
+public import Prometheus
+import ServiceLifecycle
 
 /// The example HTTP server: graph management over the KT SDK, on Hummingbird 2.
 ///
@@ -41,8 +41,10 @@ public enum KTServer {
         public var readinessInterval: Duration
 
         /// Creates a configuration.
-        public init(host: String = "127.0.0.1", port: Int = 8080, metrics: PrometheusCollectorRegistry? = nil,
-                    tokenUseInterval: Duration = .seconds(60), readinessInterval: Duration = .seconds(5)) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 8080, metrics: PrometheusCollectorRegistry? = nil,
+            tokenUseInterval: Duration = .seconds(60), readinessInterval: Duration = .seconds(5)
+        ) {
             self.host = host
             self.port = port
             self.metrics = metrics
@@ -76,21 +78,27 @@ public enum KTServer {
     ) async throws -> some ApplicationProtocol {
         let system = try GraphSystem(settings: settings, configuration: .init(applicationName: "kt-api"), logger: logger)
         let report = try await system.prepare()
-        logger.debug("startup prepared", metadata: [
-            "kt.migrations_applied": "\(report.appliedMigrations)", "kt.graphs_migrated": "\(report.migratedGraphs.count)",
-            "kt.graphs_recovered": "\(report.recoveredGraphs)",
-        ])
+        logger.debug(
+            "startup prepared",
+            metadata: [
+                "kt.migrations_applied": "\(report.appliedMigrations)", "kt.graphs_migrated": "\(report.migratedGraphs.count)",
+                "kt.graphs_recovered": "\(report.recoveredGraphs)",
+            ])
         if !report.movingGraphs.isEmpty {
             // A move in another process, or one whose process stopped: `kt graphs move --resume`.
-            logger.warning("some graphs are moving between database pairs; they are served from their source", metadata: [
-                "kt.graphs_moving": "\(report.movingGraphs)",
-            ])
+            logger.warning(
+                "some graphs are moving between database pairs; they are served from their source",
+                metadata: [
+                    "kt.graphs_moving": "\(report.movingGraphs)"
+                ])
         }
         if !report.failedGraphs.isEmpty {
             // Not normal operation: those graphs answer 503 with the reason until a migration succeeds.
-            logger.warning("some graphs could not be migrated; they are not served", metadata: [
-                "kt.graphs_failed": "\(report.failedGraphs.map(\.slug))",
-            ])
+            logger.warning(
+                "some graphs could not be migrated; they are not served",
+                metadata: [
+                    "kt.graphs_failed": "\(report.failedGraphs.map(\.slug))"
+                ])
         }
         do {
             let qdrant = try QdrantClient.shared(settings: settings.qdrant, logger: logger)
@@ -136,9 +144,10 @@ public enum KTServer {
 
     /// `name` with every character Prometheus does not allow in a name replaced by `_`.
     static func prometheusName(_ name: String) -> String {
-        String(name.unicodeScalars.map { scalar in
-            ("0"..."9").contains(scalar) || ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || scalar == "_" ? Character(scalar) : "_"
-        })
+        String(
+            name.unicodeScalars.map { scalar in
+                ("0"..."9").contains(scalar) || ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || scalar == "_" ? Character(scalar) : "_"
+            })
     }
 
     static func makeRouter(state: ServerState, metrics: PrometheusCollectorRegistry? = nil) -> Router<APIRequestContext> {

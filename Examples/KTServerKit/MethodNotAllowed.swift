@@ -8,7 +8,8 @@ enum DocumentedRoutes {
     /// Each documented path as segments (`nil` for a `{parameter}`), with its methods.
     static let all: [(segments: [String?], methods: Set<String>)] = {
         guard let object = try? JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any],
-              let paths = object["paths"] as? [String: [String: Any]] else { return [] }
+            let paths = object["paths"] as? [String: [String: Any]]
+        else { return [] }
         return paths.map { path, operations in
             let segments = path.split(separator: "/").map { $0.hasPrefix("{") ? nil : String($0) }
             var methods = Set(operations.keys.map { $0.uppercased() })

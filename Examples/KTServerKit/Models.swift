@@ -1,8 +1,8 @@
 import Foundation
-import KTDB
 import HTTPTypes
 import Hummingbird
 import KTConfig
+import KTDB
 import KTGraph
 import KTProvision
 import Logging
@@ -154,8 +154,10 @@ struct CreateGraphRequest: Decodable {
         case contributeToPublic = "contribute_to_public", usePublicCache = "use_public_cache"
     }
 
-    init(slug: String, name: String, description: String? = nil, graphType: String? = nil, byokEnabled: Bool? = nil,
-         databaseConnectionConfigKey: String? = nil, contributeToPublic: Bool? = nil, usePublicCache: Bool? = nil) {
+    init(
+        slug: String, name: String, description: String? = nil, graphType: String? = nil, byokEnabled: Bool? = nil,
+        databaseConnectionConfigKey: String? = nil, contributeToPublic: Bool? = nil, usePublicCache: Bool? = nil
+    ) {
         self.slug = slug
         self.name = name
         self.description = description
@@ -266,9 +268,9 @@ struct FieldLimit {
     var field: String
     var range: ClosedRange<Int>
 
-    static let name = FieldLimit(field: "name", range: 1...200)             // graphs.name, database_connections.name
+    static let name = FieldLimit(field: "name", range: 1...200)  // graphs.name, database_connections.name
     static let description = FieldLimit(field: "description", range: 0...10_000)
-    static let graphType = FieldLimit(field: "graph_type", range: 1...20)    // graphs.graph_type
+    static let graphType = FieldLimit(field: "graph_type", range: 1...20)  // graphs.graph_type
     static let configKey = FieldLimit(field: "config_key", range: 1...200)  // database_connections.config_key
 
     /// 422 unless `value` has a length in `range` (code points; blank names count as empty)

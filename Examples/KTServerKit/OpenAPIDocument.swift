@@ -6,7 +6,7 @@ import Foundation
 enum OpenAPIDocument {
     static let json: String = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
-              let text = try? String(contentsOf: url, encoding: .utf8)
+            let text = try? String(contentsOf: url, encoding: .utf8)
         else { preconditionFailure("openapi.json is missing from the KTServerKit resources: build with SwiftPM") }
         return text
     }()

@@ -1,8 +1,8 @@
-import Hummingbird
-import KTDB
 import Foundation
 import HTTPTypes
+import Hummingbird
 import KTConfig
+import KTDB
 import KTProvision
 import Logging
 

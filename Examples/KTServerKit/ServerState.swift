@@ -1,10 +1,10 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
 import KTConfig
 import KTDB
 import KTProvision
 import Logging
-import HTTPTypes
-import Hummingbird
 
 /// What every route shares: the process's ``GraphSystem`` (settings, pools per database, the
 /// control plane, the resolver and the provisioner).

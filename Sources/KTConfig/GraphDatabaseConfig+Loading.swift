@@ -132,9 +132,10 @@ extension GraphDatabaseConfig {
             }
             let missing = ["GRAPH_HOST", "GRAPH_DATABASE", "WRITE_HOST", "WRITE_DATABASE"].filter { value($0) == nil }
             if !missing.isEmpty {
-                issues.append(SettingsIssue(
-                    key: "EXTRA_DB_\(prefix)",
-                    message: "connection '\(key)' is incomplete and was not added: missing \(missing.map { envPrefix + $0 }.joined(separator: ", "))"))
+                issues.append(
+                    SettingsIssue(
+                        key: "EXTRA_DB_\(prefix)",
+                        message: "connection '\(key)' is incomplete and was not added: missing \(missing.map { envPrefix + $0 }.joined(separator: ", "))"))
                 continue
             }
             func url(_ side: String) throws(KTConfigError) -> DatabaseURL {

@@ -1,5 +1,5 @@
-import Foundation
 import Configuration
+import Foundation
 public import Logging
 import SystemPackage
 
@@ -198,8 +198,9 @@ struct SettingsSources: Sendable {
         let envFile = overrides["KT_ENV_FILE"] ?? environment["KT_ENV_FILE"]
         let envPath = envFile ?? ".env"
         do {
-            providers.append(try await EnvironmentVariablesProvider(
-                environmentFilePath: FilePath(envPath), allowMissing: envFile == nil, secretsSpecifier: secrets))
+            providers.append(
+                try await EnvironmentVariablesProvider(
+                    environmentFilePath: FilePath(envPath), allowMissing: envFile == nil, secretsSpecifier: secrets))
         } catch {
             throw KTConfigError(code: .unreadableFile, key: "KT_ENV_FILE", detail: "cannot read the .env file at \(envPath): \(error)")
         }
@@ -211,12 +212,13 @@ struct SettingsSources: Sendable {
         do {
             let yaml = try await FileProvider<YAMLSnapshot>(filePath: FilePath(yamlPath), allowMissing: yamlFile == nil)
             let paths = Dictionary(uniqueKeysWithValues: Settings.keys.map { ($0.name, $0.yamlPath) })
-            providers.append(yaml.mapKeys { key in
-                guard key.components.count == 1, let path = paths[key.components[0]] else {
-                    return AbsoluteConfigKey(["__kt_unmapped__"] + key.components)
-                }
-                return AbsoluteConfigKey(path)
-            })
+            providers.append(
+                yaml.mapKeys { key in
+                    guard key.components.count == 1, let path = paths[key.components[0]] else {
+                        return AbsoluteConfigKey(["__kt_unmapped__"] + key.components)
+                    }
+                    return AbsoluteConfigKey(path)
+                })
             yamlGraphDatabases = try YAMLGraphDatabases.read(path: yamlPath)
         } catch let error as KTConfigError {
             throw error

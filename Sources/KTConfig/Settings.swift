@@ -95,7 +95,8 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
             let envName = "EXTRA_DB_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
             throw KTConfigError(
                 code: .invalidValue, key: key,
-                detail: "connection key '\(key)' is not configured; set \(envName)_GRAPH_HOST, \(envName)_GRAPH_DATABASE, \(envName)_WRITE_HOST and \(envName)_WRITE_DATABASE (or GRAPH_DATABASES / graph_databases in the YAML file)"
+                detail:
+                    "connection key '\(key)' is not configured; set \(envName)_GRAPH_HOST, \(envName)_GRAPH_DATABASE, \(envName)_WRITE_HOST and \(envName)_WRITE_DATABASE (or GRAPH_DATABASES / graph_databases in the YAML file)"
             )
         }
         return config
@@ -109,11 +110,13 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         if graphDatabases[GraphDatabases.defaultKey] != nil {
             issues.append(SettingsIssue(key: "graph_databases.\(GraphDatabases.defaultKey)", message: "the key '\(GraphDatabases.defaultKey)' is reserved for the system databases"))
         }
-        let pools: [(String, PoolSettings)] = [
-            ("db_pool", graphPool), ("write_db_pool", writePool),
-        ] + graphDatabases.keys.sorted().flatMap { key in
-            [("graph_databases.\(key).graph_pool", graphDatabases[key]!.graphPool), ("graph_databases.\(key).write_pool", graphDatabases[key]!.writePool)]
-        }
+        let pools: [(String, PoolSettings)] =
+            [
+                ("db_pool", graphPool), ("write_db_pool", writePool),
+            ]
+            + graphDatabases.keys.sorted().flatMap { key in
+                [("graph_databases.\(key).graph_pool", graphDatabases[key]!.graphPool), ("graph_databases.\(key).write_pool", graphDatabases[key]!.writePool)]
+            }
         for (name, pool) in pools {
             if pool.size < 1 { issues.append(SettingsIssue(key: name, message: "pool size must be at least 1")) }
             if pool.maxOverflow < 0 { issues.append(SettingsIssue(key: name, message: "max overflow must not be negative")) }

@@ -1,9 +1,10 @@
 import Crypto
 public import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 public import KTConfig
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// Turns texts into vectors for Qdrant.
 public protocol EmbeddingService: Sendable {

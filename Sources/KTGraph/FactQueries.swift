@@ -44,8 +44,10 @@ extension WorkerGraphEngine {
 enum FactVectors {
     /// For each embedding, the nearest `limit` facts with score ≥ `threshold`, leaving out
     /// `excluding`; the union of their ids.
-    static func ids(near embeddings: [[Float]], qdrant: QdrantClient, collection: String, limit: Int, threshold: Double,
-                    excluding: Set<UUID> = []) async throws -> [UUID] {
+    static func ids(
+        near embeddings: [[Float]], qdrant: QdrantClient, collection: String, limit: Int, threshold: Double,
+        excluding: Set<UUID> = []
+    ) async throws -> [UUID] {
         let filter = excluding.isEmpty ? nil : QdrantFilter(mustNot: [.hasID(Array(excluding))])
         var found: [UUID] = [], seen: Set<UUID> = []
         for embedding in embeddings {

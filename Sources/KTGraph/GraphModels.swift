@@ -164,8 +164,10 @@ public struct GraphRawSource: Sendable, Hashable {
     public var retrievedAt: Date
 
     /// A source to store with ``WorkerGraphEngine/upsertRawSource(_:)``; the id follows from `uri`.
-    public init(uri: String, title: String? = nil, rawContent: String? = nil, contentHash: String? = nil, contentType: String? = nil,
-                providerID: String? = nil, isFullText: Bool = false, canonicalURL: String? = nil, doi: String? = nil) {
+    public init(
+        uri: String, title: String? = nil, rawContent: String? = nil, contentHash: String? = nil, contentType: String? = nil,
+        providerID: String? = nil, isFullText: Bool = false, canonicalURL: String? = nil, doi: String? = nil
+    ) {
         self.id = GraphKeys.sourceID(uri: uri)
         self.uri = uri
         self.title = title

@@ -90,7 +90,8 @@ extension WorkerGraphEngine {
     @discardableResult
     public func recordLLMUsage(_ usage: LLMUsage) async throws -> LLMUsage {
         try usage.validate()
-        let stored = try await run("""
+        let stored = try await run(
+            """
             WITH added AS (
                 INSERT INTO write_llm_usage (id, task_type, model_id, prompt_tokens, completion_tokens, cost_usd, conversation_id, message_id,
                                              workflow_run_id, created_at, updated_at)
@@ -132,17 +133,20 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let (ids, _) = uuidKeys(keys, &outcomes)
         var present: Set<String> = [], documents: [String] = []
-        for row in try await w.query("""
+        for row in try await w.query(
+            """
             SELECT u.id, (to_jsonb(u) - 'updated_at')::text FROM unnest(\(ids)::uuid[]) AS k(id)
             CROSS JOIN LATERAL (SELECT * FROM write_llm_usage WHERE id = k.id OFFSET 0) u
-            """).rows {
+            """
+        ).rows {
             present.insert(try row.decode(0, as: UUID.self).postgresText)
             documents.append(try row.decode(1, as: String.self))
         }
         let deleted = ids.filter { !present.contains($0) }
         if !deleted.isEmpty { try await t.query("DELETE FROM llm_usage WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
         guard !documents.isEmpty else { return outcomes }
-        try await t.query("""
+        try await t.query(
+            """
             INSERT INTO llm_usage (\(unsafeRaw: LLMUsage.columns))
             SELECT \(unsafeRaw: LLMUsage.columns) FROM jsonb_populate_recordset(NULL::llm_usage, \(Self.jsonArray(documents)))
             ON CONFLICT (id) DO UPDATE SET task_type = EXCLUDED.task_type, model_id = EXCLUDED.model_id, prompt_tokens = EXCLUDED.prompt_tokens,

@@ -12,12 +12,14 @@ extension ReadGraphEngine {
     public func createNode(concept: String, nodeType: String = "concept", definition: String? = nil, parentID: UUID? = nil) async throws -> GraphNode {
         let key = GraphKeys.nodeKey(concept)
         guard !key.isEmpty else { throw KTGraphError(code: .invalidArgument, message: "a concept needs at least one letter or digit") }
-        let row = try await run("""
+        let row = try await run(
+            """
             INSERT INTO \(table.nodes) (id, concept, node_type, definition, parent_id) VALUES (\(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(definition), \(parentID))
             ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type,
                 definition = COALESCE(EXCLUDED.definition, nodes.definition), parent_id = COALESCE(EXCLUDED.parent_id, nodes.parent_id), updated_at = now()
             RETURNING \(unsafeRaw: Self.nodeColumns)
-            """).rows[0]
+            """
+        ).rows[0]
         return try Self.node(row)
     }
 
@@ -26,10 +28,14 @@ extension ReadGraphEngine {
     /// - Throws: ``KTGraphError/Code/notFound``.
     @discardableResult
     public func updateNode(id: UUID, concept: String? = nil, definition: String? = nil) async throws -> GraphNode {
-        guard let row = try await run("""
-            UPDATE \(table.nodes) SET concept = COALESCE(\(concept), concept), definition = COALESCE(\(definition), definition), updated_at = now()
-            WHERE id = \(id) RETURNING \(unsafeRaw: Self.nodeColumns)
-            """).first else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
+        guard
+            let row = try await run(
+                """
+                UPDATE \(table.nodes) SET concept = COALESCE(\(concept), concept), definition = COALESCE(\(definition), definition), updated_at = now()
+                WHERE id = \(id) RETURNING \(unsafeRaw: Self.nodeColumns)
+                """
+            ).first
+        else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
         return try Self.node(row)
     }
 
@@ -44,12 +50,14 @@ extension ReadGraphEngine {
         let a = GraphKeys.nodeKey(try await requireNode(sourceID).concept), b = GraphKeys.nodeKey(try await requireNode(targetID).concept)
         let id = GraphKeys.id(forKey: GraphKeys.edgeKey(relationshipType, a, b))
         let (source, target) = GraphKeys.orderedNodeIDs(relationshipType, sourceID, targetID)
-        let row = try await run("""
+        let row = try await run(
+            """
             INSERT INTO \(table.edges) (id, source_node_id, target_node_id, relationship_type, weight)
             VALUES (\(id), \(source), \(target), \(relationshipType), \(weight))
             ON CONFLICT ON CONSTRAINT uq_edge_source_target_type DO UPDATE SET weight = EXCLUDED.weight, updated_at = now()
             RETURNING id
-            """).rows[0]
+            """
+        ).rows[0]
         guard let edge = try await edge(id: try row.decode(0, as: UUID.self)) else { throw KTGraphError(code: .notFound, message: "edge vanished") }
         return edge
     }
@@ -78,37 +86,44 @@ extension ReadGraphEngine {
             guard try await t.query("SELECT count(*) FROM \(table.nodes) WHERE id = ANY(\([keep.uuidString, absorb.uuidString])::uuid[])").first?.decode(0, as: Int.self) == 2 else {
                 throw KTGraphError(code: .notFound, message: "both nodes must exist")
             }
-            try await t.query("""
+            try await t.query(
+                """
                 INSERT INTO \(table.nodeFacts) (node_id, fact_id, relevance_score, stance) SELECT \(keep), fact_id, relevance_score, stance FROM \(table.nodeFacts) WHERE node_id = \(absorb)
                 ON CONFLICT DO NOTHING
                 """)
             // Edges of `absorb`, re-pointed at `keep`; drop self-loops; average with existing edges.
-            let moved = try await t.query("""
+            let moved = try await t.query(
+                """
                 SELECT id, CASE WHEN source_node_id = \(absorb) THEN \(keep) ELSE source_node_id END AS s,
                        CASE WHEN target_node_id = \(absorb) THEN \(keep) ELSE target_node_id END AS t, relationship_type, weight
                 FROM \(table.edges) WHERE source_node_id = \(absorb) OR target_node_id = \(absorb)
-                """).rows
+                """
+            ).rows
             for row in moved {
                 let oldID = try row.decode("id", as: UUID.self)
                 let s = try row.decode("s", as: UUID.self), target = try row.decode("t", as: UUID.self)
                 let type = try row.decode("relationship_type", as: String.self), weight = try row.decode("weight", as: Double.self)
                 guard s != target else { continue }
                 let (a, b) = GraphKeys.orderedNodeIDs(type, s, target)
-                let existing = try await t.query("""
+                let existing = try await t.query(
+                    """
                     SELECT id FROM \(table.edges) WHERE source_node_id = \(a) AND target_node_id = \(b) AND relationship_type = \(type)
-                    """).first?.decode(0, as: UUID.self)
+                    """
+                ).first?.decode(0, as: UUID.self)
                 let keptID: UUID
                 if let existing {
                     try await t.query("UPDATE \(table.edges) SET weight = (weight + \(weight)) / 2, updated_at = now() WHERE id = \(existing)")
                     keptID = existing
                 } else {
                     keptID = UUID()
-                    try await t.query("""
+                    try await t.query(
+                        """
                         INSERT INTO \(table.edges) (id, source_node_id, target_node_id, relationship_type, weight, justification)
                         SELECT \(keptID), \(a), \(b), relationship_type, weight, justification FROM \(table.edges) WHERE id = \(oldID)
                         """)
                 }
-                try await t.query("""
+                try await t.query(
+                    """
                     INSERT INTO \(table.edgeFacts) (edge_id, fact_id, relevance_score) SELECT \(keptID), fact_id, relevance_score FROM \(table.edgeFacts) WHERE edge_id = \(oldID)
                     ON CONFLICT DO NOTHING
                     """)

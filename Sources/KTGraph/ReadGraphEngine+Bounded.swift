@@ -22,10 +22,12 @@ extension ReadGraphEngine {
 
     /// A page of a node's facts (oldest first): at most `limit` from `offset`.
     public func nodeFacts(of nodeID: UUID, offset: Int, limit: Int?) async throws -> [GraphFact] {
-        try await run("""
+        try await run(
+            """
             SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.nodeFacts) nf JOIN \(table.facts) f ON f.id = nf.fact_id
             WHERE nf.node_id = \(nodeID) ORDER BY f.created_at, f.id LIMIT \(limit) OFFSET \(max(0, offset))
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+            """
+        ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
 
     /// A subgraph with bounds, and whether they cut it short.

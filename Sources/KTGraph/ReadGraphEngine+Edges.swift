@@ -38,7 +38,8 @@ extension ReadGraphEngine {
     func edges(touching ids: Set<UUID>, types: [String]?, limit: Int? = nil) async throws -> [GraphEdge] {
         guard !ids.isEmpty else { return [] }
         let list = ids.map(\.uuidString)
-        return try await edges("""
+        return try await edges(
+            """
             WHERE (e.source_node_id = ANY(\(list)::uuid[]) OR e.target_node_id = ANY(\(list)::uuid[]))
               AND (\(types)::text[] IS NULL OR e.relationship_type = ANY(\(types)::text[]))
             ORDER BY e.weight DESC, e.id LIMIT \(limit)

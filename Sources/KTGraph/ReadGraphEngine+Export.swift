@@ -23,9 +23,11 @@ extension ReadGraphEngine {
     /// Facts by id with their sources, a page at a time (see ``exportNodes(after:limit:)``).
     public func exportFactsWithSources(after: UUID? = nil, limit: Int = 1000) async throws -> [FactWithSources] {
         try Self.checkPage(limit)
-        let facts = try FactQueries.facts(try await run("""
-            SELECT \(unsafeRaw: FactQueries.columns) FROM \(table.facts) WHERE (\(after)::uuid IS NULL OR id > \(after)) ORDER BY id LIMIT \(limit)
-            """))
+        let facts = try FactQueries.facts(
+            try await run(
+                """
+                SELECT \(unsafeRaw: FactQueries.columns) FROM \(table.facts) WHERE (\(after)::uuid IS NULL OR id > \(after)) ORDER BY id LIMIT \(limit)
+                """))
         return try await withSources(facts)
     }
 
@@ -46,7 +48,8 @@ extension ReadGraphEngine {
         var result = Dictionary(nodeIDs.map { ($0, [NeighborWithConcept]()) }, uniquingKeysWith: { a, _ in a })
         guard !nodeIDs.isEmpty else { return result }
         let list = nodeIDs.map(\.uuidString)
-        let edges = try await edges("""
+        let edges = try await edges(
+            """
             WHERE e.source_node_id = ANY(\(list)::uuid[]) OR e.target_node_id = ANY(\(list)::uuid[]) ORDER BY e.weight DESC, e.id
             """)
         let others = Set(edges.flatMap { [$0.sourceID, $0.targetID] })
@@ -86,7 +89,8 @@ extension ReadGraphEngine {
 
     private func nodesLinking(_ factIDs: [UUID], excluding excluded: UUID?, limit: Int) async throws -> [NodeWithCount] {
         guard !factIDs.isEmpty else { return [] }
-        return try await withCounts("""
+        return try await withCounts(
+            """
             SELECT node_id, count(*) AS hits FROM \(table.nodeFacts)
             WHERE fact_id = ANY(\(factIDs.map(\.uuidString))::uuid[]) AND (\(excluded)::uuid IS NULL OR node_id <> \(excluded))
             GROUP BY node_id ORDER BY hits DESC, node_id LIMIT \(limit)

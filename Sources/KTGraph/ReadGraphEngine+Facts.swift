@@ -41,10 +41,12 @@ extension ReadGraphEngine {
     public func hybridSearchFacts(query text: String, embedding: [Float], limit: Int = 30) async throws -> [ScoredFact] {
         guard let qdrant else { return [] }
         do {
-            let hits = try await qdrant.hybridQuery(collections.facts, prefetch: [
-                QdrantPrefetch(vector: embedding, limit: limit * 2),
-                QdrantPrefetch(vector: embedding, filter: QdrantFilter(must: [.matchText("content", text)]), limit: limit * 2),
-            ], limit: limit)
+            let hits = try await qdrant.hybridQuery(
+                collections.facts,
+                prefetch: [
+                    QdrantPrefetch(vector: embedding, limit: limit * 2),
+                    QdrantPrefetch(vector: embedding, filter: QdrantFilter(must: [.matchText("content", text)]), limit: limit * 2),
+                ], limit: limit)
             return try await load(hits)
         } catch {
             logger.debug("hybrid search failed; falling back to vector search", metadata: ["kt.error": "\(error)"])
@@ -59,11 +61,13 @@ extension ReadGraphEngine {
 
     /// Dimensions of a node with their fact ids.
     public func dimensions(of nodeID: UUID) async throws -> [GraphDimension] {
-        try await run("""
+        try await run(
+            """
             SELECT d.id, d.node_id, d.model_id, d.content, d.confidence, d.batch_index,
                    coalesce((SELECT array_agg(df.fact_id::text ORDER BY df.fact_id) FROM \(table.dimensionFacts) df WHERE df.dimension_id = d.id), '{}') AS fact_ids
             FROM \(table.dimensions) d WHERE d.node_id = \(nodeID) ORDER BY d.model_id, d.batch_index
-            """).rows.map { row throws(KTDBError) in
+            """
+        ).rows.map { row throws(KTDBError) in
             GraphDimension(
                 id: try row.decode("id", as: UUID.self), nodeID: try row.decode("node_id", as: UUID.self), modelID: try row.decode("model_id", as: String.self),
                 content: try row.decode("content", as: String.self), confidence: try row.decode("confidence", as: Double?.self),

@@ -19,10 +19,12 @@ extension ReadGraphEngine {
     /// A page of facts, newest first, filtered by content substring, type, a source author
     /// organisation and a source domain.
     public func listFacts(offset: Int = 0, limit: Int = 20, search: String? = nil, factType: String? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> [GraphFact] {
-        try await run("SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.facts) f "
-            + factFilter(search: search, factType: factType, authorOrg: authorOrg, sourceDomain: sourceDomain)
-            + " ORDER BY f.created_at DESC, f.id OFFSET \(max(0, offset)) LIMIT \(max(0, min(limit, 1000)))")
-            .rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+        try await run(
+            "SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.facts) f "
+                + factFilter(search: search, factType: factType, authorOrg: authorOrg, sourceDomain: sourceDomain)
+                + " ORDER BY f.created_at DESC, f.id OFFSET \(max(0, offset)) LIMIT \(max(0, min(limit, 1000)))"
+        )
+        .rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
 
     /// The number of facts matching the filters of ``listFacts(offset:limit:search:factType:authorOrg:sourceDomain:)``.
@@ -42,10 +44,14 @@ extension ReadGraphEngine {
     @discardableResult
     public func updateFact(id: UUID, content: String? = nil, factType: String? = nil) async throws -> GraphFact {
         if let content, content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw KTGraphError(code: .invalidArgument, message: "a fact needs content") }
-        guard let row = try await run("""
-            UPDATE \(table.facts) SET content = COALESCE(\(content), content), fact_type = COALESCE(\(factType), fact_type)
-            WHERE id = \(id) RETURNING id, content, fact_type, created_at
-            """).first else { throw KTGraphError(code: .notFound, message: "no fact with id \(id)") }
+        guard
+            let row = try await run(
+                """
+                UPDATE \(table.facts) SET content = COALESCE(\(content), content), fact_type = COALESCE(\(factType), fact_type)
+                WHERE id = \(id) RETURNING id, content, fact_type, created_at
+                """
+            ).first
+        else { throw KTGraphError(code: .notFound, message: "no fact with id \(id)") }
         return try GraphFact(row: row)
     }
 
@@ -65,11 +71,13 @@ extension ReadGraphEngine {
     /// - Throws: ``KTGraphError/Code/notFound`` when the node or the fact is missing.
     public func linkFactToNode(nodeID: UUID, factID: UUID, relevance: Double = 1.0, stance: String? = nil) async throws {
         try await runner.withTransaction(logger: logger) { t in
-            let linked = try await t.query("""
+            let linked = try await t.query(
+                """
                 INSERT INTO \(table.nodeFacts) (node_id, fact_id, relevance_score, stance)
                 SELECT n.id, f.id, \(relevance), \(stance) FROM \(table.nodes) n, \(table.facts) f WHERE n.id = \(nodeID) AND f.id = \(factID)
                 ON CONFLICT (node_id, fact_id) DO UPDATE SET relevance_score = EXCLUDED.relevance_score, stance = EXCLUDED.stance
-                """).affectedRows
+                """
+            ).affectedRows
             guard linked > 0 else { throw KTGraphError(code: .notFound, message: "no node \(nodeID) or no fact \(factID)") }
             try await GraphStats.refresh([nodeID], t)
         }
@@ -97,7 +105,8 @@ extension ReadGraphEngine {
 
     /// Nodes that share facts with `nodeID`, most shared first.
     public func findNodesSharingFacts(with nodeID: UUID, limit: Int = 10) async throws -> [NodeWithCount] {
-        return try await withCounts("""
+        return try await withCounts(
+            """
             SELECT o.node_id, count(*) AS shared FROM \(table.nodeFacts) n JOIN \(table.nodeFacts) o ON o.fact_id = n.fact_id AND o.node_id <> n.node_id
             WHERE n.node_id = \(nodeID) GROUP BY o.node_id ORDER BY shared DESC, o.node_id LIMIT \(limit)
             """)
@@ -129,8 +138,9 @@ extension ReadGraphEngine {
     /// and the total.
     public func edgesWithTargets(of nodeID: UUID, limit: Int = 50, offset: Int = 0, edgeType: String? = nil) async throws -> (edges: [EdgeWithTarget], total: Int) {
         let all = try await edges(edgeFilter(relationshipType: edgeType, nodeID: nodeID))
-        let others = Dictionary(try await nodes(ids: Array(Set(all.map { $0.sourceID == nodeID ? $0.targetID : $0.sourceID }))).map { ($0.id, $0) },
-                                uniquingKeysWith: { a, _ in a })
+        let others = Dictionary(
+            try await nodes(ids: Array(Set(all.map { $0.sourceID == nodeID ? $0.targetID : $0.sourceID }))).map { ($0.id, $0) },
+            uniquingKeysWith: { a, _ in a })
         let sorted = all.sorted { ($0.factIDs.count, $1.id.uuidString) > ($1.factIDs.count, $0.id.uuidString) }
         let page = sorted.dropFirst(max(0, offset)).prefix(max(0, limit)).compactMap { edge -> EdgeWithTarget? in
             let other = edge.sourceID == nodeID ? edge.targetID : edge.sourceID

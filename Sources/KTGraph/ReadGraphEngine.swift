@@ -185,16 +185,19 @@ public struct ReadGraphEngine: Sendable {
     /// `facts`, each with its sources, in one statement.
     func withSources(_ facts: [GraphFact]) async throws -> [FactWithSources] {
         guard !facts.isEmpty else { return [] }
-        let sources = Dictionary(grouping: try await run(factSourceSelect + " WHERE s.fact_id = ANY(\(facts.map(\.id.uuidString))::uuid[]) ORDER BY r.uri, s.id")
-            .rows.map { row throws(KTDBError) in try GraphFactSource(row: row) }, by: \.factID)
+        let sources = Dictionary(
+            grouping: try await run(factSourceSelect + " WHERE s.fact_id = ANY(\(facts.map(\.id.uuidString))::uuid[]) ORDER BY r.uri, s.id")
+                .rows.map { row throws(KTDBError) in try GraphFactSource(row: row) }, by: \.factID)
         return facts.map { FactWithSources(fact: $0, sources: sources[$0.id] ?? []) }
     }
 
     /// A node's convergence report, or `nil`.
     public func convergenceReport(of nodeID: UUID) async throws -> GraphConvergenceReport? {
-        try await run("""
+        try await run(
+            """
             SELECT convergence_score, converged_claims, recommended_content, computed_at FROM \(table.convergenceReports) WHERE node_id = \(nodeID)
-            """).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
+            """
+        ).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
     }
 
     // MARK: History
@@ -209,7 +212,8 @@ public struct ReadGraphEngine: Sendable {
             guard try await transaction.query("SELECT 1 FROM \(table.nodes) WHERE id = \(nodeID) FOR UPDATE").first != nil else {
                 throw KTGraphError(code: .notFound, message: "no node with id \(nodeID)")
             }
-            let row = try await transaction.query("""
+            let row = try await transaction.query(
+                """
                 INSERT INTO \(table.nodeVersions) (id, node_id, version_number, snapshot)
                 SELECT \(UUID()), n.id, coalesce((SELECT max(version_number) FROM \(table.nodeVersions) WHERE node_id = n.id), 0) + 1,
                        jsonb_build_object('concept', n.concept, 'definition', n.definition, 'attractor', n.attractor, 'filter_id', n.filter_id,
@@ -217,17 +221,20 @@ public struct ReadGraphEngine: Sendable {
                                           'edge_count', n.edge_count, 'dimension_count', n.dimension_count)
                 FROM \(table.nodes) n WHERE n.id = \(nodeID)
                 RETURNING version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at
-                """).rows[0]
+                """
+            ).rows[0]
             return try GraphNodeVersion(row: row, nodeID: nodeID)
         }
     }
 
     /// A node's versions, oldest first.
     public func history(of nodeID: UUID) async throws -> [NodeVersion] {
-        try await run("""
+        try await run(
+            """
             SELECT version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at FROM \(table.nodeVersions)
             WHERE node_id = \(nodeID) ORDER BY version_number
-            """).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
+            """
+        ).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
     }
 
 }
@@ -239,7 +246,8 @@ enum GraphStats {
     /// whatever the planner's statistics say about the table.
     static func refresh(_ ids: [UUID], _ t: PostgresTransaction) async throws {
         guard !ids.isEmpty else { return }
-        let changed = try await t.query("""
+        let changed = try await t.query(
+            """
             SELECT m.id, x.facts, x.edges, x.children, x.dimensions
             FROM unnest(\(ids.map(\.postgresText))::uuid[]) AS k(id)
             CROSS JOIN LATERAL (SELECT id, fact_count, edge_count, child_count, dimension_count FROM nodes WHERE id = k.id OFFSET 0) m
@@ -248,13 +256,15 @@ enum GraphStats {
                                        (SELECT count(*) FROM nodes ch WHERE ch.parent_id = m.id) AS children,
                                        (SELECT count(*) FROM dimensions d WHERE d.node_id = m.id) AS dimensions) x
             WHERE (m.fact_count, m.edge_count, m.child_count, m.dimension_count) IS DISTINCT FROM (x.facts, x.edges, x.children, x.dimensions)
-            """).rows
+            """
+        ).rows
         guard !changed.isEmpty else { return }
         var columns: [[String]] = Array(repeating: [], count: 5)
         for row in changed {
             for index in 0..<5 { columns[index].append(try row.decode(index, as: String.self)) }
         }
-        try await t.query("""
+        try await t.query(
+            """
             UPDATE nodes n SET fact_count = c.facts, edge_count = c.edges, child_count = c.children, dimension_count = c.dimensions
             FROM unnest(\(columns[0])::uuid[], \(columns[1])::int[], \(columns[2])::int[], \(columns[3])::int[], \(columns[4])::int[])
                  AS c(id, facts, edges, children, dimensions)

@@ -67,7 +67,7 @@ extension SyncEngine {
                 ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid),
                 n.updated_at, \(unsafeRaw: columns.map { "n." + $0.name }.joined(separator: ", ")),
                 CASE WHEN n.created_at > \(watermark)::timestamptz THEN ARRAY(\(unsafeRaw: Self.dependentsOfNode)) END
-            
+
             """
         switch selection {
         case .keys(let keys):
@@ -115,7 +115,9 @@ extension SyncEngine {
         let present = Set(rows.presentKeys)
         let deleted = rows.keys.filter { !present.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
-            for row in try await t.query("SELECT source_node_id, target_node_id FROM edges WHERE source_node_id IN (SELECT unnest(\(deleted)::uuid[])) OR target_node_id IN (SELECT unnest(\(deleted)::uuid[]))").rows {
+            for row in try await t.query(
+                "SELECT source_node_id, target_node_id FROM edges WHERE source_node_id IN (SELECT unnest(\(deleted)::uuid[])) OR target_node_id IN (SELECT unnest(\(deleted)::uuid[]))"
+            ).rows {
                 touched.insert(try row.decode(0, as: UUID.self))
                 touched.insert(try row.decode(1, as: UUID.self))
             }
@@ -158,7 +160,8 @@ extension SyncEngine {
             WITH b AS (SELECT * FROM unnest(\(arrays[0])::uuid[], \(arrays[1])::uuid[], \(arrays[2])::uuid[]
             """
         for (column, values) in zip(columns, arrays.dropFirst(3)) { query.append(", \(values)::\(unsafeRaw: column.type)[]") }
-        query.append("""
+        query.append(
+            """
             ) AS b(id, parent_id, source_concept_id, \(unsafeRaw: columns.map(\.name).joined(separator: ", ")))),
                 links AS (SELECT * FROM unnest(\(rows.links.nodes)::uuid[], \(rows.links.facts)::uuid[]) AS l(node_id, fact_id)),
                 rejections AS (SELECT * FROM unnest(\(rows.rejections.nodes)::uuid[], \(rows.rejections.facts)::uuid[]) AS r(node_id, fact_id)),
@@ -224,22 +227,25 @@ extension SyncEngine {
 
     /// Everything that may have waited for these nodes, in one write-db query.
     func loadDependents(ofNewNodes newKeys: [String], _ w: PostgresTransaction) async throws -> Dependents {
-        try await Dependents(entries: w.query("""
-            WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
-            SELECT 'child', d.node_uuid::text, k.key FROM k CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'perspective', d.node_uuid::text, k.key FROM k
-                CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'edge', d.key, k.key FROM k
-                CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'dimension', d.key, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'counters', d.node_key, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'report', d.node_key, k.key FROM k
-                CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
-            UNION ALL SELECT 'version', d.id::text, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
-            """).rows.map { row throws(KTDBError) in
-            guard let kind = Dependents.Kind(rawValue: try row.decode(0, as: String.self)) else { throw KTDBError(code: .decoding, message: "unknown dependent kind") }
-            return Dependents.Entry(kind: kind, value: try row.decode(1, as: String.self), nodeKey: try row.decode(2, as: String.self))
-        })
+        try await Dependents(
+            entries: w.query(
+                """
+                WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
+                SELECT 'child', d.node_uuid::text, k.key FROM k CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'perspective', d.node_uuid::text, k.key FROM k
+                    CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'edge', d.key, k.key FROM k
+                    CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'dimension', d.key, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'counters', d.node_key, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'report', d.node_key, k.key FROM k
+                    CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'version', d.id::text, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
+                """
+            ).rows.map { row throws(KTDBError) in
+                guard let kind = Dependents.Kind(rawValue: try row.decode(0, as: String.self)) else { throw KTDBError(code: .decoding, message: "unknown dependent kind") }
+                return Dependents.Entry(kind: kind, value: try row.decode(1, as: String.self), nodeKey: try row.decode(2, as: String.self))
+            })
     }
 
     /// Applies what waited for new nodes: children and perspectives that arrived before their
@@ -249,10 +255,12 @@ extension SyncEngine {
         for (kind, column) in [(Dependents.Kind.child, "parent_id"), (.perspective, "source_concept_id")] {
             let pairs = waiting.pointers(kind)
             guard !pairs.isEmpty else { continue }
-            let changed = try await t.query("""
+            let changed = try await t.query(
+                """
                 UPDATE nodes n SET \(unsafeRaw: column) = u.p FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS u(c, p)
                 WHERE n.id = u.c AND n.\(unsafeRaw: column) IS DISTINCT FROM u.p RETURNING u.p
-                """).uuids(0)
+                """
+            ).uuids(0)
             if column == "parent_id" { touched.formUnion(changed) }
         }
         let edges = try await missing(waiting.values(.edge), from: "edges", t)

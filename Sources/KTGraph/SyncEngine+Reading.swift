@@ -30,15 +30,19 @@ extension SyncEngine {
     func readBatch(_ table: String, after since: Date, watermark: Date, _ w: PostgresTransaction) async throws -> Batch? {
         if table == "write_nodes" { return try await readNodeBatch(after: since, watermark: watermark, w) }
         let keyColumn = Self.keyColumn(table)
-        var rows = try await w.query("""
+        var rows = try await w.query(
+            """
             SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
             ORDER BY updated_at LIMIT \(settings.batchSize)
-            """).rows.map { row throws(KTDBError) in (key: try row.decode("key", as: String.self), updatedAt: try row.decode("updated_at", as: Date.self)) }
+            """
+        ).rows.map { row throws(KTDBError) in (key: try row.decode("key", as: String.self), updatedAt: try row.decode("updated_at", as: Date.self)) }
         guard let last = rows.last else { return nil }
         if rows.count == settings.batchSize {
-            let ties = try await w.query("""
+            let ties = try await w.query(
+                """
                 SELECT \(unsafeRaw: keyColumn) AS key FROM \(unsafeRaw: table) WHERE updated_at = \(last.updatedAt)
-                """).rows.map { row throws(KTDBError) in try row.decode("key", as: String.self) }
+                """
+            ).rows.map { row throws(KTDBError) in try row.decode("key", as: String.self) }
             let have = Set(rows.map(\.key))
             rows += ties.filter { !have.contains($0) }.map { (key: $0, updatedAt: last.updatedAt) }
         }

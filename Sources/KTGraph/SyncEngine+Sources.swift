@@ -28,10 +28,12 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let ids = uuidKeys(keys, &outcomes).ids
         var documents: [String] = [], present: Set<String> = []
-        for row in try await w.query("""
+        for row in try await w.query(
+            """
             SELECT r.id, (to_jsonb(r) - 'contributed_to_public_at' - 'created_at' - 'updated_at' - 'fact_count' - 'prohibited_chunk_count')::text
             FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_raw_sources WHERE id = k.id OFFSET 0) r
-            """).rows {
+            """
+        ).rows {
             present.insert(try row.decode(0, as: UUID.self).postgresText)
             documents.append(try row.decode(1, as: String.self))
         }
@@ -40,7 +42,8 @@ extension SyncEngine {
         guard !documents.isEmpty else { return outcomes }
         let before = try await existing("raw_sources", Array(present), t)
         // The counts are graph-db's own (recounted from fact_sources and prohibited_chunks).
-        try await t.query("""
+        try await t.query(
+            """
             INSERT INTO raw_sources (id, uri, title, raw_content, content_hash, is_full_text, content_type, provider_id, retrieved_at,
                                      provider_metadata, is_super_source, fetch_attempted, fetch_error, access_groups, canonical_url, doi)
             SELECT id, uri, title, raw_content, content_hash, is_full_text, content_type, provider_id, retrieved_at,
@@ -57,12 +60,14 @@ extension SyncEngine {
         let new = present.subtracting(before)
         if !new.isEmpty {
             var factSources: [String] = [], chunks: [String] = []
-            for row in try await w.query("""
+            for row in try await w.query(
+                """
                 WITH r AS MATERIALIZED (SELECT id, uri, content_hash FROM write_raw_sources WHERE id IN (SELECT unnest(\(Array(new))::uuid[])))
                 SELECT 'fact_source', s.id FROM r CROSS JOIN LATERAL (SELECT id FROM write_fact_sources WHERE raw_source_content_hash = r.content_hash OFFSET 0) s
                 UNION SELECT 'fact_source', s.id FROM r CROSS JOIN LATERAL (SELECT id FROM write_fact_sources WHERE raw_source_uri = r.uri OFFSET 0) s
                 UNION SELECT 'chunk', c.id FROM r CROSS JOIN LATERAL (SELECT id FROM write_prohibited_chunks WHERE source_content_hash = r.content_hash OFFSET 0) c
-                """).rows {
+                """
+            ).rows {
                 let id = try row.decode(1, as: UUID.self).postgresText
                 if try row.decode(0, as: String.self) == "chunk" { chunks.append(id) } else { factSources.append(id) }
             }
@@ -75,7 +80,8 @@ extension SyncEngine {
     /// Recounts `fact_count` and `prohibited_chunk_count` of raw sources (writes changed rows only).
     private func refreshSourceCounts(_ ids: Set<UUID>, _ t: PostgresTransaction) async throws {
         guard !ids.isEmpty else { return }
-        try await t.query("""
+        try await t.query(
+            """
             UPDATE raw_sources r SET fact_count = c.facts, prohibited_chunk_count = c.chunks
             FROM (SELECT k.id, (SELECT count(*) FROM fact_sources WHERE raw_source_id = k.id) AS facts,
                                (SELECT count(*) FROM prohibited_chunks WHERE raw_source_id = k.id) AS chunks
@@ -96,17 +102,20 @@ extension SyncEngine {
         var rows: [FactSourceRow] = []
         // The raw source: the write-db row with the cited content hash, else the one whose id
         // follows from the cited URI.
-        for row in try await w.query("""
+        for row in try await w.query(
+            """
             SELECT s.id, s.fact_id, s.raw_source_uri, h.id AS by_hash, s.context_snippet, s.attribution, s.author_person, s.author_org
             FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_fact_sources WHERE id = k.id OFFSET 0) s
             LEFT JOIN LATERAL (SELECT id FROM write_raw_sources WHERE content_hash = s.raw_source_content_hash OFFSET 0) h ON true
-            """).rows {
+            """
+        ).rows {
             let source = try row.decode("by_hash", as: UUID?.self) ?? GraphKeys.sourceID(uri: try row.decode("raw_source_uri", as: String.self))
-            rows.append(FactSourceRow(
-                id: try row.decode("id", as: UUID.self).postgresText, factId: try row.decode("fact_id", as: UUID.self).postgresText,
-                rawSourceId: source.postgresText, contextSnippet: try row.decode("context_snippet", as: String?.self),
-                attribution: try row.decode("attribution", as: String?.self), authorPerson: try row.decode("author_person", as: String?.self),
-                authorOrg: try row.decode("author_org", as: String?.self)))
+            rows.append(
+                FactSourceRow(
+                    id: try row.decode("id", as: UUID.self).postgresText, factId: try row.decode("fact_id", as: UUID.self).postgresText,
+                    rawSourceId: source.postgresText, contextSnippet: try row.decode("context_snippet", as: String?.self),
+                    attribution: try row.decode("attribution", as: String?.self), authorPerson: try row.decode("author_person", as: String?.self),
+                    authorOrg: try row.decode("author_org", as: String?.self)))
         }
         // Deleted rows go; so do rows whose fact or source changed (re-inserted below).
         let counted = Set(try await t.query("DELETE FROM fact_sources WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
@@ -122,7 +131,8 @@ extension SyncEngine {
             }
         }
         if !ready.isEmpty {
-            try await t.query("""
+            try await t.query(
+                """
                 INSERT INTO fact_sources (id, fact_id, raw_source_id, context_snippet, attribution, author_person, author_org)
                 SELECT id, fact_id, raw_source_id, context_snippet, attribution, author_person, author_org
                 FROM jsonb_populate_recordset(NULL::fact_sources, \(try Self.json(ready)))
@@ -140,11 +150,13 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let (ids, keyOfID) = uuidKeys(keys, &outcomes)
         var documents: [(id: String, source: String?, document: String)] = []
-        for row in try await w.query("""
+        for row in try await w.query(
+            """
             SELECT c.id, r.id, (to_jsonb(c) - 'source_content_hash' - 'fallback_error' - 'updated_at' || jsonb_build_object('raw_source_id', r.id))::text
             FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_prohibited_chunks WHERE id = k.id OFFSET 0) c
             LEFT JOIN LATERAL (SELECT id FROM write_raw_sources WHERE content_hash = c.source_content_hash OFFSET 0) r ON true
-            """).rows {
+            """
+        ).rows {
             documents.append((try row.decode(0, as: UUID.self).postgresText, try row.decode(1, as: UUID?.self)?.postgresText, try row.decode(2, as: String.self)))
         }
         let counted = Set(try await t.query("DELETE FROM prohibited_chunks WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
@@ -159,7 +171,8 @@ extension SyncEngine {
             if let id = UUID(uuidString: source) { readySources.insert(id) }
         }
         if !ready.isEmpty {
-            try await t.query("""
+            try await t.query(
+                """
                 INSERT INTO prohibited_chunks (id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at)
                 SELECT id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at
                 FROM jsonb_populate_recordset(NULL::prohibited_chunks, \(Self.jsonArray(ready)))
@@ -178,16 +191,19 @@ extension SyncEngine {
     func applyConvergenceReports(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
         var outcomes = Self.allApplied(keys)
         var rows: [ReportRow] = [], keyOfNode: [String: String] = [:]
-        for row in try await w.query("""
+        for row in try await w.query(
+            """
             SELECT c.node_key, c.convergence_score, c.converged_claims, c.recommended_content, c.computed_at
             FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) c
-            """).rows {
+            """
+        ).rows {
             let key = try row.decode("node_key", as: String.self), node = GraphKeys.id(forKey: key).postgresText
             keyOfNode[node] = key
-            rows.append(ReportRow(
-                id: GraphKeys.id(forKey: "convergence:" + key).postgresText, nodeId: node, convergenceScore: try row.decode("convergence_score", as: Double.self),
-                convergedClaims: try row.decode("converged_claims", as: [String]?.self), recommendedContent: try row.decode("recommended_content", as: String?.self),
-                computedAt: try row.decode("computed_at", as: Date.self).postgresText))
+            rows.append(
+                ReportRow(
+                    id: GraphKeys.id(forKey: "convergence:" + key).postgresText, nodeId: node, convergenceScore: try row.decode("convergence_score", as: Double.self),
+                    convergedClaims: try row.decode("converged_claims", as: [String]?.self), recommendedContent: try row.decode("recommended_content", as: String?.self),
+                    computedAt: try row.decode("computed_at", as: Date.self).postgresText))
         }
         let deleted = keys.filter { keyOfNode[GraphKeys.id(forKey: $0).postgresText] == nil }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty { try await t.query("DELETE FROM convergence_reports WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
@@ -195,7 +211,8 @@ extension SyncEngine {
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfNode[row.nodeId]!] = .deferred("the report's node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         if !ready.isEmpty {
-            try await t.query("""
+            try await t.query(
+                """
                 INSERT INTO convergence_reports (id, node_id, convergence_score, converged_claims, recommended_content, computed_at)
                 SELECT id, node_id, convergence_score, converged_claims, recommended_content, computed_at
                 FROM jsonb_populate_recordset(NULL::convergence_reports, \(try Self.json(ready)))
@@ -204,7 +221,8 @@ extension SyncEngine {
                 """)
         }
         // The node's denormalised score follows its report (NULL without one).
-        try await t.query("""
+        try await t.query(
+            """
             UPDATE nodes n SET convergence_score = c.score
             FROM (SELECT k.id, (SELECT convergence_score FROM convergence_reports WHERE node_id = k.id) AS score
                   FROM unnest(\(deleted + ready.map(\.nodeId))::uuid[]) AS k(id)) c
@@ -219,10 +237,12 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let (ids, keyOfID) = uuidKeys(keys, &outcomes)
         var present: [String] = [], nodeIDs: [String] = [], documents: [String] = []
-        for row in try await w.query("""
+        for row in try await w.query(
+            """
             SELECT v.id, v.node_key, (to_jsonb(v) - 'node_key' - 'updated_at')::text
             FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_node_versions WHERE id = k.id OFFSET 0) v
-            """).rows {
+            """
+        ).rows {
             present.append(try row.decode(0, as: UUID.self).postgresText)
             nodeIDs.append(GraphKeys.id(forKey: try row.decode(1, as: String.self)).postgresText)
             documents.append(try row.decode(2, as: String.self))
@@ -244,13 +264,15 @@ extension SyncEngine {
         guard !ready.isEmpty else { return outcomes }
         let document = Self.jsonArray(ready)
         // A version number re-used by a new row replaces the old row.
-        try await t.query("""
+        try await t.query(
+            """
             DELETE FROM node_versions v USING (SELECT r.id, k.node_id, r.version_number
                 FROM jsonb_populate_recordset(NULL::node_versions, \(document)) AS r
                 JOIN unnest(\(readyIDs)::uuid[], \(readyNodes)::uuid[]) AS k(id, node_id) ON k.id = r.id) b
             WHERE v.node_id = b.node_id AND v.version_number = b.version_number AND v.id <> b.id
             """)
-        try await t.query("""
+        try await t.query(
+            """
             INSERT INTO node_versions (id, node_id, version_number, snapshot, source_node_count, is_default, created_at)
             SELECT r.id, k.node_id, r.version_number, r.snapshot, r.source_node_count, r.is_default, r.created_at
             FROM jsonb_populate_recordset(NULL::node_versions, \(document)) AS r

@@ -25,19 +25,23 @@ public struct SyncBound: Sendable, Hashable {
         // Sessions of roles this one is not a member of show no `xact_start` (and no state or
         // query) unless it has `pg_read_all_stats`; min() would skip them and the watermark
         // could pass a row such a session has not committed yet. Such a session is refused.
-        let row = try await w.query("""
+        let row = try await w.query(
+            """
             SELECT clock_timestamp(), least(clock_timestamp(), (SELECT min(xact_start) FROM pg_stat_activity
                 WHERE datname = current_database() AND (backend_xid IS NOT NULL OR state = 'active') AND pid <> pg_backend_pid())),
                 (SELECT count(*) FROM pg_stat_activity
                  WHERE datname = current_database() AND usesysid IS NOT NULL AND query = '<insufficient privilege>'),
                 current_user::text
-            """).first
+            """
+        ).first
         let hidden = try row?.decode(2, as: Int.self) ?? 0
         guard hidden == 0 else {
             let role = try row?.decode(3, as: String.self) ?? "the sync role"
             throw KTGraphError(
                 code: .syncUnsafe,
-                message: "the sync of \(label) cannot see \(hidden) write-db session(s) of other roles in pg_stat_activity, so it cannot tell which writes are still uncommitted; grant the sync role pg_read_all_stats (GRANT pg_read_all_stats TO \(role)) or sync as the role that writes")
+                message:
+                    "the sync of \(label) cannot see \(hidden) write-db session(s) of other roles in pg_stat_activity, so it cannot tell which writes are still uncommitted; grant the sync role pg_read_all_stats (GRANT pg_read_all_stats TO \(role)) or sync as the role that writes"
+            )
         }
         start = try row?.decode(0, as: Date.self) ?? Date()
         bound = try row?.decode(1, as: Date.self) ?? Date(timeIntervalSince1970: 0)
@@ -125,7 +129,8 @@ extension SyncEngine {
             query.append("SELECT \(table)::text, coalesce(m.at, 'epoch'::timestamptz) FROM (SELECT (SELECT last_synced_at FROM w WHERE table_name = \(table)) AS at) m ")
             query.append(PostgresQuery(unsafeSQL: "WHERE EXISTS (SELECT 1 FROM \(table) WHERE \(Self.changeColumn(table)) > coalesce(m.at, '-infinity'::timestamptz)) UNION ALL "))
         }
-        query.append("""
+        query.append(
+            """
             SELECT 'sync_failures', NULL WHERE EXISTS (SELECT 1 FROM sync_failures
                 WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart)))
             UNION ALL SELECT 'sync_failures_any', NULL WHERE EXISTS (SELECT 1 FROM sync_failures WHERE graph_slug = \(graphSlug))

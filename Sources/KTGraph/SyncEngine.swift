@@ -87,7 +87,8 @@ public struct SyncEngine: Sendable {
                 work = try await pendingWork(lock, dueBefore: shared.start, takingLock: true)
                 guard work.locked else { throw busy }
             } else {
-                let acquired = try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\(Self.lockName(graphSlug: graphSlug)), 0))")
+                let acquired =
+                    try await lock.query("SELECT pg_try_advisory_xact_lock(hashtextextended(\(Self.lockName(graphSlug: graphSlug)), 0))")
                     .first?.decode(0, as: Bool.self) ?? false
                 guard acquired else { throw busy }
                 measured = try await SyncBound(measuring: lock, label: "graph '\(graphSlug)'")
@@ -99,9 +100,11 @@ public struct SyncEngine: Sendable {
             }
             if let since = work.watermarks["write_tombstones"] { try await syncTombstones(lock, since: since, bound: bound, &report) }
             if work.retriesDue { try await retryQueue(lock, &report, dueBefore: cycleStart) }
-            logger.debug("sync cycle done", metadata: [
-                "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
-            ])
+            logger.debug(
+                "sync cycle done",
+                metadata: [
+                    "kt.applied": "\(report.totalApplied)", "kt.deferred": "\(report.deferred)", "kt.failed": "\(report.failed)",
+                ])
             return report
         }
     }
@@ -132,7 +135,8 @@ public struct SyncEngine: Sendable {
     // MARK: Watermarks
 
     private func setWatermark(_ table: String, _ value: Date, on runner: any PostgresQueryRunner) async throws {
-        try await runner.run("""
+        try await runner.run(
+            """
             INSERT INTO sync_watermarks (table_name, graph_slug, last_synced_at) VALUES (\(table), \(graphSlug), \(value))
             ON CONFLICT (table_name, graph_slug) DO UPDATE SET last_synced_at = GREATEST(sync_watermarks.last_synced_at, EXCLUDED.last_synced_at)
             """, logger: logger)
@@ -211,9 +215,11 @@ public struct SyncEngine: Sendable {
     }
 
     private func syncTombstones(_ w: PostgresTransaction, since: Date, bound: Date, _ report: inout Report) async throws {
-        let rows = try await w.query("""
+        let rows = try await w.query(
+            """
             SELECT table_name, record_key, deleted_at FROM write_tombstones WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
-            """).rows.map { row throws(KTDBError) in
+            """
+        ).rows.map { row throws(KTDBError) in
             (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self), try row.decode("deleted_at", as: Date.self))
         }
         guard let last = rows.last else { return }
@@ -229,11 +235,13 @@ public struct SyncEngine: Sendable {
     // MARK: Queue
 
     private func retryQueue(_ w: PostgresTransaction, _ report: inout Report, dueBefore cycleStart: Date) async throws {
-        let due = try await w.query("""
+        let due = try await w.query(
+            """
             SELECT table_name, record_key FROM sync_failures
             WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart))
             ORDER BY next_retry_at NULLS FIRST LIMIT \(settings.batchSize)
-            """).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
+            """
+        ).rows.map { row throws(KTDBError) in (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self)) }
         guard !due.isEmpty else { return }
         let outcomes = try await apply(due, w, &report)
         report.add(try await record(outcomes, retrying: true, on: w))
@@ -266,7 +274,8 @@ public struct SyncEngine: Sendable {
             }
         }
         if !queued.isEmpty {
-            let abandoned = try await runner.run("""
+            let abandoned = try await runner.run(
+                """
                 INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
                 SELECT gen_random_uuid(), b.table, b.key, b.reason, 1, 'pending', \(graphSlug), now() + make_interval(secs => b.base * 2)
                 FROM jsonb_to_recordset(\(try Self.json(Array(queued.values)))) AS b("table" text, key text, reason text, base float8)
@@ -275,7 +284,8 @@ public struct SyncEngine: Sendable {
                     next_retry_at = now() + (EXCLUDED.next_retry_at - now()) * power(2, f.retry_count)::float8,
                     status = CASE WHEN f.retry_count + 1 >= \(settings.maxRetries) THEN 'abandoned' ELSE 'pending' END
                 RETURNING table_name, record_key, status, error_message
-                """, logger: logger).rows.filter { row in (try? row.decode(2, as: String.self)) == "abandoned" }
+                """, logger: logger
+            ).rows.filter { row in (try? row.decode(2, as: String.self)) == "abandoned" }
             for row in abandoned {
                 report.abandoned += 1
                 let table = try row.decode(0, as: String.self), key = try row.decode(1, as: String.self), reason = try row.decode(3, as: String.self)
@@ -283,7 +293,8 @@ public struct SyncEngine: Sendable {
             }
         }
         if clearing, !cleared.isEmpty {
-            try await runner.run("""
+            try await runner.run(
+                """
                 DELETE FROM sync_failures WHERE graph_slug = \(graphSlug)
                   AND (table_name, record_key) IN (SELECT * FROM unnest(\(cleared.map(\.0))::text[], \(cleared.map(\.1))::text[]))
                 """, logger: logger)
@@ -347,7 +358,7 @@ public struct SyncEngine: Sendable {
         }
         do {
             return try await attempt(savepoints: false).0
-        } catch where !Task.isCancelled {
+        } catch  where !Task.isCancelled {
             logger.debug("sync batch failed; applying it again with savepoints", metadata: ["kt.error": "\(Self.message(error))"])
         }
         let (applied, rowByRow) = try await attempt(savepoints: true)

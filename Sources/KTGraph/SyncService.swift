@@ -1,9 +1,8 @@
 public import KTConfig
 public import KTDB
 public import Logging
-public import ServiceLifecycle
-
 import Metrics
+public import ServiceLifecycle
 import Synchronization
 
 /// One graph the ``SyncService`` keeps in sync.

@@ -28,20 +28,23 @@ extension WorkerGraphEngine {
         let sourceKey = try await nodeKey(id: sourceID), targetKey = try await nodeKey(id: targetID)
         let key = GraphKeys.edgeKey(relationshipType, sourceKey, targetKey)
         let (a, b) = GraphKeys.orderedNodeKeys(relationshipType, sourceKey, targetKey)
-        let row = try await run("""
+        let row = try await run(
+            """
             INSERT INTO write_edges AS e (key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids, created_at, updated_at)
             VALUES (\(key), \(a), \(b), \(relationshipType), \(weight), \(justification), \(factIDs.map { $0.uuidString.lowercased() })::text[], clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET weight = EXCLUDED.weight, justification = COALESCE(EXCLUDED.justification, e.justification),
                 fact_ids = ARRAY(SELECT DISTINCT unnest(e.fact_ids || EXCLUDED.fact_ids)), updated_at = clock_timestamp()
             RETURNING key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids
-            """).rows[0]
+            """
+        ).rows[0]
         return try Self.edge(row)
     }
 
     /// Adds a fact to an edge's `fact_ids`.
     public func linkFactToEdge(_ edge: GraphEdge, factID: UUID) async throws {
         let key = try await edgeKey(edge)
-        try await run("""
+        try await run(
+            """
             UPDATE write_edges SET fact_ids = fact_ids || ARRAY[\(factID.uuidString.lowercased())]::text[], updated_at = clock_timestamp()
             WHERE key = \(key) AND NOT fact_ids @> ARRAY[\(factID.uuidString.lowercased())]::text[]
             """)
@@ -59,11 +62,12 @@ extension WorkerGraphEngine {
     /// Edges of a node.
     public func edges(of nodeID: UUID, direction: EdgeDirection = .both) async throws -> [GraphEdge] {
         let key = try await nodeKey(id: nodeID)
-        let condition: PostgresQuery = switch direction {
-        case .outgoing: "source_node_key = \(key)"
-        case .incoming: "target_node_key = \(key)"
-        case .both: "(source_node_key = \(key) OR target_node_key = \(key))"
-        }
+        let condition: PostgresQuery =
+            switch direction {
+            case .outgoing: "source_node_key = \(key)"
+            case .incoming: "target_node_key = \(key)"
+            case .both: "(source_node_key = \(key) OR target_node_key = \(key))"
+            }
         var query: PostgresQuery = "SELECT key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids FROM write_edges WHERE "
         query.append(condition)
         query.append(" ORDER BY key")
@@ -80,23 +84,27 @@ extension WorkerGraphEngine {
     ) async throws -> GraphDimension {
         let nodeKey = try await nodeKey(id: nodeID)
         let key = GraphKeys.dimensionKey(nodeKey: nodeKey, modelID: modelID, batchIndex: batchIndex)
-        try await run("""
+        try await run(
+            """
             INSERT INTO write_dimensions AS d (key, node_key, model_id, content, confidence, batch_index, fact_count, is_definitive, fact_ids, created_at, updated_at)
             VALUES (\(key), \(nodeKey), \(modelID), \(content), \(confidence), \(batchIndex), \(factIDs.count), \(isDefinitive),
                     \(factIDs.map { $0.uuidString.lowercased() })::text[], clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET content = EXCLUDED.content, confidence = COALESCE(EXCLUDED.confidence, d.confidence),
                 fact_ids = EXCLUDED.fact_ids, fact_count = EXCLUDED.fact_count, is_definitive = EXCLUDED.is_definitive, updated_at = clock_timestamp()
             """)
-        return GraphDimension(id: GraphKeys.id(forKey: key), nodeID: nodeID, modelID: modelID, content: content, confidence: confidence,
-                              batchIndex: batchIndex, factIDs: factIDs)
+        return GraphDimension(
+            id: GraphKeys.id(forKey: key), nodeID: nodeID, modelID: modelID, content: content, confidence: confidence,
+            batchIndex: batchIndex, factIDs: factIDs)
     }
 
     /// Dimensions of a node.
     public func dimensions(of nodeID: UUID) async throws -> [GraphDimension] {
         let key = try await nodeKey(id: nodeID)
-        return try await run("""
+        return try await run(
+            """
             SELECT key, model_id, content, confidence, batch_index, fact_ids FROM write_dimensions WHERE node_key = \(key) ORDER BY model_id, batch_index
-            """).rows.map { row throws(KTDBError) in
+            """
+        ).rows.map { row throws(KTDBError) in
             GraphDimension(
                 id: GraphKeys.id(forKey: try row.decode("key", as: String.self)), nodeID: nodeID, modelID: try row.decode("model_id", as: String.self),
                 content: try row.decode("content", as: String.self), confidence: try row.decode("confidence", as: Double?.self),

@@ -14,11 +14,13 @@ extension WorkerGraphEngine {
         guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw KTGraphError(code: .invalidArgument, message: "a fact needs content")
         }
-        let row = try await run("""
+        let row = try await run(
+            """
             INSERT INTO write_facts AS f (id, content, fact_type, created_at, updated_at) VALUES (\(id), \(content), \(factType), clock_timestamp(), clock_timestamp())
             ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, fact_type = EXCLUDED.fact_type, updated_at = clock_timestamp()
             RETURNING id, content, fact_type, created_at
-            """).rows[0]
+            """
+        ).rows[0]
         let fact = try GraphFact(row: row)
         await upsertFactPoints([fact], embeddings: embedding.map { [$0] })
         return fact
@@ -29,11 +31,13 @@ extension WorkerGraphEngine {
     public func createFacts(_ facts: [(content: String, factType: String)]) async throws -> [GraphFact] {
         guard !facts.isEmpty else { return [] }
         let ids = facts.map { _ in UUID().uuidString }
-        let rows = try await run("""
+        let rows = try await run(
+            """
             INSERT INTO write_facts (id, content, fact_type, created_at, updated_at)
             SELECT i::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(ids)::text[], \(facts.map(\.content))::text[], \(facts.map(\.factType))::text[]) AS x(i, c, t)
             RETURNING id, content, fact_type, created_at
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+            """
+        ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
         await upsertFactPoints(rows, embeddings: nil)
         return rows
     }
@@ -44,7 +48,8 @@ extension WorkerGraphEngine {
             let text = id.uuidString.lowercased()
             try await transaction.query("DELETE FROM write_facts WHERE id = \(id)")
             for table in ["write_nodes", "write_edges", "write_dimensions"] {
-                try await transaction.query("""
+                try await transaction.query(
+                    """
                     UPDATE \(unsafeRaw: table) SET fact_ids = array_remove(fact_ids, \(text)), updated_at = clock_timestamp() WHERE fact_ids @> ARRAY[\(text)]::text[]
                     """)
             }
@@ -60,10 +65,12 @@ extension WorkerGraphEngine {
 
     /// The facts linked to a node (from `write_nodes.fact_ids`).
     public func nodeFacts(of nodeID: UUID) async throws -> [GraphFact] {
-        try await run("""
+        try await run(
+            """
             SELECT f.id, f.content, f.fact_type, f.created_at FROM write_nodes n JOIN write_facts f ON f.id::text = ANY(n.fact_ids)
             WHERE n.node_uuid = \(nodeID) ORDER BY f.created_at, f.id
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+            """
+        ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
 
     /// Links a fact to a node (no duplicate ids) and puts the node in the fact's Qdrant `node_ids`.
@@ -75,7 +82,8 @@ extension WorkerGraphEngine {
     public func linkFacts(_ links: [(nodeID: UUID, factID: UUID)]) async throws {
         guard !links.isEmpty else { return }
         // One statement: append what is missing, keeping each id once.
-        try await run("""
+        try await run(
+            """
             UPDATE write_nodes n SET fact_ids = ARRAY(SELECT DISTINCT unnest(n.fact_ids || x.added)), updated_at = clock_timestamp()
             FROM (SELECT node::uuid AS node, array_agg(DISTINCT lower(fact)) AS added
                   FROM unnest(\(links.map { $0.nodeID.uuidString })::text[], \(links.map { $0.factID.uuidString })::text[]) AS l(node, fact) GROUP BY node) x
@@ -86,7 +94,8 @@ extension WorkerGraphEngine {
 
     /// Removes a fact from a node and the node from the fact's Qdrant `node_ids`.
     public func unlinkFactFromNode(nodeID: UUID, factID: UUID) async throws {
-        try await run("""
+        try await run(
+            """
             UPDATE write_nodes SET fact_ids = array_remove(fact_ids, \(factID.uuidString.lowercased())), updated_at = clock_timestamp()
             WHERE node_uuid = \(nodeID) AND fact_ids @> ARRAY[\(factID.uuidString.lowercased())]::text[]
             """)
@@ -97,7 +106,8 @@ extension WorkerGraphEngine {
     /// drops the link from graph-db.
     public func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
         try await writeSession.withTransaction(logger: logger) { t in
-            try await t.query("""
+            try await t.query(
+                """
                 INSERT INTO write_node_fact_rejections (id, node_id, fact_id) VALUES (\(UUID()), \(nodeID), \(factID)) ON CONFLICT DO NOTHING
                 """)
             try await t.query("UPDATE write_nodes SET updated_at = clock_timestamp() WHERE node_uuid = \(nodeID)")

@@ -13,9 +13,15 @@ extension WorkerGraphEngine {
         if vector == nil, let embedder { vector = try? await embedder.embed(node.concept) }
         guard let vector else { return }
         await qdrantCall("upsert node point") {
-            try await $0.upsert(collections.nodes, points: [QdrantPoint(id: node.id, vector: vector, payload: [
-                "concept": .string(node.concept), "node_type": .string(node.nodeType),
-            ])])
+            try await $0.upsert(
+                collections.nodes,
+                points: [
+                    QdrantPoint(
+                        id: node.id, vector: vector,
+                        payload: [
+                            "concept": .string(node.concept), "node_type": .string(node.nodeType),
+                        ])
+                ])
         }
     }
 
@@ -26,10 +32,12 @@ extension WorkerGraphEngine {
         guard let vectors, vectors.count == facts.count else { return }
         let nodeIDs = (try? await nodeIDsByFact(Set(facts.map(\.id)))) ?? [:]
         let points = zip(facts, vectors).map { fact, vector in
-            QdrantPoint(id: fact.id, vector: vector, payload: [
-                "content": .string(fact.content), "fact_type": .string(fact.factType),
-                "node_ids": .array((nodeIDs[fact.id] ?? []).map { .string($0.uuidString.lowercased()) }),
-            ])
+            QdrantPoint(
+                id: fact.id, vector: vector,
+                payload: [
+                    "content": .string(fact.content), "fact_type": .string(fact.factType),
+                    "node_ids": .array((nodeIDs[fact.id] ?? []).map { .string($0.uuidString.lowercased()) }),
+                ])
         }
         await qdrantCall("upsert fact points") { try await $0.upsertChunked(collections.facts, points: points) }
     }
@@ -37,10 +45,12 @@ extension WorkerGraphEngine {
     func nodeIDsByFact(_ factIDs: Set<UUID>) async throws -> [UUID: [UUID]] {
         let texts = factIDs.map { $0.uuidString.lowercased() }
         var result: [UUID: [UUID]] = [:]
-        for row in try await run("""
+        for row in try await run(
+            """
             SELECT f AS fact_id, array_agg(n.node_uuid::text ORDER BY n.node_uuid) AS node_ids
             FROM write_nodes n, unnest(n.fact_ids) f WHERE n.fact_ids && \(texts)::text[] AND f = ANY(\(texts)::text[]) GROUP BY f
-            """).rows {
+            """
+        ).rows {
             if let fact = UUID(uuidString: try row.decode("fact_id", as: String.self)) {
                 result[fact] = uuids(try row.decode("node_ids", as: [String].self))
             }

@@ -15,7 +15,8 @@ extension WorkerGraphEngine {
     ) async throws -> GraphNode {
         if let maxContentTokens, maxContentTokens <= 0 { throw KTGraphError(code: .invalidArgument, message: "max content tokens must be positive") }
         if let staleAfter, staleAfter <= 0 { throw KTGraphError(code: .invalidArgument, message: "stale-after days must be positive") }
-        let updated = try await run("""
+        let updated = try await run(
+            """
             UPDATE write_nodes SET definition = COALESCE(\(definition), definition), attractor = COALESCE(\(attractor), attractor),
                 filter_id = COALESCE(\(filterID), filter_id), max_content_tokens = COALESCE(\(maxContentTokens), max_content_tokens),
                 enrichment_status = COALESCE(\(enrichmentStatus), enrichment_status), visibility = COALESCE(\(visibility), visibility),
@@ -52,17 +53,20 @@ extension WorkerGraphEngine {
 
     /// Facts containing `text`, leaving out the facts rejected for `nodeID`.
     public func searchFactPoolText(_ text: String, excludingRejectedFor nodeID: UUID, limit: Int = 30) async throws -> [GraphFact] {
-        try await run("""
+        try await run(
+            """
             SELECT f.id, f.content, f.fact_type, f.created_at FROM write_facts f
             WHERE f.content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
               AND NOT EXISTS (SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = \(nodeID) AND r.fact_id = f.id)
             ORDER BY f.created_at DESC, f.id LIMIT \(limit)
-            """).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
+            """
+        ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
 
     /// Nodes that share facts with `nodeID`, most shared first.
     public func findNodesSharingFacts(with nodeID: UUID, limit: Int = 10) async throws -> [NodeWithCount] {
-        return try await withCounts("""
+        return try await withCounts(
+            """
             SELECT o.node_uuid, count(*) AS shared FROM write_nodes n JOIN write_nodes o ON o.fact_ids && n.fact_ids AND o.key <> n.key
             CROSS JOIN LATERAL unnest(o.fact_ids) AS f(fact) WHERE n.node_uuid = \(nodeID) AND f.fact = ANY(n.fact_ids)
             GROUP BY o.node_uuid ORDER BY shared DESC, o.node_uuid LIMIT \(limit)
@@ -96,20 +100,24 @@ extension WorkerGraphEngine {
     public func recentEdgePairs(nodeID: UUID, candidates: [UUID], stalenessDays: Int = 30) async throws -> Set<UUID> {
         guard !candidates.isEmpty else { return [] }
         guard stalenessDays >= 0 else { throw KTGraphError(code: .invalidArgument, message: "staleness days must not be negative") }
-        return Set(try await run("""
-            WITH me AS (SELECT key FROM write_nodes WHERE node_uuid = \(nodeID)),
-                 c AS (SELECT key, node_uuid FROM write_nodes WHERE node_uuid = ANY(\(candidates.map(\.uuidString))::uuid[]))
-            SELECT DISTINCT c.node_uuid FROM me, c, write_edges e
-            WHERE ((e.source_node_key = me.key AND e.target_node_key = c.key) OR (e.source_node_key = c.key AND e.target_node_key = me.key))
-              AND e.updated_at > now() - make_interval(days => \(stalenessDays)::int)
-            """).uuids(0))
+        return Set(
+            try await run(
+                """
+                WITH me AS (SELECT key FROM write_nodes WHERE node_uuid = \(nodeID)),
+                     c AS (SELECT key, node_uuid FROM write_nodes WHERE node_uuid = ANY(\(candidates.map(\.uuidString))::uuid[]))
+                SELECT DISTINCT c.node_uuid FROM me, c, write_edges e
+                WHERE ((e.source_node_key = me.key AND e.target_node_key = c.key) OR (e.source_node_key = c.key AND e.target_node_key = me.key))
+                  AND e.updated_at > now() - make_interval(days => \(stalenessDays)::int)
+                """
+            ).uuids(0))
     }
 
     /// The nodes (other than `excluded`) linking most of `factIDs`, with how many each links.
     private func nodesLinking(_ factIDs: [UUID], excluding excluded: UUID?, limit: Int) async throws -> [NodeWithCount] {
         guard !factIDs.isEmpty else { return [] }
         let ids = factIDs.map(\.postgresText)
-        return try await withCounts("""
+        return try await withCounts(
+            """
             SELECT n.node_uuid, count(*) AS hits FROM write_nodes n CROSS JOIN LATERAL unnest(n.fact_ids) AS f(fact)
             WHERE n.fact_ids && \(ids)::text[] AND f.fact = ANY(\(ids)::text[]) AND (\(excluded)::uuid IS NULL OR n.node_uuid <> \(excluded))
             GROUP BY n.node_uuid ORDER BY hits DESC, n.node_uuid LIMIT \(limit)

@@ -19,7 +19,8 @@ extension WorkerGraphEngine {
         }
         let id = GraphKeys.sourceID(uri: source.uri)
         do {
-            let row = try await run("""
+            let row = try await run(
+                """
                 INSERT INTO write_raw_sources AS r (id, uri, title, raw_content, content_hash, content_type, provider_id, is_full_text, canonical_url, doi,
                                                    retrieved_at, created_at, updated_at)
                 VALUES (\(id), \(source.uri), \(source.title), \(source.rawContent), \(source.contentHash), \(source.contentType), \(source.providerID),
@@ -29,7 +30,8 @@ extension WorkerGraphEngine {
                     provider_id = COALESCE(EXCLUDED.provider_id, r.provider_id), is_full_text = EXCLUDED.is_full_text OR r.is_full_text,
                     canonical_url = COALESCE(EXCLUDED.canonical_url, r.canonical_url), doi = COALESCE(EXCLUDED.doi, r.doi), updated_at = clock_timestamp()
                 RETURNING \(unsafeRaw: GraphRawSource.columns)
-                """).rows[0]
+                """
+            ).rows[0]
             return try GraphRawSource(row: row)
         } catch let error as KTDBError where error.sqlState == "23505" {
             throw KTGraphError(code: .invalidArgument, message: "another raw source already has content hash \(source.contentHash ?? "")")
@@ -64,18 +66,22 @@ extension WorkerGraphEngine {
         factID: UUID, source: GraphRawSource, contextSnippet: String? = nil, attribution: String? = nil, authorPerson: String? = nil, authorOrg: String? = nil
     ) async throws -> GraphFactSource {
         let id = GraphKeys.id(forKey: "fact_source:\(factID.postgresText):\(source.id.postgresText)")
-        guard let row = try await run("""
-            INSERT INTO write_fact_sources AS s (id, fact_id, raw_source_uri, raw_source_title, raw_source_content_hash, raw_source_provider_id,
-                                                 context_snippet, attribution, author_person, author_org, created_at, updated_at)
-            SELECT \(id), f.id, \(source.uri), \(source.title), \(source.contentHash), \(source.providerID), \(contextSnippet), \(attribution),
-                   \(authorPerson), \(authorOrg), clock_timestamp(), clock_timestamp()
-            FROM write_facts f WHERE f.id = \(factID)
-            ON CONFLICT (id) DO UPDATE SET raw_source_title = EXCLUDED.raw_source_title, raw_source_content_hash = EXCLUDED.raw_source_content_hash,
-                raw_source_provider_id = EXCLUDED.raw_source_provider_id, context_snippet = COALESCE(EXCLUDED.context_snippet, s.context_snippet),
-                attribution = COALESCE(EXCLUDED.attribution, s.attribution), author_person = COALESCE(EXCLUDED.author_person, s.author_person),
-                author_org = COALESCE(EXCLUDED.author_org, s.author_org), updated_at = clock_timestamp()
-            RETURNING \(unsafeRaw: Self.factSourceColumns)
-            """).first else { throw KTGraphError(code: .notFound, message: "no fact with id \(factID)") }
+        guard
+            let row = try await run(
+                """
+                INSERT INTO write_fact_sources AS s (id, fact_id, raw_source_uri, raw_source_title, raw_source_content_hash, raw_source_provider_id,
+                                                     context_snippet, attribution, author_person, author_org, created_at, updated_at)
+                SELECT \(id), f.id, \(source.uri), \(source.title), \(source.contentHash), \(source.providerID), \(contextSnippet), \(attribution),
+                       \(authorPerson), \(authorOrg), clock_timestamp(), clock_timestamp()
+                FROM write_facts f WHERE f.id = \(factID)
+                ON CONFLICT (id) DO UPDATE SET raw_source_title = EXCLUDED.raw_source_title, raw_source_content_hash = EXCLUDED.raw_source_content_hash,
+                    raw_source_provider_id = EXCLUDED.raw_source_provider_id, context_snippet = COALESCE(EXCLUDED.context_snippet, s.context_snippet),
+                    attribution = COALESCE(EXCLUDED.attribution, s.attribution), author_person = COALESCE(EXCLUDED.author_person, s.author_person),
+                    author_org = COALESCE(EXCLUDED.author_org, s.author_org), updated_at = clock_timestamp()
+                RETURNING \(unsafeRaw: Self.factSourceColumns)
+                """
+            ).first
+        else { throw KTGraphError(code: .notFound, message: "no fact with id \(factID)") }
         return try Self.factSource(row)
     }
 
@@ -106,10 +112,12 @@ extension WorkerGraphEngine {
     /// The sources of several facts, by URI, in one statement.
     func factSources(of factIDs: [UUID]) async throws -> [GraphFactSource] {
         guard !factIDs.isEmpty else { return [] }
-        return try await run("""
+        return try await run(
+            """
             SELECT \(unsafeRaw: Self.factSourceColumns) FROM write_fact_sources s
             WHERE s.fact_id = ANY(\(factIDs.map(\.postgresText))::uuid[]) ORDER BY s.raw_source_uri, s.id
-            """).rows.map { row throws(KTDBError) in try Self.factSource(row) }
+            """
+        ).rows.map { row throws(KTDBError) in try Self.factSource(row) }
     }
 
     /// Deletes a fact source.
@@ -129,7 +137,8 @@ extension WorkerGraphEngine {
             throw KTGraphError(code: .invalidArgument, message: "a content hash has 1 to 64 characters")
         }
         let id = UUID()
-        try await run("""
+        try await run(
+            """
             INSERT INTO write_prohibited_chunks (id, source_content_hash, chunk_text, model_id, fallback_model_id, error_message, created_at, updated_at)
             VALUES (\(id), \(sourceContentHash), \(chunkText), \(modelID), \(fallbackModelID), \(errorMessage), clock_timestamp(), clock_timestamp())
             """)
@@ -146,22 +155,26 @@ extension WorkerGraphEngine {
     public func setConvergenceReport(nodeID: UUID, score: Double, convergedClaims: [String] = [], recommendedContent: String? = nil) async throws -> GraphConvergenceReport {
         guard (0...1).contains(score) else { throw KTGraphError(code: .invalidArgument, message: "a convergence score is between 0 and 1") }
         let key = try await nodeKey(id: nodeID)
-        let row = try await run("""
+        let row = try await run(
+            """
             INSERT INTO write_convergence_reports (node_key, convergence_score, converged_claims, recommended_content, computed_at, updated_at)
             VALUES (\(key), \(score), \(convergedClaims), \(recommendedContent), clock_timestamp(), clock_timestamp())
             ON CONFLICT (node_key) DO UPDATE SET convergence_score = EXCLUDED.convergence_score, converged_claims = EXCLUDED.converged_claims,
                 recommended_content = EXCLUDED.recommended_content, computed_at = EXCLUDED.computed_at, updated_at = clock_timestamp()
             RETURNING convergence_score, converged_claims, recommended_content, computed_at
-            """).rows[0]
+            """
+        ).rows[0]
         return try GraphConvergenceReport(row: row, nodeID: nodeID)
     }
 
     /// A node's convergence report, or `nil`.
     public func convergenceReport(of nodeID: UUID) async throws -> GraphConvergenceReport? {
-        try await run("""
+        try await run(
+            """
             SELECT c.convergence_score, c.converged_claims, c.recommended_content, c.computed_at
             FROM write_nodes n JOIN write_convergence_reports c ON c.node_key = n.key WHERE n.node_uuid = \(nodeID)
-            """).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
+            """
+        ).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
     }
 
     // MARK: Versions
@@ -177,7 +190,8 @@ extension WorkerGraphEngine {
             guard let key = try await t.query("SELECT key FROM write_nodes WHERE node_uuid = \(nodeID) FOR UPDATE").first?.decode(0, as: String.self) else {
                 throw KTGraphError(code: .notFound, message: "no node with id \(nodeID)")
             }
-            let row = try await t.query("""
+            let row = try await t.query(
+                """
                 INSERT INTO write_node_versions (id, node_key, version_number, snapshot, source_node_count, is_default, created_at, updated_at)
                 SELECT \(UUID()), n.key, coalesce((SELECT max(version_number) FROM write_node_versions WHERE node_key = n.key), 0) + 1,
                        jsonb_build_object('concept', n.concept, 'definition', n.definition, 'attractor', n.attractor, 'filter_id', n.filter_id,
@@ -185,16 +199,19 @@ extension WorkerGraphEngine {
                        \(sourceNodeCount), \(isDefault), clock_timestamp(), clock_timestamp()
                 FROM write_nodes n WHERE n.key = \(key)
                 RETURNING version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at
-                """).rows[0]
+                """
+            ).rows[0]
             return try GraphNodeVersion(row: row, nodeID: nodeID)
         }
     }
 
     /// A node's versions, oldest first.
     public func history(of nodeID: UUID) async throws -> [GraphNodeVersion] {
-        try await run("""
+        try await run(
+            """
             SELECT v.version_number, v.snapshot::text AS snapshot, v.source_node_count, v.is_default, v.created_at
             FROM write_nodes n JOIN write_node_versions v ON v.node_key = n.key WHERE n.node_uuid = \(nodeID) ORDER BY v.version_number
-            """).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
+            """
+        ).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
     }
 }

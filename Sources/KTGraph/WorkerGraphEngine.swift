@@ -104,7 +104,8 @@ public struct WorkerGraphEngine: Sendable {
         guard concept.unicodeScalars.count <= 500 else { throw KTGraphError(code: .invalidArgument, message: "a concept has at most 500 characters") }
         let parentKey = try await parentID.asyncMap(nodeKey(id:))
         let sourceKey = try await sourceConceptID.asyncMap(nodeKey(id:))
-        try await run("""
+        try await run(
+            """
             INSERT INTO write_nodes AS n (key, node_uuid, concept, node_type, entity_subtype, parent_key, source_concept_key, definition, created_at, updated_at)
             VALUES (\(key), \(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(entitySubtype), \(parentKey), \(sourceKey), \(definition), clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET
@@ -145,7 +146,8 @@ public struct WorkerGraphEngine: Sendable {
             keys.append(key); ids.append(GraphKeys.id(forKey: key).uuidString); concepts.append(spec.concept); types.append(spec.nodeType)
         }
         guard !keys.isEmpty else { return [] }
-        try await run("""
+        try await run(
+            """
             INSERT INTO write_nodes AS n (key, node_uuid, concept, node_type, created_at, updated_at)
             SELECT k, u::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(keys)::text[], \(ids)::text[], \(concepts)::text[], \(types)::text[]) AS x(k, u, c, t)
             ON CONFLICT (key) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, updated_at = clock_timestamp()
@@ -207,7 +209,8 @@ public struct WorkerGraphEngine: Sendable {
 
     func validateChain(from start: String, child: String?, maxDepth: Int = 50) async throws {
         // One recursive query walks the chain; a cycle or the child itself stops it.
-        let rows = try await run("""
+        let rows = try await run(
+            """
             WITH RECURSIVE chain(key, parent_key, depth, path) AS (
                 SELECT key, parent_key, 1, ARRAY[key::text] FROM write_nodes WHERE key = \(start)
                 UNION ALL
@@ -252,18 +255,20 @@ public struct WorkerGraphEngine: Sendable {
 
     /// Case-insensitive substring search on concepts.
     public func searchNodes(_ text: String, limit: Int = 10, nodeType: String? = nil) async throws -> [GraphNode] {
-        try await nodes(where: """
-            n.concept ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\' AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
-            ORDER BY length(n.concept), n.concept LIMIT \(limit)
-            """)
+        try await nodes(
+            where: """
+                n.concept ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\' AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
+                ORDER BY length(n.concept), n.concept LIMIT \(limit)
+                """)
     }
 
     /// Trigram-similar concepts (pg_trgm), best first.
     public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: String? = nil) async throws -> [GraphNode] {
-        try await nodes(where: """
-            public.similarity(n.concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
-            ORDER BY public.similarity(n.concept, \(text)) DESC, n.concept LIMIT \(limit)
-            """)
+        try await nodes(
+            where: """
+                public.similarity(n.concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
+                ORDER BY public.similarity(n.concept, \(text)) DESC, n.concept LIMIT \(limit)
+                """)
     }
 
     /// Nodes whose Qdrant vectors are within cosine distance `threshold` of `embedding`, in Qdrant's order.
@@ -283,7 +288,8 @@ public struct WorkerGraphEngine: Sendable {
     func bump(_ nodeID: UUID, column: String) async {
         do {
             let key = try await nodeKey(id: nodeID)
-            try await run("""
+            try await run(
+                """
                 INSERT INTO write_node_counters AS c (node_key, \(unsafeRaw: column), updated_at) VALUES (\(key), 1, clock_timestamp())
                 ON CONFLICT (node_key) DO UPDATE SET \(unsafeRaw: column) = c.\(unsafeRaw: column) + 1, updated_at = clock_timestamp()
                 """)

@@ -1,10 +1,10 @@
 public import Foundation
 public import KTConfig
 public import KTDB
-import KTQdrant
-import Metrics
-public import Logging
 import KTGraph
+import KTQdrant
+public import Logging
+import Metrics
 
 /// Creates graphs: a row in the control plane, a schema `graph_<slug>` in the graph-db and the
 /// write-db of the chosen database pair, the migrations of both, and the graph's three Qdrant
@@ -348,4 +348,3 @@ public struct GraphProvisioner: Sendable {
         }
     }
 }
-

@@ -1,6 +1,6 @@
 public import KTConfig
-public import KTGraph
 import KTDB
+public import KTGraph
 public import Logging
 
 extension GraphSessions {

@@ -1,7 +1,7 @@
 public import KTConfig
 import KTDB
-public import Logging
 import KTGraph
+public import Logging
 
 /// What a process does before it serves: migrate everything, recover interrupted
 /// provisioning, and refuse a control plane that shadows the reserved key.
@@ -66,7 +66,9 @@ extension GraphSystem {
         guard reserved.isEmpty else {
             throw KTProvisionError(
                 code: .invalidState,
-                message: "refusing to start: database_connections row(s) \(reserved.map { "'\($0.name)'" }.joined(separator: ", ")) use the reserved key '\(GraphDatabases.defaultKey)'; rename their config_key")
+                message:
+                    "refusing to start: database_connections row(s) \(reserved.map { "'\($0.name)'" }.joined(separator: ", ")) use the reserved key '\(GraphDatabases.defaultKey)'; rename their config_key"
+            )
         }
         let recovered = try await repository.recoverAbandonedProvisioning(lease: configuration.provisioningLease)
         let outcomes = await migrateGraphs(try await repository.listActive().filter { !$0.isDefault }, progress: progress)

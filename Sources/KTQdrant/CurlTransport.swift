@@ -17,7 +17,9 @@ final class CurlTransport: QdrantTransport {
 
     func shutdown() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        for worker in idle.withLock({ workers in defer { workers = [] }; return workers }) { worker.stop() }
+        for worker in idle.withLock({ workers in
+            defer { workers = [] }; return workers
+        }) { worker.stop() }
     }
 
     func perform(_ request: QdrantHTTPRequest, operation: String) async throws -> (Data, Int) {
@@ -39,8 +41,9 @@ final class CurlTransport: QdrantTransport {
             let code = headers.withUnsafeMutableBufferPointer { headerBuffer in
                 headerBuffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: headerBuffer.count) { headerPointers in
                     payload.withUnsafeBytes { raw in
-                        kt_curl_perform(handle, request.method, request.url.absoluteString, headerPointers, headerBuffer.count,
-                                        raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, timeout, &status, &body, &length, &error)
+                        kt_curl_perform(
+                            handle, request.method, request.url.absoluteString, headerPointers, headerBuffer.count,
+                            raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, timeout, &status, &body, &length, &error)
                     }
                 }
             }

@@ -107,13 +107,15 @@ extension QdrantClient {
     /// Creates a full-text payload index (word tokenizer, lower-cased) on `field`.
     public func createFullTextIndex(_ collection: String, field: String) async throws {
         let schema: JSONValue = ["type": "text", "tokenizer": "word", "lowercase": true]
-        _ = try await send("PUT", Self.path(collection, "/index"), query: [.init(name: "wait", value: "true")],
-                           body: FieldIndex(field_name: field, field_schema: schema), idempotent: true, collection: collection, as: UpdateResult.self)
+        _ = try await send(
+            "PUT", Self.path(collection, "/index"), query: [.init(name: "wait", value: "true")],
+            body: FieldIndex(field_name: field, field_schema: schema), idempotent: true, collection: collection, as: UpdateResult.self)
     }
 
     /// Creates a keyword payload index on `field` (for exact and `any` matches).
     public func createKeywordIndex(_ collection: String, field: String) async throws {
-        _ = try await send("PUT", Self.path(collection, "/index"), query: [.init(name: "wait", value: "true")],
-                           body: FieldIndex(field_name: field, field_schema: "keyword"), idempotent: true, collection: collection, as: UpdateResult.self)
+        _ = try await send(
+            "PUT", Self.path(collection, "/index"), query: [.init(name: "wait", value: "true")],
+            body: FieldIndex(field_name: field, field_schema: "keyword"), idempotent: true, collection: collection, as: UpdateResult.self)
     }
 }

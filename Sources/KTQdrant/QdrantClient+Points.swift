@@ -71,8 +71,9 @@ extension QdrantClient {
     /// Upserts points in one request and waits until they are applied (`wait=true`).
     public func upsert(_ collection: String, points: [QdrantPoint]) async throws {
         guard !points.isEmpty else { return }
-        _ = try await send("PUT", Self.points(collection), query: Self.wait, body: PointsList(points: points), idempotent: true,
-                           collection: collection, as: UpdateResult.self)
+        _ = try await send(
+            "PUT", Self.points(collection), query: Self.wait, body: PointsList(points: points), idempotent: true,
+            collection: collection, as: UpdateResult.self)
     }
 
     /// Upserts points in requests of at most `chunkSize` (default 200), one after another.
@@ -115,28 +116,33 @@ extension QdrantClient {
     /// Deletes points by id.
     public func delete(_ collection: String, ids: [UUID]) async throws {
         guard !ids.isEmpty else { return }
-        _ = try await send("POST", Self.points(collection, "/delete"), query: Self.wait, body: IDSelector(points: ids.map { $0.uuidString.lowercased() }),
-                           idempotent: true, collection: collection, as: UpdateResult.self)
+        _ = try await send(
+            "POST", Self.points(collection, "/delete"), query: Self.wait, body: IDSelector(points: ids.map { $0.uuidString.lowercased() }),
+            idempotent: true, collection: collection, as: UpdateResult.self)
     }
 
     /// Deletes the points a filter selects.
     public func delete(_ collection: String, filter: QdrantFilter) async throws {
-        _ = try await send("POST", Self.points(collection, "/delete"), query: Self.wait, body: FilterSelector(filter: filter),
-                           idempotent: true, collection: collection, as: UpdateResult.self)
+        _ = try await send(
+            "POST", Self.points(collection, "/delete"), query: Self.wait, body: FilterSelector(filter: filter),
+            idempotent: true, collection: collection, as: UpdateResult.self)
     }
 
     /// Sets payload keys on points (other keys are kept).
     public func setPayload(_ collection: String, payload: [String: JSONValue], ids: [UUID]) async throws {
         guard !ids.isEmpty else { return }
-        _ = try await send("POST", Self.points(collection, "/payload"), query: Self.wait,
-                           body: SetPayloadBody(payload: payload, points: ids.map { $0.uuidString.lowercased() }),
-                           idempotent: true, collection: collection, as: UpdateResult.self)
+        _ = try await send(
+            "POST", Self.points(collection, "/payload"), query: Self.wait,
+            body: SetPayloadBody(payload: payload, points: ids.map { $0.uuidString.lowercased() }),
+            idempotent: true, collection: collection, as: UpdateResult.self)
     }
 
     /// The number of points, optionally filtered.
     public func count(_ collection: String, filter: QdrantFilter? = nil, exact: Bool = true) async throws -> Int {
-        try await send("POST", Self.points(collection, "/count"), body: CountBody(filter: filter, exact: exact), idempotent: true,
-                       collection: collection, as: CountResult.self).count
+        try await send(
+            "POST", Self.points(collection, "/count"), body: CountBody(filter: filter, exact: exact), idempotent: true,
+            collection: collection, as: CountResult.self
+        ).count
     }
 
     /// One page of points in id order, and the offset of the next page (`nil` at the end).
@@ -145,11 +151,12 @@ extension QdrantClient {
     ) async throws -> (points: [QdrantScoredPoint], nextOffset: String?) {
         let body = ScrollBody(filter: filter, limit: limit, offset: offset, with_payload: withPayload, with_vector: withVectors)
         let result = try await send("POST", Self.points(collection, "/scroll"), body: body, idempotent: true, collection: collection, as: ScrollResult.self)
-        let next: String? = switch result.next_page_offset {
-        case .string(let text): text
-        case .int(let number): String(number)
-        default: nil
-        }
+        let next: String? =
+            switch result.next_page_offset {
+            case .string(let text): text
+            case .int(let number): String(number)
+            default: nil
+            }
         return (result.points, next)
     }
 }

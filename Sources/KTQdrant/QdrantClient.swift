@@ -91,8 +91,9 @@ public final class QdrantClient: Sendable {
                 let (data, status) = try await transport.perform(request, operation: operation)
                 guard (200..<300).contains(status) else {
                     let message = (try? JSONDecoder().decode(ErrorEnvelope.self, from: data))?.status?.error ?? "HTTP \(status)"
-                    throw KTQdrantError(code: .http, message: message, httpStatus: status, operation: operation,
-                                        responseBody: String(decoding: data.prefix(512), as: UTF8.self))
+                    throw KTQdrantError(
+                        code: .http, message: message, httpStatus: status, operation: operation,
+                        responseBody: String(decoding: data.prefix(512), as: UTF8.self))
                 }
                 do {
                     guard let result = try JSONDecoder().decode(Envelope<Response>.self, from: data).result else {
@@ -102,16 +103,19 @@ public final class QdrantClient: Sendable {
                 } catch let error as KTQdrantError {
                     throw error
                 } catch {
-                    throw KTQdrantError(code: .decoding, message: "unexpected response: \(error)", httpStatus: status, operation: operation,
-                                        responseBody: String(decoding: data.prefix(512), as: UTF8.self))
+                    throw KTQdrantError(
+                        code: .decoding, message: "unexpected response: \(error)", httpStatus: status, operation: operation,
+                        responseBody: String(decoding: data.prefix(512), as: UTF8.self))
                 }
             } catch let error as KTQdrantError where error.isRetryable && attempt < attempts {
                 attempt += 1
                 let delay = configuration.retry.delay(beforeAttempt: attempt)
-                logger.debug("Retrying a Qdrant request", metadata: [
-                    "kt.qdrant.operation": "\(operation)", "kt.collection": "\(collection ?? "-")",
-                    "kt.qdrant.attempt": "\(attempt)", "kt.error": "\(error)",
-                ])
+                logger.debug(
+                    "Retrying a Qdrant request",
+                    metadata: [
+                        "kt.qdrant.operation": "\(operation)", "kt.collection": "\(collection ?? "-")",
+                        "kt.qdrant.attempt": "\(attempt)", "kt.error": "\(error)",
+                    ])
                 try await Task.sleep(for: delay)
             }
         }

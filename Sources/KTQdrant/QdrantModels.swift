@@ -225,8 +225,10 @@ public struct QdrantQuery: Sendable, Hashable {
     public var rescore: Bool?
 
     /// Creates a query.
-    public init(vector: [Float], limit: Int = 10, scoreThreshold: Double? = nil, filter: QdrantFilter? = nil,
-                withPayload: Bool = true, withVector: Bool = false, rescore: Bool? = nil) {
+    public init(
+        vector: [Float], limit: Int = 10, scoreThreshold: Double? = nil, filter: QdrantFilter? = nil,
+        withPayload: Bool = true, withVector: Bool = false, rescore: Bool? = nil
+    ) {
         self.vector = vector
         self.limit = limit
         self.scoreThreshold = scoreThreshold

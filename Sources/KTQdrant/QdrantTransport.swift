@@ -1,9 +1,10 @@
 import Foundation
 import KTConfig
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Synchronization
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// One HTTP request as the client's transport sees it.
 struct QdrantHTTPRequest: Sendable {
@@ -71,9 +72,10 @@ final class URLSessionTransport: QdrantTransport {
                         if code == .cancelled, box.isCancelled {
                             continuation.resume(throwing: CancellationError())
                         } else {
-                            continuation.resume(throwing: KTQdrantError(
-                                code: .transport, message: "\(code.map { "URLError \($0.rawValue)" } ?? "transport error"): \(error.localizedDescription)",
-                                operation: operation))
+                            continuation.resume(
+                                throwing: KTQdrantError(
+                                    code: .transport, message: "\(code.map { "URLError \($0.rawValue)" } ?? "transport error"): \(error.localizedDescription)",
+                                    operation: operation))
                         }
                         return
                     }

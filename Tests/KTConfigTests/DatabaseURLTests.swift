@@ -3,12 +3,14 @@ import Testing
 
 @Suite("DatabaseURL")
 struct DatabaseURLTests {
-    @Test("accepts postgresql, postgres and SQLAlchemy driver schemes", arguments: [
-        "postgresql://kt:pw@db.example:6543/graph",
-        "postgres://kt:pw@db.example:6543/graph",
-        "postgresql+asyncpg://kt:pw@db.example:6543/graph",
-        "postgresql+psycopg2://kt:pw@db.example:6543/graph",
-    ])
+    @Test(
+        "accepts postgresql, postgres and SQLAlchemy driver schemes",
+        arguments: [
+            "postgresql://kt:pw@db.example:6543/graph",
+            "postgres://kt:pw@db.example:6543/graph",
+            "postgresql+asyncpg://kt:pw@db.example:6543/graph",
+            "postgresql+psycopg2://kt:pw@db.example:6543/graph",
+        ])
     func schemes(url: String) throws {
         let parsed = try DatabaseURL(parsing: url)
         #expect(parsed.host == "db.example")
@@ -51,9 +53,11 @@ struct DatabaseURLTests {
         }
     }
 
-    @Test("invalid input gets a clear error", arguments: [
-        "mysql://u:p@h/db", "not a url", "postgresql://u:p@h:99999/db", "postgresql://u:p@h/db?sslmode=sometimes",
-    ])
+    @Test(
+        "invalid input gets a clear error",
+        arguments: [
+            "mysql://u:p@h/db", "not a url", "postgresql://u:p@h:99999/db", "postgresql://u:p@h/db?sslmode=sometimes",
+        ])
     func invalid(url: String) {
         #expect(throws: KTConfigError.self) { try DatabaseURL(parsing: url) }
     }
@@ -87,11 +91,13 @@ struct DatabaseURLTests {
 
 @Suite("Credentials never printed (issue 17, items 19 and 20)")
 struct CredentialRedactionTests {
-    @Test("a raw '?' or '#' in a password: it parses, or the error quotes no part of it and says to percent-encode", arguments: [
-        ("postgresql://kt:S3cr?t@db.example:5432/graph", "S3cr?t"),
-        ("postgresql://kt:S3cr#t@db.example:5432/graph", "S3cr#t"),
-        ("postgresql://kt:a?b#c/d@db.example/graph", "a?b#c/d"),
-    ])
+    @Test(
+        "a raw '?' or '#' in a password: it parses, or the error quotes no part of it and says to percent-encode",
+        arguments: [
+            ("postgresql://kt:S3cr?t@db.example:5432/graph", "S3cr?t"),
+            ("postgresql://kt:S3cr#t@db.example:5432/graph", "S3cr#t"),
+            ("postgresql://kt:a?b#c/d@db.example/graph", "a?b#c/d"),
+        ])
     func rawSpecialCharacters(url: String, password: String) throws {
         let parsed = try DatabaseURL(parsing: url)
         #expect(parsed.password?.revealedValue == password)
@@ -99,12 +105,14 @@ struct CredentialRedactionTests {
         #expect(parsed.database == "graph")
     }
 
-    @Test("errors of a URL with credentials never quote them", arguments: [
-        "postgresql://kt:S3cr?t@db.example:notaport/graph",
-        "postgresql://kt:S3cr%zzt@db.example/graph",
-        "postgresql://kt:S3cr@db.example/graph#frag",
-        "postgresql://kt:S3cr?t#x",
-    ])
+    @Test(
+        "errors of a URL with credentials never quote them",
+        arguments: [
+            "postgresql://kt:S3cr?t@db.example:notaport/graph",
+            "postgresql://kt:S3cr%zzt@db.example/graph",
+            "postgresql://kt:S3cr@db.example/graph#frag",
+            "postgresql://kt:S3cr?t#x",
+        ])
     func errorsNeverQuoteCredentials(url: String) {
         do {
             _ = try DatabaseURL(parsing: url, key: "DATABASE_URL")
@@ -124,18 +132,21 @@ struct CredentialRedactionTests {
         }
     }
 
-    @Test("Qdrant URLs with user information are printed redacted", arguments: [
-        ("http://user:pass@qdrant.example:6333", "http://***@qdrant.example:6333"),
-        ("https://pass@qdrant.example", "https://***@qdrant.example"),
-        ("http://qdrant.example:6333", "http://qdrant.example:6333"),
-    ])
+    @Test(
+        "Qdrant URLs with user information are printed redacted",
+        arguments: [
+            ("http://user:pass@qdrant.example:6333", "http://***@qdrant.example:6333"),
+            ("https://pass@qdrant.example", "https://***@qdrant.example"),
+            ("http://qdrant.example:6333", "http://qdrant.example:6333"),
+        ])
     func qdrantRedaction(url: String, printed: String) {
         #expect(URLRedaction.redactingUserInfo(url) == printed)
         var settings = QdrantSettings()
         settings.url = url
         #expect(!"\(settings)".contains("pass"))
-        let entry = GraphDatabaseConfig(graphDatabaseURL: try! DatabaseURL(parsing: "postgresql://h/db"),
-                                        writeDatabaseURL: try! DatabaseURL(parsing: "postgresql://h/db"), qdrantURL: url)
+        let entry = GraphDatabaseConfig(
+            graphDatabaseURL: try! DatabaseURL(parsing: "postgresql://h/db"),
+            writeDatabaseURL: try! DatabaseURL(parsing: "postgresql://h/db"), qdrantURL: url)
         #expect(!"\(entry)".contains("pass"))
     }
 }

@@ -52,12 +52,12 @@ struct SettingsLoadingTests {
         env["DB_POOL_SIZE"] = "2"
         env["DB_MAX_OVERFLOW"] = "6"
         let settings = try await Settings.load(environment: env, overrides: ["DB_POOL_SIZE": "1"], logger: logger)
-        #expect(settings.graphPool.size == 1)          // explicit
-        #expect(settings.graphPool.maxOverflow == 6)   // env over .env and YAML
-        #expect(settings.sync.batchSize == 5)          // .env over YAML
-        #expect(settings.graphPool.timeout == .seconds(11)) // YAML over default
+        #expect(settings.graphPool.size == 1)  // explicit
+        #expect(settings.graphPool.maxOverflow == 6)  // env over .env and YAML
+        #expect(settings.sync.batchSize == 5)  // .env over YAML
+        #expect(settings.graphPool.timeout == .seconds(11))  // YAML over default
         #expect(settings.embeddingDimensions == 384)
-        #expect(settings.writePool.size == 100)        // default
+        #expect(settings.writePool.size == 100)  // default
     }
 
     @Test("URLs are normalised and SSL modes read")
@@ -88,7 +88,8 @@ struct SettingsLoadingTests {
     @Test("GRAPH_DATABASES JSON is parsed, unknown fields rejected")
     func graphDatabasesJSON() async throws {
         var env = try files()
-        env["GRAPH_DATABASES"] = #"{"shared": {"graph_database_url": "postgresql+asyncpg://kt:pw@g:5432/shared", "write_database_url": "postgresql://kt:pw@w:5432/shared_w", "qdrant_url": "http://q:6333", "graph_pool_size": 5}}"#
+        env["GRAPH_DATABASES"] =
+            #"{"shared": {"graph_database_url": "postgresql+asyncpg://kt:pw@g:5432/shared", "write_database_url": "postgresql://kt:pw@w:5432/shared_w", "qdrant_url": "http://q:6333", "graph_pool_size": 5}}"#
         let settings = try await Settings.load(environment: env, logger: logger)
         let shared = try settings.graphDatabase(forKey: "shared")
         #expect(shared.graphDatabaseURL.host == "g")
@@ -131,14 +132,15 @@ struct SettingsLoadingTests {
 
     @Test("transaction-pooler flags: system pair, GRAPH_DATABASES JSON, YAML and EXTRA_DB_*; a bad flag names its key")
     func poolerFlags() async throws {
-        var env = try files(yaml: """
-            graph_databases:
-              yaml-pair:
-                graph_database_url: postgresql://kt@g/yg
-                write_database_url: postgresql://kt@w/yw
-                graph_pgbouncer: true
-                write_pgbouncer: false
-            """)
+        var env = try files(
+            yaml: """
+                graph_databases:
+                  yaml-pair:
+                    graph_database_url: postgresql://kt@g/yg
+                    write_database_url: postgresql://kt@w/yw
+                    graph_pgbouncer: true
+                    write_pgbouncer: false
+                """)
         env["DB_PGBOUNCER"] = "true"
         env["WRITE_DB_PGBOUNCER"] = "false"
         env["GRAPH_DATABASES"] = #"{"json-pair": {"graph_database_url": "postgresql://kt@g/jg", "write_database_url": "postgresql://kt@w/jw", "graph_pgbouncer": true}}"#
@@ -172,13 +174,14 @@ struct SettingsLoadingTests {
 
     @Test("the YAML graph_databases section is read (the original ignored it)")
     func yamlGraphDatabases() async throws {
-        let env = try files(yaml: """
-            graph_databases:
-              archive:
-                graph_database_url: postgresql://kt:pw@ag:5432/archive
-                write_database_url: postgresql://kt:pw@aw:5432/archive_w
-                write_pool_size: 12
-            """)
+        let env = try files(
+            yaml: """
+                graph_databases:
+                  archive:
+                    graph_database_url: postgresql://kt:pw@ag:5432/archive
+                    write_database_url: postgresql://kt:pw@aw:5432/archive_w
+                    write_pool_size: 12
+                """)
         let settings = try await Settings.load(environment: env, logger: logger)
         #expect(try settings.graphDatabase(forKey: "archive").writePool.size == 12)
     }
@@ -238,13 +241,15 @@ struct SettingsLoadingTests {
     func embeddingSettings() async throws {
         let defaults = try await Settings.load(environment: try files(), logger: logger)
         #expect(defaults.embeddingBaseURL == nil && defaults.embeddingModel == "text-embedding-3-large" && defaults.embeddingAPIKey == nil)
-        let yaml = try await Settings.load(environment: try files(yaml: """
-            embeddings:
-              dimensions: 1536
-              base_url: http://127.0.0.1:11434/v1
-              model: nomic-embed-text
-              api_key: yaml-key
-            """), logger: logger)
+        let yaml = try await Settings.load(
+            environment: try files(
+                yaml: """
+                    embeddings:
+                      dimensions: 1536
+                      base_url: http://127.0.0.1:11434/v1
+                      model: nomic-embed-text
+                      api_key: yaml-key
+                    """), logger: logger)
         #expect(yaml.embeddingBaseURL == URL(string: "http://127.0.0.1:11434/v1"))
         #expect(yaml.embeddingModel == "nomic-embed-text" && yaml.embeddingAPIKey == Secret("yaml-key") && yaml.embeddingDimensions == 1536)
         #expect(yaml.validate().isEmpty)

@@ -1,5 +1,6 @@
 import KTConfig
 import Testing
+
 @testable import KTDB
 
 @Suite("Connection configuration: libpq keywords")

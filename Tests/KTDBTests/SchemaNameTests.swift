@@ -11,10 +11,12 @@ struct SchemaNameTests {
         #expect(schema.quoted == "\"\(name)\"")
     }
 
-    @Test("rejected names", arguments: [
-        "", "public", "pg_catalog", "pg_anything", "information_schema", "Graph", "graph-news", "graph news",
-        "graph_x\"; DROP TABLE graphs; --", String(repeating: "a", count: 64), "grāph",
-    ])
+    @Test(
+        "rejected names",
+        arguments: [
+            "", "public", "pg_catalog", "pg_anything", "information_schema", "Graph", "graph-news", "graph news",
+            "graph_x\"; DROP TABLE graphs; --", String(repeating: "a", count: 64), "grāph",
+        ])
     func invalid(name: String) {
         #expect(throws: KTDBError.self) { try SchemaName(name) }
     }
@@ -85,7 +87,7 @@ struct TextFormatTests {
 
     @Test("timestamps format in UTC and parse with offsets")
     func timestamps() throws {
-        let date = Date(timeIntervalSince1970: 1_767_225_600.123456) // 2026-01-01 00:00:00.123456 UTC
+        let date = Date(timeIntervalSince1970: 1_767_225_600.123456)  // 2026-01-01 00:00:00.123456 UTC
         #expect(date.postgresText == "2026-01-01 00:00:00.123456+00")
         let parsed = try Date(postgresText: "2026-01-01 01:00:00.123456+01", typeOID: 1184)
         #expect(abs(parsed.timeIntervalSince1970 - date.timeIntervalSince1970) < 0.000001)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import KTDB
 
 /// The pool's waiter queue without a server (issue 17, item 4): a deadline or a cancellation

@@ -11,13 +11,17 @@ struct GraphKeysTests {
         ("Caf\u{e9} au lait \u{2014} cr\u{e8}me br\u{fb}l\u{e9}e", "caf-au-lait-cr-me-br-l-e", "f50336c6-00a5-5c3f-985e-7816b5acde21"),
         ("\u{6771}\u{4eac} Tokyo", "tokyo", "758bc76e-8b86-57df-b695-41a9ed83eb51"),
         ("  --Hello, World!--  ", "hello-world", "d2ecdfea-1744-5725-9e38-e2363321544f"),
-        (String(repeating: "x", count: 150) + " " + String(repeating: "y", count: 100),
-         String(repeating: "x", count: 150) + "-" + String(repeating: "y", count: 49), "8c0e4a34-4f4e-5b09-87b7-5d7cff5d903c"),
+        (
+            String(repeating: "x", count: 150) + " " + String(repeating: "y", count: 100),
+            String(repeating: "x", count: 150) + "-" + String(repeating: "y", count: 49), "8c0e4a34-4f4e-5b09-87b7-5d7cff5d903c"
+        ),
         ("Stra\u{df}e \u{130}stanbul \u{1c5}", "stra-e-i-stanbul", "c94b3f6b-c7ec-58fc-979b-2bdc49ab3b76"),
         ("\u{212a}-means Kelvin", "k-means-kelvin", "d0f8b340-b2e0-5af6-856e-4e49622644fe"),
         ("\u{dc}n\u{ef}c\u{f6}d\u{e9} \u{c6}\u{d8}\u{c5} 123", "n-c-d-123", "1230fffb-8ef9-5c7d-ae5a-5a5d74ee2102"),
-        (String(repeating: "a", count: 199) + "-b" + String(repeating: "c", count: 10), String(repeating: "a", count: 199),
-         "9dc5c2e1-3997-52d6-bbb6-024f1c0a1bc2"),
+        (
+            String(repeating: "a", count: 199) + "-b" + String(repeating: "c", count: 10), String(repeating: "a", count: 199),
+            "9dc5c2e1-3997-52d6-bbb6-024f1c0a1bc2"
+        ),
         ("emoji \u{1f680} launch \u{1f469}\u{200d}\u{1f680}", "emoji-launch", "dfcd7fd3-5539-5c43-81c1-f4906bc4a6e8"),
     ]
 

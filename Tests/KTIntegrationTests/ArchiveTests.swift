@@ -16,15 +16,19 @@ struct ArchiveTests {
     static func tableDigests(_ schema: String, on url: DatabaseURL, logger: Logger) async throws -> [String: String] {
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
             try await c.execute(simple: "SET TimeZone = 'UTC'", logger: logger)
-            let tables = try await c.query("""
+            let tables = try await c.query(
+                """
                 SELECT tablename::text FROM pg_tables WHERE schemaname = \(schema) AND tablename <> 'kt_schema_migrations' ORDER BY 1
-                """, logger: logger).rows.map { try $0.decode(0, as: String.self) }
+                """, logger: logger
+            ).rows.map { try $0.decode(0, as: String.self) }
             var digests: [String: String] = [:]
             for table in tables {
                 let name = try TableName(validating: table, in: try SchemaName(schema))
-                let row = try await c.query("""
+                let row = try await c.query(
+                    """
                     SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0)::text FROM \(unsafeRaw: name.sql) t
-                    """, logger: logger).first!
+                    """, logger: logger
+                ).first!
                 digests[table] = "\(try row.decode(0, as: Int.self)):\(try row.decode(1, as: String.self))"
             }
             return digests
@@ -44,7 +48,9 @@ struct ArchiveTests {
         return all
     }
 
-    @Test("a graph with data exported from the system pair and imported under another slug on the external pair: every table and collection equal, the sync's state follows; damaged, newer and taken-slug archives are refused and leave nothing")
+    @Test(
+        "a graph with data exported from the system pair and imported under another slug on the external pair: every table and collection equal, the sync's state follows; damaged, newer and taken-slug archives are refused and leave nothing"
+    )
     func exportImport() async throws {
         try await TestWorld.with(logger: logger) { world in
             try await withGraphSystem(settings: world.settings, logger: logger) { system in

@@ -25,11 +25,13 @@ struct CLITests {
         let yamlFile = FileManager.default.temporaryDirectory.appendingPathComponent("kt-cli-\(UUID().uuidString).yaml")
         try "{}\n".write(to: yamlFile, atomically: true, encoding: .utf8)
         let shared = world.settings.graphDatabases["shared"]!
-        let databases: [String: [String: String]] = ["shared": [
-            "graph_database_url": shared.graphDatabaseURL.urlString(includingPassword: true),
-            "write_database_url": shared.writeDatabaseURL.urlString(includingPassword: true),
-            "qdrant_url": shared.qdrantURL ?? "",
-        ]]
+        let databases: [String: [String: String]] = [
+            "shared": [
+                "graph_database_url": shared.graphDatabaseURL.urlString(includingPassword: true),
+                "write_database_url": shared.writeDatabaseURL.urlString(includingPassword: true),
+                "qdrant_url": shared.qdrantURL ?? "",
+            ]
+        ]
         return [
             "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
             "KT_ENV_FILE": envFile.path,

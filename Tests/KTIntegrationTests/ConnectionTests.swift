@@ -16,9 +16,11 @@ struct ConnectionTests {
         #expect(url.password.map { ["+", "%", "@", "/", ":"].allSatisfy($0.revealedValue.contains) } == true)
         let config = PostgresConnection.Configuration(url: url, applicationName: "kt-provision-news")
         try await PostgresConnection.withConnection(configuration: config, logger: logger) { connection in
-            let row = try #require(try await connection.query(
-                "SELECT current_user, current_setting('application_name')",
-                logger: logger).first)
+            let row = try #require(
+                try await connection.query(
+                    "SELECT current_user, current_setting('application_name')",
+                    logger: logger
+                ).first)
             #expect(try row.decode(0, as: String.self) == "kt")
             #expect(try row.decode(1, as: String.self) == "kt-provision-news")
         }
@@ -56,15 +58,17 @@ struct ConnectionTests {
     func typeRoundTrip(mode: PostgresConnection.PreparedStatementMode) async throws {
         let url = try TestEnvironment.systemGraphURL
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url, prepared: mode), logger: logger) { c in
-            try await c.execute(simple: """
-                CREATE TEMP TABLE t (u uuid, tx text, vc varchar(50), i4 integer, i8 bigint, f8 double precision,
-                  b boolean, ts timestamp, tstz timestamptz, j jsonb, arr text[], varr varchar(20)[])
-                """, logger: logger)
+            try await c.execute(
+                simple: """
+                    CREATE TEMP TABLE t (u uuid, tx text, vc varchar(50), i4 integer, i8 bigint, f8 double precision,
+                      b boolean, ts timestamp, tstz timestamptz, j jsonb, arr text[], varr varchar(20)[])
+                    """, logger: logger)
             let id = UUID()
             let date = Date(timeIntervalSince1970: 1_780_000_000.654321)
             let array = ["a", "b c", "quote\"", "back\\slash", "", "ünï", "NULL"]
             let json = PostgresJSON(text: #"{"k": ["one", "two", null]}"#)
-            try await c.query("""
+            try await c.query(
+                """
                 INSERT INTO t VALUES (\(id), \("héllo 'world'"), \("v"), \(Int32(-42)), \(Int.max), \(3.141592653589793),
                   \(true), \(date), \(date), \(json), \(array), \(["x", "y"]))
                 """, logger: logger)
@@ -99,10 +103,12 @@ struct ConnectionTests {
             let ints: [Int?] = [1, nil, -7, Int.max, 0, nil, 2, 3, 4]
             let date = Date(timeIntervalSince1970: 1_780_000_000.654321)
             let dates: [Date?] = [date, nil, date, nil, date, nil, date, nil, date]
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT t, t IS NULL AS null_t, i, d FROM unnest(\(PostgresArray(texts))::text[], \(PostgresArray(ints))::bigint[], \(PostgresArray(dates))::timestamptz[])
                     WITH ORDINALITY AS u(t, i, d, n) ORDER BY n
-                """, logger: logger).rows
+                """, logger: logger
+            ).rows
             #expect(try rows.map { try $0.decode("t", as: String?.self) } == texts)
             #expect(try rows.map { try $0.decode("null_t", as: Bool.self) } == texts.map { $0 == nil })
             #expect(try rows.map { try $0.decode("i", as: Int?.self) } == ints)
@@ -112,8 +118,9 @@ struct ConnectionTests {
         }
     }
 
-    @Test("a value holding NUL is refused with a clear error, never cut short; the connection stays usable (issue 17, item 5)",
-          arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    @Test(
+        "a value holding NUL is refused with a clear error, never cut short; the connection stays usable (issue 17, item 5)",
+        arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
     func nulInValue(mode: PostgresConnection.PreparedStatementMode) async throws {
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(try TestEnvironment.systemGraphURL, prepared: mode), logger: logger) { c in
             do {
@@ -193,8 +200,10 @@ struct ConnectionTests {
                 let outcome = await task.result
                 #expect((try? outcome.get()) == nil)
                 let next = try await pool.withConnection(logger: logger) { c in
-                    (try await c.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self),
-                     try await c.query("SELECT count(*) FROM generate_series(1, 20000)", logger: logger).first!.decode(0, as: Int.self))
+                    (
+                        try await c.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self),
+                        try await c.query("SELECT count(*) FROM generate_series(1, 20000)", logger: logger).first!.decode(0, as: Int.self)
+                    )
                 }
                 #expect(next.0 != pid)
                 #expect(next.1 == 20000)

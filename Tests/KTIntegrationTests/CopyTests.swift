@@ -31,15 +31,16 @@ struct CopyTests {
     func roundTrip(format: CopyFormat) async throws {
         let url = try TestEnvironment.systemGraphURL
         try await withScratchSchema(url) { c, schema in
-            try await c.execute(simple: """
-                CREATE TABLE \(schema.quoted).source (\(Self.columns));
-                CREATE TABLE \(schema.quoted).target (\(Self.columns));
-                INSERT INTO \(schema.quoted).source
-                SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE 'label ' || i || E' tab\\there ' || repeat('é', i % 5) END,
-                       ARRAY['a' || i, 'b'], '2026-01-01'::timestamptz + i * interval '1 second', i / 3.0,
-                       jsonb_build_object('i', i, 'quote', 'say "hi"'), decode(md5(i::text), 'hex')
-                FROM generate_series(1, 200000) AS i
-                """, logger: logger)
+            try await c.execute(
+                simple: """
+                    CREATE TABLE \(schema.quoted).source (\(Self.columns));
+                    CREATE TABLE \(schema.quoted).target (\(Self.columns));
+                    INSERT INTO \(schema.quoted).source
+                    SELECT i, CASE WHEN i % 7 = 0 THEN NULL ELSE 'label ' || i || E' tab\\there ' || repeat('é', i % 5) END,
+                           ARRAY['a' || i, 'b'], '2026-01-01'::timestamptz + i * interval '1 second', i / 3.0,
+                           jsonb_build_object('i', i, 'quote', 'say "hi"'), decode(md5(i::text), 'hex')
+                    FROM generate_series(1, 200000) AS i
+                    """, logger: logger)
             let source = try TableName(validating: "source", in: schema), target = try TableName(validating: "target", in: schema)
             let chunks = Mutex<[Int]>([])
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { reader in
@@ -56,10 +57,12 @@ struct CopyTests {
             }
             #expect(chunks.withLock { $0.count } > 4, "the data came in several chunks")
             #expect(chunks.withLock { $0.max() ?? 0 } <= 1024 * 1024)
-            let differences = try await c.query("""
+            let differences = try await c.query(
+                """
                 SELECT count(*) FROM ((TABLE \(unsafeRaw: source.sql) EXCEPT ALL TABLE \(unsafeRaw: target.sql))
                                       UNION ALL (TABLE \(unsafeRaw: target.sql) EXCEPT ALL TABLE \(unsafeRaw: source.sql))) d
-                """, logger: logger).first!.decode(0, as: Int.self)
+                """, logger: logger
+            ).first!.decode(0, as: Int.self)
             #expect(differences == 0)
         }
     }
@@ -67,7 +70,8 @@ struct CopyTests {
     @Test("columns are copied in the order named; an empty table copies zero rows")
     func columnsAndEmpty() async throws {
         try await withScratchSchema(try TestEnvironment.systemGraphURL) { c, schema in
-            try await c.execute(simple: "CREATE TABLE \(schema.quoted).a (x int, y text); CREATE TABLE \(schema.quoted).b (y text, x int); INSERT INTO \(schema.quoted).a VALUES (1, 'one'), (2, NULL)", logger: logger)
+            try await c.execute(
+                simple: "CREATE TABLE \(schema.quoted).a (x int, y text); CREATE TABLE \(schema.quoted).b (y text, x int); INSERT INTO \(schema.quoted).a VALUES (1, 'one'), (2, NULL)", logger: logger)
             let a = try TableName(validating: "a", in: schema), b = try TableName(validating: "b", in: schema)
             var data: [UInt8] = []
             #expect(try await c.copyOut(a, columns: ["y", "x"], logger: logger) { data += $0 } == 2)

@@ -154,8 +154,12 @@ struct GraphRepositoryTests {
             try await repository.addMember(graphID: graph.id, userID: bob, role: .admin)
 
             // Two concurrent demotions of the two admins: the row locks serialise them, one fails.
-            async let first: Result<GraphMember?, any Error> = { do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: alice, role: .reader)) } catch { return .failure(error) } }()
-            async let second: Result<GraphMember?, any Error> = { do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: bob, role: .reader)) } catch { return .failure(error) } }()
+            async let first: Result<GraphMember?, any Error> = {
+                do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: alice, role: .reader)) } catch { return .failure(error) }
+            }()
+            async let second: Result<GraphMember?, any Error> = {
+                do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: bob, role: .reader)) } catch { return .failure(error) }
+            }()
             let results = await [first, second]
             let failures = results.compactMap { result -> KTDBError? in
                 if case .failure(let error) = result { return error as? KTDBError }

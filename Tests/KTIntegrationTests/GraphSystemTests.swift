@@ -1,12 +1,12 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTGraph
 import KTProvision
 import KTQdrant
 import Logging
 import ServiceLifecycle
 import Testing
-import KTGraph
 
 /// GraphSystem at the scale it exists for: many graphs on one pool per database, databases
 /// behind PgBouncer in transaction mode, and several processes on one control plane.
@@ -100,19 +100,22 @@ struct GraphSystemTests {
             environment["DB_PGBOUNCER"] = "true"
         }
         let shared = world.settings.graphDatabases["shared"]!
-        let databases: [String: [String: Any]] = ["shared": [
-            "graph_database_url": shared.graphDatabaseURL.urlString(includingPassword: true),
-            "write_database_url": through(externalBouncer, database: world.externalWrite).urlString(includingPassword: true),
-            "write_pgbouncer": true,
-            "qdrant_url": shared.qdrantURL ?? "",
-        ]]
+        let databases: [String: [String: Any]] = [
+            "shared": [
+                "graph_database_url": shared.graphDatabaseURL.urlString(includingPassword: true),
+                "write_database_url": through(externalBouncer, database: world.externalWrite).urlString(includingPassword: true),
+                "write_pgbouncer": true,
+                "qdrant_url": shared.qdrantURL ?? "",
+            ]
+        ]
         environment["GRAPH_DATABASES"] = String(decoding: try JSONSerialization.data(withJSONObject: databases), as: UTF8.self)
         return environment
     }
 
     /// The `(set, version)` rows of a schema's version table, in order.
-    @Test("PgBouncer in transaction mode before both write-dbs (and the graph-db): two kt processes migrating and provisioning 10 graphs at once; every graph active, every version table holds exactly its own migrations",
-          arguments: [false, true])
+    @Test(
+        "PgBouncer in transaction mode before both write-dbs (and the graph-db): two kt processes migrating and provisioning 10 graphs at once; every graph active, every version table holds exactly its own migrations",
+        arguments: [false, true])
     func pgbouncer(graphThroughPooler: Bool) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: CLITests.executable.path), "kt is not built next to the tests")
         try await TestWorld.with(logger: logger) { world in
@@ -158,7 +161,9 @@ struct GraphSystemTests {
         }
     }
 
-    @Test("two kt-server processes on one control plane: a second one starting while the first provisions leaves that graph to finish active; a retry on one is served by the other; a hard delete on one is 404 on the other within 2 s")
+    @Test(
+        "two kt-server processes on one control plane: a second one starting while the first provisions leaves that graph to finish active; a retry on one is served by the other; a hard delete on one is 404 on the other within 2 s"
+    )
     func twoServers() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: ServerProcess.executable.path), "kt-server is not built next to the tests")
         try await TestWorld.with(logger: logger) { world in

@@ -1,7 +1,8 @@
 import Foundation
 import KTDB
-@testable import KTServerKit
 import Testing
+
+@testable import KTServerKit
 
 @Suite("JSONWriter (the graph list's encoder)")
 struct JSONWriterTests {

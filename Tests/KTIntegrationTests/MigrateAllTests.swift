@@ -52,7 +52,9 @@ struct MigrateAllTests {
         return graphs
     }
 
-    @Test("kt migrate: graphs on the system and external pairs reach head, a graph on an unreachable pair fails alone (listed, exit 1); kt-server then starts, serves the others and answers 503 with the reason for it")
+    @Test(
+        "kt migrate: graphs on the system and external pairs reach head, a graph on an unreachable pair fails alone (listed, exit 1); kt-server then starts, serves the others and answers 503 with the reason for it"
+    )
     func unreachablePair() async throws {
         try await withMigratedWorld { world, environment in
             let prefix = TestEnvironment.uniqueName("mig")

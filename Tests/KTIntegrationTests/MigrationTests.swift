@@ -1,10 +1,10 @@
 import Foundation
 import KTConfig
 import KTDB
+import KTGraph
 import KTProvision
 import Logging
 import Testing
-import KTGraph
 
 @Suite("Migrations (real PostgreSQL)", .enabled(if: TestEnvironment.isEnabled))
 struct MigrationTests {
@@ -28,11 +28,16 @@ struct MigrationTests {
             try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.systemWriteURL) { writeURL in
                 try await withConnections(graphURL, writeURL) { g, w in
                     let first = try await Migrator.migrateSystem(graphDB: g, writeDB: w, logger: logger)
-                    #expect(first.applied.map(\.set) == Array(repeating: "control-plane", count: MigrationSet.controlPlane.migrations.count)
-                        + Array(repeating: "graph-db", count: MigrationSet.graphData.migrations.count)
-                        + Array(repeating: "write-db", count: MigrationSet.writeData.migrations.count))
+                    #expect(
+                        first.applied.map(\.set) == Array(repeating: "control-plane", count: MigrationSet.controlPlane.migrations.count)
+                            + Array(repeating: "graph-db", count: MigrationSet.graphData.migrations.count)
+                            + Array(repeating: "write-db", count: MigrationSet.writeData.migrations.count))
                     let graphTables = try await tables(in: "public", g)
-                    #expect(graphTables.isSuperset(of: ["user", "api_tokens", "graphs", "database_connections", "graph_members", "nodes", "edges", "facts", "node_facts", "node_versions", "convergence_reports", "kt_schema_migrations"]))
+                    #expect(
+                        graphTables.isSuperset(of: [
+                            "user", "api_tokens", "graphs", "database_connections", "graph_members", "nodes", "edges", "facts", "node_facts", "node_versions", "convergence_reports",
+                            "kt_schema_migrations",
+                        ]))
                     let writeTables = try await tables(in: "public", w)
                     #expect(writeTables.isSuperset(of: ["write_nodes", "write_edges", "write_facts", "write_seeds", "sync_watermarks", "sync_failures"]))
                     #expect(writeTables.isDisjoint(with: ["graphs", "nodes"]))
@@ -98,10 +103,12 @@ struct MigrationTests {
 
     @Test("a failing migration rolls back alone; earlier ones stay applied; the error names it")
     func failingMigration() async throws {
-        let set = MigrationSet(name: "test-set", migrations: [
-            Migration(version: 1, name: "good", sql: "CREATE TABLE good_table (id int)"),
-            Migration(version: 2, name: "bad", sql: "CREATE TABLE half_table (id int); SELECT * FROM missing_table"),
-        ])
+        let set = MigrationSet(
+            name: "test-set",
+            migrations: [
+                Migration(version: 1, name: "good", sql: "CREATE TABLE good_table (id int)"),
+                Migration(version: 2, name: "bad", sql: "CREATE TABLE half_table (id int); SELECT * FROM missing_table"),
+            ])
         try await TestEnvironment.withFreshDatabase(on: try TestEnvironment.systemWriteURL) { url in
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
                 let schema = try SchemaName("graph_fail")

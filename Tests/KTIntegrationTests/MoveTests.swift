@@ -27,7 +27,9 @@ struct MoveTests {
         }
     }
 
-    @Test("a graph with data moves to the external pair and back while a worker writes and a reader reads: the reader never fails, no acknowledged write is lost, the data equals what was there plus the writes, and each source is dropped")
+    @Test(
+        "a graph with data moves to the external pair and back while a worker writes and a reader reads: the reader never fails, no acknowledged write is lost, the data equals what was there plus the writes, and each source is dropped"
+    )
     func moveThereAndBack() async throws {
         try await TestWorld.with(logger: logger) { world in
             try await withGraphSystem(settings: world.settings, logger: logger) { system in
@@ -119,7 +121,9 @@ struct MoveTests {
                 #expect(try await Self.count("SELECT count(*) FROM write_tombstones WHERE table_name = 'write_facts'", schema: schema, on: world.systemWrite, logger: logger) == 6)
                 // Exactly the acknowledged writes, each once.
                 let concepts = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.systemGraph), logger: logger) { c in
-                    try await c.query("SELECT concept FROM \(TableName("nodes", in: try SchemaName(schema))) WHERE concept LIKE 'Written %'", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+                    try await c.query("SELECT concept FROM \(TableName("nodes", in: try SchemaName(schema))) WHERE concept LIKE 'Written %'", logger: logger).rows.map {
+                        try $0.decode(0, as: String.self)
+                    }
                 }
                 #expect(concepts.sorted() == load.acknowledged.withLock { $0 }.map { "Written \($0)" }.sorted())
                 // The external pair's copy is gone; the points came back with the graph.
@@ -133,7 +137,9 @@ struct MoveTests {
         }
     }
 
-    @Test("refusals: an unknown key, the pair the graph is on, a key naming the databases it is in, the default graph; a move whose target cannot be reached leaves the graph active on its source and nothing on the target")
+    @Test(
+        "refusals: an unknown key, the pair the graph is on, a key naming the databases it is in, the default graph; a move whose target cannot be reached leaves the graph active on its source and nothing on the target"
+    )
     func refusalsAndFailure() async throws {
         try await TestWorld.with(logger: logger) { world in
             // A second key naming the system pair's databases: a move there would drop the graph itself.
@@ -167,15 +173,19 @@ struct MoveTests {
     /// Triggers and tables a move leaves on a schema (none once it ended either way).
     private static func moveLeftovers(_ schema: String, on url: DatabaseURL, logger: Logger) async throws -> Int {
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
-            try await c.query("""
+            try await c.query(
+                """
                 SELECT (SELECT count(*) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid JOIN pg_namespace n ON n.oid = r.relnamespace
                         WHERE n.nspname = \(schema) AND t.tgname LIKE 'kt_move%')
                      + (SELECT count(*) FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = \(schema) AND r.relname = 'kt_move_changes')
-                """, logger: logger).first!.decode(0, as: Int.self)
+                """, logger: logger
+            ).first!.decode(0, as: Int.self)
         }
     }
 
-    @Test("the target pair's Qdrant stops during the copy: the graph stays active and writable on its source, nothing of the move is left on the source or in the target's databases, and once that Qdrant is back the move succeeds with every point")
+    @Test(
+        "the target pair's Qdrant stops during the copy: the graph stays active and writable on its source, nothing of the move is left on the source or in the target's databases, and once that Qdrant is back the move succeeds with every point"
+    )
     func targetQdrantStops() async throws {
         let island = try QdrantLocalServer()
         try await island.start()
@@ -216,7 +226,9 @@ struct MoveTests {
         }
     }
 
-    @Test("in separate processes: kt load writes, kt-server serves reads, kt graphs move moves the graph to the external pair and back: every read answers 200, the load exits 0, and every acknowledged write is in both databases once")
+    @Test(
+        "in separate processes: kt load writes, kt-server serves reads, kt graphs move moves the graph to the external pair and back: every read answers 200, the load exits 0, and every acknowledged write is in both databases once"
+    )
     func moveAcrossProcesses() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: ServerProcess.executable.path), "kt-server is not built next to the tests")
         try await TestWorld.with(logger: logger) { world in
@@ -286,7 +298,9 @@ struct MoveTests {
             }
             for (url, table) in [(world.systemWrite, "write_nodes"), (world.systemGraph, "nodes")] {
                 let concepts = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
-                    try await c.query("SELECT concept FROM \(try TableName(validating: table, in: schema)) WHERE concept LIKE 'Written %'", logger: logger).rows.map { try $0.decode(0, as: String.self) }
+                    try await c.query("SELECT concept FROM \(try TableName(validating: table, in: schema)) WHERE concept LIKE 'Written %'", logger: logger).rows.map {
+                        try $0.decode(0, as: String.self)
+                    }
                 }
                 #expect(concepts.sorted() == acknowledged.sorted(), "\(table): \(concepts.count) rows, \(acknowledged.count) acknowledged")
             }

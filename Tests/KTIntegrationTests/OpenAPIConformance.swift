@@ -11,7 +11,8 @@ enum OpenAPIConformance {
         let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Examples/KTServerKit/openapi.json")
         guard let data = try? Data(contentsOf: file), let document = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let paths = document["paths"] as? [String: [String: Any]] else { return [] }
+            let paths = document["paths"] as? [String: [String: Any]]
+        else { return [] }
         return paths.flatMap { template, methods in
             methods.compactMap { method, operation -> (String, String, Set<String>)? in
                 guard let responses = (operation as? [String: Any])?["responses"] as? [String: Any] else { return nil }
@@ -23,9 +24,10 @@ enum OpenAPIConformance {
     /// Whether `route` is an instance of `template` (a `{name}` segment matches any one segment).
     private static func matches(_ route: String, _ template: String) -> Bool {
         let parts = route.split(separator: "/", omittingEmptySubsequences: false), pattern = template.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == pattern.count && zip(parts, pattern).allSatisfy { part, wanted in
-            wanted.hasPrefix("{") && wanted.hasSuffix("}") ? !part.isEmpty : part == wanted
-        }
+        return parts.count == pattern.count
+            && zip(parts, pattern).allSatisfy { part, wanted in
+                wanted.hasPrefix("{") && wanted.hasSuffix("}") ? !part.isEmpty : part == wanted
+            }
     }
 
     /// Whether the document could be read (a test asserts it).

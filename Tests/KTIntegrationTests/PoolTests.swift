@@ -106,7 +106,8 @@ struct PoolTests {
                 try await admin.query("SELECT pg_terminate_backend(\(Int32(victim)))", logger: logger)
                 // Wait until the backend is gone on the server side (its socket is then closed).
                 while try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = \(Int32(victim))", logger: logger)
-                    .first?.decode(0, as: Int.self) != 0 {
+                    .first?.decode(0, as: Int.self) != 0
+                {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }

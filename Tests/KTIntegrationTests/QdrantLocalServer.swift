@@ -1,10 +1,11 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import KTConfig
 import KTQdrant
 import Logging
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A Qdrant-compatible local server started by a test (for the API-key and restart tests);
 /// the two shared servers come from `scripts/test-env`.

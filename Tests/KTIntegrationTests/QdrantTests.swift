@@ -2,6 +2,7 @@ import Foundation
 import KTConfig
 import Logging
 import Testing
+
 @testable import KTQdrant
 
 @Suite("Qdrant client (local Qdrant-compatible server)", .enabled(if: TestEnvironment.isEnabled))
@@ -10,8 +11,9 @@ struct QdrantTests {
 
     func client(_ url: String? = nil, apiKey: String? = nil, retry: QdrantClient.RetryPolicy = .default, transport: QdrantClient.Transport = .curl) throws -> QdrantClient {
         try QdrantClient(
-            configuration: .init(url: url ?? TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? "", apiKey: apiKey.map(Secret.init), timeout: .seconds(20),
-                                 retry: retry, transport: transport),
+            configuration: .init(
+                url: url ?? TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? "", apiKey: apiKey.map(Secret.init), timeout: .seconds(20),
+                retry: retry, transport: transport),
             logger: logger)
     }
 
@@ -99,7 +101,8 @@ struct QdrantTests {
         try await withCollection(client) { name in
             let ids = (0..<450).map { _ in UUID() }
             let points = try ids.enumerated().map { index, id in
-                try QdrantPoint(id: id, vector: vector(index % 8, 0.01), payload: FactPayload(factType: index % 2 == 0 ? "claim" : "definition", nodeIDs: ["n\(index % 5)"], content: "fact number \(index)"))
+                try QdrantPoint(
+                    id: id, vector: vector(index % 8, 0.01), payload: FactPayload(factType: index % 2 == 0 ? "claim" : "definition", nodeIDs: ["n\(index % 5)"], content: "fact number \(index)"))
             }
             try await client.upsert(name, points: [points[0]])
             try await client.upsertChunked(name, points: points, chunkSize: 200)
@@ -139,10 +142,15 @@ struct QdrantTests {
         defer { client.close() }
         try await withCollection(client, quantization: QdrantScalarQuantization()) { name in
             let ids = (0..<16).map { _ in UUID() }
-            try await client.upsert(name, points: ids.enumerated().map { index, id in
-                QdrantPoint(id: id, vector: vector(index % 8, 0.05 * Float(index / 8)), payload: [
-                    "fact_type": .string(index < 8 ? "claim" : "definition"), "node_ids": .array([.string("n\(index % 4)")]), "content": .string("c\(index)")])
-            })
+            try await client.upsert(
+                name,
+                points: ids.enumerated().map { index, id in
+                    QdrantPoint(
+                        id: id, vector: vector(index % 8, 0.05 * Float(index / 8)),
+                        payload: [
+                            "fact_type": .string(index < 8 ? "claim" : "definition"), "node_ids": .array([.string("n\(index % 4)")]), "content": .string("c\(index)"),
+                        ])
+                })
             let nearest = try await client.query(name, QdrantQuery(vector: vector(2), limit: 3, rescore: true))
             #expect(nearest.count == 3)
             #expect(nearest.first?.uuid == ids[2])
@@ -153,18 +161,24 @@ struct QdrantTests {
             #expect(threshold.allSatisfy { $0.score >= 0.9 })
             #expect(!threshold.isEmpty)
 
-            let filtered = try await client.query(name, QdrantQuery(vector: vector(2), limit: 16, filter: QdrantFilter(
-                must: [.match("fact_type", "definition")], mustNot: [.hasID([ids[10]])], should: [.matchAny("node_ids", ["n2", "n3"])])))
+            let filtered = try await client.query(
+                name,
+                QdrantQuery(
+                    vector: vector(2), limit: 16,
+                    filter: QdrantFilter(
+                        must: [.match("fact_type", "definition")], mustNot: [.hasID([ids[10]])], should: [.matchAny("node_ids", ["n2", "n3"])])))
             #expect(Set(filtered.compactMap(\.uuid)) == Set([ids[11], ids[14], ids[15]]))
 
             let withoutPayload = try await client.query(name, QdrantQuery(vector: vector(0), limit: 1, withPayload: false, withVector: true))
             #expect(withoutPayload.first?.payload == nil)
             #expect(withoutPayload.first?.vector?.count == 8)
 
-            let hybrid = try await client.hybridQuery(name, prefetch: [
-                QdrantPrefetch(vector: vector(1), limit: 4),
-                QdrantPrefetch(vector: vector(5), filter: QdrantFilter(must: [.match("fact_type", "claim")]), limit: 4),
-            ], limit: 4)
+            let hybrid = try await client.hybridQuery(
+                name,
+                prefetch: [
+                    QdrantPrefetch(vector: vector(1), limit: 4),
+                    QdrantPrefetch(vector: vector(5), filter: QdrantFilter(must: [.match("fact_type", "claim")]), limit: 4),
+                ], limit: 4)
             #expect(hybrid.count == 4)
             let top = Set(hybrid.prefix(2).compactMap(\.uuid))
             #expect(top == Set([ids[1], ids[5]]))

@@ -1,8 +1,9 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import KTDB
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// A `kt-server` run as a process of its own (the executable built next to this test bundle),
 /// listening on a free port; its output goes to a file so that no pipe can fill up.

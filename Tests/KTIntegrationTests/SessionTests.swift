@@ -43,8 +43,9 @@ struct SessionTests {
         }
     }
 
-    @Test("a table missing from the session's schema is an error, never the table of the same name in public (issue 17, item 21)",
-          arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    @Test(
+        "a table missing from the session's schema is an error, never the table of the same name in public (issue 17, item 21)",
+        arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
     func noFallbackToPublic(mode: PostgresConnection.PreparedStatementMode) async throws {
         try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0, prepared: mode) { pool in
             let (a, _) = try await makeSchemas(pool)
@@ -56,7 +57,8 @@ struct SessionTests {
             let sql: PostgresQuery = "SELECT label FROM \(unsafeRaw: table)"
             for attempt in ["statement", "transaction"] {
                 do {
-                    let rows = attempt == "statement"
+                    let rows =
+                        attempt == "statement"
                         ? try await session.query(sql, logger: logger).rows
                         : try await session.withTransaction(logger: logger) { try await $0.query(sql).rows }
                     Issue.record("\(attempt): read \(rows.count) row(s) of public.\(table)")
@@ -74,9 +76,11 @@ struct SessionTests {
             let (a, _) = try await makeSchemas(pool)
             let session = DatabaseSession(pool: pool, schema: a)
             let inside = try await session.withTransaction(setup: "SET LOCAL jit = off; SET LOCAL statement_timeout = '4321ms'", logger: logger) { tx in
-                (try await tx.query("SHOW jit").first!.decode(0, as: String.self),
-                 try await tx.query("SHOW statement_timeout").first!.decode(0, as: String.self),
-                 try await tx.query("SELECT label FROM items").first!.decode(0, as: String.self))
+                (
+                    try await tx.query("SHOW jit").first!.decode(0, as: String.self),
+                    try await tx.query("SHOW statement_timeout").first!.decode(0, as: String.self),
+                    try await tx.query("SELECT label FROM items").first!.decode(0, as: String.self)
+                )
             }
             #expect(inside.0 == "off" && inside.1 == "4321ms" && inside.2 == "in-a")
             // The one connection of the pool is back on the server's settings.
@@ -85,7 +89,8 @@ struct SessionTests {
         }
     }
 
-    @Test("a schema-bound statement (one pipeline) commits; when it fails it is rolled back and the connection serves the next", arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
+    @Test(
+        "a schema-bound statement (one pipeline) commits; when it fails it is rolled back and the connection serves the next", arguments: [PostgresConnection.PreparedStatementMode.cached, .disabled])
     func pipelinedStatement(mode: PostgresConnection.PreparedStatementMode) async throws {
         try await TestEnvironment.withPool(try TestEnvironment.systemWriteURL, size: 1, maxOverflow: 0, prepared: mode) { pool in
             let (a, _) = try await makeSchemas(pool)
@@ -126,14 +131,17 @@ struct SessionTests {
                     group.addTask {
                         let (session, expected) = i % 2 == 0 ? (sessionA, "in-a") : (sessionB, "in-b")
                         // In turn a transaction, a single pipelined statement and a schema-qualified statement.
-                        let label = switch i % 6 {
-                        case 0, 1: try await session.withTransaction(logger: logger) { tx in
-                            try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
-                        }
-                        case 2, 3: try await session.query("SELECT label FROM items WHERE id = \(1)", logger: logger).first?.decode(0, as: String.self)
-                        default: try await DatabaseSession(pool: pool).query("SELECT label FROM \(TableName("items", in: session.schema)) WHERE id = \(1)", logger: logger)
-                            .first?.decode(0, as: String.self)
-                        }
+                        let label =
+                            switch i % 6 {
+                            case 0, 1:
+                                try await session.withTransaction(logger: logger) { tx in
+                                    try await tx.query("SELECT label FROM items WHERE id = \(1)").first?.decode(0, as: String.self)
+                                }
+                            case 2, 3: try await session.query("SELECT label FROM items WHERE id = \(1)", logger: logger).first?.decode(0, as: String.self)
+                            default:
+                                try await DatabaseSession(pool: pool).query("SELECT label FROM \(TableName("items", in: session.schema)) WHERE id = \(1)", logger: logger)
+                                    .first?.decode(0, as: String.self)
+                            }
                         #expect(label == expected)
                     }
                 }
@@ -167,7 +175,7 @@ struct SessionTests {
             let session = DatabaseSession(pool: pool, schema: a)
             let failures = try await session.withTransaction(logger: logger) { tx in
                 var failures = 0
-                for label in ["one", "in-a", "two", "three"] { // "in-a" violates the unique constraint
+                for label in ["one", "in-a", "two", "three"] {  // "in-a" violates the unique constraint
                     do {
                         try await tx.withSavepoint { try await $0.query("INSERT INTO items (label) VALUES (\(label))") }
                     } catch let error as KTDBError where error.isUniqueViolation {

@@ -85,8 +85,10 @@ enum TestEnvironment {
 
     /// Runs a program to its end with its output in a temporary file (no pipe can fill up);
     /// returns its exit status and output.
-    static func runProcess(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
-                           directory: URL? = nil) async throws -> (status: Int32, output: String) {
+    static func runProcess(
+        _ executable: URL, _ arguments: [String], environment: [String: String]? = nil,
+        directory: URL? = nil
+    ) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -39,8 +39,10 @@ struct TestWorld: Sendable {
                             let repository = GraphRepository(controlPlane, logger: logger)
                             try await repository.createDatabaseConnection(name: "Shared", configKey: "shared")
                             try await repository.createDatabaseConnection(name: "Broken", configKey: "broken")
-                            return try await body(TestWorld(settings: settings, controlPlane: controlPlane, systemGraph: systemGraph, systemWrite: systemWrite,
-                                                        externalGraph: externalGraph, externalWrite: externalWrite))
+                            return try await body(
+                                TestWorld(
+                                    settings: settings, controlPlane: controlPlane, systemGraph: systemGraph, systemWrite: systemWrite,
+                                    externalGraph: externalGraph, externalWrite: externalWrite))
                         }
                     }
                 }

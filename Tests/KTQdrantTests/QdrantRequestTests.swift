@@ -2,6 +2,7 @@ import Foundation
 import KTConfig
 import Logging
 import Testing
+
 @testable import KTQdrant
 
 /// Encodes a value and reads it back as a JSON object for comparison.
@@ -77,8 +78,9 @@ struct QdrantRequestTests {
 
     @Test("errors: generic description, detail without the API key; only transport errors and 5xx are retryable")
     func errors() {
-        let error = KTQdrantError(code: .http, message: "Not found: Collection `x` doesn't exist!", httpStatus: 404, operation: "GET /collections/x",
-                                  responseBody: String(repeating: "b", count: 2000))
+        let error = KTQdrantError(
+            code: .http, message: "Not found: Collection `x` doesn't exist!", httpStatus: 404, operation: "GET /collections/x",
+            responseBody: String(repeating: "b", count: 2000))
         #expect(error.description == "KTQdrantError(code: http, httpStatus: 404)")
         #expect(error.responseBody?.count == 512)
         #expect(!error.isRetryable)

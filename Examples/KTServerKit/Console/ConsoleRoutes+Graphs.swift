@@ -34,8 +34,10 @@ extension ConsoleRoutes {
             "hasGraphs": !shown.isEmpty,
             "databases": databases.map { ["key": $0.key, "name": $0.name, "selected": $0.key == filter] as [String: Any] },
             "graphs": shown.map { response -> [String: Any] in
-                ["name": response.graph.name, "slug": response.graph.slug, "status": response.graph.status.rawValue,
-                 "database": response.databaseConnectionName ?? GraphDatabases.defaultKey, "nodeCount": response.nodeCount]
+                [
+                    "name": response.graph.name, "slug": response.graph.slug, "status": response.graph.status.rawValue,
+                    "database": response.databaseConnectionName ?? GraphDatabases.defaultKey, "nodeCount": response.nodeCount,
+                ]
             },
         ]
         return ConsolePage.render("graphs", title: "Graphs", values: values, session: session, notice: notice(request))
@@ -50,8 +52,10 @@ extension ConsoleRoutes {
     /// The creation form: `default` first and selected unless another was chosen, then the
     /// connections by name. When the connections cannot be read, it says so and cannot be
     /// submitted (never a silent fall back to the system database).
-    func newGraphForm(session: ConsoleSession, fields: [String: String], errors: [String: String], context: APIRequestContext,
-                              status: HTTPResponse.Status) async -> Response {
+    func newGraphForm(
+        session: ConsoleSession, fields: [String: String], errors: [String: String], context: APIRequestContext,
+        status: HTTPResponse.Status
+    ) async -> Response {
         var values: [String: Any] = ["csrf": session.csrfToken]
         for (key, value) in fields { values[key] = value }
         for (key, value) in errors { values[key + "Error"] = value }
@@ -88,8 +92,9 @@ extension ConsoleRoutes {
         guard errors.isEmpty else {
             return await newGraphForm(session: session, fields: fields, errors: errors, context: context, status: .unprocessableContent)
         }
-        let body = CreateGraphRequest(slug: slug, name: name, description: description,
-                                      databaseConnectionConfigKey: GraphDatabases.isSystemKey(database) ? nil : database)
+        let body = CreateGraphRequest(
+            slug: slug, name: name, description: description,
+            databaseConnectionConfigKey: GraphDatabases.isSystemKey(database) ? nil : database)
         do {
             let graph = try await state.createGraph(body, creator: session.auth.user.id, logger: context.logger)
             return ConsolePage.redirect("/graphs/\(graph.slug)")
@@ -109,8 +114,10 @@ extension ConsoleRoutes {
     }
 
     /// The graph's page; `error` is shown at the top (and with members, next to them).
-    func graphPage(_ request: Request, context: APIRequestContext, slug: String, error: String?, status: HTTPResponse.Status,
-                           memberError: String? = nil) async throws -> Response {
+    func graphPage(
+        _ request: Request, context: APIRequestContext, slug: String, error: String?, status: HTTPResponse.Status,
+        memberError: String? = nil
+    ) async throws -> Response {
         let session = try session(context)
         let graph = try await state.graph(slug: slug, permission: .read, context: context)
         let response = try await state.response(for: graph, logger: context.logger)
@@ -136,12 +143,15 @@ extension ConsoleRoutes {
         if let memberError { values["memberError"] = memberError }
         if !graph.isDefault {
             values["members"] = try await state.graphs(context.logger).memberDetails(graphID: graph.id).map { detail -> [String: Any] in
-                ["email": detail.email, "userID": detail.member.userID.uuidString.lowercased(), "role": detail.member.role.rawValue,
-                 "roles": [GraphRole.reader, .writer, .admin].map { ["value": $0.rawValue, "selected": $0 == detail.member.role] as [String: Any] }]
+                [
+                    "email": detail.email, "userID": detail.member.userID.uuidString.lowercased(), "role": detail.member.role.rawValue,
+                    "roles": [GraphRole.reader, .writer, .admin].map { ["value": $0.rawValue, "selected": $0 == detail.member.role] as [String: Any] },
+                ]
             }
         }
-        return ConsolePage.render("graph", title: graph.name, values: values, session: session, status: status,
-                                  refresh: graph.status == .provisioning || graph.status == .moving ? 2 : nil, notice: notice(request))
+        return ConsolePage.render(
+            "graph", title: graph.name, values: values, session: session, status: status,
+            refresh: graph.status == .provisioning || graph.status == .moving ? 2 : nil, notice: notice(request))
     }
 
     @Sendable func retry(_ request: Request, context: APIRequestContext) async throws -> Response {
@@ -164,8 +174,9 @@ extension ConsoleRoutes {
         _ = try await state.graph(slug: slug, permission: .administer, context: context)
         let hard = form["hard"] == "1"
         if hard, form.text("confirm") != slug {
-            return try await graphPage(request, context: context, slug: slug,
-                                       error: "To delete permanently, type the slug '\(slug)' exactly.", status: .unprocessableContent)
+            return try await graphPage(
+                request, context: context, slug: slug,
+                error: "To delete permanently, type the slug '\(slug)' exactly.", status: .unprocessableContent)
         }
         try await state.deleteGraph(slug: slug, hard: hard, logger: context.logger)
         return ConsolePage.redirect(hard ? "/graphs?done=deleted-permanently" : "/graphs?done=deleted")

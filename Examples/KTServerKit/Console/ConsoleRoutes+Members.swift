@@ -30,16 +30,19 @@ extension ConsoleRoutes {
             user = try await users.user(email: who)
         }
         guard let user else {
-            return try await graphPage(request, context: context, slug: slug, error: nil, status: .unprocessableContent,
-                                       memberError: "No user has that e-mail address or id.")
+            return try await graphPage(
+                request, context: context, slug: slug, error: nil, status: .unprocessableContent,
+                memberError: "No user has that e-mail address or id.")
         }
         try await state.graphs(context.logger).addMember(graphID: graph.id, userID: user.id, role: role)
         return ConsolePage.redirect("/graphs/\(slug)?done=member-added")
     }
 
     @Sendable func changeRole(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try await memberChange(request, context: context, done: "role-changed",
-                               lastAdmin: "A graph keeps at least one admin: make another member admin first.") { form, graph, userID, repository in
+        try await memberChange(
+            request, context: context, done: "role-changed",
+            lastAdmin: "A graph keeps at least one admin: make another member admin first."
+        ) { form, graph, userID, repository in
             let role = GraphRole(rawValue: form.text("role") ?? "")
             guard [.reader, .writer, .admin].contains(role) else { throw APIError(.unprocessableContent, "Choose a role.") }
             return try await repository.changeMemberRole(graphID: graph.id, userID: userID, role: role) != nil
@@ -47,8 +50,10 @@ extension ConsoleRoutes {
     }
 
     @Sendable func removeMember(_ request: Request, context: APIRequestContext) async throws -> Response {
-        try await memberChange(request, context: context, done: "member-removed",
-                               lastAdmin: "The last admin of a graph cannot be removed: make another member admin first.") { _, graph, userID, repository in
+        try await memberChange(
+            request, context: context, done: "member-removed",
+            lastAdmin: "The last admin of a graph cannot be removed: make another member admin first."
+        ) { _, graph, userID, repository in
             try await repository.removeMemberKeepingAnAdmin(graphID: graph.id, userID: userID)
         }
     }

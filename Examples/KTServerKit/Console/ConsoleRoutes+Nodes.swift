@@ -41,8 +41,10 @@ extension ConsoleRoutes {
             "slug": slug, "graphName": graph.name, "total": total, "hasNodes": !nodes.isEmpty,
             "range": nodes.isEmpty ? "0" : "\(offset + 1)–\(offset + nodes.count)",
             "nodes": nodes.map { node -> [String: Any] in
-                ["id": node.id.uuidString.lowercased(), "concept": node.concept, "type": node.nodeType,
-                 "facts": node.factCount, "edges": node.edgeCount, "children": node.childCount]
+                [
+                    "id": node.id.uuidString.lowercased(), "concept": node.concept, "type": node.nodeType,
+                    "facts": node.factCount, "edges": node.edgeCount, "children": node.childCount,
+                ]
             },
         ]
         if let search { values["search"] = search }
@@ -72,9 +74,11 @@ extension ConsoleRoutes {
             "facts": facts.map { ["content": $0.content, "type": $0.factType] },
             "edges": edges.map { edge -> [String: Any] in
                 let other = edge.sourceID == id ? edge.targetID : edge.sourceID
-                return ["relationship": edge.sourceID == id ? "→ \(edge.relationshipType)" : "← \(edge.relationshipType)",
-                        "other": other.uuidString.lowercased(), "otherConcept": concepts[other] ?? other.uuidString.lowercased(),
-                        "weight": String(format: "%.2f", edge.weight)]
+                return [
+                    "relationship": edge.sourceID == id ? "→ \(edge.relationshipType)" : "← \(edge.relationshipType)",
+                    "other": other.uuidString.lowercased(), "otherConcept": concepts[other] ?? other.uuidString.lowercased(),
+                    "weight": String(format: "%.2f", edge.weight),
+                ]
             },
             "children": children.map { ["id": $0.id.uuidString.lowercased(), "concept": $0.concept] },
         ]
@@ -89,8 +93,10 @@ extension ConsoleRoutes {
         try await connectionsPage(context: context, fields: [:], error: nil, status: .ok, notice: notice(request))
     }
 
-    func connectionsPage(context: APIRequestContext, fields: [String: String], error: String?, status: HTTPResponse.Status,
-                                 notice: String?) async throws -> Response {
+    func connectionsPage(
+        context: APIRequestContext, fields: [String: String], error: String?, status: HTTPResponse.Status,
+        notice: String?
+    ) async throws -> Response {
         let session = try session(context)
         try state.requireSuperuser(context)
         var rows: [[String: Any]] = [["name": GraphDatabases.defaultKey, "key": GraphDatabases.defaultKey, "created": "—"]]
@@ -109,16 +115,18 @@ extension ConsoleRoutes {
         let name = form.text("name") ?? "", key = form.text("config_key") ?? ""
         let fields = ["name": name, "config_key": key]
         guard (try? FieldLimit.name.check(name)) != nil, (try? FieldLimit.configKey.check(key)) != nil else {
-            return try await connectionsPage(context: context, fields: fields, error: "Give a name and a config key of 1 to 200 characters each.",
-                                             status: .unprocessableContent, notice: nil)
+            return try await connectionsPage(
+                context: context, fields: fields, error: "Give a name and a config key of 1 to 200 characters each.",
+                status: .unprocessableContent, notice: nil)
         }
         do {
             _ = try await state.createDatabaseConnection(name: name, configKey: key, logger: context.logger)
         } catch let error as APIError where error.status == .badRequest {
             return try await connectionsPage(context: context, fields: fields, error: error.detail, status: .unprocessableContent, notice: nil)
         } catch let error as KTDBError where error.code == .conflict {
-            return try await connectionsPage(context: context, fields: fields, error: "A database with this name or key already exists.",
-                                             status: .conflict, notice: nil)
+            return try await connectionsPage(
+                context: context, fields: fields, error: "A database with this name or key already exists.",
+                status: .conflict, notice: nil)
         }
         return ConsolePage.redirect("/database-connections?done=database-added")
     }

@@ -16,8 +16,9 @@ struct ConsoleRoutes {
 
     func register(on router: Router<APIRequestContext>) {
         router.get("console.css") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
-                     body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.stylesheet)))
+            Response(
+                status: .ok, headers: [.contentType: "text/css; charset=utf-8", .cacheControl: "max-age=3600"],
+                body: .init(byteBuffer: ByteBuffer(string: ConsoleTemplates.stylesheet)))
         }
         let open = router.group().add(middleware: ConsoleErrorMiddleware()).add(middleware: ConsoleSessionMiddleware(state: state, required: false))
         open.get("/") { _, context in ConsolePage.redirect(context.consoleSession == nil ? "/login" : "/graphs") }
@@ -60,11 +61,13 @@ struct ConsoleRoutes {
     @Sendable func login(_ request: Request, context: APIRequestContext) async throws -> Response {
         let form = try await ConsoleForm.read(request, context: context)
         guard let sent = form["csrf_token"], let expected = request.cookies[ConsoleCookie.loginCSRF]?.value, !expected.isEmpty,
-              constantTimeEqual(sent, expected) else {
+            constantTimeEqual(sent, expected)
+        else {
             return loginForm(error: "The form has expired. Please sign in again.", status: .forbidden)
         }
         guard let token = form.text("token"),
-              let auth = try await state.authenticator.authenticate(token: token, logger: context.logger) else {
+            let auth = try await state.authenticator.authenticate(token: token, logger: context.logger)
+        else {
             return loginForm(error: "That API token is not valid.", status: .unauthorized)
         }
         let issued = try await ConsoleSessionRepository(state.controlPlane, logger: context.logger).create(for: auth, lifetime: consoleSessionLifetime)

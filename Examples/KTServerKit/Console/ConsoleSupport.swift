@@ -68,9 +68,11 @@ enum ConsolePage {
         let html = ConsoleTemplates.library.render(layout, withTemplate: "layout") ?? ""
         return Response(
             status: status,
-            headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
-                      HTTPField.Name("Content-Security-Policy")!: "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
-                      HTTPField.Name("X-Content-Type-Options")!: "nosniff"],
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-store",
+                HTTPField.Name("Content-Security-Policy")!: "default-src 'self'; form-action 'self'; frame-ancestors 'none'",
+                HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+            ],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
@@ -91,7 +93,8 @@ struct ConsoleSessionMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         if let id = request.cookies[ConsoleCookie.session]?.value, !id.isEmpty,
-           let session = try await ConsoleSessionRepository(state.controlPlane, logger: context.logger).session(id: id) {
+            let session = try await ConsoleSessionRepository(state.controlPlane, logger: context.logger).session(id: id)
+        {
             context.consoleSession = session
             context.auth = session.auth
             context.logger[metadataKey: "kt.user_id"] = "\(session.auth.user.id)"
@@ -127,14 +130,16 @@ struct ConsoleErrorMiddleware: RouterMiddleware {
         } catch {
             let apiError = APIError.from(error, logger: context.logger)
             if apiError.status == .unauthorized { return ConsolePage.redirect("/login") }
-            let heading = switch apiError.status {
-            case .notFound: "Not found"
-            case .forbidden: "Not allowed"
-            case .serviceUnavailable: "Unavailable"
-            default: "Something went wrong"
-            }
-            return ConsolePage.render("error", title: heading, values: ["heading": heading, "detail": apiError.detail],
-                                      session: context.consoleSession, status: apiError.status)
+            let heading =
+                switch apiError.status {
+                case .notFound: "Not found"
+                case .forbidden: "Not allowed"
+                case .serviceUnavailable: "Unavailable"
+                default: "Something went wrong"
+                }
+            return ConsolePage.render(
+                "error", title: heading, values: ["heading": heading, "detail": apiError.detail],
+                session: context.consoleSession, status: apiError.status)
         }
     }
 }
@@ -149,4 +154,3 @@ extension Date {
         return formatter.string(from: self)
     }
 }
-

@@ -7,7 +7,8 @@ extension Migrator {
     public static func appliedVersions(schemas: [SchemaName], on connection: PostgresConnection, logger: Logger) async throws -> [SchemaName: [String: Set<Int>]] {
         guard !schemas.isEmpty else { return [:] }
         let byName = Dictionary(schemas.map { ($0.rawValue, $0) }, uniquingKeysWith: { first, _ in first })
-        let tables = try await connection.query("""
+        let tables = try await connection.query(
+            """
             SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relname = 'kt_schema_migrations' AND c.relkind = 'r' AND n.nspname = ANY(\(Array(byName.keys)))
             """, logger: logger)

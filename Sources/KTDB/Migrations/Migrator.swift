@@ -89,16 +89,17 @@ public struct Migrator: Sendable {
         do {
             try await connection.execute(simple: "BEGIN", logger: logger)
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext('kt-migrate'), hashtext(\(schema.rawValue)))", logger: logger)
-            try await connection.execute(simple: """
-                SET LOCAL search_path TO \(schema.quoted);
-                CREATE TABLE IF NOT EXISTS \(schema.quoted).\(versionTable) (
-                    migration_set varchar(100) NOT NULL,
-                    version integer NOT NULL,
-                    name varchar(200) NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now(),
-                    PRIMARY KEY (migration_set, version)
-                )
-                """, logger: logger)
+            try await connection.execute(
+                simple: """
+                    SET LOCAL search_path TO \(schema.quoted);
+                    CREATE TABLE IF NOT EXISTS \(schema.quoted).\(versionTable) (
+                        migration_set varchar(100) NOT NULL,
+                        version integer NOT NULL,
+                        name varchar(200) NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now(),
+                        PRIMARY KEY (migration_set, version)
+                    )
+                    """, logger: logger)
             let done = try await connection.query(
                 "SELECT 1 FROM \(identifier: schema).\(unsafeRaw: versionTable) WHERE migration_set = \(set.name) AND version = \(migration.version)",
                 logger: logger)

@@ -153,7 +153,9 @@ public final class PostgresConnectionPool: Sendable, Service {
                     return usable
                 }
                 // Discarded: its slot becomes free; open a replacement in that slot.
-                state.withLock { $0.inUse -= 1; $0.opening += 1 }
+                state.withLock {
+                    $0.inUse -= 1; $0.opening += 1
+                }
                 return try await open(logger: logger)
             case .open:
                 return try await open(logger: logger)
@@ -162,7 +164,7 @@ public final class PostgresConnectionPool: Sendable, Service {
                     publishMetrics()
                     return connection
                 }
-                // Woken with a free slot but no connection: try again.
+            // Woken with a free slot but no connection: try again.
             }
         }
     }
@@ -191,7 +193,9 @@ public final class PostgresConnectionPool: Sendable, Service {
     private func open(logger: Logger) async throws -> PostgresConnection {
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration.connection, loop: loop, logger: logger)
-            state.withLock { $0.opening -= 1; $0.inUse += 1 }
+            state.withLock {
+                $0.opening -= 1; $0.inUse += 1
+            }
             publishMetrics()
             return connection
         } catch {

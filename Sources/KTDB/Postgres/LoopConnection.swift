@@ -58,7 +58,6 @@ final class LoopConnection: @unchecked Sendable {
         case copyEnd(error: String?)
     }
 
-
     enum Next {
         case sendNext
         /// Pipeline mode: the next command's results follow without sending anything.
@@ -356,11 +355,13 @@ final class LoopConnection: @unchecked Sendable {
         var shared: PostgresColumns?
         if columnCount > 0 {
             let columns: PostgresColumns
-            if let known, known.typeOIDs.count == columnCount, known.typeOIDs.indices.allSatisfy({ column in
-                let name = PQfname(result, Int32(column))!
-                return known.typeOIDs[column] == PQftype(result, Int32(column))
-                    && known.names[column].utf8.elementsEqual(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name)))
-            }) {
+            if let known, known.typeOIDs.count == columnCount,
+                known.typeOIDs.indices.allSatisfy({ column in
+                    let name = PQfname(result, Int32(column))!
+                    return known.typeOIDs[column] == PQftype(result, Int32(column))
+                        && known.names[column].utf8.elementsEqual(UnsafeBufferPointer(start: UnsafeRawPointer(name).assumingMemoryBound(to: UInt8.self), count: strlen(name)))
+                })
+            {
                 columns = known
             } else {
                 var names: [String] = []

@@ -2,8 +2,8 @@ import CLibPQ
 import Foundation
 import Glibc
 import KTConfig
-import Synchronization
 public import Logging
+import Synchronization
 
 /// One PostgreSQL connection over libpq.
 ///
@@ -73,10 +73,12 @@ public final class PostgresConnection: Sendable {
         case .success(let handle):
             let connection = PostgresConnection(handle: handle.pointer, configuration: configuration, loop: loop)
             try connection.loop.register(connection.io)
-            logger.debug("Opened a PostgreSQL connection", metadata: [
-                "kt.db.host": "\(configuration.url.host)", "kt.db.database": "\(configuration.url.database ?? "")",
-                "kt.db.application": "\(configuration.applicationName)", "kt.db.pid": "\(connection.backendPID)",
-            ])
+            logger.debug(
+                "Opened a PostgreSQL connection",
+                metadata: [
+                    "kt.db.host": "\(configuration.url.host)", "kt.db.database": "\(configuration.url.database ?? "")",
+                    "kt.db.application": "\(configuration.applicationName)", "kt.db.pid": "\(connection.backendPID)",
+                ])
             return connection
         }
     }
@@ -116,11 +118,12 @@ public final class PostgresConnection: Sendable {
     /// PostgreSQL text cannot hold U+0000, and libpq would cut a value at it: a value holding
     /// one is refused before anything is sent.
     private static func rejectNUL(in request: LoopJob.Request) throws(KTDBError) {
-        let queries: [PostgresQuery] = switch request {
-        case .query(let query): [query]
-        case .scoped(let setup, let query): setup + [query]
-        case .simple, .close, .copyStart, .copyRead, .copyWrite, .copyEnd: []
-        }
+        let queries: [PostgresQuery] =
+            switch request {
+            case .query(let query): [query]
+            case .scoped(let setup, let query): setup + [query]
+            case .simple, .close, .copyStart, .copyRead, .copyWrite, .copyEnd: []
+            }
         for query in queries {
             for (index, value) in query.binds.values.enumerated() where value?.utf8.contains(0) == true {
                 throw KTDBError(code: .invalidArgument, message: "parameter $\(index + 1) contains a NUL character (U+0000), which PostgreSQL text cannot hold")

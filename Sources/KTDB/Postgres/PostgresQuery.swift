@@ -56,7 +56,8 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
         var previous: Character = " "
         while let character = characters.popFirst() {
             if character == "$", !(previous.isLetter || previous.isNumber || previous == "_" || previous == "$"),
-               let first = characters.first, first.isASCII, first.isNumber {
+                let first = characters.first, first.isASCII, first.isNumber
+            {
                 var digits = ""
                 while let next = characters.first, next.isASCII, next.isNumber { digits.append(next); characters.removeFirst() }
                 result += "$\(Int(digits)! + offset)"

@@ -1,9 +1,9 @@
 public import Foundation
 import KTConfig
-public import KTDB
+import KTDB
+import KTGraph
 import KTQdrant
 import Logging
-import KTGraph
 
 /// Progress of an export or an import: one event per part.
 public struct ArchiveProgress: Sendable {
@@ -70,8 +70,9 @@ extension GraphProvisioner {
             }
             let manifest = GraphArchiveManifest(
                 format: GraphArchiveFile.currentFormat, createdAt: Date(),
-                graph: .init(slug: graph.slug, name: graph.name, description: graph.description, graphType: graph.graphType,
-                             byokEnabled: graph.byokEnabled, contributeToPublic: graph.contributeToPublic, usePublicCache: graph.usePublicCache),
+                graph: .init(
+                    slug: graph.slug, name: graph.name, description: graph.description, graphType: graph.graphType,
+                    byokEnabled: graph.byokEnabled, contributeToPublic: graph.contributeToPublic, usePublicCache: graph.usePublicCache),
                 schemaVersions: versions, parts: parts)
             try writer.finish(manifest)
             logger.debug("graph exported", metadata: ["kt.graph": "\(slug)", "kt.archive.parts": "\(parts.count)"])
@@ -101,7 +102,8 @@ extension GraphProvisioner {
         for set in [MigrationSet.graphData, .writeData] {
             let known = Set(set.migrations.map(\.version))
             if let newer = manifest.schemaVersions[set.name]?.first(where: { !known.contains($0) }) {
-                throw KTProvisionError(code: .invalidArchive, message: "the archive's \(set.name) schema has migration \(newer), newer than this build's \(set.latestVersion): import it with a newer build")
+                throw KTProvisionError(
+                    code: .invalidArchive, message: "the archive's \(set.name) schema has migration \(newer), newer than this build's \(set.latestVersion): import it with a newer build")
             }
         }
         let info = manifest.graph

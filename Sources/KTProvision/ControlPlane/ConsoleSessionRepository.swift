@@ -1,7 +1,7 @@
 public import Foundation
 public import KTConfig
-public import Logging
 public import KTDB
+public import Logging
 
 /// A signed-in web console session: the user and token it was made from, and the CSRF token
 /// its forms carry.
@@ -41,12 +41,14 @@ public struct ConsoleSessionRepository: Sendable {
     /// Creates a session for `auth` lasting `lifetime`, and removes expired ones.
     public func create(for auth: AuthenticatedUser, lifetime: Duration) async throws -> IssuedConsoleSession {
         let id = SecureToken.make(), csrf = SecureToken.make()
-        let row = try await runner.run("""
+        let row = try await runner.run(
+            """
             WITH pruned AS (DELETE FROM console_sessions WHERE expires_at < now())
             INSERT INTO console_sessions (id_hash, token_id, csrf_token, expires_at)
             VALUES (\(UserRepository.digest(id)), \(auth.tokenID), \(csrf), now() + make_interval(secs => \(lifetime.timeInterval)))
             RETURNING expires_at
-            """, logger: logger).rows[0]
+            """, logger: logger
+        ).rows[0]
         return IssuedConsoleSession(id: Secret(id), session: ConsoleSession(auth: auth, csrfToken: csrf, expiresAt: try row.decode(0, as: Date.self)))
     }
 
@@ -54,7 +56,8 @@ public struct ConsoleSessionRepository: Sendable {
     /// or expired, its user inactive).
     public func session(id: String) async throws -> ConsoleSession? {
         guard id.count == 43, id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        let rows = try await runner.run("""
+        let rows = try await runner.run(
+            """
             SELECT u.id, u.email, u.display_name, u.is_active, u.is_superuser, u.created_at,
                    t.id AS token_id, t.graph_slugs, s.csrf_token, s.expires_at
             FROM console_sessions s JOIN api_tokens t ON t.id = s.token_id JOIN "user" u ON u.id = t.user_id
@@ -62,8 +65,9 @@ public struct ConsoleSessionRepository: Sendable {
               AND (t.expires_at IS NULL OR t.expires_at > now())
             """, logger: logger)
         guard let row = rows.first else { return nil }
-        let auth = AuthenticatedUser(user: try User(row: row), tokenID: try row.decode("token_id", as: UUID.self),
-                                     graphSlugs: try row.decode("graph_slugs", as: [String]?.self))
+        let auth = AuthenticatedUser(
+            user: try User(row: row), tokenID: try row.decode("token_id", as: UUID.self),
+            graphSlugs: try row.decode("graph_slugs", as: [String]?.self))
         return ConsoleSession(auth: auth, csrfToken: try row.decode("csrf_token", as: String.self), expiresAt: try row.decode("expires_at", as: Date.self))
     }
 

@@ -1,5 +1,5 @@
 public import Foundation
-public import KTDB
+import KTDB
 
 /// A graph's lifecycle status, as an open set of values.
 public struct GraphStatus: Sendable, Hashable, CustomStringConvertible {

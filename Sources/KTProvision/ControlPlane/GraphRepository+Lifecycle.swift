@@ -1,6 +1,6 @@
 public import Foundation
 import KTConfig
-public import KTDB
+import KTDB
 
 /// One change of a graph's row, recorded by the control plane's triggers.
 public struct GraphChange: Sendable, Hashable {
@@ -22,7 +22,8 @@ extension GraphRepository {
     /// gone, or lost the control plane). Of two concurrent callers exactly one gets the graph
     /// back, the other `nil`.
     public func claimForRetry(graphID: UUID, owner: UUID, lease: Duration) async throws -> Graph? {
-        try await graphs("""
+        try await graphs(
+            """
             UPDATE graphs SET status = \(GraphStatus.provisioning.rawValue), provisioning_owner = \(owner),
                               provisioning_heartbeat_at = clock_timestamp(), updated_at = now(),
                               provisioning_steps = '{}', provisioning_error = NULL
@@ -30,35 +31,41 @@ extension GraphRepository {
                 OR (status = \(GraphStatus.provisioning.rawValue)
                     AND (provisioning_heartbeat_at IS NULL OR provisioning_heartbeat_at < clock_timestamp() - make_interval(secs => \(lease.timeInterval)))))
             RETURNING \(unsafeRaw: Self.graphColumns)
-            """).first
+            """
+        ).first
     }
 
     /// Moves the graph from `provisioning` to `active`, only while `owner` still provisions it
     /// (a graph deleted or taken over meanwhile stays as it is). Returns `nil` when it did not move.
     public func activate(graphID: UUID, owner: UUID) async throws -> Graph? {
-        try await graphs("""
+        try await graphs(
+            """
             UPDATE graphs SET status = \(GraphStatus.active.rawValue), updated_at = now()
             WHERE id = \(graphID) AND status = \(GraphStatus.provisioning.rawValue) AND provisioning_owner = \(owner)
             RETURNING \(unsafeRaw: Self.graphColumns)
-            """).first
+            """
+        ).first
     }
 
     /// Moves the graph to `deleted` (a soft delete, or the first step of a hard delete) unless
     /// it is provisioning; a graph already `deleted` stays so (a hard delete that failed
     /// resumes from there). Returns `nil` when the graph is provisioning, default or gone.
     public func markDeleted(graphID: UUID) async throws -> Graph? {
-        try await graphs("""
+        try await graphs(
+            """
             UPDATE graphs SET status = \(GraphStatus.deleted.rawValue), updated_at = now()
             WHERE id = \(graphID) AND status IN (\(GraphStatus.active.rawValue), \(GraphStatus.error.rawValue), \(GraphStatus.deleted.rawValue))
               AND NOT is_default
             RETURNING \(unsafeRaw: Self.graphColumns)
-            """).first
+            """
+        ).first
     }
 
     /// Records why a hard delete did not finish (the graph stays `deleted`; running the hard
     /// delete again resumes it).
     public func recordDeleteFailure(graphID: UUID, reason: String) async throws {
-        try await runner.run("""
+        try await runner.run(
+            """
             UPDATE graphs SET provisioning_error = \(reason), updated_at = now()
             WHERE id = \(graphID) AND status = \(GraphStatus.deleted.rawValue)
             """, logger: logger)
@@ -66,7 +73,8 @@ extension GraphRepository {
 
     /// Appends a finished provisioning step to the graph's progress (while it is provisioning).
     public func recordProvisioningStep(graphID: UUID, step: String) async throws {
-        try await runner.run("""
+        try await runner.run(
+            """
             UPDATE graphs SET provisioning_steps = array_append(provisioning_steps, \(step))
             WHERE id = \(graphID) AND status = \(GraphStatus.provisioning.rawValue) AND NOT (\(step) = ANY(provisioning_steps))
             """, logger: logger)
@@ -74,7 +82,8 @@ extension GraphRepository {
 
     /// Moves a provisioning graph to `error`, recording why.
     public func recordProvisioningFailure(graphID: UUID, reason: String) async throws {
-        try await runner.run("""
+        try await runner.run(
+            """
             UPDATE graphs SET status = \(GraphStatus.error.rawValue), provisioning_error = \(reason), updated_at = now()
             WHERE id = \(graphID) AND status IN (\(GraphStatus.provisioning.rawValue), \(GraphStatus.error.rawValue))
             """, logger: logger)
@@ -84,7 +93,8 @@ extension GraphRepository {
     /// provisioning or another owner took it over.
     @discardableResult
     public func heartbeat(graphID: UUID, owner: UUID) async throws -> Bool {
-        let result = try await runner.run("""
+        let result = try await runner.run(
+            """
             UPDATE graphs SET provisioning_heartbeat_at = clock_timestamp()
             WHERE id = \(graphID) AND provisioning_owner = \(owner) AND status = \(GraphStatus.provisioning.rawValue)
             RETURNING id
@@ -97,7 +107,8 @@ extension GraphRepository {
     /// Returns their slugs.
     public func recoverAbandonedProvisioning(lease: Duration) async throws -> [String] {
         let seconds = lease.timeInterval
-        let result = try await runner.run("""
+        let result = try await runner.run(
+            """
             UPDATE graphs SET status = \(GraphStatus.error.rawValue), updated_at = now(),
                               provisioning_error = 'the process provisioning it stopped before it finished'
             WHERE status = \(GraphStatus.provisioning.rawValue)
@@ -112,14 +123,16 @@ extension GraphRepository {
     /// The changes recorded in the last `window`, oldest first.
     public func recentChanges(within window: Duration) async throws -> [GraphChange] {
         let seconds = window.timeInterval
-        let result = try await runner.run("""
+        let result = try await runner.run(
+            """
             SELECT id, graph_id, slug, change FROM graph_changes
             WHERE changed_at > clock_timestamp() - make_interval(secs => \(seconds))
             ORDER BY id
             """, logger: logger)
         return try result.rows.map { row throws(KTDBError) in
-            GraphChange(id: try row.decode(0, as: Int64.self), graphID: try row.decode(1, as: UUID.self),
-                        slug: try row.decode(2, as: String.self), change: try row.decode(3, as: String.self))
+            GraphChange(
+                id: try row.decode(0, as: Int64.self), graphID: try row.decode(1, as: UUID.self),
+                slug: try row.decode(2, as: String.self), change: try row.decode(3, as: String.self))
         }
     }
 
@@ -148,7 +161,8 @@ extension GraphRepository {
         }
         guard !failed.isEmpty else { return }
         let ids = failed.keys.map(\.uuidString), reasons = failed.keys.map { failed[$0]! }
-        try await runner.run("""
+        try await runner.run(
+            """
             UPDATE graphs SET schema_error = f.reason
             FROM unnest(\(ids)::uuid[], \(reasons)::text[]) AS f(id, reason)
             WHERE graphs.id = f.id

@@ -1,7 +1,7 @@
 public import Foundation
 import KTConfig
-public import Logging
 public import KTDB
+public import Logging
 
 /// The control-plane repository: graphs, members and database connections, in the `public`
 /// schema of the system graph-db.
@@ -55,7 +55,8 @@ public struct GraphRepository: Sendable {
         if isSuperuser {
             return try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE status <> 'deleted' ORDER BY is_default DESC, name")
         }
-        return try await graphs("""
+        return try await graphs(
+            """
             SELECT \(unsafeRaw: Self.graphColumns) FROM graphs g
             WHERE g.status <> 'deleted'
               AND (g.is_default OR EXISTS (SELECT 1 FROM graph_members m WHERE m.graph_id = g.id AND m.user_id = \(userID)))
@@ -148,10 +149,12 @@ public struct GraphRepository: Sendable {
     @discardableResult
     public func addMember(graphID: UUID, userID: UUID, role: GraphRole = .reader) async throws -> GraphMember {
         do {
-            let row = try await runner.run("""
+            let row = try await runner.run(
+                """
                 INSERT INTO graph_members (id, graph_id, user_id, role) VALUES (\(UUID()), \(graphID), \(userID), \(role.rawValue))
                 RETURNING id, graph_id, user_id, role, created_at
-                """, logger: logger).rows[0]
+                """, logger: logger
+            ).rows[0]
             return try GraphMember(row: row)
         } catch let error as KTDBError where error.isUniqueViolation {
             throw KTDBError(code: .conflict, message: "the user is already a member of the graph", sqlState: error.sqlState)
@@ -161,10 +164,12 @@ public struct GraphRepository: Sendable {
     /// Changes a member's role; returns the member, or `nil` if not a member.
     @discardableResult
     public func updateMemberRole(graphID: UUID, userID: UUID, role: GraphRole) async throws -> GraphMember? {
-        try await runner.run("""
+        try await runner.run(
+            """
             UPDATE graph_members SET role = \(role.rawValue) WHERE graph_id = \(graphID) AND user_id = \(userID)
             RETURNING id, graph_id, user_id, role, created_at
-            """, logger: logger).first.map { row throws(KTDBError) in try GraphMember(row: row) }
+            """, logger: logger
+        ).first.map { row throws(KTDBError) in try GraphMember(row: row) }
     }
 
     /// Removes a member; returns whether there was one.
@@ -175,13 +180,16 @@ public struct GraphRepository: Sendable {
 
     /// The members of a graph with their e-mail address and display name, oldest first.
     public func memberDetails(graphID: UUID) async throws -> [GraphMemberDetail] {
-        try await runner.run("""
+        try await runner.run(
+            """
             SELECT m.id, m.graph_id, m.user_id, m.role, m.created_at, u.email, u.display_name
             FROM graph_members m JOIN "user" u ON u.id = m.user_id
             WHERE m.graph_id = \(graphID) ORDER BY m.created_at, m.id
-            """, logger: logger).rows.map { row throws(KTDBError) in
-            GraphMemberDetail(member: try GraphMember(row: row), email: try row.decode("email", as: String.self),
-                              displayName: try row.decode("display_name", as: String?.self))
+            """, logger: logger
+        ).rows.map { row throws(KTDBError) in
+            GraphMemberDetail(
+                member: try GraphMember(row: row), email: try row.decode("email", as: String.self),
+                displayName: try row.decode("display_name", as: String?.self))
         }
     }
 
@@ -190,9 +198,11 @@ public struct GraphRepository: Sendable {
         guard !graphIDs.isEmpty else { return [:] }
         let ids = graphIDs.map(\.uuidString)
         var counts: [UUID: Int] = [:]
-        for row in try await runner.run("""
+        for row in try await runner.run(
+            """
             SELECT graph_id, count(*) AS n FROM graph_members WHERE graph_id = ANY(\(ids)::uuid[]) GROUP BY graph_id
-            """, logger: logger).rows {
+            """, logger: logger
+        ).rows {
             counts[try row.decode("graph_id", as: UUID.self)] = try row.decode("n", as: Int.self)
         }
         return counts
@@ -279,10 +289,12 @@ public struct GraphRepository: Sendable {
             throw KTDBError(code: .invalidArgument, message: "name and config_key have 1 to 200 characters")
         }
         do {
-            let row = try await runner.run("""
+            let row = try await runner.run(
+                """
                 INSERT INTO database_connections (id, name, config_key) VALUES (\(UUID()), \(name), \(configKey))
                 RETURNING id, name, config_key, created_at
-                """, logger: logger).rows[0]
+                """, logger: logger
+            ).rows[0]
             return try DatabaseConnectionRecord(row: row)
         } catch let error as KTDBError where error.isUniqueViolation {
             throw KTDBError(code: .conflict, message: "a database connection with this name or config_key already exists", sqlState: error.sqlState)

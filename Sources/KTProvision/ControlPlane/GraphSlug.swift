@@ -1,4 +1,5 @@
 public import KTDB
+
 /// A validated graph slug: `^[a-z0-9][a-z0-9_]{1,55}[a-z0-9]$`, never `default`.
 ///
 /// The length limit keeps the schema name `graph_<slug>` within PostgreSQL's 63-byte limit

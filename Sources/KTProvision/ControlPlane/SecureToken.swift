@@ -1,5 +1,5 @@
 import Foundation
-public import KTDB
+import KTDB
 
 /// Random values for credentials: API tokens (with a `kt_` prefix), console session ids and
 /// CSRF tokens.

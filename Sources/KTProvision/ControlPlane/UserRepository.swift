@@ -1,8 +1,8 @@
-public import Foundation
 import Crypto
+public import Foundation
 public import KTConfig
-public import Logging
 public import KTDB
+public import Logging
 
 /// A row of the `user` table (no password hash: API tokens authenticate).
 public struct User: Sendable, Hashable {
@@ -81,14 +81,17 @@ public struct UserRepository: Sendable {
         let normalized = email.trimmingCharacters(in: .whitespaces).lowercased()
         let parts = normalized.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, normalized.unicodeScalars.count <= 320,
-              !normalized.contains(where: \.isWhitespace) else {
+            !normalized.contains(where: \.isWhitespace)
+        else {
             throw KTDBError(code: .invalidArgument, message: "'\(email)' is not an e-mail address")
         }
         do {
-            let row = try await runner.run("""
+            let row = try await runner.run(
+                """
                 INSERT INTO "user" (id, email, is_superuser, display_name) VALUES (\(UUID()), \(normalized), \(isSuperuser), \(displayName))
                 RETURNING \(unsafeRaw: Self.userColumns)
-                """, logger: logger).rows[0]
+                """, logger: logger
+            ).rows[0]
             return try User(row: row)
         } catch let error as KTDBError where error.isUniqueViolation {
             throw KTDBError(code: .conflict, message: "a user with this e-mail address already exists", sqlState: error.sqlState)
@@ -114,7 +117,8 @@ public struct UserRepository: Sendable {
         let token = "kt_" + SecureToken.make()
         let id = UUID()
         do {
-            try await runner.run("""
+            try await runner.run(
+                """
                 INSERT INTO api_tokens (id, user_id, name, token_hash, graph_slugs)
                 VALUES (\(id), \(userID), \(name), \(Self.digest(token)), \(graphSlugs))
                 """, logger: logger)
@@ -137,7 +141,8 @@ public struct UserRepository: Sendable {
     /// Reads only.
     public func verify(token: String) async throws -> AuthenticatedUser? {
         guard token.hasPrefix("kt_"), token.count < 200 else { return nil }
-        let rows = try await runner.run("""
+        let rows = try await runner.run(
+            """
             SELECT u.id, u.email, u.display_name, u.is_active, u.is_superuser, u.created_at, t.id AS token_id, t.graph_slugs
             FROM api_tokens t JOIN "user" u ON u.id = t.user_id
             WHERE t.token_hash = \(Self.digest(token)) AND u.is_active AND (t.expires_at IS NULL OR t.expires_at > now())
@@ -154,7 +159,8 @@ public struct UserRepository: Sendable {
     /// is recorded less than a minute before `date` is left as it is.
     public func recordTokenUse(_ tokenIDs: [UUID], at date: Date) async throws {
         guard !tokenIDs.isEmpty else { return }
-        try await runner.run("""
+        try await runner.run(
+            """
             UPDATE api_tokens SET last_used_at = \(date)
             WHERE id = ANY(\(tokenIDs.map(\.uuidString))::uuid[])
               AND (last_used_at IS NULL OR last_used_at < \(date)::timestamptz - interval '1 minute')

@@ -36,42 +36,45 @@ extension GraphMover {
                 let tables = try await SchemaTable.list(schema, on: connection, logger: logger)
                 try await connection.withTransaction(logger: logger) { t in
                     try await t.query("SELECT set_config('lock_timeout', '10s', true)")
-                    try await t.connection.execute(simple: """
-                        CREATE TABLE IF NOT EXISTS \(schema.quoted).kt_move_changes (table_name text NOT NULL, key jsonb);
-                        CREATE OR REPLACE FUNCTION \(recorder)() RETURNS trigger LANGUAGE plpgsql AS $kt$
-                        DECLARE
-                            new_key jsonb;
-                            old_key jsonb;
-                        BEGIN
-                            IF TG_LEVEL = 'STATEMENT' THEN
-                                INSERT INTO \(schema.quoted).kt_move_changes VALUES (TG_TABLE_NAME, NULL);
-                                RETURN NULL;
-                            END IF;
-                            IF TG_OP <> 'DELETE' THEN
-                                SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) INTO new_key FROM unnest(TG_ARGV) k;
-                                INSERT INTO \(schema.quoted).kt_move_changes VALUES (TG_TABLE_NAME, new_key);
-                            END IF;
-                            IF TG_OP <> 'INSERT' THEN
-                                SELECT jsonb_object_agg(k, to_jsonb(OLD) -> k) INTO old_key FROM unnest(TG_ARGV) k;
-                                IF old_key IS DISTINCT FROM new_key THEN
-                                    INSERT INTO \(schema.quoted).kt_move_changes VALUES (TG_TABLE_NAME, old_key);
+                    try await t.connection.execute(
+                        simple: """
+                            CREATE TABLE IF NOT EXISTS \(schema.quoted).kt_move_changes (table_name text NOT NULL, key jsonb);
+                            CREATE OR REPLACE FUNCTION \(recorder)() RETURNS trigger LANGUAGE plpgsql AS $kt$
+                            DECLARE
+                                new_key jsonb;
+                                old_key jsonb;
+                            BEGIN
+                                IF TG_LEVEL = 'STATEMENT' THEN
+                                    INSERT INTO \(schema.quoted).kt_move_changes VALUES (TG_TABLE_NAME, NULL);
+                                    RETURN NULL;
                                 END IF;
-                            END IF;
-                            RETURN NULL;
-                        END $kt$
-                        """, logger: logger)
+                                IF TG_OP <> 'DELETE' THEN
+                                    SELECT jsonb_object_agg(k, to_jsonb(NEW) -> k) INTO new_key FROM unnest(TG_ARGV) k;
+                                    INSERT INTO \(schema.quoted).kt_move_changes VALUES (TG_TABLE_NAME, new_key);
+                                END IF;
+                                IF TG_OP <> 'INSERT' THEN
+                                    SELECT jsonb_object_agg(k, to_jsonb(OLD) -> k) INTO old_key FROM unnest(TG_ARGV) k;
+                                    IF old_key IS DISTINCT FROM new_key THEN
+                                        INSERT INTO \(schema.quoted).kt_move_changes VALUES (TG_TABLE_NAME, old_key);
+                                    END IF;
+                                END IF;
+                                RETURN NULL;
+                            END $kt$
+                            """, logger: logger)
                     for table in tables {
                         // Column names passed as trigger arguments: catalog names, validated.
                         let arguments = table.primaryKey.map { "'\($0)'" }.joined(separator: ", ")
-                        let rowTrigger = table.primaryKey.isEmpty
+                        let rowTrigger =
+                            table.primaryKey.isEmpty
                             ? "CREATE TRIGGER kt_move_record AFTER INSERT OR UPDATE OR DELETE ON \(table.name.sql) FOR EACH STATEMENT EXECUTE FUNCTION \(recorder)()"
                             : "CREATE TRIGGER kt_move_record AFTER INSERT OR UPDATE OR DELETE ON \(table.name.sql) FOR EACH ROW EXECUTE FUNCTION \(recorder)(\(arguments))"
-                        try await t.connection.execute(simple: """
-                            DROP TRIGGER IF EXISTS kt_move_record ON \(table.name.sql);
-                            DROP TRIGGER IF EXISTS kt_move_record_truncate ON \(table.name.sql);
-                            \(rowTrigger);
-                            CREATE TRIGGER kt_move_record_truncate AFTER TRUNCATE ON \(table.name.sql) FOR EACH STATEMENT EXECUTE FUNCTION \(recorder)()
-                            """, logger: logger)
+                        try await t.connection.execute(
+                            simple: """
+                                DROP TRIGGER IF EXISTS kt_move_record ON \(table.name.sql);
+                                DROP TRIGGER IF EXISTS kt_move_record_truncate ON \(table.name.sql);
+                                \(rowTrigger);
+                                CREATE TRIGGER kt_move_record_truncate AFTER TRUNCATE ON \(table.name.sql) FOR EACH STATEMENT EXECUTE FUNCTION \(recorder)()
+                                """, logger: logger)
                     }
                 }
             }
@@ -89,22 +92,24 @@ extension GraphMover {
                 let tables = try await SchemaTable.list(schema, on: connection, logger: logger).filter { graphSide || !Self.unfenced.contains($0.name.name) }
                 try await connection.withTransaction(logger: logger) { t in
                     try await t.query("SELECT set_config('lock_timeout', '10s', true)")
-                    try await t.connection.execute(simple: """
-                        CREATE OR REPLACE FUNCTION \(fence)() RETURNS trigger LANGUAGE plpgsql AS $kt$
-                        BEGIN
-                            IF \(graphSide ? "coalesce(current_setting('kt.writer', true), '') = 'sync'" : "false") THEN
-                                RETURN NULL;
-                            END IF;
-                            RAISE EXCEPTION 'graph is moving to another database pair; retry shortly' USING ERRCODE = '\(GraphProvisioner.writesPausedSQLState)';
-                        END $kt$
-                        """, logger: logger)
-                    for table in tables {
-                        try await t.connection.execute(simple: """
-                            CREATE TRIGGER kt_move_fence BEFORE INSERT OR UPDATE OR DELETE ON \(table.name.sql)
-                                FOR EACH STATEMENT EXECUTE FUNCTION \(fence)();
-                            CREATE TRIGGER kt_move_fence_truncate BEFORE TRUNCATE ON \(table.name.sql)
-                                FOR EACH STATEMENT EXECUTE FUNCTION \(fence)()
+                    try await t.connection.execute(
+                        simple: """
+                            CREATE OR REPLACE FUNCTION \(fence)() RETURNS trigger LANGUAGE plpgsql AS $kt$
+                            BEGIN
+                                IF \(graphSide ? "coalesce(current_setting('kt.writer', true), '') = 'sync'" : "false") THEN
+                                    RETURN NULL;
+                                END IF;
+                                RAISE EXCEPTION 'graph is moving to another database pair; retry shortly' USING ERRCODE = '\(GraphProvisioner.writesPausedSQLState)';
+                            END $kt$
                             """, logger: logger)
+                    for table in tables {
+                        try await t.connection.execute(
+                            simple: """
+                                CREATE TRIGGER kt_move_fence BEFORE INSERT OR UPDATE OR DELETE ON \(table.name.sql)
+                                    FOR EACH STATEMENT EXECUTE FUNCTION \(fence)();
+                                CREATE TRIGGER kt_move_fence_truncate BEFORE TRUNCATE ON \(table.name.sql)
+                                    FOR EACH STATEMENT EXECUTE FUNCTION \(fence)()
+                                """, logger: logger)
                     }
                 }
             }
@@ -115,11 +120,12 @@ extension GraphMover {
     func removeFences() async throws {
         try await source.withConnections(application: application, logger: logger) { graphDB, writeDB in
             for connection in [writeDB, graphDB] {
-                try await connection.execute(simple: """
-                    DROP FUNCTION IF EXISTS \(fence)() CASCADE;
-                    DROP FUNCTION IF EXISTS \(recorder)() CASCADE;
-                    DROP TABLE IF EXISTS \(schema.quoted).kt_move_changes
-                    """, logger: logger)
+                try await connection.execute(
+                    simple: """
+                        DROP FUNCTION IF EXISTS \(fence)() CASCADE;
+                        DROP FUNCTION IF EXISTS \(recorder)() CASCADE;
+                        DROP TABLE IF EXISTS \(schema.quoted).kt_move_changes
+                        """, logger: logger)
             }
         }
     }
@@ -133,10 +139,12 @@ extension GraphMover {
     func catchUp(from: PostgresConnection, to: PostgresConnection) async throws -> (tables: [ChangedTable], rows: Int) {
         let tables = try await SchemaTable.list(schema, on: from, logger: logger)
         var recorded: [String: (keys: String, whole: Bool)] = [:]
-        for row in try await from.query("""
+        for row in try await from.query(
+            """
             SELECT table_name, coalesce(jsonb_agg(DISTINCT key) FILTER (WHERE key IS NOT NULL), '[]')::text, bool_or(key IS NULL)
             FROM \(TableName("kt_move_changes", in: schema)) GROUP BY table_name
-            """, logger: logger).rows {
+            """, logger: logger
+        ).rows {
             recorded[try row.decode(0, as: String.self)] = (try row.decode(1, as: String.self), try row.decode(2, as: Bool.self))
         }
         let changed = tables.compactMap { table in
@@ -169,10 +177,14 @@ extension GraphMover {
         for change in changed {
             let table = change.table, name = table.name.sql, columns = SchemaTable.columnList(table.columns)
             let others = table.columns.filter { !table.primaryKey.contains($0) }
-            let conflict = change.whole ? "" : others.isEmpty
-                ? "ON CONFLICT (\(SchemaTable.columnList(table.primaryKey))) DO NOTHING"
-                : "ON CONFLICT (\(SchemaTable.columnList(table.primaryKey))) DO UPDATE SET " + others.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
-            try await to.query("""
+            let conflict =
+                change.whole
+                ? ""
+                : others.isEmpty
+                    ? "ON CONFLICT (\(SchemaTable.columnList(table.primaryKey))) DO NOTHING"
+                    : "ON CONFLICT (\(SchemaTable.columnList(table.primaryKey))) DO UPDATE SET " + others.map { "\"\($0)\" = EXCLUDED.\"\($0)\"" }.joined(separator: ", ")
+            try await to.query(
+                """
                 INSERT INTO \(unsafeRaw: name) (\(unsafeRaw: columns)) SELECT \(unsafeRaw: columns) \
                 FROM jsonb_populate_recordset(NULL::\(unsafeRaw: name), \(current[table.name.name] ?? "[]")::jsonb) \(unsafeRaw: conflict)
                 """, logger: logger)
@@ -188,7 +200,8 @@ extension GraphMover {
     func verify(_ changed: [ChangedTable], from: PostgresConnection, to: PostgresConnection) async throws {
         for change in changed {
             let name = change.table.name.sql
-            let query: PostgresQuery = "SELECT (SELECT count(*) FROM \(unsafeRaw: name)), count(*), \(unsafeRaw: Self.rowHashSum) FROM \(unsafeRaw: name) r WHERE "
+            let query: PostgresQuery =
+                "SELECT (SELECT count(*) FROM \(unsafeRaw: name)), count(*), \(unsafeRaw: Self.rowHashSum) FROM \(unsafeRaw: name) r WHERE "
                 + change.condition("r")
             let expected = try await from.query(query, logger: logger).rows[0], copied = try await to.query(query, logger: logger).rows[0]
             let digest = { (row: PostgresRow) in "\(try row.decode(0, as: Int.self)) rows, \(try row.decode(1, as: Int.self)) changed, sum \(try row.decode(2, as: String.self))" }

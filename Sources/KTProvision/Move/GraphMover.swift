@@ -135,7 +135,8 @@ struct GraphMover: Sendable {
                     async let after = Self.digests(tables, on: to, logger: logger)
                     let (expected, copied) = try await (before, after)
                     for table in tables where expected[table.name.name] != copied[table.name.name] {
-                        throw KTProvisionError(code: .stepFailed, message: "table \(table.name.name) differs after the copy (\(expected[table.name.name] ?? "") against \(copied[table.name.name] ?? "missing"))")
+                        throw KTProvisionError(
+                            code: .stepFailed, message: "table \(table.name.name) differs after the copy (\(expected[table.name.name] ?? "") against \(copied[table.name.name] ?? "missing"))")
                     }
                     try await to.execute(simple: "COMMIT", logger: logger)
                     try await from.execute(simple: "COMMIT", logger: logger)

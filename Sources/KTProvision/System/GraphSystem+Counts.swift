@@ -30,7 +30,8 @@ extension GraphSystem {
             let connection = graph.databaseConnectionID.flatMap { connections[$0] }
             if graph.databaseConnectionID != nil, connection == nil { continue }
             guard let targets = try? GraphTargets.resolve(for: graph, connection: connection, settings: settings),
-                  let pool = try? resources.pool(for: targets.graphEndpoint) else { continue }
+                let pool = try? resources.pool(for: targets.graphEndpoint)
+            else { continue }
             byDatabase[ObjectIdentifier(pool), default: (pool, [])].graphs.append((graph.id, targets.schema.rawValue))
         }
         return await withTaskGroup(of: [UUID: Int].self) { group in
@@ -46,7 +47,8 @@ extension GraphSystem {
             // Driven by the schema names through pg_class's (relname, relnamespace) index; the
             // statistics function runs for those tables only (pg_stat_user_tables would compute
             // it for every table of the database).
-            let result = try await DatabaseSession(pool: pool).query("""
+            let result = try await DatabaseSession(pool: pool).query(
+                """
                 SELECT s.name, pg_stat_get_live_tuples(c.oid)
                 FROM unnest(\(graphs.map(\.schema))::text[]) AS s(name)
                 JOIN pg_namespace n ON n.nspname = s.name

@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 import KTConfig
 import KTDB
 import KTQdrant
 public import Logging
+import Synchronization
 
 extension GraphSystem {
     /// What is down, checked now and side by side, each check bounded by `timeout`: the control

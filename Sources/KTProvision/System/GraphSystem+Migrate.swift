@@ -1,9 +1,9 @@
 public import Foundation
 import KTConfig
 public import KTDB
+public import KTGraph
 import Logging
 import Metrics
-public import KTGraph
 
 /// What a migrate-all did to one graph.
 public struct GraphMigrationOutcome: Sendable, Hashable {

@@ -46,10 +46,12 @@ final class SharedResources: Sendable {
             return (pool, true)
         }
         if created {
-            logger.debug("Opened a database pool", metadata: [
-                "kt.db.pool": "\(endpoint)", "kt.db.pooler": "\(endpoint.throughPooler)",
-                "kt.db.pool_max": "\(endpoint.pool.maximumConnections)",
-            ])
+            logger.debug(
+                "Opened a database pool",
+                metadata: [
+                    "kt.db.pool": "\(endpoint)", "kt.db.pooler": "\(endpoint.throughPooler)",
+                    "kt.db.pool_max": "\(endpoint.pool.maximumConnections)",
+                ])
             announce.yield(pool)
         }
         return pool
