@@ -169,49 +169,63 @@ public struct SyncEngine: Sendable {
     /// - Parameter clearing: whether the retry queue may hold rows of this graph (to be cleared
     ///   as they are applied); without any, no statement is spent on it.
     private func syncTable(_ table: String, _ w: PostgresTransaction, since start: Date, bound: Date, clearing: Bool, _ report: inout Report) async throws {
-        var next: Task<Batch?, any Error>?, bookkeeping: Task<Report, any Error>?
-        do {
-            var mark = start, count = 0
-            var batch = try await readBatch(table, after: start, watermark: start, w)
-            while let current = batch {
-                count += 1
-                let last = current.last
-                let more = current.rows.count >= settings.batchSize && last < bound
-                if more && count >= Self.batchesPerTable { report.reachedBatchLimit = true }
-                next = more && count < Self.batchesPerTable ? Task { try await readBatch(table, after: last, watermark: start, w) } : nil
-                var applied = Report()
-                let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
-                let target = Self.watermarkTarget(from: mark, through: last, bound: bound)
-                if let target { mark = target }
-                guard let reading = next else {
-                    // The table's last batch: its bookkeeping joins the cycle's transaction (no
-                    // read ahead is using it), after the earlier batches' in order.
-                    report.add(try await bookkeeping?.value ?? Report())
-                    bookkeeping = nil
-                    report.add(applied)
-                    report.add(try await record(outcomes, retrying: false, clearing: clearing, on: w))
-                    if let target { try await setWatermark(table, target, on: w) }
-                    break
-                }
-                // While the next batch is read on the cycle's transaction, the bookkeeping runs
-                // on a connection of its own.
-                bookkeeping = Task { [bookkeeping] in
-                    var done = try await bookkeeping?.value ?? Report()
-                    done.add(applied)
-                    done.add(try await record(outcomes, retrying: false, clearing: clearing, on: writeSession))
-                    if let target { try await setWatermark(table, target, on: writeSession) }
+        // Structured: the read-ahead is an `async let` of each round, the bookkeeping one child
+        // task that takes the batches' outcomes in order. Both end (cancelled, then awaited)
+        // before this returns or throws, so no statement outlives the cycle's transaction.
+        let (earlier, pending) = AsyncStream<Bookkeeping>.makeStream()
+        report.add(
+            try await withThrowingTaskGroup(of: Report.self) { group in
+                group.addTask {
+                    var done = Report()
+                    for await item in earlier {
+                        try Task.checkCancellation()
+                        done.add(item.applied)
+                        done.add(try await record(item.outcomes, retrying: false, clearing: clearing, on: writeSession))
+                        if let target = item.target { try await setWatermark(table, target, on: writeSession) }
+                    }
                     return done
                 }
-                batch = try await reading.value
-                next = nil
-            }
-            report.add(try await bookkeeping?.value ?? Report())
-        } catch {
-            // Never leave a statement running on the cycle's connections.
-            _ = await next?.result
-            _ = await bookkeeping?.result
-            throw error
-        }
+                defer { pending.finish() }
+                var total = Report(), mark = start, count = 0
+                var batch = try await readBatch(table, after: start, watermark: start, w)
+                while let current = batch {
+                    count += 1
+                    let last = current.last
+                    let more = current.rows.count >= settings.batchSize && last < bound
+                    if more && count >= Self.batchesPerTable { total.reachedBatchLimit = true }
+                    let readsAhead = more && count < Self.batchesPerTable
+                    async let ahead: Batch? = readsAhead ? readBatch(table, after: last, watermark: start, w) : nil
+                    var applied = Report()
+                    let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
+                    let target = Self.watermarkTarget(from: mark, through: last, bound: bound)
+                    if let target { mark = target }
+                    guard readsAhead else {
+                        // The table's last batch: its bookkeeping joins the cycle's transaction (no
+                        // read ahead is using it), after the earlier batches' in order.
+                        pending.finish()
+                        total.add(try await group.next() ?? Report())
+                        total.add(applied)
+                        total.add(try await record(outcomes, retrying: false, clearing: clearing, on: w))
+                        if let target { try await setWatermark(table, target, on: w) }
+                        _ = try await ahead
+                        return total
+                    }
+                    // While the next batch is read on the cycle's transaction, the bookkeeping runs
+                    // on a connection of its own.
+                    pending.yield(Bookkeeping(applied: applied, outcomes: outcomes, target: target))
+                    batch = try await ahead
+                }
+                pending.finish()
+                total.add(try await group.next() ?? Report())
+                return total
+            })
+    }
+
+    /// A batch's queue entries and watermark, written beside the next batch's read.
+    private struct Bookkeeping: Sendable {
+        var applied: Report
+        var outcomes: [Outcome]
+        var target: Date?
     }
 
     private func syncTombstones(_ w: PostgresTransaction, since: Date, bound: Date, _ report: inout Report) async throws {
