@@ -138,23 +138,21 @@ public struct ReadGraphEngine: Sendable {
     }
 
     /// Trigram-similar concepts, best first (pg_trgm).
-    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5) async throws -> [GraphNode] {
-        try await nodes("WHERE public.similarity(concept, \(text)) >= \(threshold) ORDER BY public.similarity(concept, \(text)) DESC, concept LIMIT \(limit)")
+    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: String? = nil) async throws -> [GraphNode] {
+        try await nodes(
+            """
+            WHERE public.similarity(concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR node_type = \(nodeType))
+            ORDER BY public.similarity(concept, \(text)) DESC, concept LIMIT \(limit)
+            """)
     }
 
     /// Nodes near `embedding` in Qdrant, in Qdrant's order.
-    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10) async throws -> [GraphNode] {
+    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: String? = nil) async throws -> [GraphNode] {
         guard let qdrant else { return [] }
-        let hits = try await qdrant.query(collections.nodes, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold))
+        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0))]) }
+        let hits = try await qdrant.query(collections.nodes, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold, filter: filter))
         let found = Dictionary(try await nodes(ids: hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return hits.compactMap { $0.uuid.flatMap { found[$0] } }
-    }
-
-    /// `is_node_stale` (shared with ``WorkerGraphEngine``).
-    public func isNodeStale(_ node: GraphNode, now: Date = Date()) -> Bool { NodeMetrics.isStale(node, now: now) }
-    /// `compute_richness` (shared with ``WorkerGraphEngine``).
-    public func computeRichness(_ node: GraphNode, factCount: Int, dimensionCount: Int) -> Double {
-        NodeMetrics.richness(node, factCount: factCount, dimensionCount: dimensionCount)
     }
 
     // MARK: Sources and reports

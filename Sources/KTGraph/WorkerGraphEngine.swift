@@ -298,13 +298,6 @@ public struct WorkerGraphEngine: Sendable {
         }
     }
 
-    /// `is_node_stale` (shared with ``ReadGraphEngine``).
-    public func isNodeStale(_ node: GraphNode, now: Date = Date()) -> Bool { NodeMetrics.isStale(node, now: now) }
-    /// `compute_richness` (shared with ``ReadGraphEngine``).
-    public func computeRichness(_ node: GraphNode, factCount: Int, dimensionCount: Int) -> Double {
-        NodeMetrics.richness(node, factCount: factCount, dimensionCount: dimensionCount)
-    }
-
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern.
