@@ -51,6 +51,7 @@ extension Settings {
     /// - `SYNC_INTERVAL_SECONDS`, `SYNC_BATCH_SIZE`, `SYNC_MAX_RETRIES`, `SYNC_RETRY_BASE_SECONDS`, `SYNC_TASK_TIMEOUT_MINUTES`,
     ///   `SYNC_PARALLELISM` (graphs synced at once per database pair, default 8)
     /// - `MIGRATION_PARALLELISM` (graphs migrated at once per database, default 4)
+    /// - `KT_PG_EVENT_LOOPS` (PostgreSQL event loop threads, 1–64; default one per processor)
     /// - `EMBEDDING_DIMENSIONS`, `EMBEDDING_BASE_URL`, `EMBEDDING_MODEL`, `EMBEDDING_API_KEY` (secret)
     ///   (`embeddings.dimensions`, `embeddings.base_url`, `embeddings.model`, `embeddings.api_key`)
     /// - `RUN_MIGRATIONS_ON_STARTUP` (`orchestrator.run_migrations_on_startup`)
@@ -162,6 +163,7 @@ extension Settings {
         sync.taskTimeout = try seconds("sync_task_timeout_minutes", sync.taskTimeout, scale: 60)
         sync.parallelism = try int("sync_parallelism", sync.parallelism)
         migrationParallelism = try int("migration_parallelism", migrationParallelism)
+        if string("kt_pg_event_loops") != nil { postgresEventLoops = try int("kt_pg_event_loops", 0) }
 
         // graph_databases, lowest priority first: YAML section, EXTRA_DB_* discovery, GRAPH_DATABASES JSON.
         var databases = try GraphDatabaseConfig.entries(fromYAML: sources.yamlGraphDatabases)

@@ -46,6 +46,9 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
     /// How many graphs' schemas a migrate-all migrates at once on each database
     /// (`MIGRATION_PARALLELISM`, default 4).
     public var migrationParallelism: Int
+    /// How many PostgreSQL event loops (threads) the process runs (`KT_PG_EVENT_LOOPS`, 1–64;
+    /// `nil`: one per processor). Set before the first connection.
+    public var postgresEventLoops: Int?
     /// The write-db → graph-db sync.
     public var sync: SyncSettings
     /// Problems found while loading that did not stop the load (see ``validate()``).
@@ -76,6 +79,7 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         self.embeddingAPIKey = nil
         self.runMigrationsOnStartup = true
         self.migrationParallelism = 4
+        self.postgresEventLoops = nil
         self.sync = SyncSettings()
         self.loadIssues = []
     }
@@ -132,6 +136,9 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         if sync.batchSize < 1 { issues.append(SettingsIssue(key: "sync_batch_size", message: "must be at least 1")) }
         if sync.parallelism < 1 { issues.append(SettingsIssue(key: "sync_parallelism", message: "must be at least 1")) }
         if migrationParallelism < 1 { issues.append(SettingsIssue(key: "migration_parallelism", message: "must be at least 1")) }
+        if let loops = postgresEventLoops, !(1...64).contains(loops) {
+            issues.append(SettingsIssue(key: "kt_pg_event_loops", message: "must be 1 to 64"))
+        }
         return issues
     }
 

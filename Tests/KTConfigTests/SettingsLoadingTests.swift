@@ -73,6 +73,16 @@ struct SettingsLoadingTests {
         #expect(settings.effectiveWriteSSLMode == .verifyFull)
     }
 
+    @Test("the PostgreSQL event loop count is configuration: unset by default, KT_PG_EVENT_LOOPS sets it, outside 1-64 it is a validation issue")
+    func eventLoops() async throws {
+        #expect(try await Settings.load(environment: try files(), logger: logger).postgresEventLoops == nil)
+        var env = try files()
+        env["KT_PG_EVENT_LOOPS"] = "3"
+        #expect(try await Settings.load(environment: env, logger: logger).postgresEventLoops == 3)
+        env["KT_PG_EVENT_LOOPS"] = "0"
+        #expect(try await Settings.load(environment: env, logger: logger).validate().map(\.key).contains("kt_pg_event_loops"))
+    }
+
     @Test("a malformed value is an error naming the key")
     func invalidValue() async throws {
         var env = try files()

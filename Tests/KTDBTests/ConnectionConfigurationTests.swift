@@ -29,3 +29,18 @@ struct ConnectionConfigurationTests {
         #expect(keywords(configuration)["tcp_user_timeout"] == "900")
     }
 }
+
+@Suite("PostgreSQL event loops")
+struct PostgresEventLoopsTests {
+    @Test("the loop count is configuration: 1-64 only, and once the loops run only their own count is accepted")
+    func configuration() throws {
+        #expect(throws: KTDBError.self) { try PostgresEventLoops.configure(count: 0) }
+        #expect(throws: KTDBError.self) { try PostgresEventLoops.configure(count: 65) }
+        // Start the loops (as the first connection would), then ask for another count.
+        let running = PostgresEventLoop.shared.count
+        #expect(PostgresEventLoops.runningCount == running)
+        try PostgresEventLoops.configure(count: running)
+        let refused = #expect(throws: KTDBError.self) { try PostgresEventLoops.configure(count: running == 64 ? 63 : running + 1) }
+        #expect(refused?.code == .invalidArgument)
+    }
+}

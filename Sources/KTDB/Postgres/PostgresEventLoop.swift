@@ -27,10 +27,10 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
     private let registrations = Mutex<[Int32: LoopConnection]>([:])
     private let runQueue = Mutex(RunQueue())
 
-    /// The process-wide loops; connections are spread across them. `KT_PG_EVENT_LOOPS` overrides the count.
+    /// The process-wide loops; connections are spread across them. Their count is
+    /// ``PostgresEventLoops/configure(count:)``'s, or one per processor.
     static let shared: [PostgresEventLoop] = {
-        let configured = ProcessInfo.processInfo.environment["KT_PG_EVENT_LOOPS"].flatMap { Int($0) }
-        let count = max(1, min(64, configured ?? ProcessInfo.processInfo.activeProcessorCount))
+        let count = PostgresEventLoops.start()
         return (0..<count).map { PostgresEventLoop(name: "kt-pg-loop-\($0)") }
     }()
     private static let nextLoop = Atomic<Int>(0)

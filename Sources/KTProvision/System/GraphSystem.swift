@@ -79,6 +79,8 @@ public final class GraphSystem: Service, Sendable {
 
     /// Creates a graph system; no connection is opened until first use.
     public init(settings: Settings, configuration: Configuration = Configuration(), logger: Logger) throws {
+        // The driver's threads are configuration too (before this system's first connection).
+        if let loops = settings.postgresEventLoops { try PostgresEventLoops.configure(count: loops) }
         self.settings = settings
         self.configuration = configuration
         self.logger = logger
