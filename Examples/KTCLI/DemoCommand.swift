@@ -34,10 +34,10 @@ struct DemoCommand: AsyncParsableCommand {
                 let photosynthesis = try await worker.createNode(concept: "Photosynthesis", definition: "How plants turn light into sugar")
                 let chlorophyll = try await worker.createNode(concept: "Chlorophyll", parentID: photosynthesis.id)
                 let sunlight = try await worker.createNode(concept: "Sunlight")
-                let fact = try await worker.createFact(content: "Chlorophyll absorbs mostly blue and red light", factType: "claim")
+                let fact = try await worker.createFact(content: "Chlorophyll absorbs mostly blue and red light", factType: .claim)
                 try await worker.linkFactToNode(nodeID: chlorophyll.id, factID: fact.id)
-                try await worker.createEdge(sourceID: photosynthesis.id, targetID: sunlight.id, relationshipType: "related", weight: 0.9, factIDs: [fact.id])
-                try await worker.createEdge(sourceID: chlorophyll.id, targetID: sunlight.id, relationshipType: "related", weight: 0.7)
+                try await worker.createEdge(sourceID: photosynthesis.id, targetID: sunlight.id, relationshipType: .related, weight: 0.9, factIDs: [fact.id])
+                try await worker.createEdge(sourceID: chlorophyll.id, targetID: sunlight.id, relationshipType: .related, weight: 0.7)
                 print("wrote 3 nodes, 1 fact, 2 edges to write-db")
 
                 let sync = try await sessions.syncEngine(settings: environment.settings.sync, logger: logger).syncUntilIdle()

@@ -59,8 +59,8 @@ struct GraphDataRoutes {
         let limit = try int(request, "limit", default: 20, range: 1...200)
         let search = try text(request, "search")
         let type = try text(request, "node_type")
-        let nodes = try await engine.listNodes(offset: offset, limit: limit, search: search, nodeType: type, sort: sort)
-        let total = try await engine.countNodes(search: search, nodeType: type)
+        let nodes = try await engine.listNodes(offset: offset, limit: limit, search: search, nodeType: type.map(NodeType.init(rawValue:)), sort: sort)
+        let total = try await engine.countNodes(search: search, nodeType: type.map(NodeType.init(rawValue:)))
         return try JSONBody.response(NodeListResponse(items: nodes.map(NodeResponse.init), total: total, offset: offset, limit: limit))
     }
 
@@ -148,7 +148,7 @@ struct NodeResponse: Encodable {
     var factCount: Int, edgeCount: Int, childCount: Int, dimensionCount: Int, updatedAt: Date
 
     init(_ node: GraphNode) {
-        id = node.id.json; concept = node.concept; nodeType = node.nodeType; parentID = node.parentID?.json; definition = node.definition
+        id = node.id.json; concept = node.concept; nodeType = node.nodeType.rawValue; parentID = node.parentID?.json; definition = node.definition
         factCount = node.factCount; edgeCount = node.edgeCount; childCount = node.childCount; dimensionCount = node.dimensionCount; updatedAt = node.updatedAt
     }
 
@@ -170,14 +170,14 @@ struct NodeListResponse: Encodable { var items: [NodeResponse]; var total: Int; 
 
 struct FactResponse: Encodable {
     var id: String, content: String, factType: String, score: Double?
-    init(_ fact: GraphFact, score: Double? = nil) { id = fact.id.json; content = fact.content; factType = fact.factType; self.score = score }
+    init(_ fact: GraphFact, score: Double? = nil) { id = fact.id.json; content = fact.content; factType = fact.factType.rawValue; self.score = score }
     enum CodingKeys: String, CodingKey { case id, content, factType = "fact_type", score }
 }
 
 struct EdgeResponse: Encodable {
     var id: String, sourceID: String, targetID: String, relationshipType: String, weight: Double, factIDs: [String]
     init(_ edge: GraphEdge) {
-        id = edge.id.json; sourceID = edge.sourceID.json; targetID = edge.targetID.json; relationshipType = edge.relationshipType
+        id = edge.id.json; sourceID = edge.sourceID.json; targetID = edge.targetID.json; relationshipType = edge.relationshipType.rawValue
         weight = edge.weight; factIDs = edge.factIDs.map(\.json)
     }
     enum CodingKeys: String, CodingKey {

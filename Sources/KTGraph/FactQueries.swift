@@ -14,7 +14,7 @@ enum FactQueries {
     }
 
     /// Facts containing `text` (case-insensitive), of `factType` if given, newest first.
-    static func containing(_ text: String, factType: String?, limit: Int, in table: TableName) -> PostgresQuery {
+    static func containing(_ text: String, factType: FactType?, limit: Int, in table: TableName) -> PostgresQuery {
         """
         SELECT \(unsafeRaw: columns) FROM \(table) WHERE content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
           AND (\(factType)::text IS NULL OR fact_type = \(factType)) ORDER BY created_at DESC, id LIMIT \(limit)

@@ -73,20 +73,20 @@ public enum GraphKeys {
     public static func seedKey(_ name: String) -> String { slugify(name) }
 
     /// `make_edge_key(rel, a, b)`: `rel:a--b`, with `a` and `b` sorted (by code point, as Python) for undirected types.
-    public static func edgeKey(_ relationshipType: String, _ a: String, _ b: String) -> String {
+    public static func edgeKey(_ relationshipType: RelationshipType, _ a: String, _ b: String) -> String {
         let (source, target) = orderedNodeKeys(relationshipType, a, b)
         return "\(relationshipType):\(source)--\(target)"
     }
 
     /// The write-db order of an edge's node keys: sorted by code point for undirected types, as given otherwise.
-    public static func orderedNodeKeys(_ relationshipType: String, _ a: String, _ b: String) -> (String, String) {
-        undirectedEdgeTypes.contains(relationshipType) && b.unicodeScalars.lexicographicallyPrecedes(a.unicodeScalars) ? (b, a) : (a, b)
+    public static func orderedNodeKeys(_ relationshipType: RelationshipType, _ a: String, _ b: String) -> (String, String) {
+        undirectedEdgeTypes.contains(relationshipType.rawValue) && b.unicodeScalars.lexicographicallyPrecedes(a.unicodeScalars) ? (b, a) : (a, b)
     }
 
     /// The graph-db order of an edge's node ids: the smaller UUID first for undirected types (the
     /// order PostgreSQL compares `uuid` values in), as given otherwise.
-    public static func orderedNodeIDs(_ relationshipType: String, _ a: UUID, _ b: UUID) -> (UUID, UUID) {
-        undirectedEdgeTypes.contains(relationshipType) && b.uuidString.lowercased() < a.uuidString.lowercased() ? (b, a) : (a, b)
+    public static func orderedNodeIDs(_ relationshipType: RelationshipType, _ a: UUID, _ b: UUID) -> (UUID, UUID) {
+        undirectedEdgeTypes.contains(relationshipType.rawValue) && b.uuidString.lowercased() < a.uuidString.lowercased() ? (b, a) : (a, b)
     }
 
     /// `make_dimension_key(node_key, model_id, batch_index)`: `node_key:<slug(model_id)>:batch_index`.

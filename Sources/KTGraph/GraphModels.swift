@@ -11,7 +11,7 @@ public struct GraphNode: Sendable, Hashable {
     /// The concept text.
     public var concept: String
     /// `concept`, `entity`, `perspective`, ...
-    public var nodeType: String
+    public var nodeType: NodeType
     /// Optional entity subtype.
     public var entitySubtype: String?
     /// The parent node's id.
@@ -51,7 +51,7 @@ public struct GraphEdge: Sendable, Hashable {
     /// Target node id.
     public var targetID: UUID
     /// Relationship type (`related`, `draws_from`, ...).
-    public var relationshipType: String
+    public var relationshipType: RelationshipType
     /// Weight.
     public var weight: Double
     /// Why the edge exists.
@@ -67,7 +67,7 @@ public struct GraphFact: Sendable, Hashable {
     /// The statement.
     public var content: String
     /// Its type (`claim`, `measurement`, ...).
-    public var factType: String
+    public var factType: FactType
     /// Creation time.
     public var createdAt: Date
 }
@@ -125,7 +125,7 @@ extension GraphFact {
     init(row: PostgresRow) throws(KTDBError) {
         id = try row.decode("id", as: UUID.self)
         content = try row.decode("content", as: String.self)
-        factType = try row.decode("fact_type", as: String.self)
+        factType = try row.decode("fact_type", as: FactType.self)
         createdAt = try row.decode("created_at", as: Date.self)
     }
 }
@@ -324,7 +324,7 @@ public struct EdgeWithTarget: Sendable, Hashable {
     /// Its concept.
     public var otherConcept: String
     /// Its type.
-    public var otherNodeType: String
+    public var otherNodeType: NodeType
 }
 
 /// How a perspective's facts lean (`node_facts.stance`).

@@ -37,11 +37,11 @@ public protocol GraphReading: Sendable {
     /// A node's saved versions, oldest first.
     func history(of nodeID: UUID) async throws -> [GraphNodeVersion]
     /// Nodes whose concept contains `text` (shortest first), optionally of one type.
-    func searchNodes(_ text: String, limit: Int, nodeType: String?) async throws -> [GraphNode]
+    func searchNodes(_ text: String, limit: Int, nodeType: NodeType?) async throws -> [GraphNode]
     /// Trigram-similar concepts, best first, optionally of one type.
-    func searchNodesByTrigram(_ text: String, threshold: Double, limit: Int, nodeType: String?) async throws -> [GraphNode]
+    func searchNodesByTrigram(_ text: String, threshold: Double, limit: Int, nodeType: NodeType?) async throws -> [GraphNode]
     /// Nodes whose vectors are within cosine distance `threshold` of `embedding`, in Qdrant's order.
-    func findSimilarNodes(embedding: [Float], threshold: Double, limit: Int, nodeType: String?) async throws -> [GraphNode]
+    func findSimilarNodes(embedding: [Float], threshold: Double, limit: Int, nodeType: NodeType?) async throws -> [GraphNode]
     /// Nodes sharing the most facts with a node.
     func findNodesSharingFacts(with nodeID: UUID, limit: Int) async throws -> [NodeWithCount]
     /// Nodes holding facts similar to the given fact embeddings.

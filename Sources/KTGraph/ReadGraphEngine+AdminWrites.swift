@@ -9,7 +9,7 @@ extension ReadGraphEngine {
 
     /// Creates a node directly in graph-db (admin); the id is `key_to_uuid(slug(concept))`.
     @discardableResult
-    public func createNode(concept: String, nodeType: String = "concept", definition: String? = nil, parentID: UUID? = nil) async throws -> GraphNode {
+    public func createNode(concept: String, nodeType: NodeType = .concept, definition: String? = nil, parentID: UUID? = nil) async throws -> GraphNode {
         let key = GraphKeys.nodeKey(concept)
         guard !key.isEmpty else { throw KTGraphError(code: .invalidArgument, message: "a concept needs at least one letter or digit") }
         let row = try await run(
@@ -46,7 +46,7 @@ extension ReadGraphEngine {
 
     /// Creates an edge directly in graph-db (admin); undirected types are stored with the smaller id first.
     @discardableResult
-    public func createEdge(sourceID: UUID, targetID: UUID, relationshipType: String = "related", weight: Double = 0.5) async throws -> GraphEdge {
+    public func createEdge(sourceID: UUID, targetID: UUID, relationshipType: RelationshipType = .related, weight: Double = 0.5) async throws -> GraphEdge {
         let a = GraphKeys.nodeKey(try await requireNode(sourceID).concept), b = GraphKeys.nodeKey(try await requireNode(targetID).concept)
         let id = GraphKeys.id(forKey: GraphKeys.edgeKey(relationshipType, a, b))
         let (source, target) = GraphKeys.orderedNodeIDs(relationshipType, sourceID, targetID)
@@ -102,7 +102,7 @@ extension ReadGraphEngine {
             for row in moved {
                 let oldID = try row.decode("id", as: UUID.self)
                 let s = try row.decode("s", as: UUID.self), target = try row.decode("t", as: UUID.self)
-                let type = try row.decode("relationship_type", as: String.self), weight = try row.decode("weight", as: Double.self)
+                let type = try row.decode("relationship_type", as: RelationshipType.self), weight = try row.decode("weight", as: Double.self)
                 guard s != target else { continue }
                 let (a, b) = GraphKeys.orderedNodeIDs(type, s, target)
                 let existing = try await t.query(

@@ -18,7 +18,7 @@ extension ReadGraphEngine {
     static func edge(_ row: PostgresRow) throws(KTDBError) -> GraphEdge {
         GraphEdge(
             id: try row.decode("id", as: UUID.self), sourceID: try row.decode("source_node_id", as: UUID.self),
-            targetID: try row.decode("target_node_id", as: UUID.self), relationshipType: try row.decode("relationship_type", as: String.self),
+            targetID: try row.decode("target_node_id", as: UUID.self), relationshipType: try row.decode("relationship_type", as: RelationshipType.self),
             weight: try row.decode("weight", as: Double.self), justification: try row.decode("justification", as: String?.self),
             factIDs: uuids(try row.decode("fact_ids", as: [String].self)))
     }

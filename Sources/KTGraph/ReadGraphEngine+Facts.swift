@@ -24,7 +24,7 @@ extension ReadGraphEngine {
     }
 
     /// Facts whose content contains `text` (case-insensitive).
-    public func searchFactsText(_ text: String, limit: Int = 30, factType: String? = nil) async throws -> [GraphFact] {
+    public func searchFactsText(_ text: String, limit: Int = 30, factType: FactType? = nil) async throws -> [GraphFact] {
         try FactQueries.facts(try await run(FactQueries.containing(text, factType: factType, limit: limit, in: table.facts)))
     }
 

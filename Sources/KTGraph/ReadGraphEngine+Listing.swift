@@ -6,7 +6,7 @@ import KTDB
 extension ReadGraphEngine {
     // MARK: Facts
 
-    private func factFilter(search: String?, factType: String?, authorOrg: String?, sourceDomain: String?) -> PostgresQuery {
+    private func factFilter(search: String?, factType: FactType?, authorOrg: String?, sourceDomain: String?) -> PostgresQuery {
         """
         WHERE (\(search.map(escapeLike))::text IS NULL OR f.content ILIKE '%' || \(search.map(escapeLike)) || '%' ESCAPE '\\')
           AND (\(factType)::text IS NULL OR f.fact_type = \(factType))
@@ -18,7 +18,7 @@ extension ReadGraphEngine {
 
     /// A page of facts, newest first, filtered by content substring, type, a source author
     /// organisation and a source domain.
-    public func listFacts(offset: Int = 0, limit: Int = 20, search: String? = nil, factType: String? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> [GraphFact] {
+    public func listFacts(offset: Int = 0, limit: Int = 20, search: String? = nil, factType: FactType? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> [GraphFact] {
         try await run(
             "SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.facts) f "
                 + factFilter(search: search, factType: factType, authorOrg: authorOrg, sourceDomain: sourceDomain)
@@ -28,7 +28,7 @@ extension ReadGraphEngine {
     }
 
     /// The number of facts matching the filters of ``listFacts(offset:limit:search:factType:authorOrg:sourceDomain:)``.
-    public func countFacts(search: String? = nil, factType: String? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> Int {
+    public func countFacts(search: String? = nil, factType: FactType? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> Int {
         try await run("SELECT count(*) FROM \(table.facts) f " + factFilter(search: search, factType: factType, authorOrg: authorOrg, sourceDomain: sourceDomain))
             .first?.decode(0, as: Int.self) ?? 0
     }
@@ -42,7 +42,7 @@ extension ReadGraphEngine {
     ///
     /// - Throws: ``KTGraphError/Code/notFound``.
     @discardableResult
-    public func updateFact(id: UUID, content: String? = nil, factType: String? = nil) async throws -> GraphFact {
+    public func updateFact(id: UUID, content: String? = nil, factType: FactType? = nil) async throws -> GraphFact {
         if let content, content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw KTGraphError(code: .invalidArgument, message: "a fact needs content") }
         guard
             let row = try await run(
@@ -120,23 +120,23 @@ extension ReadGraphEngine {
 
     // MARK: Edges
 
-    private func edgeFilter(relationshipType: String?, nodeID: UUID?) -> PostgresQuery {
+    private func edgeFilter(relationshipType: RelationshipType?, nodeID: UUID?) -> PostgresQuery {
         "WHERE (\(relationshipType)::text IS NULL OR e.relationship_type = \(relationshipType)) AND (\(nodeID)::uuid IS NULL OR e.source_node_id = \(nodeID) OR e.target_node_id = \(nodeID))"
     }
 
     /// A page of edges (heaviest first), filtered by type and by a node at either end.
-    public func listEdges(offset: Int = 0, limit: Int = 20, relationshipType: String? = nil, nodeID: UUID? = nil) async throws -> [GraphEdge] {
+    public func listEdges(offset: Int = 0, limit: Int = 20, relationshipType: RelationshipType? = nil, nodeID: UUID? = nil) async throws -> [GraphEdge] {
         try await edges(edgeFilter(relationshipType: relationshipType, nodeID: nodeID) + " ORDER BY e.weight DESC, e.id OFFSET \(max(0, offset)) LIMIT \(max(0, min(limit, 1000)))")
     }
 
     /// The number of edges matching the filters of ``listEdges(offset:limit:relationshipType:nodeID:)``.
-    public func countEdges(relationshipType: String? = nil, nodeID: UUID? = nil) async throws -> Int {
+    public func countEdges(relationshipType: RelationshipType? = nil, nodeID: UUID? = nil) async throws -> Int {
         try await run("SELECT count(*) FROM \(table.edges) e " + edgeFilter(relationshipType: relationshipType, nodeID: nodeID)).first?.decode(0, as: Int.self) ?? 0
     }
 
     /// A node's edges with the other node's concept and type, most facts first, a page of them
     /// and the total.
-    public func edgesWithTargets(of nodeID: UUID, limit: Int = 50, offset: Int = 0, edgeType: String? = nil) async throws -> (edges: [EdgeWithTarget], total: Int) {
+    public func edgesWithTargets(of nodeID: UUID, limit: Int = 50, offset: Int = 0, edgeType: RelationshipType? = nil) async throws -> (edges: [EdgeWithTarget], total: Int) {
         let all = try await edges(edgeFilter(relationshipType: edgeType, nodeID: nodeID))
         let others = Dictionary(
             try await nodes(ids: Array(Set(all.map { $0.sourceID == nodeID ? $0.targetID : $0.sourceID }))).map { ($0.id, $0) },

@@ -69,7 +69,7 @@ public struct ReadGraphEngine: Sendable {
         let concept = try row.decode("concept", as: String.self)
         return GraphNode(
             id: try row.decode("id", as: UUID.self), concept: concept,
-            nodeType: try row.decode("node_type", as: String.self), entitySubtype: try row.decode("entity_subtype", as: String?.self),
+            nodeType: try row.decode("node_type", as: NodeType.self), entitySubtype: try row.decode("entity_subtype", as: String?.self),
             parentID: try row.decode("parent_id", as: UUID?.self), sourceConceptID: try row.decode("source_concept_id", as: UUID?.self),
             definition: try row.decode("definition", as: String?.self), definitionSource: try row.decode("definition_source", as: String?.self),
             staleAfter: try row.decode("stale_after", as: Int.self), accessCount: try row.decode("access_count", as: Int.self),
@@ -104,18 +104,18 @@ public struct ReadGraphEngine: Sendable {
         case concept
     }
 
-    func nodeFilter(search: String?, nodeType: String?) -> PostgresQuery {
+    func nodeFilter(search: String?, nodeType: NodeType?) -> PostgresQuery {
         "WHERE (\(search)::text IS NULL OR concept ILIKE '%' || \(search.map(escapeLike)) || '%' ESCAPE '\\') AND (\(nodeType)::text IS NULL OR node_type = \(nodeType))"
     }
 
     /// A page of nodes, filtered by a concept substring and a type.
-    public func listNodes(offset: Int = 0, limit: Int = 20, search: String? = nil, nodeType: String? = nil, sort: NodeSort = .updatedAt) async throws -> [GraphNode] {
+    public func listNodes(offset: Int = 0, limit: Int = 20, search: String? = nil, nodeType: NodeType? = nil, sort: NodeSort = .updatedAt) async throws -> [GraphNode] {
         let order = sort == .concept ? "concept ASC, id" : "\(sort.rawValue) DESC, id"
         return try await nodes(nodeFilter(search: search, nodeType: nodeType) + " ORDER BY \(unsafeRaw: order) OFFSET \(max(0, offset)) LIMIT \(max(0, min(limit, 1000)))")
     }
 
     /// The number of nodes matching the filters of ``listNodes(offset:limit:search:nodeType:sort:)``.
-    public func countNodes(search: String? = nil, nodeType: String? = nil) async throws -> Int {
+    public func countNodes(search: String? = nil, nodeType: NodeType? = nil) async throws -> Int {
         try await run("SELECT count(*) FROM \(table.nodes) " + nodeFilter(search: search, nodeType: nodeType)).first?.decode(0, as: Int.self) ?? 0
     }
 
@@ -133,12 +133,12 @@ public struct ReadGraphEngine: Sendable {
     }
 
     /// Case-insensitive concept search.
-    public func searchNodes(_ text: String, limit: Int = 10, nodeType: String? = nil) async throws -> [GraphNode] {
+    public func searchNodes(_ text: String, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await nodes(nodeFilter(search: text, nodeType: nodeType) + " ORDER BY length(concept), concept LIMIT \(limit)")
     }
 
     /// Trigram-similar concepts, best first (pg_trgm).
-    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: String? = nil) async throws -> [GraphNode] {
+    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await nodes(
             """
             WHERE public.similarity(concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR node_type = \(nodeType))
@@ -147,9 +147,9 @@ public struct ReadGraphEngine: Sendable {
     }
 
     /// Nodes near `embedding` in Qdrant, in Qdrant's order.
-    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: String? = nil) async throws -> [GraphNode] {
+    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         guard let qdrant else { return [] }
-        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0))]) }
+        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0.rawValue))]) }
         let hits = try await qdrant.query(collections.nodes, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold, filter: filter))
         let found = Dictionary(try await nodes(ids: hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return hits.compactMap { $0.uuid.flatMap { found[$0] } }

@@ -146,7 +146,7 @@ extension SyncEngine {
             let key = try row.decode("key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
             let type = try row.decode("relationship_type", as: String.self)
             let (source, target) = GraphKeys.orderedNodeIDs(
-                type, GraphKeys.id(forKey: try row.decode("source_node_key", as: String.self)), GraphKeys.id(forKey: try row.decode("target_node_key", as: String.self)))
+                RelationshipType(rawValue: type), GraphKeys.id(forKey: try row.decode("source_node_key", as: String.self)), GraphKeys.id(forKey: try row.decode("target_node_key", as: String.self)))
             presentKeys.insert(key)
             keyOfID[id] = key
             rows.append(

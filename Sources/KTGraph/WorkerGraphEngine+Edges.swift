@@ -12,7 +12,7 @@ extension WorkerGraphEngine {
             id: GraphKeys.id(forKey: try row.decode("key", as: String.self)),
             sourceID: GraphKeys.id(forKey: try row.decode("source_node_key", as: String.self)),
             targetID: GraphKeys.id(forKey: try row.decode("target_node_key", as: String.self)),
-            relationshipType: try row.decode("relationship_type", as: String.self), weight: try row.decode("weight", as: Double.self),
+            relationshipType: try row.decode("relationship_type", as: RelationshipType.self), weight: try row.decode("weight", as: Double.self),
             justification: try row.decode("justification", as: String?.self), factIDs: uuids(try row.decode("fact_ids", as: [String].self)))
     }
 
@@ -21,7 +21,7 @@ extension WorkerGraphEngine {
     /// - Throws: ``KTGraphError/Code/notFound`` when either node is missing.
     @discardableResult
     public func createEdge(
-        sourceID: UUID, targetID: UUID, relationshipType: String = "related", weight: Double = 0.5,
+        sourceID: UUID, targetID: UUID, relationshipType: RelationshipType = .related, weight: Double = 0.5,
         justification: String? = nil, factIDs: [UUID] = []
     ) async throws -> GraphEdge {
         guard sourceID != targetID else { throw KTGraphError(code: .invalidArgument, message: "an edge needs two different nodes") }

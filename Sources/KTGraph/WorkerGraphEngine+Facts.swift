@@ -10,7 +10,7 @@ extension WorkerGraphEngine {
     /// Creates or updates a fact (id given, or a new UUID) and its Qdrant point (payload
     /// `content`, `fact_type`, `node_ids`).
     @discardableResult
-    public func createFact(content: String, factType: String = "claim", id: UUID = UUID(), embedding: [Float]? = nil) async throws -> GraphFact {
+    public func createFact(content: String, factType: FactType = .claim, id: UUID = UUID(), embedding: [Float]? = nil) async throws -> GraphFact {
         guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw KTGraphError(code: .invalidArgument, message: "a fact needs content")
         }
@@ -28,13 +28,13 @@ extension WorkerGraphEngine {
 
     /// Creates many facts in one statement, and their Qdrant points in chunks when an embedder is set.
     @discardableResult
-    public func createFacts(_ facts: [(content: String, factType: String)]) async throws -> [GraphFact] {
+    public func createFacts(_ facts: [(content: String, factType: FactType)]) async throws -> [GraphFact] {
         guard !facts.isEmpty else { return [] }
         let ids = facts.map { _ in UUID().uuidString }
         let rows = try await run(
             """
             INSERT INTO write_facts (id, content, fact_type, created_at, updated_at)
-            SELECT i::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(ids)::text[], \(facts.map(\.content))::text[], \(facts.map(\.factType))::text[]) AS x(i, c, t)
+            SELECT i::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(ids)::text[], \(facts.map(\.content))::text[], \(facts.map(\.factType.rawValue))::text[]) AS x(i, c, t)
             RETURNING id, content, fact_type, created_at
             """
         ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }

@@ -19,7 +19,7 @@ extension WorkerGraphEngine {
                     QdrantPoint(
                         id: node.id, vector: vector,
                         payload: [
-                            "concept": .string(node.concept), "node_type": .string(node.nodeType),
+                            "concept": .string(node.concept), "node_type": .string(node.nodeType.rawValue),
                         ])
                 ])
         }
@@ -35,7 +35,7 @@ extension WorkerGraphEngine {
             QdrantPoint(
                 id: fact.id, vector: vector,
                 payload: [
-                    "content": .string(fact.content), "fact_type": .string(fact.factType),
+                    "content": .string(fact.content), "fact_type": .string(fact.factType.rawValue),
                     "node_ids": .array((nodeIDs[fact.id] ?? []).map { .string($0.uuidString.lowercased()) }),
                 ])
         }

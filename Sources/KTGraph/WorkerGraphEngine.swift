@@ -63,7 +63,7 @@ public struct WorkerGraphEngine: Sendable {
         let sourceKey = try row.decode("source_concept_key", as: String?.self)
         return GraphNode(
             id: try row.decode("node_uuid", as: UUID.self),
-            concept: try row.decode("concept", as: String.self), nodeType: try row.decode("node_type", as: String.self),
+            concept: try row.decode("concept", as: String.self), nodeType: try row.decode("node_type", as: NodeType.self),
             entitySubtype: try row.decode("entity_subtype", as: String?.self),
             parentID: parentKey.map(GraphKeys.id(forKey:)), sourceConceptID: sourceKey.map(GraphKeys.id(forKey:)),
             definition: try row.decode("definition", as: String?.self), definitionSource: try row.decode("definition_source", as: String?.self),
@@ -96,7 +96,7 @@ public struct WorkerGraphEngine: Sendable {
     ///   ``KTGraphError/Code/notFound`` for an unknown parent or source concept.
     @discardableResult
     public func createNode(
-        concept: String, nodeType: String = "concept", entitySubtype: String? = nil, parentID: UUID? = nil,
+        concept: String, nodeType: NodeType = .concept, entitySubtype: String? = nil, parentID: UUID? = nil,
         sourceConceptID: UUID? = nil, definition: String? = nil, embedding: [Float]? = nil
     ) async throws -> GraphNode {
         let key = GraphKeys.nodeKey(concept)
@@ -126,9 +126,9 @@ public struct WorkerGraphEngine: Sendable {
         /// The concept.
         public var concept: String
         /// The node type.
-        public var nodeType: String
+        public var nodeType: NodeType
         /// Creates a spec.
-        public init(concept: String, nodeType: String = "concept") {
+        public init(concept: String, nodeType: NodeType = .concept) {
             self.concept = concept
             self.nodeType = nodeType
         }
@@ -143,7 +143,7 @@ public struct WorkerGraphEngine: Sendable {
             let key = GraphKeys.nodeKey(spec.concept)
             guard !key.isEmpty else { throw KTGraphError(code: .invalidArgument, message: "a concept needs at least one letter or digit") }
             guard seen.insert(key).inserted else { continue }
-            keys.append(key); ids.append(GraphKeys.id(forKey: key).uuidString); concepts.append(spec.concept); types.append(spec.nodeType)
+            keys.append(key); ids.append(GraphKeys.id(forKey: key).uuidString); concepts.append(spec.concept); types.append(spec.nodeType.rawValue)
         }
         guard !keys.isEmpty else { return [] }
         try await run(
@@ -254,7 +254,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Case-insensitive substring search on concepts.
-    public func searchNodes(_ text: String, limit: Int = 10, nodeType: String? = nil) async throws -> [GraphNode] {
+    public func searchNodes(_ text: String, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await nodes(
             where: """
                 n.concept ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\' AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
@@ -263,7 +263,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Trigram-similar concepts (pg_trgm), best first.
-    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: String? = nil) async throws -> [GraphNode] {
+    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await nodes(
             where: """
                 public.similarity(n.concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
@@ -272,9 +272,9 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Nodes whose Qdrant vectors are within cosine distance `threshold` of `embedding`, in Qdrant's order.
-    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: String? = nil) async throws -> [GraphNode] {
+    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         guard let qdrant else { return [] }
-        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0))]) }
+        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0.rawValue))]) }
         let hits = try await qdrant.query(collections.nodes, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold, filter: filter))
         let found = Dictionary(try await nodes(ids: hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         return hits.compactMap { $0.uuid.flatMap { found[$0] } }

@@ -42,7 +42,7 @@ extension ConsoleRoutes {
             "range": nodes.isEmpty ? "0" : "\(offset + 1)–\(offset + nodes.count)",
             "nodes": nodes.map { node -> [String: Any] in
                 [
-                    "id": node.id.uuidString.lowercased(), "concept": node.concept, "type": node.nodeType,
+                    "id": node.id.uuidString.lowercased(), "concept": node.concept, "type": node.nodeType.rawValue,
                     "facts": node.factCount, "edges": node.edgeCount, "children": node.childCount,
                 ]
             },
@@ -68,10 +68,10 @@ extension ConsoleRoutes {
         let others = edges.map { $0.sourceID == id ? $0.targetID : $0.sourceID }
         let concepts = Dictionary(try await engine.nodes(ids: Array(Set(others))).map { ($0.id, $0.concept) }, uniquingKeysWith: { a, _ in a })
         var values: [String: Any] = [
-            "slug": slug, "concept": node.concept, "type": node.nodeType, "updated": node.updatedAt.consoleText,
+            "slug": slug, "concept": node.concept, "type": node.nodeType.rawValue, "updated": node.updatedAt.consoleText,
             "factCount": node.factCount, "edgeCount": node.edgeCount, "childCount": node.childCount,
             "has_facts": !facts.isEmpty, "has_edges": !edges.isEmpty, "has_children": !children.isEmpty,
-            "facts": facts.map { ["content": $0.content, "type": $0.factType] },
+            "facts": facts.map { ["content": $0.content, "type": $0.factType.rawValue] },
             "edges": edges.map { edge -> [String: Any] in
                 let other = edge.sourceID == id ? edge.targetID : edge.sourceID
                 return [
