@@ -142,7 +142,9 @@ public struct SyncEngine: Sendable {
             """, logger: logger)
     }
 
-    /// The cycle's start and how far its watermarks may move, measured once, before any rows
+    /// Where a table's watermark moves (``SyncPlan/watermarkTarget(from:through:bound:)``).
+    ///
+    /// `bound` is the cycle's start and how far its watermarks may move, measured once, before any rows
     /// are read: below the start of the oldest write transaction in progress in write-db (its
     /// rows carry `updated_at` at or after it) — including transactions running a statement that
     /// has no transaction id yet (an `INSERT` that has evaluated `clock_timestamp()` but not yet
@@ -152,12 +154,8 @@ public struct SyncEngine: Sendable {
     /// begun since. It is also the transaction's first look at `pg_stat_activity`, which
     /// PostgreSQL then caches for the rest of the transaction (measuring again per table read
     /// that stale copy and could pass rows of transactions begun since).
-    /// Where `table`'s watermark moves after rows through `last`: to `last`, but never up to
-    /// `bound` (rows at or after it are read again next cycle; applying a row twice is
-    /// idempotent); nil when that is not past `since`.
     private static func watermarkTarget(from since: Date, through last: Date, bound: Date) -> Date? {
-        let next = min(last, bound.addingTimeInterval(-0.000_001))
-        return next > since ? next : nil
+        SyncPlan.watermarkTarget(from: since, through: last, bound: bound)
     }
 
     // MARK: Tables
@@ -191,9 +189,9 @@ public struct SyncEngine: Sendable {
                 while let current = batch {
                     count += 1
                     let last = current.last
-                    let more = current.rows.count >= settings.batchSize && last < bound
-                    if more && count >= Self.batchesPerTable { total.reachedBatchLimit = true }
-                    let readsAhead = more && count < Self.batchesPerTable
+                    let (readsAhead, reachedLimit) = SyncPlan.afterBatch(
+                        rows: current.rows.count, batchSize: settings.batchSize, last: last, bound: bound, batchNumber: count, batchesPerTable: Self.batchesPerTable)
+                    if reachedLimit { total.reachedBatchLimit = true }
                     async let ahead: Batch? = readsAhead ? readBatch(table, after: last, watermark: start, w) : nil
                     var applied = Report()
                     let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
@@ -268,31 +266,13 @@ public struct SyncEngine: Sendable {
     /// move on in it (backoff doubling; abandoned at `maxRetries`).
     /// Returns the outcomes' figures.
     private func record(_ outcomes: [Outcome], retrying: Bool, clearing: Bool = true, on runner: any PostgresQueryRunner) async throws -> Report {
-        var report = Report()
-        struct Queued: Encodable { var table: String, key: String, reason: String, base: Double }
-        var cleared: [(String, String)] = [], queued: [String: Queued] = [:]
-        let retryBase = settings.retryBase.timeInterval
-        for outcome in outcomes {
-            switch outcome.result {
-            case .applied:
-                if retrying { report.recovered += 1 } else if outcome.table != "write_tombstones" { report.applied[outcome.table, default: 0] += 1 }
-                cleared.append((outcome.table, outcome.key))
-            case .deferred(let reason):
-                // Deferrals retry on the next cycle.
-                report.deferred += 1
-                queued[outcome.table + "\u{0}" + outcome.key] = Queued(table: outcome.table, key: outcome.key, reason: reason, base: 0)
-            case .failed(let reason):
-                // Failures back off exponentially.
-                report.failed += 1
-                queued[outcome.table + "\u{0}" + outcome.key] = Queued(table: outcome.table, key: outcome.key, reason: reason, base: retryBase)
-            }
-        }
+        var (report, cleared, queued) = SyncPlan.queueChanges(outcomes, retrying: retrying, retryBase: settings.retryBase.timeInterval)
         if !queued.isEmpty {
             let abandoned = try await runner.run(
                 """
                 INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
                 SELECT gen_random_uuid(), b.table, b.key, b.reason, 1, 'pending', \(graphSlug), now() + make_interval(secs => b.base * 2)
-                FROM jsonb_to_recordset(\(try Self.json(Array(queued.values)))) AS b("table" text, key text, reason text, base float8)
+                FROM jsonb_to_recordset(\(try Self.json(queued))) AS b("table" text, key text, reason text, base float8)
                 ON CONFLICT (table_name, record_key, graph_slug) DO UPDATE SET
                     retry_count = f.retry_count + 1, error_message = EXCLUDED.error_message, updated_at = now(),
                     next_retry_at = now() + (EXCLUDED.next_retry_at - now()) * power(2, f.retry_count)::float8,

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+@testable import KTGraph
+
+/// The sync's planning, without a server (issue 19, item 4).
+@Suite("Sync planning")
+struct SyncPlanTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    @Test("a watermark moves to the last row read, stays strictly below the bound, and never backwards")
+    func watermarks() {
+        #expect(SyncPlan.watermarkTarget(from: t0, through: t0 + 5, bound: t0 + 10) == t0 + 5)
+        // A row at the bound may have company still uncommitted: stop just below it.
+        let capped = SyncPlan.watermarkTarget(from: t0, through: t0 + 10, bound: t0 + 10)
+        #expect(capped != nil && capped! < t0 + 10 && capped! > t0 + 9.99)
+        #expect(SyncPlan.watermarkTarget(from: t0 + 5, through: t0 + 5, bound: t0 + 10) == nil)
+        #expect(SyncPlan.watermarkTarget(from: t0 + 5, through: t0 + 3, bound: t0 + 10) == nil)
+        #expect(SyncPlan.watermarkTarget(from: t0, through: t0 + 5, bound: t0) == nil)
+    }
+
+    @Test("a table reads another batch only after a full one below the bound, and at most its batches per cycle")
+    func batches() {
+        func after(_ rows: Int, last: Date, number: Int) -> (Bool, Bool) {
+            let plan = SyncPlan.afterBatch(rows: rows, batchSize: 100, last: last, bound: t0 + 10, batchNumber: number, batchesPerTable: 3)
+            return (plan.readsAhead, plan.reachedLimit)
+        }
+        #expect(after(100, last: t0 + 1, number: 1) == (true, false))
+        #expect(after(99, last: t0 + 1, number: 1) == (false, false))
+        #expect(after(100, last: t0 + 10, number: 1) == (false, false))
+        #expect(after(100, last: t0 + 1, number: 2) == (true, false))
+        #expect(after(100, last: t0 + 1, number: 3) == (false, true))
+    }
+
+    @Test("outcomes: applied rows leave the queue (counted as recovered on a retry), deferrals retry next cycle, failures back off; one queue row per key")
+    func outcomes() {
+        let outcomes: [SyncEngine.Outcome] = [
+            .init(table: "write_nodes", key: "a", result: .applied),
+            .init(table: "write_tombstones", key: "write_nodes:z", result: .applied),
+            .init(table: "write_edges", key: "e", result: .deferred("waits for node b")),
+            .init(table: "write_facts", key: "f", result: .failed("bad row")),
+            .init(table: "write_edges", key: "e", result: .failed("still bad")),
+        ]
+        let first = SyncPlan.queueChanges(outcomes, retrying: false, retryBase: 30)
+        #expect(first.report.applied == ["write_nodes": 1])
+        #expect(first.report.deferred == 1 && first.report.failed == 2 && first.report.recovered == 0)
+        #expect(first.cleared.map { "\($0.0)/\($0.1)" } == ["write_nodes/a", "write_tombstones/write_nodes:z"])
+        #expect(
+            first.queued == [
+                .init(table: "write_edges", key: "e", reason: "still bad", base: 30),
+                .init(table: "write_facts", key: "f", reason: "bad row", base: 30),
+            ])
+        let retried = SyncPlan.queueChanges([.init(table: "write_nodes", key: "a", result: .applied)], retrying: true, retryBase: 30)
+        #expect(retried.report.recovered == 1 && retried.report.applied.isEmpty)
+        #expect(SyncPlan.queueChanges([.init(table: "write_edges", key: "e", result: .deferred("parent"))], retrying: false, retryBase: 30).queued.first?.base == 0)
+    }
+}
