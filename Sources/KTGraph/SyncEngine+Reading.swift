@@ -4,13 +4,7 @@ import KTDB
 
 /// Reading a table's changed rows from write-db, a batch at a time.
 extension SyncEngine {
-    static func keyColumn(_ table: String) -> String {
-        switch table {
-        case "write_nodes", "write_edges", "write_dimensions": "key"
-        case "write_convergence_reports", "write_node_counters": "node_key"
-        default: "id::text"
-        }
-    }
+    static func keyColumn(_ table: String) -> String { syncerByTable[table]?.keyColumn ?? "id::text" }
 
     /// Batches one table may apply per cycle (the cycle then moves on; the next one continues).
     static let batchesPerTable = 20

@@ -54,10 +54,7 @@ public struct SyncEngine: Sendable {
     }
 
     /// The tables, in the order they are applied.
-    public static let tables = [
-        "write_raw_sources", "write_prohibited_chunks", "write_facts", "write_fact_sources", "write_nodes", "write_edges", "write_dimensions",
-        "write_convergence_reports", "write_node_counters", "write_node_versions", "write_llm_usage",
-    ]
+    public static let tables = syncers.map(\.table)
 
     /// Runs one cycle.
     ///

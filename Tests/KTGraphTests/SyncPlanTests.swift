@@ -54,4 +54,15 @@ struct SyncPlanTests {
         #expect(retried.report.recovered == 1 && retried.report.applied.isEmpty)
         #expect(SyncPlan.queueChanges([.init(table: "write_edges", key: "e", result: .deferred("parent"))], retrying: false, retryBase: 30).queued.first?.base == 0)
     }
+
+    @Test("the registry: one syncer per table, parents before the rows that point at them, each with its key column")
+    func registry() {
+        let tables = SyncEngine.syncers.map(\.table)
+        #expect(Set(tables).count == tables.count && tables == SyncEngine.tables)
+        func before(_ a: String, _ b: String) -> Bool { (tables.firstIndex(of: a) ?? .max) < (tables.firstIndex(of: b) ?? .min) }
+        #expect(before("write_raw_sources", "write_fact_sources") && before("write_facts", "write_fact_sources"))
+        #expect(before("write_facts", "write_nodes") && before("write_nodes", "write_edges") && before("write_nodes", "write_dimensions"))
+        #expect(before("write_nodes", "write_node_counters") && before("write_nodes", "write_node_versions") && tables.last == "write_llm_usage")
+        #expect(SyncEngine.keyColumn("write_nodes") == "key" && SyncEngine.keyColumn("write_node_counters") == "node_key" && SyncEngine.keyColumn("write_facts") == "id::text")
+    }
 }

@@ -1,0 +1,48 @@
+import Foundation
+import KTDB
+
+/// `write_prohibited_chunks` → `prohibited_chunks`.
+extension SyncEngine {
+    func applyProhibitedChunks(_ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction) async throws -> Outcomes {
+        var outcomes = Self.allApplied(keys)
+        let (ids, keyOfID) = uuidKeys(keys, &outcomes)
+        var documents: [(id: String, source: String?, document: String)] = []
+        for row in try await w.query(
+            """
+            SELECT c.id, r.id, (to_jsonb(c) - 'source_content_hash' - 'fallback_error' - 'updated_at' || jsonb_build_object('raw_source_id', r.id))::text
+            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_prohibited_chunks WHERE id = k.id OFFSET 0) c
+            LEFT JOIN LATERAL (SELECT id FROM write_raw_sources WHERE content_hash = c.source_content_hash OFFSET 0) r ON true
+            """
+        ).rows {
+            documents.append((try row.decode(0, as: UUID.self).postgresText, try row.decode(1, as: UUID?.self)?.postgresText, try row.decode(2, as: String.self)))
+        }
+        let counted = Set(try await t.query("DELETE FROM prohibited_chunks WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
+        let sources = try await existing("raw_sources", documents.compactMap(\.source), t)
+        var ready: [String] = [], readySources: Set<UUID> = []
+        for chunk in documents {
+            guard let source = chunk.source, sources.contains(source) else {
+                outcomes[keyOfID[chunk.id]!] = .deferred("the chunk's raw source is not in graph-db yet")
+                continue
+            }
+            ready.append(chunk.document)
+            if let id = UUID(uuidString: source) { readySources.insert(id) }
+        }
+        if !ready.isEmpty {
+            try await t.query(
+                """
+                INSERT INTO prohibited_chunks (id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at)
+                SELECT id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at
+                FROM jsonb_populate_recordset(NULL::prohibited_chunks, \(Self.jsonArray(ready)))
+                """)
+        }
+        try await refreshSourceCounts(counted.union(readySources), t)
+        return outcomes
+    }
+}
+
+extension TableSyncer {
+    /// `write_prohibited_chunks` → graph-db.
+    static let prohibitedChunks = TableSyncer(table: "write_prohibited_chunks", keyColumn: "id::text") { engine, keys, w, t, touched in
+        try await engine.applyProhibitedChunks(keys, w, t)
+    }
+}
