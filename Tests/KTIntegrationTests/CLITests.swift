@@ -156,10 +156,13 @@ struct CLITests {
                 for start in stride(from: 0, to: 6000, by: 1000) {
                     try await worker.createNodes((start..<start + 1000).map { WorkerGraphEngine.NodeSpec(concept: "Kept \($0)") })
                 }
+                // Facts with points: the external pair has a Qdrant of its own, and copying them
+                // takes seconds, long enough to kill the move in the middle of its copy.
+                _ = try await worker.createFacts((0..<2000).map { (content: "Kept fact \($0)", factType: .claim) })
                 try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
             }
-            // Kill it as soon as it reports the graph-db copy.
-            #expect(try await Self.killWhenPrinted("copy-graph-db", ["graphs", "move", slug, "--to", "shared"], environment: environment))
+            // Kill it as soon as it reports the copy of the points (the databases' are done).
+            #expect(try await Self.killWhenPrinted("copy-points", ["graphs", "move", slug, "--to", "shared"], environment: environment))
             let repository = GraphRepository(world.controlPlane, logger: logger)
             let left = try #require(try await repository.graph(slug: slug))
             #expect(left.status == .moving && left.databaseConnectionID == nil)
