@@ -28,7 +28,7 @@ struct MoveTests {
     }
 
     @Test(
-        "a graph with data moves to the external pair and back while a worker writes and a reader reads: the reader never fails, no acknowledged write is lost, the data equals what was there plus the writes, and each source is dropped"
+        "a graph with data moves to the external pair and back while a worker writes and a reader reads: the reader never fails, no acknowledged write is lost, every table equals what was there plus the writes, and each source is dropped"
     )
     func moveThereAndBack() async throws {
         try await TestWorld.with(logger: logger) { world in
@@ -48,6 +48,10 @@ struct MoveTests {
                 for fact in facts.prefix(5) { try await worker.deleteFact(id: fact.id) }
                 try await system.sessions(slug: slug).syncEngine(settings: SyncSettings(), logger: logger).syncUntilIdle()
                 let probe = try #require(first)
+                // Every table before the load, to compare with after it (what the writes change apart).
+                let schemaName = "graph_" + slug
+                let before = try await ArchiveTests.tableDigests(schemaName, on: world.systemGraph, logger: logger)
+                    .merging(try await ArchiveTests.tableDigests(schemaName, on: world.systemWrite, logger: logger)) { a, _ in a }
 
                 let load = MoveLoad()
                 let logger = self.logger
@@ -119,6 +123,14 @@ struct MoveTests {
                 #expect(try await Self.count("SELECT count(*) FROM write_facts", schema: schema, on: world.systemWrite, logger: logger) == 94)
                 #expect(try await Self.count("SELECT count(*) FROM facts", schema: schema, on: world.systemGraph, logger: logger) == 94)
                 #expect(try await Self.count("SELECT count(*) FROM write_tombstones WHERE table_name = 'write_facts'", schema: schema, on: world.systemWrite, logger: logger) == 6)
+                // Every other table is as it was before the load: the writes added nodes (and their
+                // counters' rows), one fact was deleted (its tombstone), and the sync moved its watermarks.
+                let after = try await ArchiveTests.tableDigests(schema, on: world.systemGraph, logger: logger)
+                    .merging(try await ArchiveTests.tableDigests(schema, on: world.systemWrite, logger: logger)) { a, _ in a }
+                let touchedByLoad = ["write_nodes", "nodes", "write_facts", "facts", "write_tombstones", "sync_watermarks"]
+                #expect(Set(after.keys) == Set(before.keys))
+                let unchanged = before.filter { !touchedByLoad.contains($0.key) }
+                #expect(unchanged == after.filter { !touchedByLoad.contains($0.key) }, "\(unchanged.filter { after[$0.key] != $0.value }.keys.sorted())")
                 // Exactly the acknowledged writes, each once.
                 let concepts = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(world.systemGraph), logger: logger) { c in
                     try await c.query("SELECT concept FROM \(TableName("nodes", in: try SchemaName(schema))) WHERE concept LIKE 'Written %'", logger: logger).rows.map {
