@@ -61,7 +61,7 @@ struct GraphMover: Sendable {
         if copiesPoints {
             try await step("copy-points", setPhase)
             var copied = 0
-            for name in collections.all { copied += try await copyPoints(name, onlyChanged: false) }
+            for name in collections.all { copied += try await copyAllPoints(name) }
             progress(MoveProgress(phase: "copy-points", detail: "\(copied) points"))
         }
 
@@ -217,6 +217,35 @@ struct GraphMover: Sendable {
             }
         }
         return total
+    }
+
+    /// Copies every point of a collection from source to target, a page at a time; the next
+    /// page is read from the source while the current one is written to the target.
+    /// Returns the points written.
+    private func copyAllPoints(_ collection: String) async throws -> Int {
+        try await provisioner.withQdrant(source) { from in
+            try await provisioner.withQdrant(target) { to in
+                var page = try await from.scroll(collection, limit: 256, offset: nil, withPayload: true, withVectors: true)
+                var written = 0
+                while true {
+                    let offset = page.nextOffset
+                    async let following = Self.page(of: collection, from: from, after: offset)
+                    let points = page.points.compactMap { point in
+                        UUID(uuidString: point.id).flatMap { id in point.vector.map { QdrantPoint(id: id, vector: $0, payload: point.payload ?? [:]) } }
+                    }
+                    if !points.isEmpty { try await to.upsert(collection, points: points) }
+                    written += points.count
+                    guard let next = try await following else { return written }
+                    page = next
+                }
+            }
+        }
+    }
+
+    /// The page of 256 points with vectors after `offset`; `nil` after the last page.
+    private static func page(of collection: String, from qdrant: QdrantClient, after offset: String?) async throws -> (points: [QdrantScoredPoint], nextOffset: String?)? {
+        guard let offset else { return nil }
+        return try await qdrant.scroll(collection, limit: 256, offset: offset, withPayload: true, withVectors: true)
     }
 
     /// Copies a collection's points from source to target: all of them, or (`onlyChanged`)
