@@ -7,6 +7,13 @@ public import Logging
 ///
 /// A bound stays safe after it was measured (a transaction starting later writes later
 /// timestamps), so one measurement serves every graph of a write-db for a pass.
+///
+/// It counts transactions running a statement that has no transaction id yet (an `INSERT` that
+/// has evaluated `clock_timestamp()` but not yet written its row). One measurement serves every
+/// table of a cycle: a row still uncommitted when a later table is read belongs to a transaction
+/// counted here or begun since. It is also the transaction's first look at `pg_stat_activity`,
+/// which PostgreSQL then caches for the rest of the transaction (measuring again per table would
+/// read that stale copy and could pass rows of transactions begun since).
 public struct SyncBound: Sendable, Hashable {
     /// When it was measured (the write-db's clock).
     public var start: Date

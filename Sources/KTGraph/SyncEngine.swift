@@ -139,22 +139,6 @@ public struct SyncEngine: Sendable {
             """, logger: logger)
     }
 
-    /// Where a table's watermark moves (``SyncPlan/watermarkTarget(from:through:bound:)``).
-    ///
-    /// `bound` is the cycle's start and how far its watermarks may move, measured once, before any rows
-    /// are read: below the start of the oldest write transaction in progress in write-db (its
-    /// rows carry `updated_at` at or after it) — including transactions running a statement that
-    /// has no transaction id yet (an `INSERT` that has evaluated `clock_timestamp()` but not yet
-    /// written its row) — and below the moment of measuring (a transaction that starts afterwards
-    /// writes `updated_at` after it). One measurement serves every table of the cycle: a row
-    /// still uncommitted when a later table is read belongs to a transaction counted here or
-    /// begun since. It is also the transaction's first look at `pg_stat_activity`, which
-    /// PostgreSQL then caches for the rest of the transaction (measuring again per table read
-    /// that stale copy and could pass rows of transactions begun since).
-    private static func watermarkTarget(from since: Date, through last: Date, bound: Date) -> Date? {
-        SyncPlan.watermarkTarget(from: since, through: last, bound: bound)
-    }
-
     // MARK: Tables
 
     /// Applies a table's changed rows batch by batch. While graph-db applies one batch, write-db
@@ -192,7 +176,7 @@ public struct SyncEngine: Sendable {
                     async let ahead: Batch? = readsAhead ? readBatch(table, after: last, watermark: start, w) : nil
                     var applied = Report()
                     let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
-                    let target = Self.watermarkTarget(from: mark, through: last, bound: bound)
+                    let target = SyncPlan.watermarkTarget(from: mark, through: last, bound: bound)
                     if let target { mark = target }
                     guard readsAhead else {
                         // The table's last batch: its bookkeeping joins the cycle's transaction (no
@@ -236,7 +220,7 @@ public struct SyncEngine: Sendable {
         let outcomes = try await apply(rows.map { ($0.0, $0.1) }, w, &report)
         for outcome in outcomes where outcome.result == .applied { report.deleted += 1 }
         report.add(try await record(outcomes.filter { $0.result != .applied }, retrying: false, on: w))
-        if let target = Self.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark("write_tombstones", target, on: w) }
+        if let target = SyncPlan.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark("write_tombstones", target, on: w) }
         // Tombstones a day behind the watermark are no longer needed.
         try await w.query("DELETE FROM write_tombstones WHERE deleted_at <= \(since)::timestamptz - interval '1 day'")
     }

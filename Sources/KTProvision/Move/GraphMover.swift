@@ -81,12 +81,15 @@ struct GraphMover: Sendable {
                     let writeChanges = try await catchUp(from: sourceWrite, to: targetWrite)
                     let graphChanges = try await catchUp(from: sourceGraph, to: targetGraph)
                     var detail = "\(writeChanges.rows + graphChanges.rows) rows"
+                    // Each collection's point counts that still differ after the catch-up.
+                    var pointsDiffering: [(String, Int, Int)] = []
                     if copiesPoints {
                         // A worker writes a point after its row commits: one in flight when the
                         // pause began lands shortly after. Counts that differ are looked at again.
                         var looked = try await catchUpPoints(writeChanges.tables)
-                        for attempt in 1...3 {
-                            guard try await !pointCountsMatch() else { break }
+                        for attempt in 1...4 {
+                            pointsDiffering = try await pointCounts().filter { $0.1 != $0.2 }
+                            guard !pointsDiffering.isEmpty, attempt < 4 else { break }
                             try await Task.sleep(for: .milliseconds(100 * attempt))
                             looked += try await catchUpPoints(writeChanges.tables)
                         }
@@ -96,7 +99,9 @@ struct GraphMover: Sendable {
                     try await step("verify", setPhase)
                     try await verify(writeChanges.tables, from: sourceWrite, to: targetWrite)
                     try await verify(graphChanges.tables, from: sourceGraph, to: targetGraph)
-                    try await verifyPoints()
+                    if let (name, from, to) = pointsDiffering.first {
+                        throw KTProvisionError(code: .stepFailed, message: "collection \(name) has \(from) points in the source and \(to) in the target")
+                    }
                     for connection in [targetWrite, targetGraph] { try await connection.execute(simple: "COMMIT", logger: logger) }
                     let switched = try await switchOver()
                     for connection in [sourceWrite, sourceGraph] { try await connection.execute(simple: "COMMIT", logger: logger) }
@@ -167,14 +172,12 @@ struct GraphMover: Sendable {
 
     // MARK: Points
 
-    private func verifyPoints() async throws {
-        guard copiesPoints else { return }
-        for (name, from, to) in try await pointCounts() where from != to {
-            throw KTProvisionError(code: .stepFailed, message: "collection \(name) has \(from) points in the source and \(to) in the target")
+    /// Points read with their vectors, as points to write (one without an id or a vector is skipped).
+    static func writable(_ points: [QdrantScoredPoint]) -> [QdrantPoint] {
+        points.compactMap { point in
+            UUID(uuidString: point.id).flatMap { id in point.vector.map { QdrantPoint(id: id, vector: $0, payload: point.payload ?? [:]) } }
         }
     }
-
-    private func pointCountsMatch() async throws -> Bool { try await pointCounts().allSatisfy { $0.1 == $0.2 } }
 
     /// Each collection's point count in the source and in the target.
     private func pointCounts() async throws -> [(String, Int, Int)] {
@@ -197,7 +200,7 @@ struct GraphMover: Sendable {
         for (table, collection, field) in [("write_nodes", collections.nodes, "key"), ("write_facts", collections.facts, "id")] {
             guard let change = changed.first(where: { $0.table.name.name == table }) else { continue }
             if change.whole {
-                total += try await copyPoints(collection, onlyChanged: true)
+                total += try await reconcilePoints(collection)
                 continue
             }
             let keys = (try JSONSerialization.jsonObject(with: Data(change.keys.utf8)) as? [[String: Any]]) ?? []
@@ -205,9 +208,7 @@ struct GraphMover: Sendable {
             for start in stride(from: 0, to: ids.count, by: 256) {
                 let chunk = Array(ids[start..<min(start + 256, ids.count)])
                 let found = try await provisioner.withQdrant(source) { try await $0.retrieve(collection, ids: chunk, withPayload: true, withVectors: true) }
-                let points = found.compactMap { point in
-                    UUID(uuidString: point.id).flatMap { id in point.vector.map { QdrantPoint(id: id, vector: $0, payload: point.payload ?? [:]) } }
-                }
+                let points = Self.writable(found)
                 let gone = Set(chunk).subtracting(points.map(\.id))
                 try await provisioner.withQdrant(target) { qdrant in
                     if !points.isEmpty { try await qdrant.upsert(collection, points: points) }
@@ -230,9 +231,7 @@ struct GraphMover: Sendable {
                 while true {
                     let offset = page.nextOffset
                     async let following = Self.page(of: collection, from: from, after: offset)
-                    let points = page.points.compactMap { point in
-                        UUID(uuidString: point.id).flatMap { id in point.vector.map { QdrantPoint(id: id, vector: $0, payload: point.payload ?? [:]) } }
-                    }
+                    let points = Self.writable(page.points)
                     if !points.isEmpty { try await to.upsert(collection, points: points) }
                     written += points.count
                     guard let next = try await following else { return written }
@@ -248,40 +247,33 @@ struct GraphMover: Sendable {
         return try await qdrant.scroll(collection, limit: 256, offset: offset, withPayload: true, withVectors: true)
     }
 
-    /// Copies a collection's points from source to target: all of them, or (`onlyChanged`)
-    /// those missing in the target or with another payload, deleting those the source lacks.
-    /// Returns the points written.
-    private func copyPoints(_ collection: String, onlyChanged: Bool) async throws -> Int {
+    /// Makes a collection of the target equal to the source's: points missing in the target or
+    /// with another payload are copied, points the source lacks are deleted. Returns the points
+    /// written.
+    private func reconcilePoints(_ collection: String) async throws -> Int {
         try await provisioner.withQdrant(source) { from in
             try await provisioner.withQdrant(target) { to in
                 var present: [String: [String: JSONValue]] = [:]
-                if onlyChanged {
-                    var offset: String?
-                    repeat {
-                        let page = try await to.scroll(collection, limit: 512, offset: offset, withPayload: true, withVectors: false)
-                        for point in page.points { present[point.id] = point.payload ?? [:] }
-                        offset = page.nextOffset
-                    } while offset != nil
-                }
-                var offset: String?, written = 0
+                var offset: String?
                 repeat {
-                    let page = try await from.scroll(collection, limit: 256, offset: offset, withPayload: true, withVectors: !onlyChanged)
-                    var wanted = page.points
-                    if onlyChanged {
-                        wanted = page.points.filter { present[$0.id] != ($0.payload ?? [:]) }
-                        for point in page.points { present[point.id] = nil }
-                        if !wanted.isEmpty {
-                            wanted = try await from.retrieve(collection, ids: wanted.compactMap { UUID(uuidString: $0.id) }, withPayload: true, withVectors: true)
-                        }
-                    }
-                    let points = wanted.compactMap { point in
-                        UUID(uuidString: point.id).flatMap { id in point.vector.map { QdrantPoint(id: id, vector: $0, payload: point.payload ?? [:]) } }
-                    }
-                    if !points.isEmpty { try await to.upsert(collection, points: points) }
-                    written += points.count
+                    let page = try await to.scroll(collection, limit: 512, offset: offset, withPayload: true, withVectors: false)
+                    for point in page.points { present[point.id] = point.payload ?? [:] }
                     offset = page.nextOffset
                 } while offset != nil
-                if onlyChanged, !present.isEmpty { try await to.delete(collection, ids: present.keys.compactMap(UUID.init(uuidString:))) }
+                var written = 0
+                repeat {
+                    let page = try await from.scroll(collection, limit: 256, offset: offset, withPayload: true, withVectors: false)
+                    let differing = page.points.filter { present[$0.id] != ($0.payload ?? [:]) }
+                    for point in page.points { present[point.id] = nil }
+                    if !differing.isEmpty {
+                        let fetched = try await from.retrieve(collection, ids: differing.compactMap { UUID(uuidString: $0.id) }, withPayload: true, withVectors: true)
+                        let points = Self.writable(fetched)
+                        if !points.isEmpty { try await to.upsert(collection, points: points) }
+                        written += points.count
+                    }
+                    offset = page.nextOffset
+                } while offset != nil
+                if !present.isEmpty { try await to.delete(collection, ids: present.keys.compactMap(UUID.init(uuidString:))) }
                 return written
             }
         }
