@@ -2,8 +2,8 @@ import Foundation
 import KTDB
 import KTQdrant
 
-/// The fact reads both engines share, written once over a facts table: `write_facts` for
-/// ``WorkerGraphEngine`` (its session's `search_path`), the graph's qualified `facts` for
+/// The fact reads both engines share, written once over a facts table: the graph's
+/// ``WriteTable/facts`` for ``WorkerGraphEngine``, its ``GraphTable/facts`` for
 /// ``ReadGraphEngine``. The two tables share these columns.
 enum FactQueries {
     static let columns = "id, content, fact_type, created_at"
@@ -32,11 +32,6 @@ enum FactQueries {
     static func facts(_ result: PostgresResult) throws(KTDBError) -> [GraphFact] {
         try result.rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
-}
-
-extension WorkerGraphEngine {
-    /// `write_facts`, resolved by the write session's `search_path`.
-    static let writeFacts = TableName("write_facts", in: .public)
 }
 
 /// The Qdrant side of the "nodes by similar facts" searches, written once for both engines:

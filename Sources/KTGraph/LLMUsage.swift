@@ -93,12 +93,12 @@ extension WorkerGraphEngine {
         let stored = try await run(
             """
             WITH added AS (
-                INSERT INTO write_llm_usage (id, task_type, model_id, prompt_tokens, completion_tokens, cost_usd, conversation_id, message_id,
+                INSERT INTO \(table.llmUsage) (id, task_type, model_id, prompt_tokens, completion_tokens, cost_usd, conversation_id, message_id,
                                              workflow_run_id, created_at, updated_at)
                 VALUES (\(usage.id), \(usage.taskType), \(usage.modelID), \(usage.promptTokens), \(usage.completionTokens), \(usage.costUSD),
                         \(usage.conversationID), \(usage.messageID), \(usage.workflowRunID), \(usage.createdAt), clock_timestamp())
                 ON CONFLICT (id) DO NOTHING RETURNING \(unsafeRaw: LLMUsage.columns))
-            SELECT * FROM added UNION ALL SELECT \(unsafeRaw: LLMUsage.columns) FROM write_llm_usage WHERE id = \(usage.id) AND NOT EXISTS (SELECT 1 FROM added)
+            SELECT * FROM added UNION ALL SELECT \(unsafeRaw: LLMUsage.columns) FROM \(table.llmUsage) WHERE id = \(usage.id) AND NOT EXISTS (SELECT 1 FROM added)
             """)
         guard let row = stored.first else { throw KTGraphError(code: .notFound, message: "LLM usage \(usage.id) was not stored") }
         return try LLMUsage(row: row)
@@ -106,7 +106,7 @@ extension WorkerGraphEngine {
 
     /// Usage records in write-db, newest first, of one conversation if given.
     public func llmUsage(conversationID: String? = nil, limit: Int = 100) async throws -> [LLMUsage] {
-        try await run(LLMUsage.list(in: TableName("write_llm_usage", in: .public), conversationID: conversationID, limit: limit))
+        try await run(LLMUsage.list(in: table.llmUsage, conversationID: conversationID, limit: limit))
             .rows.map { row throws(KTDBError) in try LLMUsage(row: row) }
     }
 
@@ -115,7 +115,7 @@ extension WorkerGraphEngine {
     /// - Returns: Whether it existed.
     @discardableResult
     public func deleteLLMUsage(id: UUID) async throws -> Bool {
-        try await run("DELETE FROM write_llm_usage WHERE id = \(id) RETURNING id").first != nil
+        try await run("DELETE FROM \(table.llmUsage) WHERE id = \(id) RETURNING id").first != nil
     }
 }
 
@@ -136,19 +136,19 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT u.id, (to_jsonb(u) - 'updated_at')::text FROM unnest(\(ids)::uuid[]) AS k(id)
-            CROSS JOIN LATERAL (SELECT * FROM write_llm_usage WHERE id = k.id OFFSET 0) u
+            CROSS JOIN LATERAL (SELECT * FROM \(writeDB.llmUsage) WHERE id = k.id OFFSET 0) u
             """
         ).rows {
             present.insert(try row.decode(0, as: UUID.self).postgresText)
             documents.append(try row.decode(1, as: String.self))
         }
         let deleted = ids.filter { !present.contains($0) }
-        if !deleted.isEmpty { try await t.query("DELETE FROM llm_usage WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
+        if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.llmUsage) WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
         guard !documents.isEmpty else { return outcomes }
         try await t.query(
             """
-            INSERT INTO llm_usage (\(unsafeRaw: LLMUsage.columns))
-            SELECT \(unsafeRaw: LLMUsage.columns) FROM jsonb_populate_recordset(NULL::llm_usage, \(Self.jsonArray(documents)))
+            INSERT INTO \(graphDB.llmUsage) (\(unsafeRaw: LLMUsage.columns))
+            SELECT \(unsafeRaw: LLMUsage.columns) FROM jsonb_populate_recordset(NULL::\(graphDB.llmUsage), \(Self.jsonArray(documents)))
             ON CONFLICT (id) DO UPDATE SET task_type = EXCLUDED.task_type, model_id = EXCLUDED.model_id, prompt_tokens = EXCLUDED.prompt_tokens,
                 completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd, conversation_id = EXCLUDED.conversation_id,
                 message_id = EXCLUDED.message_id, workflow_run_id = EXCLUDED.workflow_run_id, created_at = EXCLUDED.created_at

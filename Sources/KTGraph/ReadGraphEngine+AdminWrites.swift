@@ -131,7 +131,7 @@ extension ReadGraphEngine {
             try await t.query("UPDATE \(table.dimensions) SET node_id = \(keep) WHERE node_id = \(absorb)")
             try await t.query("UPDATE \(table.nodes) SET parent_id = \(keep) WHERE parent_id = \(absorb)")
             try await t.query("DELETE FROM \(table.nodes) WHERE id = \(absorb)")
-            try await GraphStats.refresh([keep], t)
+            try await GraphStats.refresh([keep], in: table, t)
             let row = try await t.query("SELECT \(unsafeRaw: Self.nodeColumns) FROM \(table.nodes) WHERE id = \(keep)").rows[0]
             return try Self.node(row)
         }

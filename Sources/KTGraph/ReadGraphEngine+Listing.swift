@@ -60,7 +60,7 @@ extension ReadGraphEngine {
         try await runner.withTransaction(logger: logger) { t in
             let nodes = try await t.query("DELETE FROM \(table.nodeFacts) WHERE fact_id = \(id) RETURNING node_id").uuids(0)
             let deleted = try await t.query("DELETE FROM \(table.facts) WHERE id = \(id)").affectedRows > 0
-            try await GraphStats.refresh(nodes, t)
+            try await GraphStats.refresh(nodes, in: table, t)
             return deleted
         }
     }
@@ -79,7 +79,7 @@ extension ReadGraphEngine {
                 """
             ).affectedRows
             guard linked > 0 else { throw KTGraphError(code: .notFound, message: "no node \(nodeID) or no fact \(factID)") }
-            try await GraphStats.refresh([nodeID], t)
+            try await GraphStats.refresh([nodeID], in: table, t)
         }
     }
 

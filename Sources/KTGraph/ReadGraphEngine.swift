@@ -15,11 +15,10 @@ public import Logging
 /// The admin writes (create, update, delete, versions, ``mergeNodes(keep:absorb:)``) go to
 /// graph-db directly, for API administration; they are committed by the call in session mode.
 public struct ReadGraphEngine: Sendable {
-    /// Runs the engine's transactions (admin writes, versions, merges).
+    /// Runs the engine's statements and transactions. Its SQL names the graph's tables with
+    /// their schema (``GraphTables``), so in session mode nothing sets `search_path` and a
+    /// single statement goes alone in autocommit mode.
     let runner: any PostgresQueryRunner
-    /// Runs the engine's single statements: schema-qualified, so in session mode they need no
-    /// `search_path` setting and go as one statement in autocommit mode.
-    let statements: any PostgresQueryRunner
     /// The graph's tables, qualified with its schema.
     let table: GraphTables
     /// The Qdrant client, if any.
@@ -36,7 +35,6 @@ public struct ReadGraphEngine: Sendable {
     /// An engine on the caller's transaction.
     public init(transaction: PostgresTransaction, qdrant: QdrantClient? = nil, collections: QdrantCollections, logger: Logger) {
         runner = transaction
-        statements = transaction
         table = GraphTables(transaction.schema)
         self.qdrant = qdrant
         self.collections = collections
@@ -45,8 +43,7 @@ public struct ReadGraphEngine: Sendable {
 
     /// An engine that opens a short transaction per call on `session` (graph-db, schema-bound).
     public init(session: DatabaseSession, qdrant: QdrantClient? = nil, collections: QdrantCollections, logger: Logger) {
-        runner = session
-        statements = DatabaseSession(pool: session.pool)
+        runner = DatabaseSession(pool: session.pool)
         table = GraphTables(session.schema)
         self.qdrant = qdrant
         self.collections = collections
@@ -55,7 +52,7 @@ public struct ReadGraphEngine: Sendable {
 
     @discardableResult
     func run(_ query: PostgresQuery) async throws -> PostgresResult {
-        try await statements.run(query, logger: logger)
+        try await runner.run(query, logger: logger)
     }
 
     // MARK: Nodes
@@ -242,17 +239,17 @@ enum GraphStats {
     /// Recomputes the denormalised counts of `ids` and writes the rows whose counts changed
     /// (an unchanged node gets no new row version). Nodes are found by primary key one by one,
     /// whatever the planner's statistics say about the table.
-    static func refresh(_ ids: [UUID], _ t: PostgresTransaction) async throws {
+    static func refresh(_ ids: [UUID], in table: GraphTables, _ t: PostgresTransaction) async throws {
         guard !ids.isEmpty else { return }
         let changed = try await t.query(
             """
             SELECT m.id, x.facts, x.edges, x.children, x.dimensions
             FROM unnest(\(ids.map(\.postgresText))::uuid[]) AS k(id)
-            CROSS JOIN LATERAL (SELECT id, fact_count, edge_count, child_count, dimension_count FROM nodes WHERE id = k.id OFFSET 0) m
-            CROSS JOIN LATERAL (SELECT (SELECT count(*) FROM node_facts nf WHERE nf.node_id = m.id) AS facts,
-                                       (SELECT count(*) FROM edges e WHERE e.source_node_id = m.id OR e.target_node_id = m.id) AS edges,
-                                       (SELECT count(*) FROM nodes ch WHERE ch.parent_id = m.id) AS children,
-                                       (SELECT count(*) FROM dimensions d WHERE d.node_id = m.id) AS dimensions) x
+            CROSS JOIN LATERAL (SELECT id, fact_count, edge_count, child_count, dimension_count FROM \(table.nodes) WHERE id = k.id OFFSET 0) m
+            CROSS JOIN LATERAL (SELECT (SELECT count(*) FROM \(table.nodeFacts) nf WHERE nf.node_id = m.id) AS facts,
+                                       (SELECT count(*) FROM \(table.edges) e WHERE e.source_node_id = m.id OR e.target_node_id = m.id) AS edges,
+                                       (SELECT count(*) FROM \(table.nodes) ch WHERE ch.parent_id = m.id) AS children,
+                                       (SELECT count(*) FROM \(table.dimensions) d WHERE d.node_id = m.id) AS dimensions) x
             WHERE (m.fact_count, m.edge_count, m.child_count, m.dimension_count) IS DISTINCT FROM (x.facts, x.edges, x.children, x.dimensions)
             """
         ).rows
@@ -263,32 +260,10 @@ enum GraphStats {
         }
         try await t.query(
             """
-            UPDATE nodes n SET fact_count = c.facts, edge_count = c.edges, child_count = c.children, dimension_count = c.dimensions
+            UPDATE \(table.nodes) n SET fact_count = c.facts, edge_count = c.edges, child_count = c.children, dimension_count = c.dimensions
             FROM unnest(\(columns[0])::uuid[], \(columns[1])::int[], \(columns[2])::int[], \(columns[3])::int[], \(columns[4])::int[])
                  AS c(id, facts, edges, children, dimensions)
             WHERE n.id = c.id
             """)
-    }
-}
-
-/// The graph-db tables of one graph's schema, for schema-qualified SQL (named once per engine).
-struct GraphTables: Sendable {
-    let nodes, edges, facts, nodeFacts, edgeFacts, dimensions, dimensionFacts, nodeVersions, nodeFactRejections: TableName
-    let convergenceReports, factSources, rawSources, llmUsage: TableName
-
-    init(_ schema: SchemaName) {
-        nodes = TableName("nodes", in: schema)
-        edges = TableName("edges", in: schema)
-        facts = TableName("facts", in: schema)
-        nodeFacts = TableName("node_facts", in: schema)
-        edgeFacts = TableName("edge_facts", in: schema)
-        dimensions = TableName("dimensions", in: schema)
-        dimensionFacts = TableName("dimension_facts", in: schema)
-        nodeVersions = TableName("node_versions", in: schema)
-        nodeFactRejections = TableName("node_fact_rejections", in: schema)
-        convergenceReports = TableName("convergence_reports", in: schema)
-        factSources = TableName("fact_sources", in: schema)
-        rawSources = TableName("raw_sources", in: schema)
-        llmUsage = TableName("llm_usage", in: schema)
     }
 }

@@ -15,7 +15,7 @@ extension SyncEngine {
         _ table: String, _ keys: [String], _ w: PostgresTransaction, _ t: PostgresTransaction, prefetched: Prefetched? = nil, touched: inout Set<UUID>
     ) async throws -> Outcomes {
         switch (table, prefetched) {
-        case ("write_nodes", .nodes(let rows)) where rows.keys == keys: return try await applyNodes(rows, w, t, touched: &touched)
+        case (WriteTable.nodes.name, .nodes(let rows)) where rows.keys == keys: return try await applyNodes(rows, w, t, touched: &touched)
         default: break
         }
         guard let syncer = Self.syncerByTable[table] else {
@@ -34,18 +34,18 @@ extension SyncEngine {
 
     /// Which of `ids` (lower-case UUID text) are in graph-db's `table`, found by primary key
     /// one by one (`LATERAL … OFFSET 0`) whatever the planner's statistics say about the table.
-    func existing(_ table: String, _ ids: [String], _ t: PostgresTransaction) async throws -> Set<String> {
+    func existing(_ table: GraphTable, _ ids: [String], _ t: PostgresTransaction) async throws -> Set<String> {
         let found = try await t.query(
             """
             SELECT x.id FROM unnest(\(Array(Set(ids)))::uuid[]) AS k(id)
-            CROSS JOIN LATERAL (SELECT id FROM \(unsafeRaw: table) WHERE id = k.id OFFSET 0) x
+            CROSS JOIN LATERAL (SELECT id FROM \(graphDB[table]) WHERE id = k.id OFFSET 0) x
             """
         ).uuids(0)
         return Set(found.map(\.postgresText))
     }
 
     /// The write-db keys among `keys` whose rows (by id, uuid5 of the key) graph-db's `table` lacks.
-    func missing(_ keys: [String], from table: String, _ t: PostgresTransaction) async throws -> [String] {
+    func missing(_ keys: [String], from table: GraphTable, _ t: PostgresTransaction) async throws -> [String] {
         guard !keys.isEmpty else { return [] }
         let ids = keys.map { GraphKeys.id(forKey: $0).postgresText }
         let have = try await existing(table, ids, t)
@@ -53,22 +53,22 @@ extension SyncEngine {
     }
 
     /// Makes `junction` hold exactly `wanted` for `owners` (pairs whose fact is not in graph-db are left out).
-    func mirrorJunction(_ junction: String, owner: String, owners: [String], wanted: [(String, String)], _ t: PostgresTransaction) async throws {
+    func mirrorJunction(_ junction: GraphTable, owner: String, owners: [String], wanted: [(String, String)], _ t: PostgresTransaction) async throws {
         let wantedOwners = wanted.map(\.0), wantedFacts = wanted.map(\.1)
         try await t.query(
             """
             WITH stale AS (
                 SELECT j.o, j.f FROM unnest(\(owners)::uuid[]) AS k(id)
-                CROSS JOIN LATERAL (SELECT \(unsafeRaw: owner) AS o, fact_id AS f FROM \(unsafeRaw: junction) WHERE \(unsafeRaw: owner) = k.id OFFSET 0) j
+                CROSS JOIN LATERAL (SELECT \(unsafeRaw: owner) AS o, fact_id AS f FROM \(graphDB[junction]) WHERE \(unsafeRaw: owner) = k.id OFFSET 0) j
                 EXCEPT SELECT * FROM unnest(\(wantedOwners)::uuid[], \(wantedFacts)::uuid[]))
-            DELETE FROM \(unsafeRaw: junction) j USING stale WHERE j.\(unsafeRaw: owner) = stale.o AND j.fact_id = stale.f
+            DELETE FROM \(graphDB[junction]) j USING stale WHERE j.\(unsafeRaw: owner) = stale.o AND j.fact_id = stale.f
             """)
         guard !wanted.isEmpty else { return }
         try await t.query(
             """
-            INSERT INTO \(unsafeRaw: junction) (\(unsafeRaw: owner), fact_id)
+            INSERT INTO \(graphDB[junction]) (\(unsafeRaw: owner), fact_id)
             SELECT w.o, w.f FROM unnest(\(wantedOwners)::uuid[], \(wantedFacts)::uuid[]) AS w(o, f)
-            CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = w.f OFFSET 0) f
+            CROSS JOIN LATERAL (SELECT id FROM \(graphDB.facts) WHERE id = w.f OFFSET 0) f
             ON CONFLICT DO NOTHING
             """)
     }

@@ -63,19 +63,19 @@ extension SyncEngine {
         var query: PostgresQuery = """
             SELECT n.key, n.parent_key, n.source_concept_key, coalesce(n.created_at > \(watermark)::timestamptz, false),
                 ARRAY(SELECT DISTINCT f.fact::uuid FROM unnest(n.fact_ids) AS f(fact) WHERE NOT EXISTS (
-                    SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)),
-                ARRAY(SELECT r.fact_id FROM write_node_fact_rejections r WHERE r.node_id = n.node_uuid),
+                    SELECT 1 FROM \(writeDB.nodeFactRejections) r WHERE r.node_id = n.node_uuid AND r.fact_id = f.fact::uuid)),
+                ARRAY(SELECT r.fact_id FROM \(writeDB.nodeFactRejections) r WHERE r.node_id = n.node_uuid),
                 n.updated_at, \(unsafeRaw: columns.map { "n." + $0.name }.joined(separator: ", ")),
-                CASE WHEN n.created_at > \(watermark)::timestamptz THEN ARRAY(\(unsafeRaw: Self.dependentsOfNode)) END
+                CASE WHEN n.created_at > \(watermark)::timestamptz THEN ARRAY(\(unsafeRaw: dependentsOfNode)) END
 
             """
         switch selection {
         case .keys(let keys):
-            query.append("FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_nodes WHERE key = k.key OFFSET 0) n")
+            query.append("FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.nodes) WHERE key = k.key OFFSET 0) n")
         case .changedAfter(let after, let limit):
-            query.append("FROM (SELECT * FROM write_nodes WHERE updated_at > \(after) ORDER BY updated_at LIMIT \(limit)) n ORDER BY n.updated_at")
+            query.append("FROM (SELECT * FROM \(writeDB.nodes) WHERE updated_at > \(after) ORDER BY updated_at LIMIT \(limit)) n ORDER BY n.updated_at")
         case .changedAt(let at, let excluding):
-            query.append("FROM write_nodes n WHERE n.updated_at = \(at) AND n.key <> ALL(\(excluding)::text[])")
+            query.append("FROM \(writeDB.nodes) n WHERE n.updated_at = \(at) AND n.key <> ALL(\(excluding)::text[])")
         }
         for row in try await w.query(query).rows {
             let key = try row.decode(0, as: String.self), nodeID = GraphKeys.id(forKey: key), id = nodeID.postgresText
@@ -101,27 +101,29 @@ extension SyncEngine {
     /// What may wait in write-db for node `n` (new to graph-db), as `kind:value` texts: children
     /// and perspectives (by node id), edges, dimensions, counters, reports and versions (by key
     /// or id).
-    static let dependentsOfNode = """
-        SELECT 'child:' || d.node_uuid::text FROM write_nodes d WHERE d.parent_key = n.key
-        UNION ALL SELECT 'perspective:' || d.node_uuid::text FROM write_nodes d WHERE d.source_concept_key = n.key
-        UNION ALL SELECT 'edge:' || d.key FROM write_edges d WHERE d.source_node_key = n.key OR d.target_node_key = n.key
-        UNION ALL SELECT 'dimension:' || d.key FROM write_dimensions d WHERE d.node_key = n.key
-        UNION ALL SELECT 'counters:' || d.node_key FROM write_node_counters d WHERE d.node_key = n.key
-        UNION ALL SELECT 'report:' || d.node_key FROM write_convergence_reports d WHERE d.node_key = n.key
-        UNION ALL SELECT 'version:' || d.id::text FROM write_node_versions d WHERE d.node_key = n.key
+    var dependentsOfNode: String {
         """
+        SELECT 'child:' || d.node_uuid::text FROM \(writeDB.nodes) d WHERE d.parent_key = n.key
+        UNION ALL SELECT 'perspective:' || d.node_uuid::text FROM \(writeDB.nodes) d WHERE d.source_concept_key = n.key
+        UNION ALL SELECT 'edge:' || d.key FROM \(writeDB.edges) d WHERE d.source_node_key = n.key OR d.target_node_key = n.key
+        UNION ALL SELECT 'dimension:' || d.key FROM \(writeDB.dimensions) d WHERE d.node_key = n.key
+        UNION ALL SELECT 'counters:' || d.node_key FROM \(writeDB.nodeCounters) d WHERE d.node_key = n.key
+        UNION ALL SELECT 'report:' || d.node_key FROM \(writeDB.convergenceReports) d WHERE d.node_key = n.key
+        UNION ALL SELECT 'version:' || d.id::text FROM \(writeDB.nodeVersions) d WHERE d.node_key = n.key
+        """
+    }
 
     func applyNodes(_ rows: NodeRows, _ w: PostgresTransaction, _ t: PostgresTransaction, touched: inout Set<UUID>) async throws -> Outcomes {
         let present = Set(rows.presentKeys)
         let deleted = rows.keys.filter { !present.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
             for row in try await t.query(
-                "SELECT source_node_id, target_node_id FROM edges WHERE source_node_id IN (SELECT unnest(\(deleted)::uuid[])) OR target_node_id IN (SELECT unnest(\(deleted)::uuid[]))"
+                "SELECT source_node_id, target_node_id FROM \(graphDB.edges) WHERE source_node_id IN (SELECT unnest(\(deleted)::uuid[])) OR target_node_id IN (SELECT unnest(\(deleted)::uuid[]))"
             ).rows {
                 touched.insert(try row.decode(0, as: UUID.self))
                 touched.insert(try row.decode(1, as: UUID.self))
             }
-            touched.formUnion(try await t.query("DELETE FROM nodes WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING parent_id").optionalUUIDs(0))
+            touched.formUnion(try await t.query("DELETE FROM \(graphDB.nodes) WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING parent_id").optionalUUIDs(0))
             touched.subtract(deleted.compactMap(UUID.init(uuidString:)))
         }
         guard !rows.presentKeys.isEmpty else { return Self.allApplied(rows.keys) }
@@ -165,17 +167,17 @@ extension SyncEngine {
             ) AS b(id, parent_id, source_concept_id, \(unsafeRaw: columns.map(\.name).joined(separator: ", ")))),
                 links AS (SELECT * FROM unnest(\(rows.links.nodes)::uuid[], \(rows.links.facts)::uuid[]) AS l(node_id, fact_id)),
                 rejections AS (SELECT * FROM unnest(\(rows.rejections.nodes)::uuid[], \(rows.rejections.facts)::uuid[]) AS r(node_id, fact_id)),
-                old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM nodes WHERE id = b.id OFFSET 0) n),
+                old AS (SELECT n.id, n.parent_id FROM b CROSS JOIN LATERAL (SELECT id, parent_id FROM \(graphDB.nodes) WHERE id = b.id OFFSET 0) n),
                 up AS (
-                    INSERT INTO nodes (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
+                    INSERT INTO \(graphDB.nodes) (id, concept, node_type, entity_subtype, parent_id, source_concept_id, definition, definition_source, attractor,
                                        filter_id, max_content_tokens, stale_after, visibility, created_at, updated_at)
                     SELECT b.id, b.concept, b.node_type, b.entity_subtype,
                            CASE WHEN b.parent_id IN (SELECT id FROM b) OR p.id IS NOT NULL THEN b.parent_id END,
                            CASE WHEN b.source_concept_id IN (SELECT id FROM b) OR s.id IS NOT NULL THEN b.source_concept_id END,
                            b.definition, b.definition_source, b.attractor, b.filter_id, b.max_content_tokens, b.stale_after, b.visibility,
                            b.created_at, b.updated_at
-                    FROM b LEFT JOIN LATERAL (SELECT id FROM nodes WHERE id = b.parent_id OFFSET 0) p ON true
-                           LEFT JOIN LATERAL (SELECT id FROM nodes WHERE id = b.source_concept_id OFFSET 0) s ON true
+                    FROM b LEFT JOIN LATERAL (SELECT id FROM \(graphDB.nodes) WHERE id = b.parent_id OFFSET 0) p ON true
+                           LEFT JOIN LATERAL (SELECT id FROM \(graphDB.nodes) WHERE id = b.source_concept_id OFFSET 0) s ON true
                     ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, entity_subtype = EXCLUDED.entity_subtype,
                         parent_id = EXCLUDED.parent_id, source_concept_id = EXCLUDED.source_concept_id, definition = EXCLUDED.definition,
                         definition_source = EXCLUDED.definition_source, attractor = EXCLUDED.attractor, filter_id = EXCLUDED.filter_id,
@@ -183,18 +185,18 @@ extension SyncEngine {
                         updated_at = EXCLUDED.updated_at
                     RETURNING parent_id),
                 unlinked AS (
-                    DELETE FROM node_facts j USING old
+                    DELETE FROM \(graphDB.nodeFacts) j USING old
                     WHERE j.node_id = old.id AND NOT EXISTS (SELECT 1 FROM links l WHERE l.node_id = j.node_id AND l.fact_id = j.fact_id) RETURNING j.node_id),
                 linked AS (
-                    INSERT INTO node_facts (node_id, fact_id)
-                    SELECT l.node_id, f.id FROM links l CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = l.fact_id OFFSET 0) f
+                    INSERT INTO \(graphDB.nodeFacts) (node_id, fact_id)
+                    SELECT l.node_id, f.id FROM links l CROSS JOIN LATERAL (SELECT id FROM \(graphDB.facts) WHERE id = l.fact_id OFFSET 0) f
                     ON CONFLICT DO NOTHING RETURNING node_id),
                 unrejected AS (
-                    DELETE FROM node_fact_rejections j USING old
+                    DELETE FROM \(graphDB.nodeFactRejections) j USING old
                     WHERE j.node_id = old.id AND NOT EXISTS (SELECT 1 FROM rejections r WHERE r.node_id = j.node_id AND r.fact_id = j.fact_id)),
                 rejected AS (
-                    INSERT INTO node_fact_rejections (id, node_id, fact_id)
-                    SELECT gen_random_uuid(), r.node_id, f.id FROM rejections r CROSS JOIN LATERAL (SELECT id FROM facts WHERE id = r.fact_id OFFSET 0) f
+                    INSERT INTO \(graphDB.nodeFactRejections) (id, node_id, fact_id)
+                    SELECT gen_random_uuid(), r.node_id, f.id FROM rejections r CROSS JOIN LATERAL (SELECT id FROM \(graphDB.facts) WHERE id = r.fact_id OFFSET 0) f
                     ON CONFLICT DO NOTHING)
             SELECT true, id, parent_id FROM old
             UNION ALL SELECT false, parent_id, NULL FROM up WHERE parent_id IS NOT NULL
@@ -231,16 +233,16 @@ extension SyncEngine {
             entries: w.query(
                 """
                 WITH k AS MATERIALIZED (SELECT unnest(\(newKeys)::text[]) AS key)
-                SELECT 'child', d.node_uuid::text, k.key FROM k CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE parent_key = k.key OFFSET 0) d
+                SELECT 'child', d.node_uuid::text, k.key FROM k CROSS JOIN LATERAL (SELECT node_uuid FROM \(writeDB.nodes) WHERE parent_key = k.key OFFSET 0) d
                 UNION ALL SELECT 'perspective', d.node_uuid::text, k.key FROM k
-                    CROSS JOIN LATERAL (SELECT node_uuid FROM write_nodes WHERE source_concept_key = k.key OFFSET 0) d
+                    CROSS JOIN LATERAL (SELECT node_uuid FROM \(writeDB.nodes) WHERE source_concept_key = k.key OFFSET 0) d
                 UNION ALL SELECT 'edge', d.key, k.key FROM k
-                    CROSS JOIN LATERAL (SELECT key FROM write_edges WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
-                UNION ALL SELECT 'dimension', d.key, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM write_dimensions WHERE node_key = k.key OFFSET 0) d
-                UNION ALL SELECT 'counters', d.node_key, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM write_node_counters WHERE node_key = k.key OFFSET 0) d
+                    CROSS JOIN LATERAL (SELECT key FROM \(writeDB.edges) WHERE source_node_key = k.key OR target_node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'dimension', d.key, k.key FROM k CROSS JOIN LATERAL (SELECT key FROM \(writeDB.dimensions) WHERE node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'counters', d.node_key, k.key FROM k CROSS JOIN LATERAL (SELECT node_key FROM \(writeDB.nodeCounters) WHERE node_key = k.key OFFSET 0) d
                 UNION ALL SELECT 'report', d.node_key, k.key FROM k
-                    CROSS JOIN LATERAL (SELECT node_key FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) d
-                UNION ALL SELECT 'version', d.id::text, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM write_node_versions WHERE node_key = k.key OFFSET 0) d
+                    CROSS JOIN LATERAL (SELECT node_key FROM \(writeDB.convergenceReports) WHERE node_key = k.key OFFSET 0) d
+                UNION ALL SELECT 'version', d.id::text, k.key FROM k CROSS JOIN LATERAL (SELECT id FROM \(writeDB.nodeVersions) WHERE node_key = k.key OFFSET 0) d
                 """
             ).rows.map { row throws(KTDBError) in
                 guard let kind = Dependents.Kind(rawValue: try row.decode(0, as: String.self)) else { throw KTDBError(code: .decoding, message: "unknown dependent kind") }
@@ -257,15 +259,15 @@ extension SyncEngine {
             guard !pairs.isEmpty else { continue }
             let changed = try await t.query(
                 """
-                UPDATE nodes n SET \(unsafeRaw: column) = u.p FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS u(c, p)
+                UPDATE \(graphDB.nodes) n SET \(unsafeRaw: column) = u.p FROM unnest(\(pairs.map(\.0))::uuid[], \(pairs.map(\.1))::uuid[]) AS u(c, p)
                 WHERE n.id = u.c AND n.\(unsafeRaw: column) IS DISTINCT FROM u.p RETURNING u.p
                 """
             ).uuids(0)
             if column == "parent_id" { touched.formUnion(changed) }
         }
-        let edges = try await missing(waiting.values(.edge), from: "edges", t)
+        let edges = try await missing(waiting.values(.edge), from: .edges, t)
         if !edges.isEmpty { _ = try await applyEdges(edges, w, t, touched: &touched) }
-        let dimensions = try await missing(waiting.values(.dimension), from: "dimensions", t)
+        let dimensions = try await missing(waiting.values(.dimension), from: .dimensions, t)
         if !dimensions.isEmpty { _ = try await applyDimensions(dimensions, w, t, touched: &touched) }
         let counterKeys = waiting.values(.counters), reportKeys = waiting.values(.report), versionIDs = waiting.values(.version)
         if !counterKeys.isEmpty { _ = try await applyCounterRows(counterKeys, w, t) }

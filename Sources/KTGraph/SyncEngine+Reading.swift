@@ -4,7 +4,7 @@ import KTDB
 
 /// Reading a table's changed rows from write-db, a batch at a time.
 extension SyncEngine {
-    static func keyColumn(_ table: String) -> String { syncerByTable[table]?.keyColumn ?? "id::text" }
+    static func keyColumn(_ table: WriteTable) -> String { syncerByTable[table.name]?.keyColumn ?? "id::text" }
 
     /// Batches one table may apply per cycle (the cycle then moves on; the next one continues).
     static let batchesPerTable = 20
@@ -21,12 +21,12 @@ extension SyncEngine {
     /// Reads the batch after `since`; `watermark` is the table's watermark at the cycle's start.
     /// Ordered by `updated_at` alone (a walk of its index, never a sort): the rows cut off at the
     /// last timestamp are taken by the second query.
-    func readBatch(_ table: String, after since: Date, watermark: Date, _ w: PostgresTransaction) async throws -> Batch? {
-        if table == "write_nodes" { return try await readNodeBatch(after: since, watermark: watermark, w) }
+    func readBatch(_ table: WriteTable, after since: Date, watermark: Date, _ w: PostgresTransaction) async throws -> Batch? {
+        if table == .nodes { return try await readNodeBatch(after: since, watermark: watermark, w) }
         let keyColumn = Self.keyColumn(table)
         var rows = try await w.query(
             """
-            SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(unsafeRaw: table) WHERE updated_at > \(since)
+            SELECT \(unsafeRaw: keyColumn) AS key, updated_at FROM \(writeDB[table]) WHERE updated_at > \(since)
             ORDER BY updated_at LIMIT \(settings.batchSize)
             """
         ).rows.map { row throws(KTDBError) in (key: try row.decode("key", as: String.self), updatedAt: try row.decode("updated_at", as: Date.self)) }
@@ -34,7 +34,7 @@ extension SyncEngine {
         if rows.count == settings.batchSize {
             let ties = try await w.query(
                 """
-                SELECT \(unsafeRaw: keyColumn) AS key FROM \(unsafeRaw: table) WHERE updated_at = \(last.updatedAt)
+                SELECT \(unsafeRaw: keyColumn) AS key FROM \(writeDB[table]) WHERE updated_at = \(last.updatedAt)
                 """
             ).rows.map { row throws(KTDBError) in try row.decode("key", as: String.self) }
             let have = Set(rows.map(\.key))

@@ -74,14 +74,14 @@ extension SyncEngine {
     /// The graph's sync status, read from write-db in one statement: the oldest change above
     /// each table's watermark (tombstones included) and the retry queue's counts.
     public func status() async throws -> SyncStatus {
-        var query: PostgresQuery = "SELECT min(changed), (SELECT count(*) FILTER (WHERE status = 'pending') FROM sync_failures WHERE graph_slug = \(graphSlug)), "
-        query.append("(SELECT count(*) FILTER (WHERE status = 'abandoned') FROM sync_failures WHERE graph_slug = \(graphSlug)) FROM (")
+        var query: PostgresQuery = "SELECT min(changed), (SELECT count(*) FILTER (WHERE status = 'pending') FROM \(writeDB.syncFailures) WHERE graph_slug = \(graphSlug)), "
+        query.append("(SELECT count(*) FILTER (WHERE status = 'abandoned') FROM \(writeDB.syncFailures) WHERE graph_slug = \(graphSlug)) FROM (")
         for (index, table) in Self.watermarkedTables.enumerated() {
             if index > 0 { query.append(" UNION ALL ") }
-            query.append(PostgresQuery(unsafeSQL: "SELECT min(\(Self.changeColumn(table))) AS changed ") + aboveWatermark(table))
+            query.append("SELECT min(\(unsafeRaw: Self.changeColumn(table))) AS changed " + aboveWatermark(table))
         }
         query.append(") AS changes")
-        let row = try await writeSession.query(query, logger: logger).first
+        let row = try await writeDatabase.query(query, logger: logger).first
         return SyncStatus(
             oldestUnsyncedChange: try row?.decode(0, as: Date?.self),
             pending: try row?.decode(1, as: Int.self) ?? 0,
@@ -95,7 +95,7 @@ extension SyncEngine {
         /// Whether the cycle holds the graph's sync lock.
         var locked: Bool
         /// The tables with rows above their watermark, with the watermark.
-        var watermarks: [String: Date] = [:]
+        var watermarks: [WriteTable: Date] = [:]
         /// Whether queued rows are due for a retry.
         var retriesDue = false
         /// Whether the retry queue holds any row of the graph.
@@ -103,16 +103,16 @@ extension SyncEngine {
     }
 
     /// The tables with a watermark: the synced tables and the tombstones.
-    static let watermarkedTables = tables + ["write_tombstones"]
+    static let watermarkedTables = tables + [.tombstones]
 
     /// The column a table's watermark follows.
-    static func changeColumn(_ table: String) -> String { table == "write_tombstones" ? "deleted_at" : "updated_at" }
+    static func changeColumn(_ table: WriteTable) -> String { table == .tombstones ? "deleted_at" : "updated_at" }
 
     /// `FROM <table> WHERE <change column> > <its watermark>`: the table's rows not synced yet.
-    func aboveWatermark(_ table: String) -> PostgresQuery {
+    func aboveWatermark(_ table: WriteTable) -> PostgresQuery {
         let column = Self.changeColumn(table)
-        return PostgresQuery(unsafeSQL: "FROM \(table) WHERE \(column) > ")
-            + "coalesce((SELECT last_synced_at FROM sync_watermarks WHERE table_name = \(table) AND graph_slug = \(graphSlug)), '-infinity'::timestamptz)"
+        return "FROM \(writeDB[table]) WHERE \(unsafeRaw: column) > "
+            + "coalesce((SELECT last_synced_at FROM \(writeDB.syncWatermarks) WHERE table_name = \(table.name) AND graph_slug = \(graphSlug)), '-infinity'::timestamptz)"
     }
 
     /// What a cycle has to do, read in one statement: the tables (tombstones included) with rows
@@ -128,27 +128,27 @@ extension SyncEngine {
     func pendingWork(_ w: PostgresTransaction, dueBefore cycleStart: Date, takingLock: Bool) async throws -> PendingWork {
         // The graph's watermarks are read once (a CTE), not twice per table: planning this
         // statement is most of an idle cycle's cost, and every graph's cycle plans it anew.
-        var query: PostgresQuery = "WITH w AS MATERIALIZED (SELECT table_name, last_synced_at FROM sync_watermarks WHERE graph_slug = \(graphSlug)) "
+        var query: PostgresQuery = "WITH w AS MATERIALIZED (SELECT table_name, last_synced_at FROM \(writeDB.syncWatermarks) WHERE graph_slug = \(graphSlug)) "
         if takingLock {
             query.append("SELECT 'sync_lock'::text, NULL::timestamptz WHERE pg_try_advisory_xact_lock(hashtextextended(\(Self.lockName(graphSlug: graphSlug)), 0)) UNION ALL ")
         }
         for table in Self.watermarkedTables {
-            query.append("SELECT \(table)::text, coalesce(m.at, 'epoch'::timestamptz) FROM (SELECT (SELECT last_synced_at FROM w WHERE table_name = \(table)) AS at) m ")
-            query.append(PostgresQuery(unsafeSQL: "WHERE EXISTS (SELECT 1 FROM \(table) WHERE \(Self.changeColumn(table)) > coalesce(m.at, '-infinity'::timestamptz)) UNION ALL "))
+            query.append("SELECT \(table.name)::text, coalesce(m.at, 'epoch'::timestamptz) FROM (SELECT (SELECT last_synced_at FROM w WHERE table_name = \(table.name)) AS at) m ")
+            query.append("WHERE EXISTS (SELECT 1 FROM \(writeDB[table]) WHERE \(unsafeRaw: Self.changeColumn(table)) > coalesce(m.at, '-infinity'::timestamptz)) UNION ALL ")
         }
         query.append(
             """
-            SELECT 'sync_failures', NULL WHERE EXISTS (SELECT 1 FROM sync_failures
+            SELECT 'retries_due', NULL WHERE EXISTS (SELECT 1 FROM \(writeDB.syncFailures)
                 WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart)))
-            UNION ALL SELECT 'sync_failures_any', NULL WHERE EXISTS (SELECT 1 FROM sync_failures WHERE graph_slug = \(graphSlug))
+            UNION ALL SELECT 'queued', NULL WHERE EXISTS (SELECT 1 FROM \(writeDB.syncFailures) WHERE graph_slug = \(graphSlug))
             """)
         var work = PendingWork(locked: !takingLock)
         for row in try await w.query(query).rows {
             switch try row.decode(0, as: String.self) {
             case "sync_lock": work.locked = true
-            case "sync_failures": work.retriesDue = true
-            case "sync_failures_any": work.failuresQueued = true
-            case let table: work.watermarks[table] = try row.decode(1, as: Date.self)
+            case "retries_due": work.retriesDue = true
+            case "queued": work.failuresQueued = true
+            case let name: if let table = WriteTable.named(name) { work.watermarks[table] = try row.decode(1, as: Date.self) }
             }
         }
         return work

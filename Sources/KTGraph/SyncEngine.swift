@@ -40,12 +40,23 @@ public struct SyncEngine: Sendable {
     public let graphSlug: String
     /// Batch size, retries and backoff.
     public let settings: SyncSettings
+    /// Sessions on the two pools that set no `search_path`: the sync's SQL names the graph's
+    /// tables with their schema (``writeDB``, ``graphDB``).
+    let writeDatabase: DatabaseSession, graphDatabase: DatabaseSession
+    /// The graph's write-db tables.
+    let writeDB: WriteTables
+    /// The graph's graph-db tables.
+    let graphDB: GraphTables
     let logger: Logger
 
     /// Creates an engine.
     public init(writeSession: DatabaseSession, graphSession: DatabaseSession, graphSlug: String, settings: SyncSettings = SyncSettings(), logger: Logger) {
         self.writeSession = writeSession
         self.graphSession = graphSession
+        writeDatabase = DatabaseSession(pool: writeSession.pool)
+        graphDatabase = DatabaseSession(pool: graphSession.pool)
+        writeDB = WriteTables(writeSession.schema)
+        graphDB = GraphTables(graphSession.schema)
         self.graphSlug = graphSlug
         self.settings = settings
         var logger = logger
@@ -74,7 +85,7 @@ public struct SyncEngine: Sendable {
         // index; after a burst of writes, statistics that still describe a small table make
         // the planner read the whole table and sort it instead, once per batch. No read of the
         // sync needs a sort where an index gives the order, so sorting is priced out.
-        try await writeSession.withTransaction(setup: "SET LOCAL jit = off; SET LOCAL enable_sort = off", logger: logger) { lock in
+        try await writeDatabase.withTransaction(setup: "SET LOCAL jit = off; SET LOCAL enable_sort = off", logger: logger) { lock in
             let busy = KTGraphError(code: .syncBusy, message: "another process is syncing graph '\(graphSlug)'")
             var report = Report()
             let measured: SyncBound, work: PendingWork
@@ -95,7 +106,7 @@ public struct SyncEngine: Sendable {
             for table in Self.tables {
                 if let since = work.watermarks[table] { try await syncTable(table, lock, since: since, bound: bound, clearing: work.failuresQueued, &report) }
             }
-            if let since = work.watermarks["write_tombstones"] { try await syncTombstones(lock, since: since, bound: bound, &report) }
+            if let since = work.watermarks[.tombstones] { try await syncTombstones(lock, since: since, bound: bound, &report) }
             if work.retriesDue { try await retryQueue(lock, &report, dueBefore: cycleStart) }
             logger.debug(
                 "sync cycle done",
@@ -131,11 +142,11 @@ public struct SyncEngine: Sendable {
 
     // MARK: Watermarks
 
-    private func setWatermark(_ table: String, _ value: Date, on runner: any PostgresQueryRunner) async throws {
+    private func setWatermark(_ table: WriteTable, _ value: Date, on runner: any PostgresQueryRunner) async throws {
         try await runner.run(
             """
-            INSERT INTO sync_watermarks (table_name, graph_slug, last_synced_at) VALUES (\(table), \(graphSlug), \(value))
-            ON CONFLICT (table_name, graph_slug) DO UPDATE SET last_synced_at = GREATEST(sync_watermarks.last_synced_at, EXCLUDED.last_synced_at)
+            INSERT INTO \(writeDB.syncWatermarks) AS m (table_name, graph_slug, last_synced_at) VALUES (\(table.name), \(graphSlug), \(value))
+            ON CONFLICT (table_name, graph_slug) DO UPDATE SET last_synced_at = GREATEST(m.last_synced_at, EXCLUDED.last_synced_at)
             """, logger: logger)
     }
 
@@ -147,7 +158,7 @@ public struct SyncEngine: Sendable {
     /// are written (in batch order).
     /// - Parameter clearing: whether the retry queue may hold rows of this graph (to be cleared
     ///   as they are applied); without any, no statement is spent on it.
-    private func syncTable(_ table: String, _ w: PostgresTransaction, since start: Date, bound: Date, clearing: Bool, _ report: inout Report) async throws {
+    private func syncTable(_ table: WriteTable, _ w: PostgresTransaction, since start: Date, bound: Date, clearing: Bool, _ report: inout Report) async throws {
         // Structured: the read-ahead is an `async let` of each round, the bookkeeping one child
         // task that takes the batches' outcomes in order. Both end (cancelled, then awaited)
         // before this returns or throws, so no statement outlives the cycle's transaction.
@@ -159,8 +170,8 @@ public struct SyncEngine: Sendable {
                     for await item in earlier {
                         try Task.checkCancellation()
                         done.add(item.applied)
-                        done.add(try await record(item.outcomes, retrying: false, clearing: clearing, on: writeSession))
-                        if let target = item.target { try await setWatermark(table, target, on: writeSession) }
+                        done.add(try await record(item.outcomes, retrying: false, clearing: clearing, on: writeDatabase))
+                        if let target = item.target { try await setWatermark(table, target, on: writeDatabase) }
                     }
                     return done
                 }
@@ -175,7 +186,7 @@ public struct SyncEngine: Sendable {
                     if reachedLimit { total.reachedBatchLimit = true }
                     async let ahead: Batch? = readsAhead ? readBatch(table, after: last, watermark: start, w) : nil
                     var applied = Report()
-                    let outcomes = try await apply(current.rows.map { (table, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table: $0] } ?? [:])
+                    let outcomes = try await apply(current.rows.map { (table.name, $0.key) }, w, &applied, prefetched: current.prefetched.map { [table.name: $0] } ?? [:])
                     let target = SyncPlan.watermarkTarget(from: mark, through: last, bound: bound)
                     if let target { mark = target }
                     guard readsAhead else {
@@ -210,7 +221,7 @@ public struct SyncEngine: Sendable {
     private func syncTombstones(_ w: PostgresTransaction, since: Date, bound: Date, _ report: inout Report) async throws {
         let rows = try await w.query(
             """
-            SELECT table_name, record_key, deleted_at FROM write_tombstones WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
+            SELECT table_name, record_key, deleted_at FROM \(writeDB.tombstones) WHERE deleted_at > \(since) ORDER BY deleted_at, id LIMIT \(settings.batchSize)
             """
         ).rows.map { row throws(KTDBError) in
             (try row.decode("table_name", as: String.self), try row.decode("record_key", as: String.self), try row.decode("deleted_at", as: Date.self))
@@ -220,9 +231,9 @@ public struct SyncEngine: Sendable {
         let outcomes = try await apply(rows.map { ($0.0, $0.1) }, w, &report)
         for outcome in outcomes where outcome.result == .applied { report.deleted += 1 }
         report.add(try await record(outcomes.filter { $0.result != .applied }, retrying: false, on: w))
-        if let target = SyncPlan.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark("write_tombstones", target, on: w) }
+        if let target = SyncPlan.watermarkTarget(from: since, through: last.2, bound: bound) { try await setWatermark(.tombstones, target, on: w) }
         // Tombstones a day behind the watermark are no longer needed.
-        try await w.query("DELETE FROM write_tombstones WHERE deleted_at <= \(since)::timestamptz - interval '1 day'")
+        try await w.query("DELETE FROM \(writeDB.tombstones) WHERE deleted_at <= \(since)::timestamptz - interval '1 day'")
     }
 
     // MARK: Queue
@@ -230,7 +241,7 @@ public struct SyncEngine: Sendable {
     private func retryQueue(_ w: PostgresTransaction, _ report: inout Report, dueBefore cycleStart: Date) async throws {
         let due = try await w.query(
             """
-            SELECT table_name, record_key FROM sync_failures
+            SELECT table_name, record_key FROM \(writeDB.syncFailures)
             WHERE graph_slug = \(graphSlug) AND status = 'pending' AND (next_retry_at IS NULL OR next_retry_at <= \(cycleStart))
             ORDER BY next_retry_at NULLS FIRST LIMIT \(settings.batchSize)
             """
@@ -251,7 +262,7 @@ public struct SyncEngine: Sendable {
         if !queued.isEmpty {
             let abandoned = try await runner.run(
                 """
-                INSERT INTO sync_failures AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
+                INSERT INTO \(writeDB.syncFailures) AS f (id, table_name, record_key, error_message, retry_count, status, graph_slug, next_retry_at)
                 SELECT gen_random_uuid(), b.table, b.key, b.reason, 1, 'pending', \(graphSlug), now() + make_interval(secs => b.base * 2)
                 FROM jsonb_to_recordset(\(try Self.json(queued))) AS b("table" text, key text, reason text, base float8)
                 ON CONFLICT (table_name, record_key, graph_slug) DO UPDATE SET
@@ -270,7 +281,7 @@ public struct SyncEngine: Sendable {
         if clearing, !cleared.isEmpty {
             try await runner.run(
                 """
-                DELETE FROM sync_failures WHERE graph_slug = \(graphSlug)
+                DELETE FROM \(writeDB.syncFailures) WHERE graph_slug = \(graphSlug)
                   AND (table_name, record_key) IN (SELECT * FROM unnest(\(cleared.map(\.0))::text[], \(cleared.map(\.1))::text[]))
                 """, logger: logger)
         }
@@ -291,11 +302,11 @@ public struct SyncEngine: Sendable {
         guard !items.isEmpty else { return [] }
         var keysByTable: [String: [String]] = [:], seen: Set<[String]> = []
         for (table, key) in items where seen.insert([table, key]).inserted { keysByTable[table, default: []].append(key) }
-        let order = Self.tables + keysByTable.keys.filter { !Self.tables.contains($0) }.sorted()
+        let names = Self.tables.map(\.name), order = names + keysByTable.keys.filter { !names.contains($0) }.sorted()
         // One attempt in one graph-db transaction; with `savepoints`, a failing table falls back
         // to its keys one at a time. Returns the outcomes and how many tables fell back.
         func attempt(savepoints: Bool) async throws -> ([Outcome], rowByRow: Int) {
-            try await graphSession.withTransaction(setup: Self.graphSetup, logger: logger) { transaction in
+            try await graphDatabase.withTransaction(setup: Self.graphSetup, logger: logger) { transaction in
                 var results: [String: Outcomes] = [:], touched: Set<UUID> = [], rowByRow = 0
                 for table in order {
                     guard let keys = keysByTable[table] else { continue }
@@ -327,7 +338,7 @@ public struct SyncEngine: Sendable {
                     }
                     results[table] = outcomes
                 }
-                try await GraphStats.refresh(Array(touched), transaction)
+                try await GraphStats.refresh(Array(touched), in: graphDB, transaction)
                 return (items.map { table, key in Outcome(table: table, key: key, result: results[table]?[key] ?? .failed("not applied")) }, rowByRow)
             }
         }

@@ -36,7 +36,7 @@ enum SyncPlan {
             let id = outcome.table + "\u{0}" + outcome.key
             switch outcome.result {
             case .applied:
-                if retrying { report.recovered += 1 } else if outcome.table != "write_tombstones" { report.applied[outcome.table, default: 0] += 1 }
+                if retrying { report.recovered += 1 } else if outcome.table != WriteTable.tombstones.name { report.applied[outcome.table, default: 0] += 1 }
                 cleared.append((outcome.table, outcome.key))
                 continue
             case .deferred(let reason):

@@ -30,7 +30,7 @@ extension WorkerGraphEngine {
         let (a, b) = GraphKeys.orderedNodeKeys(relationshipType, sourceKey, targetKey)
         let row = try await run(
             """
-            INSERT INTO write_edges AS e (key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids, created_at, updated_at)
+            INSERT INTO \(table.edges) AS e (key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids, created_at, updated_at)
             VALUES (\(key), \(a), \(b), \(relationshipType), \(weight), \(justification), \(factIDs.map { $0.uuidString.lowercased() })::text[], clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET weight = EXCLUDED.weight, justification = COALESCE(EXCLUDED.justification, e.justification),
                 fact_ids = ARRAY(SELECT DISTINCT unnest(e.fact_ids || EXCLUDED.fact_ids)), updated_at = clock_timestamp()
@@ -45,14 +45,14 @@ extension WorkerGraphEngine {
         let key = try await edgeKey(edge)
         try await run(
             """
-            UPDATE write_edges SET fact_ids = fact_ids || ARRAY[\(factID.uuidString.lowercased())]::text[], updated_at = clock_timestamp()
+            UPDATE \(table.edges) SET fact_ids = fact_ids || ARRAY[\(factID.uuidString.lowercased())]::text[], updated_at = clock_timestamp()
             WHERE key = \(key) AND NOT fact_ids @> ARRAY[\(factID.uuidString.lowercased())]::text[]
             """)
     }
 
     /// Deletes an edge in write-db (the sync deletes it in graph-db).
     public func deleteEdge(_ edge: GraphEdge) async throws {
-        try await run("DELETE FROM write_edges WHERE key = \(try await edgeKey(edge))")
+        try await run("DELETE FROM \(table.edges) WHERE key = \(try await edgeKey(edge))")
     }
 
     func edgeKey(_ edge: GraphEdge) async throws -> String {
@@ -68,7 +68,7 @@ extension WorkerGraphEngine {
             case .incoming: "target_node_key = \(key)"
             case .both: "(source_node_key = \(key) OR target_node_key = \(key))"
             }
-        var query: PostgresQuery = "SELECT key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids FROM write_edges WHERE "
+        var query: PostgresQuery = "SELECT key, source_node_key, target_node_key, relationship_type, weight, justification, fact_ids FROM \(table.edges) WHERE "
         query.append(condition)
         query.append(" ORDER BY key")
         return try await run(query).rows.map { row throws(KTDBError) in try Self.edge(row) }
@@ -86,7 +86,7 @@ extension WorkerGraphEngine {
         let key = GraphKeys.dimensionKey(nodeKey: nodeKey, modelID: modelID, batchIndex: batchIndex)
         try await run(
             """
-            INSERT INTO write_dimensions AS d (key, node_key, model_id, content, confidence, batch_index, fact_count, is_definitive, fact_ids, created_at, updated_at)
+            INSERT INTO \(table.dimensions) AS d (key, node_key, model_id, content, confidence, batch_index, fact_count, is_definitive, fact_ids, created_at, updated_at)
             VALUES (\(key), \(nodeKey), \(modelID), \(content), \(confidence), \(batchIndex), \(factIDs.count), \(isDefinitive),
                     \(factIDs.map { $0.uuidString.lowercased() })::text[], clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET content = EXCLUDED.content, confidence = COALESCE(EXCLUDED.confidence, d.confidence),
@@ -102,7 +102,7 @@ extension WorkerGraphEngine {
         let key = try await nodeKey(id: nodeID)
         return try await run(
             """
-            SELECT key, model_id, content, confidence, batch_index, fact_ids FROM write_dimensions WHERE node_key = \(key) ORDER BY model_id, batch_index
+            SELECT key, model_id, content, confidence, batch_index, fact_ids FROM \(table.dimensions) WHERE node_key = \(key) ORDER BY model_id, batch_index
             """
         ).rows.map { row throws(KTDBError) in
             GraphDimension(
@@ -115,11 +115,11 @@ extension WorkerGraphEngine {
     /// Deletes one dimension (the sync deletes it in graph-db too, unlike the original).
     public func deleteDimension(nodeID: UUID, modelID: String, batchIndex: Int = 0) async throws {
         let key = GraphKeys.dimensionKey(nodeKey: try await nodeKey(id: nodeID), modelID: modelID, batchIndex: batchIndex)
-        try await run("DELETE FROM write_dimensions WHERE key = \(key)")
+        try await run("DELETE FROM \(table.dimensions) WHERE key = \(key)")
     }
 
     /// Deletes every dimension of a node.
     public func deleteDimensions(nodeID: UUID) async throws {
-        try await run("DELETE FROM write_dimensions WHERE node_key = \(try await nodeKey(id: nodeID))")
+        try await run("DELETE FROM \(table.dimensions) WHERE node_key = \(try await nodeKey(id: nodeID))")
     }
 }

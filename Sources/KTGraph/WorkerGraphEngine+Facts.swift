@@ -16,7 +16,7 @@ extension WorkerGraphEngine {
         }
         let row = try await run(
             """
-            INSERT INTO write_facts AS f (id, content, fact_type, created_at, updated_at) VALUES (\(id), \(content), \(factType), clock_timestamp(), clock_timestamp())
+            INSERT INTO \(table.facts) AS f (id, content, fact_type, created_at, updated_at) VALUES (\(id), \(content), \(factType), clock_timestamp(), clock_timestamp())
             ON CONFLICT (id) DO UPDATE SET content = EXCLUDED.content, fact_type = EXCLUDED.fact_type, updated_at = clock_timestamp()
             RETURNING id, content, fact_type, created_at
             """
@@ -33,7 +33,7 @@ extension WorkerGraphEngine {
         let ids = facts.map { _ in UUID().uuidString }
         let rows = try await run(
             """
-            INSERT INTO write_facts (id, content, fact_type, created_at, updated_at)
+            INSERT INTO \(table.facts) (id, content, fact_type, created_at, updated_at)
             SELECT i::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(ids)::text[], \(facts.map(\.content))::text[], \(facts.map(\.factType.rawValue))::text[]) AS x(i, c, t)
             RETURNING id, content, fact_type, created_at
             """
@@ -44,13 +44,13 @@ extension WorkerGraphEngine {
 
     /// Deletes a fact, removes it from every node, edge and dimension, and deletes its Qdrant point.
     public func deleteFact(id: UUID) async throws {
-        try await writeSession.withTransaction(logger: logger) { transaction in
+        try await database.withTransaction(logger: logger) { transaction in
             let text = id.uuidString.lowercased()
-            try await transaction.query("DELETE FROM write_facts WHERE id = \(id)")
-            for table in ["write_nodes", "write_edges", "write_dimensions"] {
+            try await transaction.query("DELETE FROM \(table.facts) WHERE id = \(id)")
+            for owners in [table.nodes, table.edges, table.dimensions] {
                 try await transaction.query(
                     """
-                    UPDATE \(unsafeRaw: table) SET fact_ids = array_remove(fact_ids, \(text)), updated_at = clock_timestamp() WHERE fact_ids @> ARRAY[\(text)]::text[]
+                    UPDATE \(owners) SET fact_ids = array_remove(fact_ids, \(text)), updated_at = clock_timestamp() WHERE fact_ids @> ARRAY[\(text)]::text[]
                     """)
             }
         }
@@ -60,14 +60,14 @@ extension WorkerGraphEngine {
     /// Facts by id (missing ones left out).
     public func facts(ids: [UUID]) async throws -> [GraphFact] {
         guard !ids.isEmpty else { return [] }
-        return try FactQueries.facts(try await run(FactQueries.byIDs(ids, in: Self.writeFacts)))
+        return try FactQueries.facts(try await run(FactQueries.byIDs(ids, in: table.facts)))
     }
 
     /// The facts linked to a node (from `write_nodes.fact_ids`).
     public func nodeFacts(of nodeID: UUID) async throws -> [GraphFact] {
         try await run(
             """
-            SELECT f.id, f.content, f.fact_type, f.created_at FROM write_nodes n JOIN write_facts f ON f.id::text = ANY(n.fact_ids)
+            SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.nodes) n JOIN \(table.facts) f ON f.id::text = ANY(n.fact_ids)
             WHERE n.node_uuid = \(nodeID) ORDER BY f.created_at, f.id
             """
         ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
@@ -84,7 +84,7 @@ extension WorkerGraphEngine {
         // One statement: append what is missing, keeping each id once.
         try await run(
             """
-            UPDATE write_nodes n SET fact_ids = ARRAY(SELECT DISTINCT unnest(n.fact_ids || x.added)), updated_at = clock_timestamp()
+            UPDATE \(table.nodes) n SET fact_ids = ARRAY(SELECT DISTINCT unnest(n.fact_ids || x.added)), updated_at = clock_timestamp()
             FROM (SELECT node::uuid AS node, array_agg(DISTINCT lower(fact)) AS added
                   FROM unnest(\(links.map { $0.nodeID.uuidString })::text[], \(links.map { $0.factID.uuidString })::text[]) AS l(node, fact) GROUP BY node) x
             WHERE n.node_uuid = x.node AND NOT n.fact_ids @> x.added
@@ -96,7 +96,7 @@ extension WorkerGraphEngine {
     public func unlinkFactFromNode(nodeID: UUID, factID: UUID) async throws {
         try await run(
             """
-            UPDATE write_nodes SET fact_ids = array_remove(fact_ids, \(factID.uuidString.lowercased())), updated_at = clock_timestamp()
+            UPDATE \(table.nodes) SET fact_ids = array_remove(fact_ids, \(factID.uuidString.lowercased())), updated_at = clock_timestamp()
             WHERE node_uuid = \(nodeID) AND fact_ids @> ARRAY[\(factID.uuidString.lowercased())]::text[]
             """)
         await syncNodeIDsPayload(factIDs: [factID])
@@ -105,18 +105,18 @@ extension WorkerGraphEngine {
     /// Records that a fact was rejected for a node (idempotent); the node is touched so the sync
     /// drops the link from graph-db.
     public func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
-        try await writeSession.withTransaction(logger: logger) { t in
+        try await database.withTransaction(logger: logger) { t in
             try await t.query(
                 """
-                INSERT INTO write_node_fact_rejections (id, node_id, fact_id) VALUES (\(UUID()), \(nodeID), \(factID)) ON CONFLICT DO NOTHING
+                INSERT INTO \(table.nodeFactRejections) (id, node_id, fact_id) VALUES (\(UUID()), \(nodeID), \(factID)) ON CONFLICT DO NOTHING
                 """)
-            try await t.query("UPDATE write_nodes SET updated_at = clock_timestamp() WHERE node_uuid = \(nodeID)")
+            try await t.query("UPDATE \(table.nodes) SET updated_at = clock_timestamp() WHERE node_uuid = \(nodeID)")
         }
     }
 
     /// Facts rejected for a node.
     public func rejectedFactIDs(nodeID: UUID) async throws -> Set<UUID> {
-        Set(try await run("SELECT fact_id FROM write_node_fact_rejections WHERE node_id = \(nodeID)").uuids(0))
+        Set(try await run("SELECT fact_id FROM \(table.nodeFactRejections) WHERE node_id = \(nodeID)").uuids(0))
     }
 
     /// Facts near `embedding` in Qdrant (score ≥ `threshold`), loaded from write-db in Qdrant's order.
@@ -130,6 +130,6 @@ extension WorkerGraphEngine {
 
     /// Facts whose content contains `text` (case-insensitive), newest first.
     public func searchFactPoolText(_ text: String, limit: Int = 30) async throws -> [GraphFact] {
-        try FactQueries.facts(try await run(FactQueries.containing(text, factType: nil, limit: limit, in: Self.writeFacts)))
+        try FactQueries.facts(try await run(FactQueries.containing(text, factType: nil, limit: limit, in: table.facts)))
     }
 }

@@ -48,7 +48,7 @@ extension WorkerGraphEngine {
         for row in try await run(
             """
             SELECT f AS fact_id, array_agg(n.node_uuid::text ORDER BY n.node_uuid) AS node_ids
-            FROM write_nodes n, unnest(n.fact_ids) f WHERE n.fact_ids && \(texts)::text[] AND f = ANY(\(texts)::text[]) GROUP BY f
+            FROM \(table.nodes) n, unnest(n.fact_ids) f WHERE n.fact_ids && \(texts)::text[] AND f = ANY(\(texts)::text[]) GROUP BY f
             """
         ).rows {
             if let fact = UUID(uuidString: try row.decode("fact_id", as: String.self)) {

@@ -17,7 +17,7 @@ extension WorkerGraphEngine {
         if let staleAfter, staleAfter <= 0 { throw KTGraphError(code: .invalidArgument, message: "stale-after days must be positive") }
         let updated = try await run(
             """
-            UPDATE write_nodes SET definition = COALESCE(\(definition), definition), attractor = COALESCE(\(attractor), attractor),
+            UPDATE \(table.nodes) SET definition = COALESCE(\(definition), definition), attractor = COALESCE(\(attractor), attractor),
                 filter_id = COALESCE(\(filterID), filter_id), max_content_tokens = COALESCE(\(maxContentTokens), max_content_tokens),
                 enrichment_status = COALESCE(\(enrichmentStatus), enrichment_status), visibility = COALESCE(\(visibility), visibility),
                 stale_after = COALESCE(\(staleAfter), stale_after), updated_at = clock_timestamp()
@@ -48,16 +48,16 @@ extension WorkerGraphEngine {
 
     /// Facts trigram-similar to `text` (pg_trgm), best first.
     public func searchFactPoolTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 30) async throws -> [GraphFact] {
-        try FactQueries.facts(try await run(FactQueries.trigram(text, threshold: threshold, limit: limit, in: Self.writeFacts)))
+        try FactQueries.facts(try await run(FactQueries.trigram(text, threshold: threshold, limit: limit, in: table.facts)))
     }
 
     /// Facts containing `text`, leaving out the facts rejected for `nodeID`.
     public func searchFactPoolText(_ text: String, excludingRejectedFor nodeID: UUID, limit: Int = 30) async throws -> [GraphFact] {
         try await run(
             """
-            SELECT f.id, f.content, f.fact_type, f.created_at FROM write_facts f
+            SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.facts) f
             WHERE f.content ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\'
-              AND NOT EXISTS (SELECT 1 FROM write_node_fact_rejections r WHERE r.node_id = \(nodeID) AND r.fact_id = f.id)
+              AND NOT EXISTS (SELECT 1 FROM \(table.nodeFactRejections) r WHERE r.node_id = \(nodeID) AND r.fact_id = f.id)
             ORDER BY f.created_at DESC, f.id LIMIT \(limit)
             """
         ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
@@ -67,7 +67,7 @@ extension WorkerGraphEngine {
     public func findNodesSharingFacts(with nodeID: UUID, limit: Int = 10) async throws -> [NodeWithCount] {
         return try await withCounts(
             """
-            SELECT o.node_uuid, count(*) AS shared FROM write_nodes n JOIN write_nodes o ON o.fact_ids && n.fact_ids AND o.key <> n.key
+            SELECT o.node_uuid, count(*) AS shared FROM \(table.nodes) n JOIN \(table.nodes) o ON o.fact_ids && n.fact_ids AND o.key <> n.key
             CROSS JOIN LATERAL unnest(o.fact_ids) AS f(fact) WHERE n.node_uuid = \(nodeID) AND f.fact = ANY(n.fact_ids)
             GROUP BY o.node_uuid ORDER BY shared DESC, o.node_uuid LIMIT \(limit)
             """)
@@ -103,9 +103,9 @@ extension WorkerGraphEngine {
         return Set(
             try await run(
                 """
-                WITH me AS (SELECT key FROM write_nodes WHERE node_uuid = \(nodeID)),
-                     c AS (SELECT key, node_uuid FROM write_nodes WHERE node_uuid = ANY(\(candidates.map(\.uuidString))::uuid[]))
-                SELECT DISTINCT c.node_uuid FROM me, c, write_edges e
+                WITH me AS (SELECT key FROM \(table.nodes) WHERE node_uuid = \(nodeID)),
+                     c AS (SELECT key, node_uuid FROM \(table.nodes) WHERE node_uuid = ANY(\(candidates.map(\.uuidString))::uuid[]))
+                SELECT DISTINCT c.node_uuid FROM me, c, \(table.edges) e
                 WHERE ((e.source_node_key = me.key AND e.target_node_key = c.key) OR (e.source_node_key = c.key AND e.target_node_key = me.key))
                   AND e.updated_at > now() - make_interval(days => \(stalenessDays)::int)
                 """
@@ -118,7 +118,7 @@ extension WorkerGraphEngine {
         let ids = factIDs.map(\.postgresText)
         return try await withCounts(
             """
-            SELECT n.node_uuid, count(*) AS hits FROM write_nodes n CROSS JOIN LATERAL unnest(n.fact_ids) AS f(fact)
+            SELECT n.node_uuid, count(*) AS hits FROM \(table.nodes) n CROSS JOIN LATERAL unnest(n.fact_ids) AS f(fact)
             WHERE n.fact_ids && \(ids)::text[] AND f.fact = ANY(\(ids)::text[]) AND (\(excluded)::uuid IS NULL OR n.node_uuid <> \(excluded))
             GROUP BY n.node_uuid ORDER BY hits DESC, n.node_uuid LIMIT \(limit)
             """)

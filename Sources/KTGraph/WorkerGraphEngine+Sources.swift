@@ -21,7 +21,7 @@ extension WorkerGraphEngine {
         do {
             let row = try await run(
                 """
-                INSERT INTO write_raw_sources AS r (id, uri, title, raw_content, content_hash, content_type, provider_id, is_full_text, canonical_url, doi,
+                INSERT INTO \(table.rawSources) AS r (id, uri, title, raw_content, content_hash, content_type, provider_id, is_full_text, canonical_url, doi,
                                                    retrieved_at, created_at, updated_at)
                 VALUES (\(id), \(source.uri), \(source.title), \(source.rawContent), \(source.contentHash), \(source.contentType), \(source.providerID),
                         \(source.isFullText), \(source.canonicalURL), \(source.doi), \(source.retrievedAt), clock_timestamp(), clock_timestamp())
@@ -40,19 +40,19 @@ extension WorkerGraphEngine {
 
     /// The raw source with `id`, or `nil`.
     public func rawSource(id: UUID) async throws -> GraphRawSource? {
-        try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM write_raw_sources WHERE id = \(id)").first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
+        try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM \(table.rawSources) WHERE id = \(id)").first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
     }
 
     /// The raw source with this content hash, or `nil`.
     public func rawSource(contentHash: String) async throws -> GraphRawSource? {
-        try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM write_raw_sources WHERE content_hash = \(contentHash)")
+        try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM \(table.rawSources) WHERE content_hash = \(contentHash)")
             .first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
     }
 
     /// Deletes a raw source; in graph-db its fact sources and chunks go with it (the write-db
     /// rows stay and return with the source if it is stored again).
     public func deleteRawSource(id: UUID) async throws {
-        try await run("DELETE FROM write_raw_sources WHERE id = \(id)")
+        try await run("DELETE FROM \(table.rawSources) WHERE id = \(id)")
     }
 
     // MARK: Fact sources
@@ -69,16 +69,16 @@ extension WorkerGraphEngine {
         guard
             let row = try await run(
                 """
-                INSERT INTO write_fact_sources AS s (id, fact_id, raw_source_uri, raw_source_title, raw_source_content_hash, raw_source_provider_id,
+                INSERT INTO \(table.factSources) AS s (id, fact_id, raw_source_uri, raw_source_title, raw_source_content_hash, raw_source_provider_id,
                                                      context_snippet, attribution, author_person, author_org, created_at, updated_at)
                 SELECT \(id), f.id, \(source.uri), \(source.title), \(source.contentHash), \(source.providerID), \(contextSnippet), \(attribution),
                        \(authorPerson), \(authorOrg), clock_timestamp(), clock_timestamp()
-                FROM write_facts f WHERE f.id = \(factID)
+                FROM \(table.facts) f WHERE f.id = \(factID)
                 ON CONFLICT (id) DO UPDATE SET raw_source_title = EXCLUDED.raw_source_title, raw_source_content_hash = EXCLUDED.raw_source_content_hash,
                     raw_source_provider_id = EXCLUDED.raw_source_provider_id, context_snippet = COALESCE(EXCLUDED.context_snippet, s.context_snippet),
                     attribution = COALESCE(EXCLUDED.attribution, s.attribution), author_person = COALESCE(EXCLUDED.author_person, s.author_person),
                     author_org = COALESCE(EXCLUDED.author_org, s.author_org), updated_at = clock_timestamp()
-                RETURNING \(unsafeRaw: Self.factSourceColumns)
+                RETURNING \(unsafeRaw: factSourceColumns)
                 """
             ).first
         else { throw KTGraphError(code: .notFound, message: "no fact with id \(factID)") }
@@ -86,10 +86,12 @@ extension WorkerGraphEngine {
     }
 
     /// The columns ``factSource(_:)`` reads, for `write_fact_sources AS s`.
-    private static let factSourceColumns = """
-        s.id, s.fact_id, (SELECT r.id FROM write_raw_sources r WHERE r.content_hash = s.raw_source_content_hash) AS by_hash,
+    private var factSourceColumns: String {
+        """
+        s.id, s.fact_id, (SELECT r.id FROM \(table.rawSources) r WHERE r.content_hash = s.raw_source_content_hash) AS by_hash,
         s.raw_source_uri AS uri, s.raw_source_title AS title, s.context_snippet, s.attribution, s.author_person, s.author_org
         """
+    }
 
     /// A fact source as the sync links it: to the raw source with the cited content hash, else
     /// to `uri_to_source_id(uri)`.
@@ -114,7 +116,7 @@ extension WorkerGraphEngine {
         guard !factIDs.isEmpty else { return [] }
         return try await run(
             """
-            SELECT \(unsafeRaw: Self.factSourceColumns) FROM write_fact_sources s
+            SELECT \(unsafeRaw: factSourceColumns) FROM \(table.factSources) s
             WHERE s.fact_id = ANY(\(factIDs.map(\.postgresText))::uuid[]) ORDER BY s.raw_source_uri, s.id
             """
         ).rows.map { row throws(KTDBError) in try Self.factSource(row) }
@@ -122,7 +124,7 @@ extension WorkerGraphEngine {
 
     /// Deletes a fact source.
     public func deleteFactSource(id: UUID) async throws {
-        try await run("DELETE FROM write_fact_sources WHERE id = \(id)")
+        try await run("DELETE FROM \(table.factSources) WHERE id = \(id)")
     }
 
     // MARK: Prohibited chunks
@@ -139,7 +141,7 @@ extension WorkerGraphEngine {
         let id = UUID()
         try await run(
             """
-            INSERT INTO write_prohibited_chunks (id, source_content_hash, chunk_text, model_id, fallback_model_id, error_message, created_at, updated_at)
+            INSERT INTO \(table.prohibitedChunks) (id, source_content_hash, chunk_text, model_id, fallback_model_id, error_message, created_at, updated_at)
             VALUES (\(id), \(sourceContentHash), \(chunkText), \(modelID), \(fallbackModelID), \(errorMessage), clock_timestamp(), clock_timestamp())
             """)
         return id
@@ -157,7 +159,7 @@ extension WorkerGraphEngine {
         let key = try await nodeKey(id: nodeID)
         let row = try await run(
             """
-            INSERT INTO write_convergence_reports (node_key, convergence_score, converged_claims, recommended_content, computed_at, updated_at)
+            INSERT INTO \(table.convergenceReports) (node_key, convergence_score, converged_claims, recommended_content, computed_at, updated_at)
             VALUES (\(key), \(score), \(convergedClaims), \(recommendedContent), clock_timestamp(), clock_timestamp())
             ON CONFLICT (node_key) DO UPDATE SET convergence_score = EXCLUDED.convergence_score, converged_claims = EXCLUDED.converged_claims,
                 recommended_content = EXCLUDED.recommended_content, computed_at = EXCLUDED.computed_at, updated_at = clock_timestamp()
@@ -172,7 +174,7 @@ extension WorkerGraphEngine {
         try await run(
             """
             SELECT c.convergence_score, c.converged_claims, c.recommended_content, c.computed_at
-            FROM write_nodes n JOIN write_convergence_reports c ON c.node_key = n.key WHERE n.node_uuid = \(nodeID)
+            FROM \(table.nodes) n JOIN \(table.convergenceReports) c ON c.node_key = n.key WHERE n.node_uuid = \(nodeID)
             """
         ).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
     }
@@ -186,18 +188,18 @@ extension WorkerGraphEngine {
     /// - Throws: ``KTGraphError/Code/notFound`` for an unknown node.
     @discardableResult
     public func saveVersion(nodeID: UUID, sourceNodeCount: Int = 0, isDefault: Bool = false) async throws -> GraphNodeVersion {
-        try await writeSession.withTransaction(logger: logger) { t in
-            guard let key = try await t.query("SELECT key FROM write_nodes WHERE node_uuid = \(nodeID) FOR UPDATE").first?.decode(0, as: String.self) else {
+        try await database.withTransaction(logger: logger) { t in
+            guard let key = try await t.query("SELECT key FROM \(table.nodes) WHERE node_uuid = \(nodeID) FOR UPDATE").first?.decode(0, as: String.self) else {
                 throw KTGraphError(code: .notFound, message: "no node with id \(nodeID)")
             }
             let row = try await t.query(
                 """
-                INSERT INTO write_node_versions (id, node_key, version_number, snapshot, source_node_count, is_default, created_at, updated_at)
-                SELECT \(UUID()), n.key, coalesce((SELECT max(version_number) FROM write_node_versions WHERE node_key = n.key), 0) + 1,
+                INSERT INTO \(table.nodeVersions) (id, node_key, version_number, snapshot, source_node_count, is_default, created_at, updated_at)
+                SELECT \(UUID()), n.key, coalesce((SELECT max(version_number) FROM \(table.nodeVersions) WHERE node_key = n.key), 0) + 1,
                        jsonb_build_object('concept', n.concept, 'definition', n.definition, 'attractor', n.attractor, 'filter_id', n.filter_id,
                                           'max_content_tokens', n.max_content_tokens, 'fact_count', cardinality(n.fact_ids)),
                        \(sourceNodeCount), \(isDefault), clock_timestamp(), clock_timestamp()
-                FROM write_nodes n WHERE n.key = \(key)
+                FROM \(table.nodes) n WHERE n.key = \(key)
                 RETURNING version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at
                 """
             ).rows[0]
@@ -210,7 +212,7 @@ extension WorkerGraphEngine {
         try await run(
             """
             SELECT v.version_number, v.snapshot::text AS snapshot, v.source_node_count, v.is_default, v.created_at
-            FROM write_nodes n JOIN write_node_versions v ON v.node_key = n.key WHERE n.node_uuid = \(nodeID) ORDER BY v.version_number
+            FROM \(table.nodes) n JOIN \(table.nodeVersions) v ON v.node_key = n.key WHERE n.node_uuid = \(nodeID) ORDER BY v.version_number
             """
         ).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
     }

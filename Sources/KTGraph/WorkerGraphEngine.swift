@@ -25,6 +25,11 @@ public struct WorkerGraphEngine: Sendable {
     public let collections: QdrantCollections
     /// Well-known root keys a parent chain must end in; empty accepts any root (a node without parent).
     public var rootKeys: Set<String>
+    /// Runs the engine's statements and transactions: its SQL names the graph's tables with
+    /// their schema (``WriteTables``), so nothing sets `search_path`.
+    let database: DatabaseSession
+    /// The graph's write-db tables, qualified with its schema.
+    let table: WriteTables
     let logger: Logger
 
     /// Always `true`: the engine writes write-db.
@@ -38,6 +43,8 @@ public struct WorkerGraphEngine: Sendable {
         collections: QdrantCollections, rootKeys: Set<String> = [], logger: Logger
     ) {
         self.writeSession = writeSession
+        self.database = DatabaseSession(pool: writeSession.pool)
+        self.table = WriteTables(writeSession.schema)
         self.embedder = embedder
         self.qdrant = qdrant
         self.collections = collections
@@ -47,7 +54,7 @@ public struct WorkerGraphEngine: Sendable {
 
     @discardableResult
     func run(_ query: PostgresQuery) async throws -> PostgresResult {
-        try await writeSession.query(query, logger: logger)
+        try await database.query(query, logger: logger)
     }
 
     // MARK: Nodes
@@ -74,7 +81,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     func nodes(where condition: PostgresQuery) async throws -> [GraphNode] {
-        var query: PostgresQuery = "SELECT \(unsafeRaw: Self.nodeColumns) FROM write_nodes n LEFT JOIN write_node_counters c ON c.node_key = n.key WHERE "
+        var query: PostgresQuery = "SELECT \(unsafeRaw: Self.nodeColumns) FROM \(table.nodes) n LEFT JOIN \(table.nodeCounters) c ON c.node_key = n.key WHERE "
         query.append(condition)
         return try await run(query).rows.map { row throws(KTDBError) in try Self.node(row) }
     }
@@ -83,7 +90,7 @@ public struct WorkerGraphEngine: Sendable {
     ///
     /// - Throws: ``KTGraphError/Code/notFound``.
     public func nodeKey(id: UUID) async throws -> String {
-        guard let key = try await run("SELECT key FROM write_nodes WHERE node_uuid = \(id)").first?.decode(0, as: String.self) else {
+        guard let key = try await run("SELECT key FROM \(table.nodes) WHERE node_uuid = \(id)").first?.decode(0, as: String.self) else {
             throw KTGraphError(code: .notFound, message: "no node with id \(id)")
         }
         return key
@@ -106,7 +113,7 @@ public struct WorkerGraphEngine: Sendable {
         let sourceKey = try await sourceConceptID.asyncMap(nodeKey(id:))
         try await run(
             """
-            INSERT INTO write_nodes AS n (key, node_uuid, concept, node_type, entity_subtype, parent_key, source_concept_key, definition, created_at, updated_at)
+            INSERT INTO \(table.nodes) AS n (key, node_uuid, concept, node_type, entity_subtype, parent_key, source_concept_key, definition, created_at, updated_at)
             VALUES (\(key), \(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(entitySubtype), \(parentKey), \(sourceKey), \(definition), clock_timestamp(), clock_timestamp())
             ON CONFLICT (key) DO UPDATE SET
                 concept = EXCLUDED.concept, node_type = EXCLUDED.node_type,
@@ -148,7 +155,7 @@ public struct WorkerGraphEngine: Sendable {
         guard !keys.isEmpty else { return [] }
         try await run(
             """
-            INSERT INTO write_nodes AS n (key, node_uuid, concept, node_type, created_at, updated_at)
+            INSERT INTO \(table.nodes) AS n (key, node_uuid, concept, node_type, created_at, updated_at)
             SELECT k, u::uuid, c, t, clock_timestamp(), clock_timestamp() FROM unnest(\(keys)::text[], \(ids)::text[], \(concepts)::text[], \(types)::text[]) AS x(k, u, c, t)
             ON CONFLICT (key) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type, updated_at = clock_timestamp()
             """)
@@ -175,7 +182,7 @@ public struct WorkerGraphEngine: Sendable {
     @discardableResult
     public func setDefinition(nodeID: UUID, definition: String, source: String = "synthesized") async throws -> GraphNode {
         let key = try await nodeKey(id: nodeID)
-        try await run("UPDATE write_nodes SET definition = \(definition), definition_source = \(source), updated_at = clock_timestamp() WHERE key = \(key)")
+        try await run("UPDATE \(table.nodes) SET definition = \(definition), definition_source = \(source), updated_at = clock_timestamp() WHERE key = \(key)")
         return try await requireNode(key: key)
     }
 
@@ -193,7 +200,7 @@ public struct WorkerGraphEngine: Sendable {
             try await validateChain(from: candidate, child: key)
             parentKey = candidate
         }
-        try await run("UPDATE write_nodes SET parent_key = \(parentKey), updated_at = clock_timestamp() WHERE key = \(key)")
+        try await run("UPDATE \(table.nodes) SET parent_key = \(parentKey), updated_at = clock_timestamp() WHERE key = \(key)")
         return try await requireNode(key: key)
     }
 
@@ -212,10 +219,10 @@ public struct WorkerGraphEngine: Sendable {
         let rows = try await run(
             """
             WITH RECURSIVE chain(key, parent_key, depth, path) AS (
-                SELECT key, parent_key, 1, ARRAY[key::text] FROM write_nodes WHERE key = \(start)
+                SELECT key, parent_key, 1, ARRAY[key::text] FROM \(table.nodes) WHERE key = \(start)
                 UNION ALL
                 SELECT w.key, w.parent_key, c.depth + 1, c.path || w.key::text
-                FROM chain c JOIN write_nodes w ON w.key = c.parent_key
+                FROM chain c JOIN \(table.nodes) w ON w.key = c.parent_key
                 WHERE NOT w.key = ANY(c.path) AND c.depth <= \(maxDepth)
             )
             SELECT key, parent_key, depth, path FROM chain ORDER BY depth DESC LIMIT 1
@@ -237,7 +244,7 @@ public struct WorkerGraphEngine: Sendable {
 
     /// Deletes a node in write-db (the sync deletes it in graph-db) and its Qdrant point.
     public func deleteNode(id: UUID) async throws {
-        try await run("DELETE FROM write_nodes WHERE node_uuid = \(id)")
+        try await run("DELETE FROM \(table.nodes) WHERE node_uuid = \(id)")
         await qdrantCall("delete node point") { try await $0.delete(collections.nodes, ids: [id]) }
     }
 
@@ -290,7 +297,7 @@ public struct WorkerGraphEngine: Sendable {
             let key = try await nodeKey(id: nodeID)
             try await run(
                 """
-                INSERT INTO write_node_counters AS c (node_key, \(unsafeRaw: column), updated_at) VALUES (\(key), 1, clock_timestamp())
+                INSERT INTO \(table.nodeCounters) AS c (node_key, \(unsafeRaw: column), updated_at) VALUES (\(key), 1, clock_timestamp())
                 ON CONFLICT (node_key) DO UPDATE SET \(unsafeRaw: column) = c.\(unsafeRaw: column) + 1, updated_at = clock_timestamp()
                 """)
         } catch {

@@ -59,10 +59,10 @@ struct SyncPlanTests {
     func registry() {
         let tables = SyncEngine.syncers.map(\.table)
         #expect(Set(tables).count == tables.count && tables == SyncEngine.tables)
-        func before(_ a: String, _ b: String) -> Bool { (tables.firstIndex(of: a) ?? .max) < (tables.firstIndex(of: b) ?? .min) }
-        #expect(before("write_raw_sources", "write_fact_sources") && before("write_facts", "write_fact_sources"))
-        #expect(before("write_facts", "write_nodes") && before("write_nodes", "write_edges") && before("write_nodes", "write_dimensions"))
-        #expect(before("write_nodes", "write_node_counters") && before("write_nodes", "write_node_versions") && tables.last == "write_llm_usage")
-        #expect(SyncEngine.keyColumn("write_nodes") == "key" && SyncEngine.keyColumn("write_node_counters") == "node_key" && SyncEngine.keyColumn("write_facts") == "id::text")
+        func before(_ a: WriteTable, _ b: WriteTable) -> Bool { (tables.firstIndex(of: a) ?? .max) < (tables.firstIndex(of: b) ?? .min) }
+        #expect(before(.rawSources, .factSources) && before(.facts, .factSources))
+        #expect(before(.facts, .nodes) && before(.nodes, .edges) && before(.nodes, .dimensions))
+        #expect(before(.nodes, .nodeCounters) && before(.nodes, .nodeVersions) && tables.last == .llmUsage)
+        #expect(SyncEngine.keyColumn(.nodes) == "key" && SyncEngine.keyColumn(.nodeCounters) == "node_key" && SyncEngine.keyColumn(.facts) == "id::text")
     }
 }

@@ -67,6 +67,9 @@ struct MigrationTests {
                     #expect(try await tables(in: "graph_news", g).isSuperset(of: ["nodes", "facts", "edges", "dimensions", "kt_schema_migrations"]))
                     #expect(try await tables(in: "graph_news", g).isDisjoint(with: ["graphs", "user", "database_connections"]))
                     #expect(try await tables(in: "graph_news", w).isSuperset(of: ["write_nodes", "write_facts", "sync_watermarks"]))
+                    // The catalog names exactly the tables the migrations create (and the version table).
+                    #expect(try await tables(in: "graph_news", g) == Set(GraphTable.all.map(\.name) + ["kt_schema_migrations"]))
+                    #expect(try await tables(in: "graph_news", w) == Set(WriteTable.all.map(\.name) + ["kt_schema_migrations"]))
                     #expect(try await tables(in: "public", g).isEmpty)
                     #expect(try await tables(in: "public", w).isEmpty)
                     // Trigram indexes land in the graph's schema, not public.

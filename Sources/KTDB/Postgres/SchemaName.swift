@@ -65,6 +65,15 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
         self.sql = schema.isPublic ? text : "\(schema.quoted).\(text)"
     }
 
+    /// A table of `schema` from a catalog of the SDK's own tables (names that are SDK text,
+    /// checked once here like ``init(_:in:)``).
+    package init(catalogued name: String, in schema: SchemaName) {
+        precondition(!name.isEmpty && isLowercaseIdentifier(name), "a table name must be a lowercase SQL identifier")
+        self.name = name
+        self.schema = schema
+        self.sql = schema.isPublic ? name : "\(schema.quoted).\(name)"
+    }
+
     /// A table of `schema` named at run time (for example read from the catalog).
     ///
     /// - Throws: ``KTDBError/Code/invalidArgument`` unless `name` is a lowercase SQL identifier

@@ -10,13 +10,13 @@ extension MigrationSet {
             Migration(
                 version: 1, name: "graph_data",
                 sql: #"""
-                    CREATE TABLE nodes (
+                    CREATE TABLE \#(GraphTable.nodes) (
                         id uuid PRIMARY KEY,
                         concept varchar(500) NOT NULL,
                         node_type varchar(20) NOT NULL DEFAULT 'concept',
                         entity_subtype varchar(50),
-                        parent_id uuid REFERENCES nodes(id) ON DELETE SET NULL,
-                        source_concept_id uuid REFERENCES nodes(id) ON DELETE SET NULL,
+                        parent_id uuid REFERENCES \#(GraphTable.nodes)(id) ON DELETE SET NULL,
+                        source_concept_id uuid REFERENCES \#(GraphTable.nodes)(id) ON DELETE SET NULL,
                         stale_after integer NOT NULL DEFAULT 30,
                         update_count integer NOT NULL DEFAULT 0,
                         access_count integer NOT NULL DEFAULT 0,
@@ -38,22 +38,22 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_nodes_concept ON nodes (concept);
-                    CREATE INDEX ix_nodes_node_type ON nodes (node_type);
-                    CREATE INDEX ix_nodes_parent_id ON nodes (parent_id) WHERE parent_id IS NOT NULL;
-                    CREATE INDEX ix_nodes_updated_at ON nodes (updated_at);
+                    CREATE INDEX ix_nodes_concept ON \#(GraphTable.nodes) (concept);
+                    CREATE INDEX ix_nodes_node_type ON \#(GraphTable.nodes) (node_type);
+                    CREATE INDEX ix_nodes_parent_id ON \#(GraphTable.nodes) (parent_id) WHERE parent_id IS NOT NULL;
+                    CREATE INDEX ix_nodes_updated_at ON \#(GraphTable.nodes) (updated_at);
 
-                    CREATE TABLE node_counters (
-                        node_id uuid PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,
+                    CREATE TABLE \#(GraphTable.nodeCounters) (
+                        node_id uuid PRIMARY KEY REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
                         access_count integer NOT NULL DEFAULT 0,
                         update_count integer NOT NULL DEFAULT 0,
                         seed_fact_count integer NOT NULL DEFAULT 0
                     );
 
-                    CREATE TABLE edges (
+                    CREATE TABLE \#(GraphTable.edges) (
                         id uuid PRIMARY KEY,
-                        source_node_id uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
-                        target_node_id uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                        source_node_id uuid NOT NULL REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
+                        target_node_id uuid NOT NULL REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
                         relationship_type varchar(50) NOT NULL,
                         weight double precision NOT NULL DEFAULT 0.5,
                         created_by_query uuid,
@@ -64,12 +64,12 @@ extension MigrationSet {
                         updated_at timestamptz NOT NULL DEFAULT now(),
                         CONSTRAINT uq_edge_source_target_type UNIQUE (source_node_id, target_node_id, relationship_type)
                     );
-                    CREATE INDEX ix_edges_source_node_id ON edges (source_node_id);
-                    CREATE INDEX ix_edges_target_node_id ON edges (target_node_id);
+                    CREATE INDEX ix_edges_source_node_id ON \#(GraphTable.edges) (source_node_id);
+                    CREATE INDEX ix_edges_target_node_id ON \#(GraphTable.edges) (target_node_id);
 
-                    CREATE TABLE dimensions (
+                    CREATE TABLE \#(GraphTable.dimensions) (
                         id uuid PRIMARY KEY,
-                        node_id uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                        node_id uuid NOT NULL REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
                         model_id varchar(200) NOT NULL,
                         content text NOT NULL,
                         confidence double precision,
@@ -80,37 +80,37 @@ extension MigrationSet {
                         fact_count integer NOT NULL DEFAULT 0,
                         is_definitive boolean NOT NULL DEFAULT false
                     );
-                    CREATE INDEX ix_dimensions_node_id ON dimensions (node_id);
+                    CREATE INDEX ix_dimensions_node_id ON \#(GraphTable.dimensions) (node_id);
 
-                    CREATE TABLE convergence_reports (
+                    CREATE TABLE \#(GraphTable.convergenceReports) (
                         id uuid PRIMARY KEY,
-                        node_id uuid NOT NULL UNIQUE REFERENCES nodes(id) ON DELETE CASCADE,
+                        node_id uuid NOT NULL UNIQUE REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
                         convergence_score double precision NOT NULL DEFAULT 0,
                         converged_claims text[],
                         recommended_content text,
                         computed_at timestamptz NOT NULL DEFAULT now()
                     );
 
-                    CREATE TABLE divergent_claims (
+                    CREATE TABLE \#(GraphTable.divergentClaims) (
                         id uuid PRIMARY KEY,
-                        report_id uuid NOT NULL REFERENCES convergence_reports(id) ON DELETE CASCADE,
+                        report_id uuid NOT NULL REFERENCES \#(GraphTable.convergenceReports)(id) ON DELETE CASCADE,
                         claim text NOT NULL,
                         model_positions jsonb,
                         divergence_type varchar(50),
                         analysis text
                     );
-                    CREATE INDEX ix_divergent_claims_report_id ON divergent_claims (report_id);
+                    CREATE INDEX ix_divergent_claims_report_id ON \#(GraphTable.divergentClaims) (report_id);
 
-                    CREATE TABLE facts (
+                    CREATE TABLE \#(GraphTable.facts) (
                         id uuid PRIMARY KEY,
                         content text NOT NULL,
                         fact_type varchar(50) NOT NULL,
                         metadata jsonb,
                         created_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_facts_fact_type ON facts (fact_type);
+                    CREATE INDEX ix_facts_fact_type ON \#(GraphTable.facts) (fact_type);
 
-                    CREATE TABLE raw_sources (
+                    CREATE TABLE \#(GraphTable.rawSources) (
                         id uuid PRIMARY KEY,
                         uri varchar(2000) NOT NULL,
                         title text,
@@ -130,25 +130,25 @@ extension MigrationSet {
                         canonical_url varchar(2000),
                         doi varchar(255)
                     );
-                    CREATE INDEX ix_raw_sources_content_hash ON raw_sources (content_hash);
-                    CREATE INDEX ix_raw_sources_canonical_url ON raw_sources (canonical_url);
-                    CREATE INDEX ix_raw_sources_doi ON raw_sources (doi);
+                    CREATE INDEX ix_raw_sources_content_hash ON \#(GraphTable.rawSources) (content_hash);
+                    CREATE INDEX ix_raw_sources_canonical_url ON \#(GraphTable.rawSources) (canonical_url);
+                    CREATE INDEX ix_raw_sources_doi ON \#(GraphTable.rawSources) (doi);
 
-                    CREATE TABLE fact_sources (
+                    CREATE TABLE \#(GraphTable.factSources) (
                         id uuid PRIMARY KEY,
-                        fact_id uuid NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
-                        raw_source_id uuid NOT NULL REFERENCES raw_sources(id) ON DELETE CASCADE,
+                        fact_id uuid NOT NULL REFERENCES \#(GraphTable.facts)(id) ON DELETE CASCADE,
+                        raw_source_id uuid NOT NULL REFERENCES \#(GraphTable.rawSources)(id) ON DELETE CASCADE,
                         context_snippet text,
                         attribution text,
                         author_person varchar(500),
                         author_org varchar(500),
                         CONSTRAINT uq_fact_source UNIQUE (fact_id, raw_source_id)
                     );
-                    CREATE INDEX ix_fact_sources_raw_source_id ON fact_sources (raw_source_id);
+                    CREATE INDEX ix_fact_sources_raw_source_id ON \#(GraphTable.factSources) (raw_source_id);
 
-                    CREATE TABLE prohibited_chunks (
+                    CREATE TABLE \#(GraphTable.prohibitedChunks) (
                         id uuid PRIMARY KEY,
-                        raw_source_id uuid NOT NULL REFERENCES raw_sources(id) ON DELETE CASCADE,
+                        raw_source_id uuid NOT NULL REFERENCES \#(GraphTable.rawSources)(id) ON DELETE CASCADE,
                         chunk_text text NOT NULL,
                         model_id varchar(200),
                         fallback_model_id varchar(200),
@@ -156,40 +156,40 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now()
                     );
 
-                    CREATE TABLE node_facts (
-                        node_id uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
-                        fact_id uuid NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
+                    CREATE TABLE \#(GraphTable.nodeFacts) (
+                        node_id uuid NOT NULL REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
+                        fact_id uuid NOT NULL REFERENCES \#(GraphTable.facts)(id) ON DELETE CASCADE,
                         relevance_score double precision NOT NULL DEFAULT 1.0,
                         stance varchar(20),
                         linked_at timestamptz NOT NULL DEFAULT now(),
                         PRIMARY KEY (node_id, fact_id)
                     );
-                    CREATE INDEX ix_node_facts_fact_id ON node_facts (fact_id);
+                    CREATE INDEX ix_node_facts_fact_id ON \#(GraphTable.nodeFacts) (fact_id);
 
-                    CREATE TABLE dimension_facts (
-                        dimension_id uuid NOT NULL REFERENCES dimensions(id) ON DELETE CASCADE,
-                        fact_id uuid NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
+                    CREATE TABLE \#(GraphTable.dimensionFacts) (
+                        dimension_id uuid NOT NULL REFERENCES \#(GraphTable.dimensions)(id) ON DELETE CASCADE,
+                        fact_id uuid NOT NULL REFERENCES \#(GraphTable.facts)(id) ON DELETE CASCADE,
                         PRIMARY KEY (dimension_id, fact_id)
                     );
 
-                    CREATE TABLE edge_facts (
-                        edge_id uuid NOT NULL REFERENCES edges(id) ON DELETE CASCADE,
-                        fact_id uuid NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
+                    CREATE TABLE \#(GraphTable.edgeFacts) (
+                        edge_id uuid NOT NULL REFERENCES \#(GraphTable.edges)(id) ON DELETE CASCADE,
+                        fact_id uuid NOT NULL REFERENCES \#(GraphTable.facts)(id) ON DELETE CASCADE,
                         relevance_score double precision NOT NULL DEFAULT 1.0,
                         PRIMARY KEY (edge_id, fact_id)
                     );
 
-                    CREATE TABLE node_fact_rejections (
+                    CREATE TABLE \#(GraphTable.nodeFactRejections) (
                         id uuid PRIMARY KEY,
-                        node_id uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
-                        fact_id uuid NOT NULL REFERENCES facts(id) ON DELETE CASCADE,
+                        node_id uuid NOT NULL REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
+                        fact_id uuid NOT NULL REFERENCES \#(GraphTable.facts)(id) ON DELETE CASCADE,
                         created_at timestamptz NOT NULL DEFAULT now(),
                         CONSTRAINT uq_node_fact_rejection UNIQUE (node_id, fact_id)
                     );
 
-                    CREATE TABLE node_versions (
+                    CREATE TABLE \#(GraphTable.nodeVersions) (
                         id uuid PRIMARY KEY,
-                        node_id uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+                        node_id uuid NOT NULL REFERENCES \#(GraphTable.nodes)(id) ON DELETE CASCADE,
                         version_number integer NOT NULL,
                         snapshot jsonb NOT NULL,
                         source_node_count integer NOT NULL DEFAULT 0,
@@ -201,10 +201,10 @@ extension MigrationSet {
                     DO $kt$
                     BEGIN
                         IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-                            EXECUTE 'CREATE INDEX ix_facts_content_trgm ON facts USING gin (content public.gin_trgm_ops)';
-                            EXECUTE 'CREATE INDEX ix_fact_sources_author_org_trgm ON fact_sources USING gin (author_org public.gin_trgm_ops)';
-                            EXECUTE 'CREATE INDEX ix_raw_sources_uri_trgm ON raw_sources USING gin (uri public.gin_trgm_ops)';
-                            EXECUTE 'CREATE INDEX ix_nodes_concept_trgm ON nodes USING gin (concept public.gin_trgm_ops)';
+                            EXECUTE 'CREATE INDEX ix_facts_content_trgm ON \#(GraphTable.facts) USING gin (content public.gin_trgm_ops)';
+                            EXECUTE 'CREATE INDEX ix_fact_sources_author_org_trgm ON \#(GraphTable.factSources) USING gin (author_org public.gin_trgm_ops)';
+                            EXECUTE 'CREATE INDEX ix_raw_sources_uri_trgm ON \#(GraphTable.rawSources) USING gin (uri public.gin_trgm_ops)';
+                            EXECUTE 'CREATE INDEX ix_nodes_concept_trgm ON \#(GraphTable.nodes) USING gin (concept public.gin_trgm_ops)';
                         END IF;
                     END
                     $kt$;
@@ -213,13 +213,13 @@ extension MigrationSet {
                 version: 2, name: "source_counts",
                 sql: #"""
                     -- The sync recounts a raw source's prohibited chunks; deleting a raw source cascades to them.
-                    CREATE INDEX ix_prohibited_chunks_raw_source_id ON prohibited_chunks (raw_source_id);
+                    CREATE INDEX ix_prohibited_chunks_raw_source_id ON \#(GraphTable.prohibitedChunks) (raw_source_id);
                     """#),
             Migration(
                 version: 3, name: "llm_usage",
                 sql: #"""
                     -- Synced from write_llm_usage (no foreign keys: usage outlives what it was for).
-                    CREATE TABLE llm_usage (
+                    CREATE TABLE \#(GraphTable.llmUsage) (
                         id uuid PRIMARY KEY,
                         conversation_id varchar(100),
                         message_id varchar(100),
@@ -231,8 +231,8 @@ extension MigrationSet {
                         cost_usd double precision,
                         created_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_llm_usage_conversation_id ON llm_usage (conversation_id) WHERE conversation_id IS NOT NULL;
-                    CREATE INDEX ix_llm_usage_created_at ON llm_usage (created_at);
+                    CREATE INDEX ix_llm_usage_conversation_id ON \#(GraphTable.llmUsage) (conversation_id) WHERE conversation_id IS NOT NULL;
+                    CREATE INDEX ix_llm_usage_created_at ON \#(GraphTable.llmUsage) (created_at);
                     """#),
         ])
 }

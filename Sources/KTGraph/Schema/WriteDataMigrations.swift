@@ -10,7 +10,7 @@ extension MigrationSet {
             Migration(
                 version: 1, name: "write_data",
                 sql: #"""
-                    CREATE TABLE write_nodes (
+                    CREATE TABLE \#(WriteTable.nodes) (
                         key varchar(500) PRIMARY KEY,
                         node_uuid uuid NOT NULL UNIQUE,
                         concept varchar(500) NOT NULL,
@@ -33,11 +33,11 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_nodes_updated_at ON write_nodes (updated_at);
-                    CREATE INDEX ix_write_nodes_parent_key ON write_nodes (parent_key);
-                    CREATE INDEX ix_write_nodes_fact_ids_gin ON write_nodes USING gin (fact_ids);
+                    CREATE INDEX ix_write_nodes_updated_at ON \#(WriteTable.nodes) (updated_at);
+                    CREATE INDEX ix_write_nodes_parent_key ON \#(WriteTable.nodes) (parent_key);
+                    CREATE INDEX ix_write_nodes_fact_ids_gin ON \#(WriteTable.nodes) USING gin (fact_ids);
 
-                    CREATE TABLE write_edges (
+                    CREATE TABLE \#(WriteTable.edges) (
                         key varchar(1200) PRIMARY KEY,
                         source_node_key varchar(500) NOT NULL,
                         target_node_key varchar(500) NOT NULL,
@@ -50,11 +50,11 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_edges_source_node_key ON write_edges (source_node_key);
-                    CREATE INDEX ix_write_edges_target_node_key ON write_edges (target_node_key);
-                    CREATE INDEX ix_write_edges_updated_at ON write_edges (updated_at);
+                    CREATE INDEX ix_write_edges_source_node_key ON \#(WriteTable.edges) (source_node_key);
+                    CREATE INDEX ix_write_edges_target_node_key ON \#(WriteTable.edges) (target_node_key);
+                    CREATE INDEX ix_write_edges_updated_at ON \#(WriteTable.edges) (updated_at);
 
-                    CREATE TABLE write_dimensions (
+                    CREATE TABLE \#(WriteTable.dimensions) (
                         key varchar(800) PRIMARY KEY,
                         node_key varchar(500) NOT NULL,
                         model_id varchar(200) NOT NULL,
@@ -68,10 +68,10 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_dimensions_node_key ON write_dimensions (node_key);
-                    CREATE INDEX ix_write_dimensions_updated_at ON write_dimensions (updated_at);
+                    CREATE INDEX ix_write_dimensions_node_key ON \#(WriteTable.dimensions) (node_key);
+                    CREATE INDEX ix_write_dimensions_updated_at ON \#(WriteTable.dimensions) (updated_at);
 
-                    CREATE TABLE write_facts (
+                    CREATE TABLE \#(WriteTable.facts) (
                         id uuid PRIMARY KEY,
                         content text NOT NULL,
                         fact_type varchar(50) NOT NULL,
@@ -80,10 +80,10 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_facts_updated_at ON write_facts (updated_at);
-                    CREATE INDEX ix_write_facts_dedup_pending ON write_facts (created_at) WHERE dedup_status IN ('pending', 'in_progress');
+                    CREATE INDEX ix_write_facts_updated_at ON \#(WriteTable.facts) (updated_at);
+                    CREATE INDEX ix_write_facts_dedup_pending ON \#(WriteTable.facts) (created_at) WHERE dedup_status IN ('pending', 'in_progress');
 
-                    CREATE TABLE write_fact_sources (
+                    CREATE TABLE \#(WriteTable.factSources) (
                         id uuid PRIMARY KEY,
                         fact_id uuid NOT NULL,
                         raw_source_uri varchar(2000) NOT NULL,
@@ -98,10 +98,10 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_fact_sources_fact_id ON write_fact_sources (fact_id);
-                    CREATE INDEX ix_write_fact_sources_updated_at ON write_fact_sources (updated_at);
+                    CREATE INDEX ix_write_fact_sources_fact_id ON \#(WriteTable.factSources) (fact_id);
+                    CREATE INDEX ix_write_fact_sources_updated_at ON \#(WriteTable.factSources) (updated_at);
 
-                    CREATE TABLE write_raw_sources (
+                    CREATE TABLE \#(WriteTable.rawSources) (
                         id uuid PRIMARY KEY,
                         uri varchar(2000) NOT NULL,
                         title text,
@@ -124,13 +124,13 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE UNIQUE INDEX ix_write_raw_sources_content_hash ON write_raw_sources (content_hash);
-                    CREATE INDEX ix_write_raw_sources_uri ON write_raw_sources (uri);
-                    CREATE INDEX ix_write_raw_sources_canonical_url ON write_raw_sources (canonical_url);
-                    CREATE INDEX ix_write_raw_sources_doi ON write_raw_sources (doi);
-                    CREATE INDEX ix_write_raw_sources_updated_at ON write_raw_sources (updated_at);
+                    CREATE UNIQUE INDEX ix_write_raw_sources_content_hash ON \#(WriteTable.rawSources) (content_hash);
+                    CREATE INDEX ix_write_raw_sources_uri ON \#(WriteTable.rawSources) (uri);
+                    CREATE INDEX ix_write_raw_sources_canonical_url ON \#(WriteTable.rawSources) (canonical_url);
+                    CREATE INDEX ix_write_raw_sources_doi ON \#(WriteTable.rawSources) (doi);
+                    CREATE INDEX ix_write_raw_sources_updated_at ON \#(WriteTable.rawSources) (updated_at);
 
-                    CREATE TABLE write_prohibited_chunks (
+                    CREATE TABLE \#(WriteTable.prohibitedChunks) (
                         id uuid PRIMARY KEY,
                         source_content_hash varchar(64) NOT NULL,
                         chunk_text text NOT NULL,
@@ -141,9 +141,9 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_prohibited_chunks_hash ON write_prohibited_chunks (source_content_hash);
+                    CREATE INDEX ix_write_prohibited_chunks_hash ON \#(WriteTable.prohibitedChunks) (source_content_hash);
 
-                    CREATE TABLE write_convergence_reports (
+                    CREATE TABLE \#(WriteTable.convergenceReports) (
                         node_key varchar(500) PRIMARY KEY,
                         convergence_score double precision NOT NULL DEFAULT 0,
                         converged_claims text[],
@@ -151,9 +151,9 @@ extension MigrationSet {
                         computed_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_convergence_reports_updated_at ON write_convergence_reports (updated_at);
+                    CREATE INDEX ix_write_convergence_reports_updated_at ON \#(WriteTable.convergenceReports) (updated_at);
 
-                    CREATE TABLE write_divergent_claims (
+                    CREATE TABLE \#(WriteTable.divergentClaims) (
                         id uuid PRIMARY KEY,
                         node_key varchar(500) NOT NULL,
                         claim text NOT NULL,
@@ -162,18 +162,18 @@ extension MigrationSet {
                         analysis text,
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_divergent_claims_node_key ON write_divergent_claims (node_key);
+                    CREATE INDEX ix_write_divergent_claims_node_key ON \#(WriteTable.divergentClaims) (node_key);
 
-                    CREATE TABLE write_node_counters (
+                    CREATE TABLE \#(WriteTable.nodeCounters) (
                         node_key varchar(500) PRIMARY KEY,
                         access_count integer NOT NULL DEFAULT 0,
                         update_count integer NOT NULL DEFAULT 0,
                         seed_fact_count integer NOT NULL DEFAULT 0,
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_node_counters_updated_at ON write_node_counters (updated_at);
+                    CREATE INDEX ix_write_node_counters_updated_at ON \#(WriteTable.nodeCounters) (updated_at);
 
-                    CREATE TABLE write_node_fact_rejections (
+                    CREATE TABLE \#(WriteTable.nodeFactRejections) (
                         id uuid PRIMARY KEY,
                         node_id uuid NOT NULL,
                         fact_id uuid NOT NULL,
@@ -182,7 +182,7 @@ extension MigrationSet {
                         CONSTRAINT uq_write_node_fact_rejection UNIQUE (node_id, fact_id)
                     );
 
-                    CREATE TABLE write_node_versions (
+                    CREATE TABLE \#(WriteTable.nodeVersions) (
                         id uuid PRIMARY KEY,
                         node_key varchar(500) NOT NULL,
                         version_number integer NOT NULL,
@@ -194,7 +194,7 @@ extension MigrationSet {
                         CONSTRAINT uq_write_node_version UNIQUE (node_key, version_number)
                     );
 
-                    CREATE TABLE write_seeds (
+                    CREATE TABLE \#(WriteTable.seeds) (
                         key varchar(500) PRIMARY KEY,
                         seed_uuid uuid NOT NULL UNIQUE,
                         name varchar(500) NOT NULL,
@@ -212,10 +212,10 @@ extension MigrationSet {
                         updated_at timestamptz NOT NULL DEFAULT now(),
                         CONSTRAINT ck_write_seeds_status CHECK (status IN ('pending', 'active', 'ambiguous', 'promoted', 'merged'))
                     );
-                    CREATE INDEX ix_write_seeds_aliases_gin ON write_seeds USING gin (aliases);
-                    CREATE INDEX ix_write_seeds_status ON write_seeds (status);
+                    CREATE INDEX ix_write_seeds_aliases_gin ON \#(WriteTable.seeds) USING gin (aliases);
+                    CREATE INDEX ix_write_seeds_status ON \#(WriteTable.seeds) (status);
 
-                    CREATE TABLE write_seed_facts (
+                    CREATE TABLE \#(WriteTable.seedFacts) (
                         id uuid PRIMARY KEY,
                         seed_key varchar(500) NOT NULL,
                         fact_id uuid NOT NULL,
@@ -226,7 +226,7 @@ extension MigrationSet {
                         CONSTRAINT uq_write_seed_fact UNIQUE (seed_key, fact_id)
                     );
 
-                    CREATE TABLE write_edge_candidates (
+                    CREATE TABLE \#(WriteTable.edgeCandidates) (
                         id uuid PRIMARY KEY,
                         seed_key_a varchar(500) NOT NULL,
                         seed_key_b varchar(500) NOT NULL,
@@ -239,7 +239,7 @@ extension MigrationSet {
                         CONSTRAINT uq_write_edge_candidate UNIQUE (seed_key_a, seed_key_b, fact_id)
                     );
 
-                    CREATE TABLE write_seed_merges (
+                    CREATE TABLE \#(WriteTable.seedMerges) (
                         id uuid PRIMARY KEY,
                         operation varchar(20) NOT NULL,
                         source_seed_key varchar(500) NOT NULL,
@@ -249,7 +249,7 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now()
                     );
 
-                    CREATE TABLE write_seed_routes (
+                    CREATE TABLE \#(WriteTable.seedRoutes) (
                         id uuid PRIMARY KEY,
                         parent_seed_key varchar(500) NOT NULL,
                         child_seed_key varchar(500) NOT NULL,
@@ -259,14 +259,14 @@ extension MigrationSet {
                         CONSTRAINT uq_write_seed_route UNIQUE (parent_seed_key, child_seed_key)
                     );
 
-                    CREATE TABLE sync_watermarks (
+                    CREATE TABLE \#(WriteTable.syncWatermarks) (
                         table_name varchar(100) NOT NULL,
                         graph_slug varchar(100) NOT NULL DEFAULT 'default',
                         last_synced_at timestamptz NOT NULL,
                         PRIMARY KEY (table_name, graph_slug)
                     );
 
-                    CREATE TABLE sync_failures (
+                    CREATE TABLE \#(WriteTable.syncFailures) (
                         id uuid PRIMARY KEY,
                         table_name varchar(100) NOT NULL,
                         record_key varchar(1200) NOT NULL,
@@ -279,13 +279,13 @@ extension MigrationSet {
                         updated_at timestamptz NOT NULL DEFAULT now(),
                         CONSTRAINT ck_sync_failures_status CHECK (status IN ('pending', 'abandoned'))
                     );
-                    CREATE INDEX ix_sync_failures_next_retry_at ON sync_failures (next_retry_at);
+                    CREATE INDEX ix_sync_failures_next_retry_at ON \#(WriteTable.syncFailures) (next_retry_at);
 
                     DO $kt$
                     BEGIN
                         IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
-                            EXECUTE 'CREATE INDEX ix_write_nodes_concept_trgm ON write_nodes USING gin (concept public.gin_trgm_ops)';
-                            EXECUTE 'CREATE INDEX ix_write_facts_content_trgm ON write_facts USING gin (content public.gin_trgm_ops)';
+                            EXECUTE 'CREATE INDEX ix_write_nodes_concept_trgm ON \#(WriteTable.nodes) USING gin (concept public.gin_trgm_ops)';
+                            EXECUTE 'CREATE INDEX ix_write_facts_content_trgm ON \#(WriteTable.facts) USING gin (content public.gin_trgm_ops)';
                         END IF;
                     END
                     $kt$;
@@ -293,41 +293,41 @@ extension MigrationSet {
             Migration(
                 version: 2, name: "sync_tombstones",
                 sql: #"""
-                    CREATE TABLE write_tombstones (
+                    CREATE TABLE \#(WriteTable.tombstones) (
                         id bigserial PRIMARY KEY,
                         table_name varchar(100) NOT NULL,
                         record_key varchar(1200) NOT NULL,
                         deleted_at timestamptz NOT NULL DEFAULT clock_timestamp()
                     );
-                    CREATE INDEX ix_write_tombstones_deleted_at ON write_tombstones (deleted_at);
+                    CREATE INDEX ix_write_tombstones_deleted_at ON \#(WriteTable.tombstones) (deleted_at);
 
                     CREATE FUNCTION kt_record_tombstone() RETURNS trigger LANGUAGE plpgsql AS $kt$
                     BEGIN
                         EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
-                            USING TG_TABLE_NAME, CASE WHEN TG_TABLE_NAME = 'write_facts' THEN to_jsonb(OLD) ->> 'id' ELSE to_jsonb(OLD) ->> 'key' END;
+                            USING TG_TABLE_NAME, CASE WHEN TG_TABLE_NAME = '\#(WriteTable.facts)' THEN to_jsonb(OLD) ->> 'id' ELSE to_jsonb(OLD) ->> 'key' END;
                         RETURN OLD;
                     END
                     $kt$;
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_nodes FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_edges FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_dimensions FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_facts FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE UNIQUE INDEX uq_sync_failures_record ON sync_failures (table_name, record_key, graph_slug);
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.nodes) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.edges) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.dimensions) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.facts) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE UNIQUE INDEX uq_sync_failures_record ON \#(WriteTable.syncFailures) (table_name, record_key, graph_slug);
                     -- node_uuid and seed_uuid are uuid5 of the primary key, so the key already makes them
                     -- unique; a second unique index only made two concurrent upserts of the same new key
                     -- fail on it (ON CONFLICT handles one arbiter index) instead of merging.
-                    ALTER TABLE write_nodes DROP CONSTRAINT write_nodes_node_uuid_key;
-                    CREATE INDEX ix_write_nodes_node_uuid ON write_nodes (node_uuid);
-                    ALTER TABLE write_seeds DROP CONSTRAINT write_seeds_seed_uuid_key;
-                    CREATE INDEX ix_write_seeds_seed_uuid ON write_seeds (seed_uuid);
+                    ALTER TABLE \#(WriteTable.nodes) DROP CONSTRAINT write_nodes_node_uuid_key;
+                    CREATE INDEX ix_write_nodes_node_uuid ON \#(WriteTable.nodes) (node_uuid);
+                    ALTER TABLE \#(WriteTable.seeds) DROP CONSTRAINT write_seeds_seed_uuid_key;
+                    CREATE INDEX ix_write_seeds_seed_uuid ON \#(WriteTable.seeds) (seed_uuid);
                     """#),
             Migration(
                 version: 3, name: "sync_lookup_indexes",
                 sql: #"""
                     -- The set-based sync looks dependents up by these columns, a batch of keys at a time.
-                    CREATE INDEX ix_write_nodes_source_concept_key ON write_nodes (source_concept_key);
-                    CREATE INDEX ix_write_edges_fact_ids_gin ON write_edges USING gin (fact_ids);
-                    CREATE INDEX ix_write_dimensions_fact_ids_gin ON write_dimensions USING gin (fact_ids);
+                    CREATE INDEX ix_write_nodes_source_concept_key ON \#(WriteTable.nodes) (source_concept_key);
+                    CREATE INDEX ix_write_edges_fact_ids_gin ON \#(WriteTable.edges) USING gin (fact_ids);
+                    CREATE INDEX ix_write_dimensions_fact_ids_gin ON \#(WriteTable.dimensions) USING gin (fact_ids);
                     """#),
             Migration(
                 version: 4, name: "sync_sources_reports_versions",
@@ -339,22 +339,22 @@ extension MigrationSet {
                     BEGIN
                         EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
                             USING TG_TABLE_NAME, CASE
-                                WHEN TG_TABLE_NAME IN ('write_nodes', 'write_edges', 'write_dimensions') THEN to_jsonb(OLD) ->> 'key'
-                                WHEN TG_TABLE_NAME IN ('write_convergence_reports', 'write_node_counters') THEN to_jsonb(OLD) ->> 'node_key'
+                                WHEN TG_TABLE_NAME IN ('\#(WriteTable.nodes)', '\#(WriteTable.edges)', '\#(WriteTable.dimensions)') THEN to_jsonb(OLD) ->> 'key'
+                                WHEN TG_TABLE_NAME IN ('\#(WriteTable.convergenceReports)', '\#(WriteTable.nodeCounters)') THEN to_jsonb(OLD) ->> 'node_key'
                                 ELSE to_jsonb(OLD) ->> 'id' END;
                         RETURN OLD;
                     END
                     $kt$;
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_raw_sources FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_fact_sources FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_prohibited_chunks FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_convergence_reports FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_node_counters FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_node_versions FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
-                    CREATE INDEX ix_write_prohibited_chunks_updated_at ON write_prohibited_chunks (updated_at);
-                    CREATE INDEX ix_write_node_versions_updated_at ON write_node_versions (updated_at);
-                    CREATE INDEX ix_write_fact_sources_content_hash ON write_fact_sources (raw_source_content_hash);
-                    CREATE INDEX ix_write_fact_sources_uri ON write_fact_sources (raw_source_uri);
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.rawSources) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.factSources) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.prohibitedChunks) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.convergenceReports) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.nodeCounters) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.nodeVersions) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE INDEX ix_write_prohibited_chunks_updated_at ON \#(WriteTable.prohibitedChunks) (updated_at);
+                    CREATE INDEX ix_write_node_versions_updated_at ON \#(WriteTable.nodeVersions) (updated_at);
+                    CREATE INDEX ix_write_fact_sources_content_hash ON \#(WriteTable.factSources) (raw_source_content_hash);
+                    CREATE INDEX ix_write_fact_sources_uri ON \#(WriteTable.factSources) (raw_source_uri);
                     """#),
             Migration(
                 version: 5, name: "llm_usage",
@@ -362,7 +362,7 @@ extension MigrationSet {
                     -- Token usage and cost per model call, synced to graph-db after everything else.
                     -- Conversation and message ids are kept as the caller's text (the original mapped
                     -- non-UUID ids to UUIDs, which could not be read back).
-                    CREATE TABLE write_llm_usage (
+                    CREATE TABLE \#(WriteTable.llmUsage) (
                         id uuid PRIMARY KEY,
                         conversation_id varchar(100),
                         message_id varchar(100),
@@ -375,8 +375,8 @@ extension MigrationSet {
                         created_at timestamptz NOT NULL DEFAULT now(),
                         updated_at timestamptz NOT NULL DEFAULT now()
                     );
-                    CREATE INDEX ix_write_llm_usage_updated_at ON write_llm_usage (updated_at);
-                    CREATE TRIGGER kt_tombstone AFTER DELETE ON write_llm_usage FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
+                    CREATE INDEX ix_write_llm_usage_updated_at ON \#(WriteTable.llmUsage) (updated_at);
+                    CREATE TRIGGER kt_tombstone AFTER DELETE ON \#(WriteTable.llmUsage) FOR EACH ROW EXECUTE FUNCTION kt_record_tombstone();
                     """#),
         ])
 }

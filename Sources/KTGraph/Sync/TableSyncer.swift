@@ -9,14 +9,14 @@ struct TableSyncer: Sendable {
     typealias Apply = @Sendable (SyncEngine, [String], PostgresTransaction, PostgresTransaction, inout Set<UUID>) async throws -> SyncEngine.Outcomes
 
     /// The write-db table.
-    let table: String
+    let table: WriteTable
     /// The key column (text), by which rows are identified and queued.
     let keyColumn: String
     /// Applies keys in graph-db transaction `t`, reading write-db through `w`; adds the nodes
     /// whose counters need a refresh to `touched`.
     let apply: Apply
 
-    init(table: String, keyColumn: String, apply: @escaping Apply) {
+    init(table: WriteTable, keyColumn: String, apply: @escaping Apply) {
         self.table = table
         self.keyColumn = keyColumn
         self.apply = apply
@@ -31,18 +31,18 @@ extension SyncEngine {
         .rawSources, .prohibitedChunks, .facts, .factSources, .nodes, .edges, .dimensions, .convergenceReports, .nodeCounters, .nodeVersions, .llmUsage,
     ]
 
-    /// The syncers by table name.
-    static let syncerByTable = Dictionary(uniqueKeysWithValues: syncers.map { ($0.table, $0) })
+    /// The syncers by table name (the name the queue and the tombstones record).
+    static let syncerByTable = Dictionary(uniqueKeysWithValues: syncers.map { ($0.table.name, $0) })
 }
 
 extension TableSyncer {
     /// `write_nodes` → `nodes`, `node_facts` and `node_fact_rejections` (see `SyncEngine+Nodes.swift`).
-    static let nodes = TableSyncer(table: "write_nodes", keyColumn: "key") { engine, keys, w, t, touched in
+    static let nodes = TableSyncer(table: .nodes, keyColumn: "key") { engine, keys, w, t, touched in
         try await engine.applyNodes(try await engine.loadNodes(keys, w), w, t, touched: &touched)
     }
 
     /// `write_llm_usage` → `llm_usage` (see `LLMUsage.swift`).
-    static let llmUsage = TableSyncer(table: "write_llm_usage", keyColumn: "id::text") { engine, keys, w, t, _ in
+    static let llmUsage = TableSyncer(table: .llmUsage, keyColumn: "id::text") { engine, keys, w, t, _ in
         try await engine.applyLLMUsage(keys, w, t)
     }
 }

@@ -193,9 +193,8 @@ extension GraphProvisioner {
             }
             // The sync's state is recorded per slug: it follows the graph to its new one.
             if manifest.graph.slug != graph.slug {
-                for name in ["sync_watermarks", "sync_failures"] {
-                    let table = try TableName(validating: name, in: targets.schema)
-                    try await writeDB.query("UPDATE \(unsafeRaw: table.sql) SET graph_slug = \(graph.slug) WHERE graph_slug = \(manifest.graph.slug)", logger: logger)
+                for table in [WriteTable.syncWatermarks, .syncFailures].map({ $0.qualified(in: targets.schema) }) {
+                    try await writeDB.query("UPDATE \(table) SET graph_slug = \(graph.slug) WHERE graph_slug = \(manifest.graph.slug)", logger: logger)
                 }
             }
             // Rows came with their ids: a serial key's next value must come after them.

@@ -1,4 +1,5 @@
 import KTDB
+import KTGraph
 import Logging
 
 /// A table whose rows changed on the source after the snapshot copy.
@@ -23,7 +24,7 @@ extension GraphMover {
     /// The statement trigger function of the write pause.
     private var fence: String { "\(schema.quoted).kt_move_fence" }
     /// Tables of the source's write-db that stay writable during the pause: the sync's own.
-    static let unfenced: Set<String> = ["sync_watermarks", "sync_failures", "write_tombstones"]
+    static let unfenced: Set<String> = Set([WriteTable.syncWatermarks, .syncFailures, .tombstones].map(\.name))
 
     // MARK: Recording
 

@@ -197,8 +197,8 @@ struct GraphMover: Sendable {
     private func catchUpPoints(_ changed: [ChangedTable]) async throws -> Int {
         let collections = QdrantCollections(graphSlug: graph.slug)
         var total = 0
-        for (table, collection, field) in [("write_nodes", collections.nodes, "key"), ("write_facts", collections.facts, "id")] {
-            guard let change = changed.first(where: { $0.table.name.name == table }) else { continue }
+        for (table, collection, field) in [(WriteTable.nodes, collections.nodes, "key"), (WriteTable.facts, collections.facts, "id")] {
+            guard let change = changed.first(where: { $0.table.name.name == table.name }) else { continue }
             if change.whole {
                 total += try await reconcilePoints(collection)
                 continue

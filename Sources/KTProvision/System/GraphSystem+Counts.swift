@@ -1,6 +1,7 @@
 public import Foundation
 import KTConfig
 import KTDB
+import KTGraph
 public import Logging
 
 extension GraphSystem {
@@ -66,7 +67,7 @@ extension GraphSystem {
     /// The exact node count of one active graph (one `count(*)` on its graph-db).
     public func nodeCount(of graph: Graph, logger: Logger) async throws -> Int {
         let sessions = try await resolver.resolve(graphID: graph.id)
-        let result = try await sessions.graphSession.query("SELECT count(*) FROM nodes", logger: logger)
+        let result = try await sessions.graphSession.query("SELECT count(*) FROM \(GraphTable.nodes.qualified(in: sessions.graphSession.schema))", logger: logger)
         return try result.rows.first?.decode(0, as: Int.self) ?? 0
     }
 }

@@ -13,7 +13,7 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT c.node_key, c.convergence_score, c.converged_claims, c.recommended_content, c.computed_at
-            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_convergence_reports WHERE node_key = k.key OFFSET 0) c
+            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.convergenceReports) WHERE node_key = k.key OFFSET 0) c
             """
         ).rows {
             let key = try row.decode("node_key", as: String.self), node = GraphKeys.id(forKey: key).postgresText
@@ -25,16 +25,16 @@ extension SyncEngine {
                     computedAt: try row.decode("computed_at", as: Date.self).postgresText))
         }
         let deleted = keys.filter { keyOfNode[GraphKeys.id(forKey: $0).postgresText] == nil }.map { GraphKeys.id(forKey: $0).postgresText }
-        if !deleted.isEmpty { try await t.query("DELETE FROM convergence_reports WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
-        let nodes = try await existing("nodes", rows.map(\.nodeId), t)
+        if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.convergenceReports) WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
+        let nodes = try await existing(.nodes, rows.map(\.nodeId), t)
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfNode[row.nodeId]!] = .deferred("the report's node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         if !ready.isEmpty {
             try await t.query(
                 """
-                INSERT INTO convergence_reports (id, node_id, convergence_score, converged_claims, recommended_content, computed_at)
+                INSERT INTO \(graphDB.convergenceReports) (id, node_id, convergence_score, converged_claims, recommended_content, computed_at)
                 SELECT id, node_id, convergence_score, converged_claims, recommended_content, computed_at
-                FROM jsonb_populate_recordset(NULL::convergence_reports, \(try Self.json(ready)))
+                FROM jsonb_populate_recordset(NULL::\(graphDB.convergenceReports), \(try Self.json(ready)))
                 ON CONFLICT (node_id) DO UPDATE SET convergence_score = EXCLUDED.convergence_score, converged_claims = EXCLUDED.converged_claims,
                     recommended_content = EXCLUDED.recommended_content, computed_at = EXCLUDED.computed_at
                 """)
@@ -42,8 +42,8 @@ extension SyncEngine {
         // The node's denormalised score follows its report (NULL without one).
         try await t.query(
             """
-            UPDATE nodes n SET convergence_score = c.score
-            FROM (SELECT k.id, (SELECT convergence_score FROM convergence_reports WHERE node_id = k.id) AS score
+            UPDATE \(graphDB.nodes) n SET convergence_score = c.score
+            FROM (SELECT k.id, (SELECT convergence_score FROM \(graphDB.convergenceReports) WHERE node_id = k.id) AS score
                   FROM unnest(\(deleted + ready.map(\.nodeId))::uuid[]) AS k(id)) c
             WHERE n.id = c.id AND n.convergence_score IS DISTINCT FROM c.score
             """)
@@ -53,7 +53,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_convergence_reports` → graph-db.
-    static let convergenceReports = TableSyncer(table: "write_convergence_reports", keyColumn: "node_key") { engine, keys, w, t, touched in
+    static let convergenceReports = TableSyncer(table: .convergenceReports, keyColumn: "node_key") { engine, keys, w, t, touched in
         try await engine.applyConvergenceReports(keys, w, t)
     }
 }

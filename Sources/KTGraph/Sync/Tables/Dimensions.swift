@@ -14,7 +14,7 @@ extension SyncEngine {
             """
             SELECT d.key, d.node_key, d.model_id, d.content, d.confidence, d.suggested_concepts, d.batch_index, d.fact_count, d.is_definitive,
                    d.fact_ids, d.created_at
-            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_dimensions WHERE key = k.key OFFSET 0) d
+            FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.dimensions) WHERE key = k.key OFFSET 0) d
             """
         ).rows {
             let key = try row.decode("key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
@@ -32,15 +32,15 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
-            touched.formUnion(try await t.query("DELETE FROM dimensions WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING node_id").uuids(0))
+            touched.formUnion(try await t.query("DELETE FROM \(graphDB.dimensions) WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING node_id").uuids(0))
         }
-        let nodes = try await existing("nodes", rows.map(\.nodeId), t)
+        let nodes = try await existing(.nodes, rows.map(\.nodeId), t)
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.id]!] = .deferred("the dimension's node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         guard !ready.isEmpty else { return outcomes }
         try await t.query(
             """
-            INSERT INTO dimensions (id, node_id, model_id, content, confidence, suggested_concepts, batch_index, fact_count, is_definitive, generated_at)
+            INSERT INTO \(graphDB.dimensions) (id, node_id, model_id, content, confidence, suggested_concepts, batch_index, fact_count, is_definitive, generated_at)
             SELECT b.id, b.node_id, b.model_id, b.content, b.confidence, b.suggested_concepts, b.batch_index, b.fact_count, b.is_definitive, b.generated_at
             FROM jsonb_to_recordset(\(try Self.json(ready))) AS b(id uuid, node_id uuid, model_id text, content text, confidence float8,
                                                                suggested_concepts text[], batch_index int, fact_count int, is_definitive bool, generated_at timestamptz)
@@ -48,7 +48,7 @@ extension SyncEngine {
                 fact_count = EXCLUDED.fact_count, is_definitive = EXCLUDED.is_definitive
             """)
         let ids = ready.map(\.id)
-        try await mirrorJunction("dimension_facts", owner: "dimension_id", owners: ids, wanted: ids.flatMap { id in factIDs[id, default: []].map { (id, $0) } }, t)
+        try await mirrorJunction(.dimensionFacts, owner: "dimension_id", owners: ids, wanted: ids.flatMap { id in factIDs[id, default: []].map { (id, $0) } }, t)
         touched.formUnion(ready.compactMap { UUID(uuidString: $0.nodeId) })
         return outcomes
     }
@@ -56,7 +56,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_dimensions` → graph-db.
-    static let dimensions = TableSyncer(table: "write_dimensions", keyColumn: "key") { engine, keys, w, t, touched in
+    static let dimensions = TableSyncer(table: .dimensions, keyColumn: "key") { engine, keys, w, t, touched in
         try await engine.applyDimensions(keys, w, t, touched: &touched)
     }
 }

@@ -11,7 +11,7 @@ extension SyncEngine {
         var rows: [EdgeRow] = [], presentKeys: Set<String> = [], keyOfID: [String: String] = [:], factIDs: [String: [String]] = [:]
         for row in try await w.query(
             """
-            SELECT e.key, e.source_node_key, e.target_node_key, e.relationship_type, e.weight, e.justification, e.weight_source, e.fact_ids FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM write_edges WHERE key = k.key OFFSET 0) e
+            SELECT e.key, e.source_node_key, e.target_node_key, e.relationship_type, e.weight, e.justification, e.weight_source, e.fact_ids FROM unnest(\(keys)::text[]) AS k(key) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.edges) WHERE key = k.key OFFSET 0) e
             """
         ).rows {
             let key = try row.decode("key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
@@ -30,12 +30,12 @@ extension SyncEngine {
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty {
-            for row in try await t.query("DELETE FROM edges WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING source_node_id, target_node_id").rows {
+            for row in try await t.query("DELETE FROM \(graphDB.edges) WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING source_node_id, target_node_id").rows {
                 touched.insert(try row.decode(0, as: UUID.self))
                 touched.insert(try row.decode(1, as: UUID.self))
             }
         }
-        let nodes = try await existing("nodes", rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] }, t)
+        let nodes = try await existing(.nodes, rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] }, t)
         let ready = rows.filter { nodes.contains($0.sourceNodeId) && nodes.contains($0.targetNodeId) }
         for row in rows where !(nodes.contains(row.sourceNodeId) && nodes.contains(row.targetNodeId)) {
             outcomes[keyOfID[row.id]!] = .deferred("a node of the edge is not in graph-db yet")
@@ -43,14 +43,14 @@ extension SyncEngine {
         guard !ready.isEmpty else { return outcomes }
         try await t.query(
             """
-            INSERT INTO edges (id, source_node_id, target_node_id, relationship_type, weight, justification, weight_source)
+            INSERT INTO \(graphDB.edges) (id, source_node_id, target_node_id, relationship_type, weight, justification, weight_source)
             SELECT b.id, b.source_node_id, b.target_node_id, b.relationship_type, b.weight, b.justification, b.weight_source
             FROM jsonb_to_recordset(\(try Self.json(ready))) AS b(id uuid, source_node_id uuid, target_node_id uuid, relationship_type text,
                                                                weight float8, justification text, weight_source text)
             ON CONFLICT (id) DO UPDATE SET weight = EXCLUDED.weight, justification = EXCLUDED.justification, weight_source = EXCLUDED.weight_source, updated_at = now()
             """)
         let ids = ready.map(\.id)
-        try await mirrorJunction("edge_facts", owner: "edge_id", owners: ids, wanted: ids.flatMap { id in factIDs[id, default: []].map { (id, $0) } }, t)
+        try await mirrorJunction(.edgeFacts, owner: "edge_id", owners: ids, wanted: ids.flatMap { id in factIDs[id, default: []].map { (id, $0) } }, t)
         for row in ready { touched.formUnion([row.sourceNodeId, row.targetNodeId].compactMap(UUID.init(uuidString:))) }
         return outcomes
     }
@@ -58,7 +58,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_edges` → graph-db.
-    static let edges = TableSyncer(table: "write_edges", keyColumn: "key") { engine, keys, w, t, touched in
+    static let edges = TableSyncer(table: .edges, keyColumn: "key") { engine, keys, w, t, touched in
         try await engine.applyEdges(keys, w, t, touched: &touched)
     }
 }

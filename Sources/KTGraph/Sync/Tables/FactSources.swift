@@ -16,8 +16,8 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT s.id, s.fact_id, s.raw_source_uri, h.id AS by_hash, s.context_snippet, s.attribution, s.author_person, s.author_org
-            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_fact_sources WHERE id = k.id OFFSET 0) s
-            LEFT JOIN LATERAL (SELECT id FROM write_raw_sources WHERE content_hash = s.raw_source_content_hash OFFSET 0) h ON true
+            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.factSources) WHERE id = k.id OFFSET 0) s
+            LEFT JOIN LATERAL (SELECT id FROM \(writeDB.rawSources) WHERE content_hash = s.raw_source_content_hash OFFSET 0) h ON true
             """
         ).rows {
             let source = try row.decode("by_hash", as: UUID?.self) ?? GraphKeys.sourceID(uri: try row.decode("raw_source_uri", as: String.self))
@@ -29,8 +29,8 @@ extension SyncEngine {
                     authorOrg: try row.decode("author_org", as: String?.self)))
         }
         // Deleted rows go; so do rows whose fact or source changed (re-inserted below).
-        let counted = Set(try await t.query("DELETE FROM fact_sources WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
-        let facts = try await existing("facts", rows.map(\.factId), t), sources = try await existing("raw_sources", rows.map(\.rawSourceId), t)
+        let counted = Set(try await t.query("DELETE FROM \(graphDB.factSources) WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
+        let facts = try await existing(.facts, rows.map(\.factId), t), sources = try await existing(.rawSources, rows.map(\.rawSourceId), t)
         var ready: [FactSourceRow] = []
         for row in rows {
             if !facts.contains(row.factId) {
@@ -44,9 +44,9 @@ extension SyncEngine {
         if !ready.isEmpty {
             try await t.query(
                 """
-                INSERT INTO fact_sources (id, fact_id, raw_source_id, context_snippet, attribution, author_person, author_org)
+                INSERT INTO \(graphDB.factSources) (id, fact_id, raw_source_id, context_snippet, attribution, author_person, author_org)
                 SELECT id, fact_id, raw_source_id, context_snippet, attribution, author_person, author_org
-                FROM jsonb_populate_recordset(NULL::fact_sources, \(try Self.json(ready)))
+                FROM jsonb_populate_recordset(NULL::\(graphDB.factSources), \(try Self.json(ready)))
                 ON CONFLICT ON CONSTRAINT uq_fact_source DO UPDATE SET context_snippet = EXCLUDED.context_snippet,
                     attribution = EXCLUDED.attribution, author_person = EXCLUDED.author_person, author_org = EXCLUDED.author_org
                 """)
@@ -58,7 +58,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_fact_sources` → graph-db.
-    static let factSources = TableSyncer(table: "write_fact_sources", keyColumn: "id::text") { engine, keys, w, t, touched in
+    static let factSources = TableSyncer(table: .factSources, keyColumn: "id::text") { engine, keys, w, t, touched in
         try await engine.applyFactSources(keys, w, t)
     }
 }

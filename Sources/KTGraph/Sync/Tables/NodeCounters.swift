@@ -12,7 +12,7 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT c.node_key, c.access_count, c.update_count, c.seed_fact_count FROM unnest(\(keys)::text[]) AS k(key)
-            CROSS JOIN LATERAL (SELECT * FROM write_node_counters WHERE node_key = k.key OFFSET 0) c
+            CROSS JOIN LATERAL (SELECT * FROM \(writeDB.nodeCounters) WHERE node_key = k.key OFFSET 0) c
             """
         ).rows {
             let key = try row.decode("node_key", as: String.self), id = GraphKeys.id(forKey: key).postgresText
@@ -25,22 +25,22 @@ extension SyncEngine {
         }
         var outcomes = Self.allApplied(keys)
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
-        if !deleted.isEmpty { try await t.query("DELETE FROM node_counters WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
-        let nodes = try await existing("nodes", rows.map(\.nodeId), t)
+        if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.nodeCounters) WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
+        let nodes = try await existing(.nodes, rows.map(\.nodeId), t)
         for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.nodeId]!] = .deferred("the counters' node is not in graph-db yet") }
         let ready = rows.filter { nodes.contains($0.nodeId) }
         guard !ready.isEmpty else { return outcomes }
         let document = try Self.json(ready)
         try await t.query(
             """
-            INSERT INTO node_counters (node_id, access_count, update_count, seed_fact_count)
+            INSERT INTO \(graphDB.nodeCounters) (node_id, access_count, update_count, seed_fact_count)
             SELECT b.node_id, b.access_count, b.update_count, b.seed_fact_count
             FROM jsonb_to_recordset(\(document)) AS b(node_id uuid, access_count int, update_count int, seed_fact_count int)
             ON CONFLICT (node_id) DO UPDATE SET access_count = EXCLUDED.access_count, update_count = EXCLUDED.update_count, seed_fact_count = EXCLUDED.seed_fact_count
             """)
         try await t.query(
             """
-            UPDATE nodes n SET access_count = b.access_count, update_count = b.update_count
+            UPDATE \(graphDB.nodes) n SET access_count = b.access_count, update_count = b.update_count
             FROM jsonb_to_recordset(\(document)) AS b(node_id uuid, access_count int, update_count int)
             WHERE n.id = b.node_id AND (n.access_count, n.update_count) IS DISTINCT FROM (b.access_count, b.update_count)
             """)
@@ -50,7 +50,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_node_counters` → graph-db.
-    static let nodeCounters = TableSyncer(table: "write_node_counters", keyColumn: "node_key") { engine, keys, w, t, touched in
+    static let nodeCounters = TableSyncer(table: .nodeCounters, keyColumn: "node_key") { engine, keys, w, t, touched in
         try await engine.applyCounterRows(keys, w, t)
     }
 }

@@ -10,7 +10,7 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT v.id, v.node_key, (to_jsonb(v) - 'node_key' - 'updated_at')::text
-            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_node_versions WHERE id = k.id OFFSET 0) v
+            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.nodeVersions) WHERE id = k.id OFFSET 0) v
             """
         ).rows {
             present.append(try row.decode(0, as: UUID.self).postgresText)
@@ -19,8 +19,8 @@ extension SyncEngine {
         }
         let presentSet = Set(present)
         let deleted = ids.filter { !presentSet.contains($0) }
-        if !deleted.isEmpty { try await t.query("DELETE FROM node_versions WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
-        let nodes = try await existing("nodes", nodeIDs, t)
+        if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.nodeVersions) WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
+        let nodes = try await existing(.nodes, nodeIDs, t)
         var readyIDs: [String] = [], readyNodes: [String] = [], ready: [String] = []
         for (index, id) in present.enumerated() {
             guard nodes.contains(nodeIDs[index]) else {
@@ -36,16 +36,16 @@ extension SyncEngine {
         // A version number re-used by a new row replaces the old row.
         try await t.query(
             """
-            DELETE FROM node_versions v USING (SELECT r.id, k.node_id, r.version_number
-                FROM jsonb_populate_recordset(NULL::node_versions, \(document)) AS r
+            DELETE FROM \(graphDB.nodeVersions) v USING (SELECT r.id, k.node_id, r.version_number
+                FROM jsonb_populate_recordset(NULL::\(graphDB.nodeVersions), \(document)) AS r
                 JOIN unnest(\(readyIDs)::uuid[], \(readyNodes)::uuid[]) AS k(id, node_id) ON k.id = r.id) b
             WHERE v.node_id = b.node_id AND v.version_number = b.version_number AND v.id <> b.id
             """)
         try await t.query(
             """
-            INSERT INTO node_versions (id, node_id, version_number, snapshot, source_node_count, is_default, created_at)
+            INSERT INTO \(graphDB.nodeVersions) (id, node_id, version_number, snapshot, source_node_count, is_default, created_at)
             SELECT r.id, k.node_id, r.version_number, r.snapshot, r.source_node_count, r.is_default, r.created_at
-            FROM jsonb_populate_recordset(NULL::node_versions, \(document)) AS r
+            FROM jsonb_populate_recordset(NULL::\(graphDB.nodeVersions), \(document)) AS r
             JOIN unnest(\(readyIDs)::uuid[], \(readyNodes)::uuid[]) AS k(id, node_id) ON k.id = r.id
             ON CONFLICT (id) DO UPDATE SET node_id = EXCLUDED.node_id, version_number = EXCLUDED.version_number, snapshot = EXCLUDED.snapshot,
                 source_node_count = EXCLUDED.source_node_count, is_default = EXCLUDED.is_default
@@ -56,7 +56,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_node_versions` → graph-db.
-    static let nodeVersions = TableSyncer(table: "write_node_versions", keyColumn: "id::text") { engine, keys, w, t, touched in
+    static let nodeVersions = TableSyncer(table: .nodeVersions, keyColumn: "id::text") { engine, keys, w, t, touched in
         try await engine.applyNodeVersions(keys, w, t)
     }
 }

@@ -10,14 +10,14 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT c.id, r.id, (to_jsonb(c) - 'source_content_hash' - 'fallback_error' - 'updated_at' || jsonb_build_object('raw_source_id', r.id))::text
-            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_prohibited_chunks WHERE id = k.id OFFSET 0) c
-            LEFT JOIN LATERAL (SELECT id FROM write_raw_sources WHERE content_hash = c.source_content_hash OFFSET 0) r ON true
+            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.prohibitedChunks) WHERE id = k.id OFFSET 0) c
+            LEFT JOIN LATERAL (SELECT id FROM \(writeDB.rawSources) WHERE content_hash = c.source_content_hash OFFSET 0) r ON true
             """
         ).rows {
             documents.append((try row.decode(0, as: UUID.self).postgresText, try row.decode(1, as: UUID?.self)?.postgresText, try row.decode(2, as: String.self)))
         }
-        let counted = Set(try await t.query("DELETE FROM prohibited_chunks WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
-        let sources = try await existing("raw_sources", documents.compactMap(\.source), t)
+        let counted = Set(try await t.query("DELETE FROM \(graphDB.prohibitedChunks) WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
+        let sources = try await existing(.rawSources, documents.compactMap(\.source), t)
         var ready: [String] = [], readySources: Set<UUID> = []
         for chunk in documents {
             guard let source = chunk.source, sources.contains(source) else {
@@ -30,9 +30,9 @@ extension SyncEngine {
         if !ready.isEmpty {
             try await t.query(
                 """
-                INSERT INTO prohibited_chunks (id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at)
+                INSERT INTO \(graphDB.prohibitedChunks) (id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at)
                 SELECT id, raw_source_id, chunk_text, model_id, fallback_model_id, error_message, created_at
-                FROM jsonb_populate_recordset(NULL::prohibited_chunks, \(Self.jsonArray(ready)))
+                FROM jsonb_populate_recordset(NULL::\(graphDB.prohibitedChunks), \(Self.jsonArray(ready)))
                 """)
         }
         try await refreshSourceCounts(counted.union(readySources), t)
@@ -42,7 +42,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_prohibited_chunks` → graph-db.
-    static let prohibitedChunks = TableSyncer(table: "write_prohibited_chunks", keyColumn: "id::text") { engine, keys, w, t, touched in
+    static let prohibitedChunks = TableSyncer(table: .prohibitedChunks, keyColumn: "id::text") { engine, keys, w, t, touched in
         try await engine.applyProhibitedChunks(keys, w, t)
     }
 }

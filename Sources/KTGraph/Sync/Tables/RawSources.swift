@@ -10,24 +10,24 @@ extension SyncEngine {
         for row in try await w.query(
             """
             SELECT r.id, (to_jsonb(r) - 'contributed_to_public_at' - 'created_at' - 'updated_at' - 'fact_count' - 'prohibited_chunk_count')::text
-            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM write_raw_sources WHERE id = k.id OFFSET 0) r
+            FROM unnest(\(ids)::uuid[]) AS k(id) CROSS JOIN LATERAL (SELECT * FROM \(writeDB.rawSources) WHERE id = k.id OFFSET 0) r
             """
         ).rows {
             present.insert(try row.decode(0, as: UUID.self).postgresText)
             documents.append(try row.decode(1, as: String.self))
         }
         let deleted = ids.filter { !present.contains($0) }
-        if !deleted.isEmpty { try await t.query("DELETE FROM raw_sources WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
+        if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.rawSources) WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
         guard !documents.isEmpty else { return outcomes }
-        let before = try await existing("raw_sources", Array(present), t)
+        let before = try await existing(.rawSources, Array(present), t)
         // The counts are graph-db's own (recounted from fact_sources and prohibited_chunks).
         try await t.query(
             """
-            INSERT INTO raw_sources (id, uri, title, raw_content, content_hash, is_full_text, content_type, provider_id, retrieved_at,
+            INSERT INTO \(graphDB.rawSources) (id, uri, title, raw_content, content_hash, is_full_text, content_type, provider_id, retrieved_at,
                                      provider_metadata, is_super_source, fetch_attempted, fetch_error, access_groups, canonical_url, doi)
             SELECT id, uri, title, raw_content, content_hash, is_full_text, content_type, provider_id, retrieved_at,
                    provider_metadata, is_super_source, fetch_attempted, fetch_error, access_groups, canonical_url, doi
-            FROM jsonb_populate_recordset(NULL::raw_sources, \(Self.jsonArray(documents)))
+            FROM jsonb_populate_recordset(NULL::\(graphDB.rawSources), \(Self.jsonArray(documents)))
             ON CONFLICT (id) DO UPDATE SET uri = EXCLUDED.uri, title = EXCLUDED.title, raw_content = EXCLUDED.raw_content,
                 content_hash = EXCLUDED.content_hash, is_full_text = EXCLUDED.is_full_text, content_type = EXCLUDED.content_type,
                 provider_id = EXCLUDED.provider_id, retrieved_at = EXCLUDED.retrieved_at, provider_metadata = EXCLUDED.provider_metadata,
@@ -41,10 +41,10 @@ extension SyncEngine {
             var factSources: [String] = [], chunks: [String] = []
             for row in try await w.query(
                 """
-                WITH r AS MATERIALIZED (SELECT id, uri, content_hash FROM write_raw_sources WHERE id IN (SELECT unnest(\(Array(new))::uuid[])))
-                SELECT 'fact_source', s.id FROM r CROSS JOIN LATERAL (SELECT id FROM write_fact_sources WHERE raw_source_content_hash = r.content_hash OFFSET 0) s
-                UNION SELECT 'fact_source', s.id FROM r CROSS JOIN LATERAL (SELECT id FROM write_fact_sources WHERE raw_source_uri = r.uri OFFSET 0) s
-                UNION SELECT 'chunk', c.id FROM r CROSS JOIN LATERAL (SELECT id FROM write_prohibited_chunks WHERE source_content_hash = r.content_hash OFFSET 0) c
+                WITH r AS MATERIALIZED (SELECT id, uri, content_hash FROM \(writeDB.rawSources) WHERE id IN (SELECT unnest(\(Array(new))::uuid[])))
+                SELECT 'fact_source', s.id FROM r CROSS JOIN LATERAL (SELECT id FROM \(writeDB.factSources) WHERE raw_source_content_hash = r.content_hash OFFSET 0) s
+                UNION SELECT 'fact_source', s.id FROM r CROSS JOIN LATERAL (SELECT id FROM \(writeDB.factSources) WHERE raw_source_uri = r.uri OFFSET 0) s
+                UNION SELECT 'chunk', c.id FROM r CROSS JOIN LATERAL (SELECT id FROM \(writeDB.prohibitedChunks) WHERE source_content_hash = r.content_hash OFFSET 0) c
                 """
             ).rows {
                 let id = try row.decode(1, as: UUID.self).postgresText
@@ -61,9 +61,9 @@ extension SyncEngine {
         guard !ids.isEmpty else { return }
         try await t.query(
             """
-            UPDATE raw_sources r SET fact_count = c.facts, prohibited_chunk_count = c.chunks
-            FROM (SELECT k.id, (SELECT count(*) FROM fact_sources WHERE raw_source_id = k.id) AS facts,
-                               (SELECT count(*) FROM prohibited_chunks WHERE raw_source_id = k.id) AS chunks
+            UPDATE \(graphDB.rawSources) r SET fact_count = c.facts, prohibited_chunk_count = c.chunks
+            FROM (SELECT k.id, (SELECT count(*) FROM \(graphDB.factSources) WHERE raw_source_id = k.id) AS facts,
+                               (SELECT count(*) FROM \(graphDB.prohibitedChunks) WHERE raw_source_id = k.id) AS chunks
                   FROM unnest(\(ids.map(\.postgresText))::uuid[]) AS k(id)) c
             WHERE r.id = c.id AND (r.fact_count, r.prohibited_chunk_count) IS DISTINCT FROM (c.facts, c.chunks)
             """)
@@ -72,7 +72,7 @@ extension SyncEngine {
 
 extension TableSyncer {
     /// `write_raw_sources` → graph-db.
-    static let rawSources = TableSyncer(table: "write_raw_sources", keyColumn: "id::text") { engine, keys, w, t, touched in
+    static let rawSources = TableSyncer(table: .rawSources, keyColumn: "id::text") { engine, keys, w, t, touched in
         try await engine.applyRawSources(keys, w, t)
     }
 }
