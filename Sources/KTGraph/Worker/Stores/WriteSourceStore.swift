@@ -1,19 +1,15 @@
-public import Foundation
+import Foundation
 import KTDB
+import KTQdrant
+import Logging
 
-/// Raw sources, fact sources, prohibited chunks, convergence reports and node versions in
-/// write-db. Like every worker write, each call commits at once; the sync copies the rows to
-/// graph-db.
-extension WorkerGraphEngine {
-    // MARK: Raw sources
+/// Where a graph's facts come from, in write-db: raw sources, fact sources, prohibited chunks.
+struct WriteSourceStore: WorkerStore {
+    let context: WorkerContext
 
     /// Stores a raw source (id `uri_to_source_id(uri)`), keeping stored values where `source`
-    /// has none; returns the stored row.
-    ///
-    /// - Throws: ``KTGraphError/Code/invalidArgument`` for an empty URI, or when another source
-    ///   already has `contentHash` (the hash is unique in write-db).
     @discardableResult
-    public func upsertRawSource(_ source: GraphRawSource) async throws -> GraphRawSource {
+    func upsertRawSource(_ source: GraphRawSource) async throws -> GraphRawSource {
         guard !source.uri.trimmingCharacters(in: .whitespaces).isEmpty, source.uri.unicodeScalars.count <= 2000 else {
             throw KTGraphError(code: .invalidArgument, message: "a raw source needs a URI of 1 to 2000 characters")
         }
@@ -39,30 +35,24 @@ extension WorkerGraphEngine {
     }
 
     /// The raw source with `id`, or `nil`.
-    public func rawSource(id: UUID) async throws -> GraphRawSource? {
+    func rawSource(id: UUID) async throws -> GraphRawSource? {
         try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM \(table.rawSources) WHERE id = \(id)").first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
     }
 
     /// The raw source with this content hash, or `nil`.
-    public func rawSource(contentHash: String) async throws -> GraphRawSource? {
+    func rawSource(contentHash: String) async throws -> GraphRawSource? {
         try await run("SELECT \(unsafeRaw: GraphRawSource.columns) FROM \(table.rawSources) WHERE content_hash = \(contentHash)")
             .first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
     }
 
     /// Deletes a raw source; in graph-db its fact sources and chunks go with it (the write-db
-    /// rows stay and return with the source if it is stored again).
-    public func deleteRawSource(id: UUID) async throws {
+    func deleteRawSource(id: UUID) async throws {
         try await run("DELETE FROM \(table.rawSources) WHERE id = \(id)")
     }
 
-    // MARK: Fact sources
-
     /// Records that a fact was found in `source` (stored with ``upsertRawSource(_:)``). The row's
-    /// id follows from the fact and the source, so recording it again updates it.
-    ///
-    /// - Throws: ``KTGraphError/Code/notFound`` when the fact is not in write-db.
     @discardableResult
-    public func addFactSource(
+    func addFactSource(
         factID: UUID, source: GraphRawSource, contextSnippet: String? = nil, attribution: String? = nil, authorPerson: String? = nil, authorOrg: String? = nil
     ) async throws -> GraphFactSource {
         let id = GraphKeys.id(forKey: "fact_source:\(factID.postgresText):\(source.id.postgresText)")
@@ -106,8 +96,7 @@ extension WorkerGraphEngine {
     }
 
     /// A fact's sources, by URI. The raw source id is the one the sync links it to (the source
-    /// with the cited content hash, else `uri_to_source_id(uri)`).
-    public func factSources(of factID: UUID) async throws -> [GraphFactSource] {
+    func factSources(of factID: UUID) async throws -> [GraphFactSource] {
         try await factSources(of: [factID])
     }
 
@@ -123,16 +112,13 @@ extension WorkerGraphEngine {
     }
 
     /// Deletes a fact source.
-    public func deleteFactSource(id: UUID) async throws {
+    func deleteFactSource(id: UUID) async throws {
         try await run("DELETE FROM \(table.factSources) WHERE id = \(id)")
     }
 
-    // MARK: Prohibited chunks
-
     /// Records a chunk of a source that a model refused to process; returns its id. The sync
-    /// links it to the raw source with `sourceContentHash` (and waits for that source).
     @discardableResult
-    public func recordProhibitedChunk(
+    func recordProhibitedChunk(
         sourceContentHash: String, chunkText: String, modelID: String? = nil, fallbackModelID: String? = nil, errorMessage: String? = nil
     ) async throws -> UUID {
         guard !sourceContentHash.isEmpty, sourceContentHash.unicodeScalars.count <= 64 else {
@@ -145,75 +131,5 @@ extension WorkerGraphEngine {
             VALUES (\(id), \(sourceContentHash), \(chunkText), \(modelID), \(fallbackModelID), \(errorMessage), clock_timestamp(), clock_timestamp())
             """)
         return id
-    }
-
-    // MARK: Convergence reports
-
-    /// Stores a node's convergence report (one per node; a new one replaces it).
-    ///
-    /// - Throws: ``KTGraphError/Code/notFound`` for an unknown node;
-    ///   ``KTGraphError/Code/invalidArgument`` for a score outside 0...1.
-    @discardableResult
-    public func setConvergenceReport(nodeID: UUID, score: Double, convergedClaims: [String] = [], recommendedContent: String? = nil) async throws -> GraphConvergenceReport {
-        guard (0...1).contains(score) else { throw KTGraphError(code: .invalidArgument, message: "a convergence score is between 0 and 1") }
-        let key = try await nodeKey(id: nodeID)
-        let row = try await run(
-            """
-            INSERT INTO \(table.convergenceReports) (node_key, convergence_score, converged_claims, recommended_content, computed_at, updated_at)
-            VALUES (\(key), \(score), \(convergedClaims), \(recommendedContent), clock_timestamp(), clock_timestamp())
-            ON CONFLICT (node_key) DO UPDATE SET convergence_score = EXCLUDED.convergence_score, converged_claims = EXCLUDED.converged_claims,
-                recommended_content = EXCLUDED.recommended_content, computed_at = EXCLUDED.computed_at, updated_at = clock_timestamp()
-            RETURNING convergence_score, converged_claims, recommended_content, computed_at
-            """
-        ).rows[0]
-        return try GraphConvergenceReport(row: row, nodeID: nodeID)
-    }
-
-    /// A node's convergence report, or `nil`.
-    public func convergenceReport(of nodeID: UUID) async throws -> GraphConvergenceReport? {
-        try await run(
-            """
-            SELECT c.convergence_score, c.converged_claims, c.recommended_content, c.computed_at
-            FROM \(table.nodes) n JOIN \(table.convergenceReports) c ON c.node_key = n.key WHERE n.node_uuid = \(nodeID)
-            """
-        ).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
-    }
-
-    // MARK: Versions
-
-    /// Saves a version of a node: number max+1, a snapshot of its concept, definition,
-    /// attractor, filter id, max content tokens and fact count. (The original's worker engine
-    /// had a no-op here.)
-    ///
-    /// - Throws: ``KTGraphError/Code/notFound`` for an unknown node.
-    @discardableResult
-    public func saveVersion(nodeID: UUID, sourceNodeCount: Int = 0, isDefault: Bool = false) async throws -> GraphNodeVersion {
-        try await database.withTransaction(logger: logger) { t in
-            guard let key = try await t.query("SELECT key FROM \(table.nodes) WHERE node_uuid = \(nodeID) FOR UPDATE").first?.decode(0, as: String.self) else {
-                throw KTGraphError(code: .notFound, message: "no node with id \(nodeID)")
-            }
-            let row = try await t.query(
-                """
-                INSERT INTO \(table.nodeVersions) (id, node_key, version_number, snapshot, source_node_count, is_default, created_at, updated_at)
-                SELECT \(UUID()), n.key, coalesce((SELECT max(version_number) FROM \(table.nodeVersions) WHERE node_key = n.key), 0) + 1,
-                       jsonb_build_object('concept', n.concept, 'definition', n.definition, 'attractor', n.attractor, 'filter_id', n.filter_id,
-                                          'max_content_tokens', n.max_content_tokens, 'fact_count', cardinality(n.fact_ids)),
-                       \(sourceNodeCount), \(isDefault), clock_timestamp(), clock_timestamp()
-                FROM \(table.nodes) n WHERE n.key = \(key)
-                RETURNING version_number, snapshot::text AS snapshot, source_node_count, is_default, created_at
-                """
-            ).rows[0]
-            return try GraphNodeVersion(row: row, nodeID: nodeID)
-        }
-    }
-
-    /// A node's versions, oldest first.
-    public func history(of nodeID: UUID) async throws -> [GraphNodeVersion] {
-        try await run(
-            """
-            SELECT v.version_number, v.snapshot::text AS snapshot, v.source_node_count, v.is_default, v.created_at
-            FROM \(table.nodes) n JOIN \(table.nodeVersions) v ON v.node_key = n.key WHERE n.node_uuid = \(nodeID) ORDER BY v.version_number
-            """
-        ).rows.map { row throws(KTDBError) in try GraphNodeVersion(row: row, nodeID: nodeID) }
     }
 }

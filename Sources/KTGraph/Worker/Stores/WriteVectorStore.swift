@@ -3,9 +3,9 @@ import KTDB
 import KTQdrant
 import Logging
 
-/// The engine's Qdrant writes: an index over write-db, whose failures are logged, never undo a row.
-extension WorkerGraphEngine {
-    // MARK: Qdrant
+/// The worker's Qdrant writes: an index over write-db, whose failures are logged and never undo a row.
+struct WriteVectorStore: WorkerStore {
+    let context: WorkerContext
 
     func upsertNodePoint(_ node: GraphNode, embedding: [Float]?) async {
         guard qdrant != nil else { return }
@@ -80,5 +80,15 @@ extension WorkerGraphEngine {
         } catch {
             logger.warning("Qdrant call failed; write-db is committed and a retry converges", metadata: ["kt.operation": "\(what)", "kt.error": "\(error)"])
         }
+    }
+
+    /// Upserts a node's Qdrant point with `embedding` (payload `concept`, `node_type`);
+    func upsertNodeVector(_ node: GraphNode, embedding: [Float]) async {
+        await upsertNodePoint(node, embedding: embedding)
+    }
+
+    /// Upserts facts' Qdrant points with their embeddings (payload `content`, `fact_type`,
+    func upsertFactVectors(_ items: [(fact: GraphFact, embedding: [Float])]) async {
+        await upsertFactPoints(items.map(\.fact), embeddings: items.map(\.embedding))
     }
 }

@@ -1,16 +1,15 @@
-public import Foundation
+import Foundation
 import KTDB
 import KTQdrant
 import Logging
 
-/// Facts in write-db: create, delete, link to nodes, rejections, and the fact pool.
-extension WorkerGraphEngine {
-    // MARK: Facts
+/// A graph's facts in write-db: create, delete, link to nodes, rejections.
+struct WriteFactStore: WorkerStore {
+    let context: WorkerContext
 
     /// Creates or updates a fact (id given, or a new UUID) and its Qdrant point (payload
-    /// `content`, `fact_type`, `node_ids`).
     @discardableResult
-    public func createFact(content: String, factType: FactType = .claim, id: UUID = UUID(), embedding: [Float]? = nil) async throws -> GraphFact {
+    func createFact(content: String, factType: FactType = .claim, id: UUID = UUID(), embedding: [Float]? = nil) async throws -> GraphFact {
         guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw KTGraphError(code: .invalidArgument, message: "a fact needs content")
         }
@@ -22,13 +21,13 @@ extension WorkerGraphEngine {
             """
         ).rows[0]
         let fact = try GraphFact(row: row)
-        await upsertFactPoints([fact], embeddings: embedding.map { [$0] })
+        await vectorStore.upsertFactPoints([fact], embeddings: embedding.map { [$0] })
         return fact
     }
 
     /// Creates many facts in one statement, and their Qdrant points in chunks when an embedder is set.
     @discardableResult
-    public func createFacts(_ facts: [(content: String, factType: FactType)]) async throws -> [GraphFact] {
+    func createFacts(_ facts: [(content: String, factType: FactType)]) async throws -> [GraphFact] {
         guard !facts.isEmpty else { return [] }
         let ids = facts.map { _ in UUID().uuidString }
         let rows = try await run(
@@ -38,12 +37,12 @@ extension WorkerGraphEngine {
             RETURNING id, content, fact_type, created_at
             """
         ).rows.map { row throws(KTDBError) in try GraphFact(row: row) }
-        await upsertFactPoints(rows, embeddings: nil)
+        await vectorStore.upsertFactPoints(rows, embeddings: nil)
         return rows
     }
 
     /// Deletes a fact, removes it from every node, edge and dimension, and deletes its Qdrant point.
-    public func deleteFact(id: UUID) async throws {
+    func deleteFact(id: UUID) async throws {
         try await database.withTransaction(logger: logger) { transaction in
             let text = id.uuidString.lowercased()
             try await transaction.query("DELETE FROM \(table.facts) WHERE id = \(id)")
@@ -54,17 +53,17 @@ extension WorkerGraphEngine {
                     """)
             }
         }
-        await qdrantCall("delete fact point") { try await $0.delete(collections.facts, ids: [id]) }
+        await vectorStore.qdrantCall("delete fact point") { try await $0.delete(collections.facts, ids: [id]) }
     }
 
     /// Facts by id (missing ones left out).
-    public func facts(ids: [UUID]) async throws -> [GraphFact] {
+    func facts(ids: [UUID]) async throws -> [GraphFact] {
         guard !ids.isEmpty else { return [] }
         return try FactQueries.facts(try await run(FactQueries.byIDs(ids, in: table.facts)))
     }
 
     /// The facts linked to a node (from `write_nodes.fact_ids`).
-    public func nodeFacts(of nodeID: UUID) async throws -> [GraphFact] {
+    func nodeFacts(of nodeID: UUID) async throws -> [GraphFact] {
         try await run(
             """
             SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.nodes) n JOIN \(table.facts) f ON f.id::text = ANY(n.fact_ids)
@@ -74,12 +73,12 @@ extension WorkerGraphEngine {
     }
 
     /// Links a fact to a node (no duplicate ids) and puts the node in the fact's Qdrant `node_ids`.
-    public func linkFactToNode(nodeID: UUID, factID: UUID) async throws {
+    func linkFactToNode(nodeID: UUID, factID: UUID) async throws {
         try await linkFacts([(nodeID, factID)])
     }
 
     /// Links many (node, fact) pairs in one statement; Qdrant `node_ids` follow.
-    public func linkFacts(_ links: [(nodeID: UUID, factID: UUID)]) async throws {
+    func linkFacts(_ links: [(nodeID: UUID, factID: UUID)]) async throws {
         guard !links.isEmpty else { return }
         // One statement: append what is missing, keeping each id once.
         try await run(
@@ -89,22 +88,21 @@ extension WorkerGraphEngine {
                   FROM unnest(\(links.map { $0.nodeID.uuidString })::text[], \(links.map { $0.factID.uuidString })::text[]) AS l(node, fact) GROUP BY node) x
             WHERE n.node_uuid = x.node AND NOT n.fact_ids @> x.added
             """)
-        await syncNodeIDsPayload(factIDs: Set(links.map(\.factID)))
+        await vectorStore.syncNodeIDsPayload(factIDs: Set(links.map(\.factID)))
     }
 
     /// Removes a fact from a node and the node from the fact's Qdrant `node_ids`.
-    public func unlinkFactFromNode(nodeID: UUID, factID: UUID) async throws {
+    func unlinkFactFromNode(nodeID: UUID, factID: UUID) async throws {
         try await run(
             """
             UPDATE \(table.nodes) SET fact_ids = array_remove(fact_ids, \(factID.uuidString.lowercased())), updated_at = clock_timestamp()
             WHERE node_uuid = \(nodeID) AND fact_ids @> ARRAY[\(factID.uuidString.lowercased())]::text[]
             """)
-        await syncNodeIDsPayload(factIDs: [factID])
+        await vectorStore.syncNodeIDsPayload(factIDs: [factID])
     }
 
     /// Records that a fact was rejected for a node (idempotent); the node is touched so the sync
-    /// drops the link from graph-db.
-    public func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
+    func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
         try await database.withTransaction(logger: logger) { t in
             try await t.query(
                 """
@@ -115,21 +113,14 @@ extension WorkerGraphEngine {
     }
 
     /// Facts rejected for a node.
-    public func rejectedFactIDs(nodeID: UUID) async throws -> Set<UUID> {
+    func rejectedFactIDs(nodeID: UUID) async throws -> Set<UUID> {
         Set(try await run("SELECT fact_id FROM \(table.nodeFactRejections) WHERE node_id = \(nodeID)").uuids(0))
     }
 
-    /// Facts near `embedding` in Qdrant (score ≥ `threshold`), loaded from write-db in Qdrant's order.
-    public func searchFactPool(embedding: [Float], limit: Int = 30, threshold: Double = 0.5, excluding: Set<UUID> = []) async throws -> [ScoredFact] {
-        guard let qdrant else { return [] }
-        let filter = excluding.isEmpty ? nil : QdrantFilter(mustNot: [.hasID(Array(excluding))])
-        let hits = try await qdrant.query(collections.facts, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: threshold, filter: filter))
-        let found = Dictionary(try await facts(ids: hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        return hits.compactMap { hit in hit.uuid.flatMap { found[$0] }.map { ScoredFact(fact: $0, score: hit.score) } }
-    }
-
-    /// Facts whose content contains `text` (case-insensitive), newest first.
-    public func searchFactPoolText(_ text: String, limit: Int = 30) async throws -> [GraphFact] {
-        try FactQueries.facts(try await run(FactQueries.containing(text, factType: nil, limit: limit, in: table.facts)))
+    /// A node's facts with the sources they were found in.
+    func nodeFactsWithSources(of nodeID: UUID) async throws -> [FactWithSources] {
+        let facts = try await nodeFacts(of: nodeID)
+        let sources = Dictionary(grouping: try await sourceStore.factSources(of: facts.map(\.id)), by: \.factID)
+        return facts.map { FactWithSources(fact: $0, sources: sources[$0.id] ?? []) }
     }
 }

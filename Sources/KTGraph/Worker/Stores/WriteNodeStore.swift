@@ -1,63 +1,11 @@
-public import Foundation
-public import KTDB
-public import KTQdrant
-public import Logging
+import Foundation
+import KTDB
+import KTQdrant
+import Logging
 
-/// The engine of graph-building workers: write-db and Qdrant only.
-///
-/// It is built from a write-db ``DatabaseSession`` (bound to the graph's schema), an optional
-/// embedding service and an optional Qdrant client with the graph's own collections. Nothing in
-/// its API accepts a graph-db session, so a worker cannot reach graph-db (ADR-001).
-///
-/// Every write is its own short transaction and is committed when the call returns; upserts are
-/// keyed on the deterministic key, keep existing non-null values when given `nil`, and set
-/// `updated_at` to `clock_timestamp()` so the sync sees them. Qdrant is an index over write-db:
-/// a failed Qdrant write is logged and does not undo the committed row (re-running the call
-/// converges).
-public struct WorkerGraphEngine: Sendable {
-    /// The write-db session (schema-bound).
-    public let writeSession: DatabaseSession
-    /// The embedding service, if any.
-    public let embedder: (any EmbeddingService)?
-    /// The Qdrant client, if any.
-    public let qdrant: QdrantClient?
-    /// The graph's collections (`<slug>__facts`, ...).
-    public let collections: QdrantCollections
-    /// Well-known root keys a parent chain must end in; empty accepts any root (a node without parent).
-    public var rootKeys: Set<String>
-    /// Runs the engine's statements and transactions: its SQL names the graph's tables with
-    /// their schema (``WriteTables``), so nothing sets `search_path`.
-    let database: DatabaseSession
-    /// The graph's write-db tables, qualified with its schema.
-    let table: WriteTables
-    let logger: Logger
-
-    /// Always `true`: the engine writes write-db.
-    public var hasWriteDB: Bool { true }
-    /// Always `false`: the engine cannot reach graph-db.
-    public var hasGraphDB: Bool { false }
-
-    /// Creates an engine for one graph.
-    public init(
-        writeSession: DatabaseSession, embedder: (any EmbeddingService)? = nil, qdrant: QdrantClient? = nil,
-        collections: QdrantCollections, rootKeys: Set<String> = [], logger: Logger
-    ) {
-        self.writeSession = writeSession
-        self.database = DatabaseSession(pool: writeSession.pool)
-        self.table = WriteTables(writeSession.schema)
-        self.embedder = embedder
-        self.qdrant = qdrant
-        self.collections = collections
-        self.rootKeys = rootKeys
-        self.logger = logger
-    }
-
-    @discardableResult
-    func run(_ query: PostgresQuery) async throws -> PostgresResult {
-        try await database.query(query, logger: logger)
-    }
-
-    // MARK: Nodes
+/// A graph's nodes in write-db: create, update, parents, counters, the node searches.
+struct WriteNodeStore: WorkerStore {
+    let context: WorkerContext
 
     static let nodeColumns = """
         n.key, n.node_uuid, n.concept, n.node_type, n.entity_subtype, n.parent_key, n.source_concept_key, n.definition,
@@ -87,9 +35,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// The write-db key of the node with `id`.
-    ///
-    /// - Throws: ``KTGraphError/Code/notFound``.
-    public func nodeKey(id: UUID) async throws -> String {
+    func nodeKey(id: UUID) async throws -> String {
         guard let key = try await run("SELECT key FROM \(table.nodes) WHERE node_uuid = \(id)").first?.decode(0, as: String.self) else {
             throw KTGraphError(code: .notFound, message: "no node with id \(id)")
         }
@@ -97,12 +43,8 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Creates or updates the node of `concept` (key `slug(concept)`); `nil` arguments keep stored values.
-    /// With an embedding (given, or computed by the embedder) the node's Qdrant point is upserted.
-    ///
-    /// - Throws: ``KTGraphError/Code/invalidArgument`` for a concept without letters or digits,
-    ///   ``KTGraphError/Code/notFound`` for an unknown parent or source concept.
     @discardableResult
-    public func createNode(
+    func createNode(
         concept: String, nodeType: NodeType = .concept, entitySubtype: String? = nil, parentID: UUID? = nil,
         sourceConceptID: UUID? = nil, definition: String? = nil, embedding: [Float]? = nil
     ) async throws -> GraphNode {
@@ -124,26 +66,13 @@ public struct WorkerGraphEngine: Sendable {
                 updated_at = clock_timestamp()
             """)
         let node = try await requireNode(key: key)
-        await upsertNodePoint(node, embedding: embedding)
+        await vectorStore.upsertNodePoint(node, embedding: embedding)
         return node
-    }
-
-    /// A node to create in ``createNodes(_:)``.
-    public struct NodeSpec: Sendable, Hashable {
-        /// The concept.
-        public var concept: String
-        /// The node type.
-        public var nodeType: NodeType
-        /// Creates a spec.
-        public init(concept: String, nodeType: NodeType = .concept) {
-            self.concept = concept
-            self.nodeType = nodeType
-        }
     }
 
     /// Upserts many nodes in one statement (no parents, no Qdrant points); returns their ids in order.
     @discardableResult
-    public func createNodes(_ specs: [NodeSpec]) async throws -> [UUID] {
+    func createNodes(_ specs: [WorkerGraphEngine.NodeSpec]) async throws -> [UUID] {
         var keys: [String] = [], ids: [String] = [], concepts: [String] = [], types: [String] = []
         var seen: Set<String> = []
         for spec in specs {
@@ -163,10 +92,10 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// The node with `id`, or `nil`.
-    public func node(id: UUID) async throws -> GraphNode? { try await nodes(where: "n.node_uuid = \(id)").first }
+    func node(id: UUID) async throws -> GraphNode? { try await nodes(where: "n.node_uuid = \(id)").first }
 
     /// The nodes with these ids (missing ones are left out), in no particular order.
-    public func nodes(ids: [UUID]) async throws -> [GraphNode] {
+    func nodes(ids: [UUID]) async throws -> [GraphNode] {
         guard !ids.isEmpty else { return [] }
         return try await nodes(where: "n.node_uuid = ANY(\(ids.map(\.uuidString))::uuid[])")
     }
@@ -180,18 +109,15 @@ public struct WorkerGraphEngine: Sendable {
 
     /// Sets a node's definition.
     @discardableResult
-    public func setDefinition(nodeID: UUID, definition: String, source: String = "synthesized") async throws -> GraphNode {
+    func setDefinition(nodeID: UUID, definition: String, source: String = "synthesized") async throws -> GraphNode {
         let key = try await nodeKey(id: nodeID)
         try await run("UPDATE \(table.nodes) SET definition = \(definition), definition_source = \(source), updated_at = clock_timestamp() WHERE key = \(key)")
         return try await requireNode(key: key)
     }
 
     /// Sets (or with `nil` clears) a node's parent. The chain from the new parent must end at a
-    /// root (in ``rootKeys`` when that is not empty) within 50 steps, without a cycle.
-    ///
-    /// - Throws: ``KTGraphError/Code/invalidParentChain`` for a self-parent, a cycle or a chain too long.
     @discardableResult
-    public func setParent(nodeID: UUID, parentID: UUID?) async throws -> GraphNode {
+    func setParent(nodeID: UUID, parentID: UUID?) async throws -> GraphNode {
         let key = try await nodeKey(id: nodeID)
         var parentKey: String?
         if let parentID {
@@ -205,7 +131,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Whether the node's parent chain reaches a root within `maxDepth` steps without a cycle.
-    public func chainReachesRoot(nodeID: UUID, maxDepth: Int = 50) async throws -> Bool {
+    func chainReachesRoot(nodeID: UUID, maxDepth: Int = 50) async throws -> Bool {
         do {
             try await validateChain(from: try await nodeKey(id: nodeID), child: nil, maxDepth: maxDepth)
             return true
@@ -243,25 +169,25 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Deletes a node in write-db (the sync deletes it in graph-db) and its Qdrant point.
-    public func deleteNode(id: UUID) async throws {
+    func deleteNode(id: UUID) async throws {
         try await run("DELETE FROM \(table.nodes) WHERE node_uuid = \(id)")
-        await qdrantCall("delete node point") { try await $0.delete(collections.nodes, ids: [id]) }
+        await vectorStore.qdrantCall("delete node point") { try await $0.delete(collections.nodes, ids: [id]) }
     }
 
     /// Children of a node.
-    public func children(of parentID: UUID) async throws -> [GraphNode] {
+    func children(of parentID: UUID) async throws -> [GraphNode] {
         let key = try await nodeKey(id: parentID)
         return try await nodes(where: "n.parent_key = \(key) ORDER BY n.concept")
     }
 
     /// Perspectives whose source concept is `conceptID`.
-    public func perspectives(of conceptID: UUID) async throws -> [GraphNode] {
+    func perspectives(of conceptID: UUID) async throws -> [GraphNode] {
         let key = try await nodeKey(id: conceptID)
         return try await nodes(where: "n.source_concept_key = \(key) AND n.node_type = 'perspective' ORDER BY n.concept")
     }
 
     /// Case-insensitive substring search on concepts.
-    public func searchNodes(_ text: String, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
+    func searchNodes(_ text: String, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await nodes(
             where: """
                 n.concept ILIKE '%' || \(escapeLike(text)) || '%' ESCAPE '\\' AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
@@ -270,7 +196,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Trigram-similar concepts (pg_trgm), best first.
-    public func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: NodeType? = nil) async throws -> [GraphNode] {
+    func searchNodesByTrigram(_ text: String, threshold: Double = 0.3, limit: Int = 5, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await nodes(
             where: """
                 public.similarity(n.concept, \(text)) >= \(threshold) AND (\(nodeType)::text IS NULL OR n.node_type = \(nodeType))
@@ -279,7 +205,7 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Nodes whose Qdrant vectors are within cosine distance `threshold` of `embedding`, in Qdrant's order.
-    public func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
+    func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         guard let qdrant else { return [] }
         let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0.rawValue))]) }
         let hits = try await qdrant.query(collections.nodes, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold, filter: filter))
@@ -288,9 +214,10 @@ public struct WorkerGraphEngine: Sendable {
     }
 
     /// Counts an access (best effort: a failure is logged, not thrown).
-    public func incrementAccessCount(nodeID: UUID) async { await bump(nodeID, column: "access_count") }
+    func incrementAccessCount(nodeID: UUID) async { await bump(nodeID, column: "access_count") }
+
     /// Counts an update (best effort).
-    public func incrementUpdateCount(nodeID: UUID) async { await bump(nodeID, column: "update_count") }
+    func incrementUpdateCount(nodeID: UUID) async { await bump(nodeID, column: "update_count") }
 
     func bump(_ nodeID: UUID, column: String) async {
         do {
@@ -305,18 +232,38 @@ public struct WorkerGraphEngine: Sendable {
         }
     }
 
+    /// Updates a node's descriptive fields; `nil` keeps a value. The concept is the node's key
+    @discardableResult
+    func updateNode(
+        id: UUID, definition: String? = nil, attractor: String? = nil, filterID: String? = nil, maxContentTokens: Int? = nil,
+        enrichmentStatus: String? = nil, visibility: String? = nil, staleAfter: Int? = nil
+    ) async throws -> GraphNode {
+        if let maxContentTokens, maxContentTokens <= 0 { throw KTGraphError(code: .invalidArgument, message: "max content tokens must be positive") }
+        if let staleAfter, staleAfter <= 0 { throw KTGraphError(code: .invalidArgument, message: "stale-after days must be positive") }
+        let updated = try await run(
+            """
+            UPDATE \(table.nodes) SET definition = COALESCE(\(definition), definition), attractor = COALESCE(\(attractor), attractor),
+                filter_id = COALESCE(\(filterID), filter_id), max_content_tokens = COALESCE(\(maxContentTokens), max_content_tokens),
+                enrichment_status = COALESCE(\(enrichmentStatus), enrichment_status), visibility = COALESCE(\(visibility), visibility),
+                stale_after = COALESCE(\(staleAfter), stale_after), updated_at = clock_timestamp()
+            WHERE node_uuid = \(id) RETURNING key
+            """)
+        guard updated.first != nil, let node = try await node(id: id) else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
+        return node
+    }
 }
 
-/// Escapes `%`, `_` and `\` for a LIKE pattern.
-func escapeLike(_ text: String) -> String {
-    text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
-}
-
-extension Optional {
-    func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
-        switch self {
-        case .some(let value): return try await transform(value)
-        case .none: return nil
+extension WorkerGraphEngine {
+    /// A node to create in ``createNodes(_:)``.
+    public struct NodeSpec: Sendable, Hashable {
+        /// The concept.
+        public var concept: String
+        /// The node type.
+        public var nodeType: NodeType
+        /// Creates a spec.
+        public init(concept: String, nodeType: NodeType = .concept) {
+            self.concept = concept
+            self.nodeType = nodeType
         }
     }
 }
