@@ -34,15 +34,3 @@ extension SyncEngine {
     /// The syncers by table name (the name the queue and the tombstones record).
     static let syncerByTable = Dictionary(uniqueKeysWithValues: syncers.map { ($0.table.name, $0) })
 }
-
-extension TableSyncer {
-    /// `write_nodes` → `nodes`, `node_facts` and `node_fact_rejections` (see `SyncEngine+Nodes.swift`).
-    static let nodes = TableSyncer(table: .nodes, keyColumn: "key") { engine, keys, w, t, touched in
-        try await engine.applyNodes(try await engine.loadNodes(keys, w), w, t, touched: &touched)
-    }
-
-    /// `write_llm_usage` → `llm_usage` (see `LLMUsage.swift`).
-    static let llmUsage = TableSyncer(table: .llmUsage, keyColumn: "id::text") { engine, keys, w, t, _ in
-        try await engine.applyLLMUsage(keys, w, t)
-    }
-}

@@ -1,15 +1,15 @@
-public import Foundation
+import Foundation
 import KTDB
 import KTQdrant
 import Logging
 
-/// Admin writes straight to graph-db (the original's direct edits).
-extension ReadGraphEngine {
-    // MARK: Admin writes (graph-db)
+/// The administration writes the API makes in graph-db directly: nodes, edges and facts created, changed, merged or deleted.
+struct GraphAdminStore: ReaderStore {
+    let context: ReaderContext
 
     /// Creates a node directly in graph-db (admin); the id is `key_to_uuid(slug(concept))`.
     @discardableResult
-    public func createNode(concept: String, nodeType: NodeType = .concept, definition: String? = nil, parentID: UUID? = nil) async throws -> GraphNode {
+    func createNode(concept: String, nodeType: NodeType = .concept, definition: String? = nil, parentID: UUID? = nil) async throws -> GraphNode {
         let key = GraphKeys.nodeKey(concept)
         guard !key.isEmpty else { throw KTGraphError(code: .invalidArgument, message: "a concept needs at least one letter or digit") }
         let row = try await run(
@@ -17,36 +17,34 @@ extension ReadGraphEngine {
             INSERT INTO \(table.nodes) (id, concept, node_type, definition, parent_id) VALUES (\(GraphKeys.id(forKey: key)), \(concept), \(nodeType), \(definition), \(parentID))
             ON CONFLICT (id) DO UPDATE SET concept = EXCLUDED.concept, node_type = EXCLUDED.node_type,
                 definition = COALESCE(EXCLUDED.definition, nodes.definition), parent_id = COALESCE(EXCLUDED.parent_id, nodes.parent_id), updated_at = now()
-            RETURNING \(unsafeRaw: Self.nodeColumns)
+            RETURNING \(unsafeRaw: ReadNodeStore.nodeColumns)
             """
         ).rows[0]
-        return try Self.node(row)
+        return try ReadNodeStore.node(row)
     }
 
     /// Updates a node's concept text and definition (admin); `nil` keeps a value.
-    ///
-    /// - Throws: ``KTGraphError/Code/notFound``.
     @discardableResult
-    public func updateNode(id: UUID, concept: String? = nil, definition: String? = nil) async throws -> GraphNode {
+    func updateNode(id: UUID, concept: String? = nil, definition: String? = nil) async throws -> GraphNode {
         guard
             let row = try await run(
                 """
                 UPDATE \(table.nodes) SET concept = COALESCE(\(concept), concept), definition = COALESCE(\(definition), definition), updated_at = now()
-                WHERE id = \(id) RETURNING \(unsafeRaw: Self.nodeColumns)
+                WHERE id = \(id) RETURNING \(unsafeRaw: ReadNodeStore.nodeColumns)
                 """
             ).first
         else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
-        return try Self.node(row)
+        return try ReadNodeStore.node(row)
     }
 
     /// Deletes a node (admin); edges, links and dimensions go with it.
-    public func deleteNode(id: UUID) async throws -> Bool {
+    func deleteNode(id: UUID) async throws -> Bool {
         try await run("DELETE FROM \(table.nodes) WHERE id = \(id)").affectedRows > 0
     }
 
     /// Creates an edge directly in graph-db (admin); undirected types are stored with the smaller id first.
     @discardableResult
-    public func createEdge(sourceID: UUID, targetID: UUID, relationshipType: RelationshipType = .related, weight: Double = 0.5) async throws -> GraphEdge {
+    func createEdge(sourceID: UUID, targetID: UUID, relationshipType: RelationshipType = .related, weight: Double = 0.5) async throws -> GraphEdge {
         let a = GraphKeys.nodeKey(try await requireNode(sourceID).concept), b = GraphKeys.nodeKey(try await requireNode(targetID).concept)
         let id = GraphKeys.id(forKey: GraphKeys.edgeKey(relationshipType, a, b))
         let (source, target) = GraphKeys.orderedNodeIDs(relationshipType, sourceID, targetID)
@@ -58,26 +56,23 @@ extension ReadGraphEngine {
             RETURNING id
             """
         ).rows[0]
-        guard let edge = try await edge(id: try row.decode(0, as: UUID.self)) else { throw KTGraphError(code: .notFound, message: "edge vanished") }
+        guard let edge = try await edgeStore.edge(id: try row.decode(0, as: UUID.self)) else { throw KTGraphError(code: .notFound, message: "edge vanished") }
         return edge
     }
 
     /// Deletes an edge (admin).
-    public func deleteEdge(id: UUID) async throws -> Bool {
+    func deleteEdge(id: UUID) async throws -> Bool {
         try await run("DELETE FROM \(table.edges) WHERE id = \(id)").affectedRows > 0
     }
 
     func requireNode(_ id: UUID) async throws -> GraphNode {
-        guard let node = try await node(id: id) else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
+        guard let node = try await nodeStore.node(id: id) else { throw KTGraphError(code: .notFound, message: "no node with id \(id)") }
         return node
     }
 
     /// Merges `absorb` into `keep` under transaction-level advisory locks on both ids (taken in
-    /// sorted order, so concurrent merges cannot deadlock): facts, edges (weights averaged when
-    /// `keep` already has the edge, self-loops dropped, edge facts copied), dimensions and
-    /// children move to `keep`; `absorb` is deleted. Returns the kept node.
     @discardableResult
-    public func mergeNodes(keep: UUID, absorb: UUID) async throws -> GraphNode {
+    func mergeNodes(keep: UUID, absorb: UUID) async throws -> GraphNode {
         guard keep != absorb else { throw KTGraphError(code: .invalidArgument, message: "cannot merge a node into itself") }
         return try await runner.withTransaction(logger: logger) { t in
             for id in [keep, absorb].sorted(by: { $0.uuidString < $1.uuidString }) {
@@ -132,8 +127,48 @@ extension ReadGraphEngine {
             try await t.query("UPDATE \(table.nodes) SET parent_id = \(keep) WHERE parent_id = \(absorb)")
             try await t.query("DELETE FROM \(table.nodes) WHERE id = \(absorb)")
             try await GraphStats.refresh([keep], in: table, t)
-            let row = try await t.query("SELECT \(unsafeRaw: Self.nodeColumns) FROM \(table.nodes) WHERE id = \(keep)").rows[0]
-            return try Self.node(row)
+            let row = try await t.query("SELECT \(unsafeRaw: ReadNodeStore.nodeColumns) FROM \(table.nodes) WHERE id = \(keep)").rows[0]
+            return try ReadNodeStore.node(row)
+        }
+    }
+
+    /// Updates a fact's content and type (admin); `nil` keeps a value.
+    @discardableResult
+    func updateFact(id: UUID, content: String? = nil, factType: FactType? = nil) async throws -> GraphFact {
+        if let content, content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw KTGraphError(code: .invalidArgument, message: "a fact needs content") }
+        guard
+            let row = try await run(
+                """
+                UPDATE \(table.facts) SET content = COALESCE(\(content), content), fact_type = COALESCE(\(factType), fact_type)
+                WHERE id = \(id) RETURNING id, content, fact_type, created_at
+                """
+            ).first
+        else { throw KTGraphError(code: .notFound, message: "no fact with id \(id)") }
+        return try GraphFact(row: row)
+    }
+
+    /// Deletes a fact (admin); its links go with it and the counters of its nodes follow.
+    func deleteFact(id: UUID) async throws -> Bool {
+        try await runner.withTransaction(logger: logger) { t in
+            let nodes = try await t.query("DELETE FROM \(table.nodeFacts) WHERE fact_id = \(id) RETURNING node_id").uuids(0)
+            let deleted = try await t.query("DELETE FROM \(table.facts) WHERE id = \(id)").affectedRows > 0
+            try await GraphStats.refresh(nodes, in: table, t)
+            return deleted
+        }
+    }
+
+    /// Links a fact to a node with a relevance and a stance (admin; `supports`, `challenges`,
+    func linkFactToNode(nodeID: UUID, factID: UUID, relevance: Double = 1.0, stance: String? = nil) async throws {
+        try await runner.withTransaction(logger: logger) { t in
+            let linked = try await t.query(
+                """
+                INSERT INTO \(table.nodeFacts) (node_id, fact_id, relevance_score, stance)
+                SELECT n.id, f.id, \(relevance), \(stance) FROM \(table.nodes) n, \(table.facts) f WHERE n.id = \(nodeID) AND f.id = \(factID)
+                ON CONFLICT (node_id, fact_id) DO UPDATE SET relevance_score = EXCLUDED.relevance_score, stance = EXCLUDED.stance
+                """
+            ).affectedRows
+            guard linked > 0 else { throw KTGraphError(code: .notFound, message: "no node \(nodeID) or no fact \(factID)") }
+            try await GraphStats.refresh([nodeID], in: table, t)
         }
     }
 }

@@ -275,3 +275,10 @@ extension SyncEngine {
         if !versionIDs.isEmpty { _ = try await applyNodeVersions(versionIDs, w, t) }
     }
 }
+
+extension TableSyncer {
+    /// `write_nodes` → `nodes`, `node_facts` and `node_fact_rejections`.
+    static let nodes = TableSyncer(table: .nodes, keyColumn: "key") { engine, keys, w, t, touched in
+        try await engine.applyNodes(try await engine.loadNodes(keys, w), w, t, touched: &touched)
+    }
+}
