@@ -206,11 +206,8 @@ struct WriteNodeStore: WorkerStore {
 
     /// Nodes whose Qdrant vectors are within cosine distance `threshold` of `embedding`, in Qdrant's order.
     func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
-        guard let qdrant else { return [] }
-        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0.rawValue))]) }
-        let hits = try await qdrant.query(collections.nodes, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold, filter: filter))
-        let found = Dictionary(try await nodes(ids: hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        return hits.compactMap { $0.uuid.flatMap { found[$0] } }
+        try await NodeVectors.similar(
+            to: embedding, threshold: threshold, limit: limit, nodeType: nodeType, qdrant: qdrant, collection: collections.nodes, nodes: nodes(ids:))
     }
 
     /// Counts an access (best effort: a failure is logged, not thrown).

@@ -64,3 +64,20 @@ enum FactVectors {
         return try await nodesLinking(try await ids(near: embeddings, qdrant: qdrant, collection: collection, limit: limit, threshold: threshold, excluding: try await excluding()))
     }
 }
+
+/// The Qdrant side of the similar-node search, written once for both engines: the nodes near an
+/// embedding in the graph's nodes collection, in Qdrant's order.
+enum NodeVectors {
+    /// Nodes within cosine distance `threshold` of `embedding` (of `nodeType` if given), read
+    /// from the engine's database with `nodes`; none without Qdrant.
+    static func similar(
+        to embedding: [Float], threshold: Double, limit: Int, nodeType: NodeType?, qdrant: QdrantClient?, collection: String,
+        nodes: ([UUID]) async throws -> [GraphNode]
+    ) async throws -> [GraphNode] {
+        guard let qdrant else { return [] }
+        let filter = nodeType.map { QdrantFilter(must: [.match("node_type", .string($0.rawValue))]) }
+        let hits = try await qdrant.query(collection, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: 1 - threshold, filter: filter))
+        let found = Dictionary(try await nodes(hits.compactMap(\.uuid)).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return hits.compactMap { $0.uuid.flatMap { found[$0] } }
+    }
+}
