@@ -5,6 +5,7 @@ let package = Package(
     name: "kt-swift-sdk",
     platforms: [.macOS(.v15)],
     products: [
+        .library(name: "KTCore", targets: ["KTCore"]),
         .library(name: "KTConfig", targets: ["KTConfig"]),
         .library(name: "KTDB", targets: ["KTDB"]),
         .library(name: "KTQdrant", targets: ["KTQdrant"]),
@@ -43,9 +44,14 @@ let package = Package(
         ),
 
         // MARK: SDK modules
+        .target(name: "KTCore"),
         .target(
             name: "KTConfig",
             dependencies: [
+                "KTCore",
+                "KTDB",
+                "KTQdrant",
+                "KTGraph",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
@@ -55,7 +61,7 @@ let package = Package(
         .target(
             name: "KTDB",
             dependencies: [
-                "KTConfig",
+                "KTCore",
                 "CLibPQ",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -65,7 +71,7 @@ let package = Package(
         .target(
             name: "KTQdrant",
             dependencies: [
-                "KTConfig",
+                "KTCore",
                 "CKTCurl",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -73,7 +79,7 @@ let package = Package(
         .target(
             name: "KTGraph",
             dependencies: [
-                "KTConfig",
+                "KTCore",
                 "KTDB",
                 "KTQdrant",
                 .product(name: "Logging", package: "swift-log"),
@@ -85,6 +91,7 @@ let package = Package(
         .target(
             name: "KTProvision",
             dependencies: [
+                "KTCore",
                 "KTConfig",
                 "KTDB",
                 "KTQdrant",
@@ -99,6 +106,7 @@ let package = Package(
         .executableTarget(
             name: "KTCLI",
             dependencies: [
+                "KTCore",
                 "KTConfig",
                 "KTDB",
                 "KTGraph",
@@ -114,6 +122,7 @@ let package = Package(
         .target(
             name: "KTServerKit",
             dependencies: [
+                "KTCore",
                 "KTConfig",
                 "KTDB",
                 "KTQdrant",
@@ -135,6 +144,7 @@ let package = Package(
             name: "KTServer",
             dependencies: [
                 "KTServerKit",
+                "KTCore",
                 "KTConfig",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,6 +155,7 @@ let package = Package(
         .executableTarget(
             name: "KTBenchmarks",
             dependencies: [
+                "KTCore",
                 "KTConfig",
                 "KTDB",
                 "KTGraph",
@@ -158,15 +169,15 @@ let package = Package(
         // MARK: Tests
         .testTarget(
             name: "KTConfigTests",
-            dependencies: ["KTConfig"]
+            dependencies: ["KTConfig", "KTCore", "KTDB", "KTQdrant", "KTGraph"]
         ),
         .testTarget(
             name: "KTDBTests",
-            dependencies: ["KTDB", "KTConfig"]
+            dependencies: ["KTDB", "KTCore"]
         ),
         .testTarget(
             name: "KTQdrantTests",
-            dependencies: ["KTQdrant", "KTConfig", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["KTQdrant", "KTCore", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "KTGraphTests",
@@ -179,6 +190,7 @@ let package = Package(
         .testTarget(
             name: "KTIntegrationTests",
             dependencies: [
+                "KTCore",
                 "KTDB",
                 "KTConfig",
                 "KTQdrant",

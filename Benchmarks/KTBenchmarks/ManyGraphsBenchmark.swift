@@ -1,8 +1,10 @@
 import Foundation
 import KTConfig
+import KTCore
 import KTDB
 import KTGraph
 import KTProvision
+import KTQdrant
 import Logging
 
 #if canImport(FoundationNetworking)

@@ -82,7 +82,7 @@ enum MoveBenchmark {
             if let targetQdrantURL {
                 let sessions = try await system.sessions(slug: slug)
                 for name in sessions.collections.all { totalPoints += try await sessions.qdrant.count(name) }
-                let target = try makeQdrantClient(url: targetQdrantURL, timeout: .seconds(60), settings: settings.qdrant, logger: logger)
+                let target = try makeQdrantClient(url: targetQdrantURL, timeout: .seconds(60), configuration: settings.qdrant, logger: logger)
                 defer { target.close() }
                 let scratch = "kt_bench_points_" + UUID().uuidString.prefix(8).lowercased()
                 _ = try await target.ensureCollection(scratch, vectorSize: settings.embeddingDimensions)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KTConfig
+import KTCore
 import KTDB
 import KTProvision
 

@@ -101,7 +101,7 @@ public enum KTServer {
                 ])
         }
         do {
-            let qdrant = try QdrantClient.shared(settings: settings.qdrant, logger: logger)
+            let qdrant = try QdrantClient.shared(configuration: settings.qdrant, logger: logger)
             try await qdrant.ensureGraphCollections(.defaultGraph, vectorSize: settings.embeddingDimensions)
         } catch {
             logger.warning("could not ensure the default graph's Qdrant collections", metadata: ["kt.error": "\(error)"])

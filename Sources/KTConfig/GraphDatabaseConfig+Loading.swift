@@ -1,4 +1,6 @@
 import Foundation
+import KTCore
+import KTDB
 import Yams
 
 extension GraphDatabaseConfig {
@@ -36,8 +38,8 @@ extension GraphDatabaseConfig {
             return value
         }
         self.init(
-            graphDatabaseURL: try DatabaseURL(parsing: graph, key: "\(where_).graph_database_url"),
-            writeDatabaseURL: try DatabaseURL(parsing: write, key: "\(where_).write_database_url"),
+            graphDatabaseURL: try DatabaseURL.setting(graph, key: "\(where_).graph_database_url"),
+            writeDatabaseURL: try DatabaseURL.setting(write, key: "\(where_).write_database_url"),
             qdrantURL: fields["qdrant_url"],
             graphPool: PoolSettings(
                 size: try int("graph_pool_size", 20), maxOverflow: try int("graph_max_overflow", 40),

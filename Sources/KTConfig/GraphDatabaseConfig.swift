@@ -1,3 +1,6 @@
+import KTCore
+public import KTDB
+
 /// One named external database pair (graph-db and write-db) a graph can live in, with its
 /// optional Qdrant URL and its own pool settings.
 ///
@@ -8,7 +11,7 @@ public struct GraphDatabaseConfig: Sendable, Hashable, CustomStringConvertible {
     public var graphDatabaseURL: DatabaseURL
     /// write-db URL (write-optimised, usually behind PgBouncer).
     public var writeDatabaseURL: DatabaseURL
-    /// Qdrant URL of this pair; `nil` means the global ``QdrantSettings/url``.
+    /// Qdrant URL of this pair; `nil` means the global Qdrant (``Settings/qdrant``).
     public var qdrantURL: String?
     /// graph-db pool settings (defaults 20 / 40 / 30 s / 1800 s).
     public var graphPool: PoolSettings

@@ -1,5 +1,9 @@
 import Configuration
 import Foundation
+import KTCore
+import KTDB
+import KTGraph
+import KTQdrant
 public import Logging
 import SystemPackage
 
@@ -131,8 +135,8 @@ extension Settings {
             )
         }
 
-        if let text = string("database_url") { databaseURL = try DatabaseURL(parsing: text, key: "DATABASE_URL") }
-        if let text = string("write_database_url") { writeDatabaseURL = try DatabaseURL(parsing: text, key: "WRITE_DATABASE_URL") }
+        if let text = string("database_url") { databaseURL = try DatabaseURL.setting(text, key: "DATABASE_URL") }
+        if let text = string("write_database_url") { writeDatabaseURL = try DatabaseURL.setting(text, key: "WRITE_DATABASE_URL") }
         dbSSLMode = try sslMode("db_sslmode")
         writeDBSSLMode = try sslMode("write_db_sslmode")
         graphPool = try pool("db", graphPool)

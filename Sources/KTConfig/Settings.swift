@@ -1,4 +1,8 @@
 public import Foundation
+public import KTCore
+public import KTDB
+public import KTGraph
+public import KTQdrant
 
 /// Every storage setting of Knowledge Tree: the system database pair, pools, named external
 /// database pairs, Qdrant, embeddings and sync.
@@ -28,8 +32,9 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
     public var writeDBPgBouncer: Bool
     /// Named external database pairs, keyed by connection key. Never holds ``GraphDatabases/defaultKey``.
     public var graphDatabases: [String: GraphDatabaseConfig]
-    /// The global Qdrant client.
-    public var qdrant: QdrantSettings
+    /// The global Qdrant client's configuration, KTQdrant's own type (`QDRANT_URL`, default
+    /// `http://localhost:6333`; `QDRANT_TIMEOUT`, `QDRANT_TLS`, `QDRANT_API_KEY`).
+    public var qdrant: QdrantClient.Configuration
     /// Vector size of every Qdrant collection (`EMBEDDING_DIMENSIONS`, default 3072).
     public var embeddingDimensions: Int
     /// Base URL of an OpenAI-compatible embeddings API, such as `https://api.openai.com/v1`
@@ -72,7 +77,7 @@ public struct Settings: Sendable, Hashable, CustomStringConvertible {
         self.dbPgBouncer = false
         self.writeDBPgBouncer = true
         self.graphDatabases = [:]
-        self.qdrant = QdrantSettings()
+        self.qdrant = QdrantClient.Configuration(url: "http://localhost:6333")
         self.embeddingDimensions = 3072
         self.embeddingBaseURL = nil
         self.embeddingModel = "text-embedding-3-large"

@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-public import KTConfig
+public import KTCore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking

@@ -150,8 +150,8 @@ public struct GraphTargets: Sendable, Hashable {
     /// closes (`isDedicated`).
     public func qdrantClient(settings: Settings, logger: Logger) throws -> (client: QdrantClient, isDedicated: Bool) {
         if QdrantClient.sameServer(qdrantURL, settings.qdrant.url) {
-            return (try QdrantClient.shared(settings: settings.qdrant, logger: logger), false)
+            return (try QdrantClient.shared(configuration: settings.qdrant, logger: logger), false)
         }
-        return (try makeQdrantClient(url: qdrantURL, settings: settings.qdrant, logger: logger), true)
+        return (try makeQdrantClient(url: qdrantURL, configuration: settings.qdrant, logger: logger), true)
     }
 }

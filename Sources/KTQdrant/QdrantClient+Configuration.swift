@@ -1,8 +1,8 @@
-public import KTConfig
+public import KTCore
 
 extension QdrantClient {
     /// How a client reaches its Qdrant.
-    public struct Configuration: Sendable, Hashable {
+    public struct Configuration: Sendable, Hashable, CustomStringConvertible {
         /// The REST base URL, for example `http://localhost:6333`.
         public var url: String
         /// Sent as the `api-key` header when set. Never logged.
@@ -26,9 +26,9 @@ extension QdrantClient {
             self.transport = transport
         }
 
-        /// The configuration of the global client described by `settings`.
-        public init(settings: QdrantSettings) {
-            self.init(url: settings.url, apiKey: settings.apiKey, timeout: settings.timeout, tls: settings.tls)
+        /// The configuration with the URL's user information and the API key redacted.
+        public var description: String {
+            "QdrantClient.Configuration(url: \(URLRedaction.redactingUserInfo(url)), timeout: \(timeout), tls: \(tls), apiKey: \(apiKey == nil ? "none" : "******"))"
         }
     }
 

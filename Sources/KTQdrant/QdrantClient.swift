@@ -1,5 +1,5 @@
 public import Foundation
-import KTConfig
+import KTCore
 public import Logging
 import Synchronization
 

@@ -1,14 +1,15 @@
 import Foundation
-public import KTConfig
 public import Logging
 import Synchronization
 
 /// Creates a client that is not shared, pointed at `url` (for example a graph's own Qdrant).
 ///
-/// TLS and the API key come from `settings` (the original factory ignored TLS); `timeout`
-/// defaults to the settings' timeout. The caller closes the client.
-public func makeQdrantClient(url: String, timeout: Duration? = nil, settings: QdrantSettings, logger: Logger) throws -> QdrantClient {
-    var configuration = QdrantClient.Configuration(settings: settings)
+/// TLS, the API key and the retry policy come from `configuration` (typically the global
+/// client's; the original factory ignored TLS), its URL replaced by `url`; `timeout` defaults to
+/// its timeout. Without one, the defaults of ``QdrantClient/Configuration``. The caller closes
+/// the client.
+public func makeQdrantClient(url: String, timeout: Duration? = nil, configuration base: QdrantClient.Configuration? = nil, logger: Logger) throws -> QdrantClient {
+    var configuration = base ?? QdrantClient.Configuration(url: url)
     configuration.url = url
     if let timeout { configuration.timeout = timeout }
     return try QdrantClient(configuration: configuration, logger: logger)
@@ -17,10 +18,9 @@ public func makeQdrantClient(url: String, timeout: Duration? = nil, settings: Qd
 extension QdrantClient {
     private static let sharedClients = Mutex<[QdrantClient.Configuration: QdrantClient]>([:])
 
-    /// The process-wide client for the global Qdrant of `settings` (one per distinct
-    /// configuration). Do not close it.
-    public static func shared(settings: QdrantSettings, logger: Logger) throws -> QdrantClient {
-        let configuration = Configuration(settings: settings)
+    /// The process-wide client for `configuration` (one per distinct configuration). Do not
+    /// close it.
+    public static func shared(configuration: Configuration, logger: Logger) throws -> QdrantClient {
         if let client = sharedClients.withLock({ $0[configuration] }) { return client }
         let client = try QdrantClient(configuration: configuration, logger: logger)
         return sharedClients.withLock { clients in

@@ -1,5 +1,5 @@
 import Foundation
-import KTConfig
+import KTCore
 import Synchronization
 
 #if canImport(FoundationNetworking)

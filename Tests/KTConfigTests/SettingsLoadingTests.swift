@@ -1,5 +1,9 @@
 import Foundation
 import KTConfig
+import KTCore
+import KTDB
+import KTGraph
+import KTQdrant
 import Logging
 import Testing
 

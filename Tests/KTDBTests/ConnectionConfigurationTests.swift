@@ -1,4 +1,4 @@
-import KTConfig
+import KTCore
 import Testing
 
 @testable import KTDB

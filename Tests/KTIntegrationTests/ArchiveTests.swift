@@ -37,7 +37,7 @@ struct ArchiveTests {
 
     /// Every point of a collection, by id: vector and payload.
     static func points(_ collection: String, qdrantURL: String) async throws -> [String: QdrantScoredPoint] {
-        let client = try makeQdrantClient(url: qdrantURL, timeout: .seconds(10), settings: QdrantSettings(), logger: TestEnvironment.logger)
+        let client = try makeQdrantClient(url: qdrantURL, timeout: .seconds(10), logger: TestEnvironment.logger)
         defer { client.close() }
         var all: [String: QdrantScoredPoint] = [:], offset: String?
         repeat {
@@ -168,7 +168,7 @@ struct ArchiveTests {
                     #expect(try await TestEnvironment.schemaExists("graph_" + slug, on: world.externalWrite) == false)
                 }
                 let external = try #require(TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"])
-                let client = try makeQdrantClient(url: external, timeout: .seconds(10), settings: QdrantSettings(), logger: logger)
+                let client = try makeQdrantClient(url: external, timeout: .seconds(10), logger: logger)
                 defer { client.close() }
                 for name in QdrantCollections(graphSlug: "arc_rejected").all { #expect(try await client.collectionExists(name) == false) }
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import KTConfig
+import KTCore
 import KTGraph
 import KTProvision
 import Logging

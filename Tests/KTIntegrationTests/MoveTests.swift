@@ -141,7 +141,7 @@ struct MoveTests {
                 // The external pair's copy is gone; the points came back with the graph.
                 #expect(try await TestEnvironment.schemaExists(schema, on: world.externalGraph) == false)
                 #expect(try await TestEnvironment.schemaExists(schema, on: world.externalWrite) == false)
-                let qdrant = try makeQdrantClient(url: world.settings.qdrant.url, timeout: .seconds(10), settings: QdrantSettings(), logger: logger)
+                let qdrant = try makeQdrantClient(url: world.settings.qdrant.url, timeout: .seconds(10), logger: logger)
                 defer { qdrant.close() }
                 // Every node written with a vector has its point, those written during the copies too.
                 #expect(try await qdrant.count(QdrantCollections(graphSlug: slug).nodes) == 60 + written)
@@ -230,7 +230,7 @@ struct MoveTests {
                 try await island.start()
                 let moved = try await system.provisioner.moveGraph(slug: slug, toDatabase: "island", grace: .zero)
                 #expect(moved.status == .active && moved.databaseConnectionID != nil)
-                let qdrant = try makeQdrantClient(url: island.url, timeout: .seconds(10), settings: QdrantSettings(), logger: logger)
+                let qdrant = try makeQdrantClient(url: island.url, timeout: .seconds(10), logger: logger)
                 defer { qdrant.close() }
                 #expect(try await qdrant.count(QdrantCollections(graphSlug: slug).nodes) == 31)
                 #expect(try await Self.count("SELECT count(*) FROM write_nodes", schema: schema, on: world.externalWrite, logger: logger) == 31)

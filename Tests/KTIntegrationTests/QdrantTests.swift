@@ -1,5 +1,6 @@
 import Foundation
 import KTConfig
+import KTCore
 import Logging
 import Testing
 

@@ -8,6 +8,7 @@ import KTServerKit
 import Logging
 import ServiceLifecycle
 import Testing
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif

@@ -1,5 +1,6 @@
 import Foundation
 import KTConfig
+import KTCore
 import KTDB
 import KTGraph
 import KTProvision
@@ -8,6 +9,7 @@ import KTServerKit
 import Logging
 import ServiceLifecycle
 import Testing
+
 #if canImport(FoundationNetworking)
     import FoundationNetworking
 #endif

@@ -96,7 +96,7 @@ extension SyncServiceTests {
                     proxy.stop()
                     for round in 0..<3 {
                         let node = try await steadyWorker.createNode(concept: "Steady \(round)")
-                        #expect(try await eventually(.seconds(5)) { try await steadyReader.node(id: node.id) != nil }, "round \(round)")
+                        #expect(try await eventually(.seconds(15)) { try await steadyReader.node(id: node.id) != nil }, "round \(round)")
                     }
                     try proxy.start()
                     let after = try await flakyWorker.createNode(concept: "After")

@@ -1,7 +1,9 @@
 import Foundation
 import KTConfig
+import KTCore
 import KTDB
 import KTProvision
+import KTQdrant
 import Logging
 
 struct TestWorld: Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import KTConfig
+import KTCore
 import Logging
 import Testing
 
@@ -64,16 +64,16 @@ struct QdrantRequestTests {
         #expect(!QdrantClient.sameServer("http://q:6333", "http://q:6334"))
     }
 
-    @Test("the factory honours TLS and the API key of the settings")
+    @Test("the factory honours TLS and the API key of the configuration it is given")
     func factory() throws {
-        let settings = QdrantSettings(url: "http://global:6333", timeout: .seconds(30), tls: true, apiKey: Secret("k-123"))
-        let client = try makeQdrantClient(url: "http://graph-qdrant:6333", timeout: .seconds(5), settings: settings, logger: logger)
+        let global = QdrantClient.Configuration(url: "http://global:6333", apiKey: Secret("k-123"), timeout: .seconds(30), tls: true)
+        let client = try makeQdrantClient(url: "http://graph-qdrant:6333", timeout: .seconds(5), configuration: global, logger: logger)
         #expect(client.baseURL.absoluteString == "https://graph-qdrant:6333")
         #expect(client.configuration.apiKey?.revealedValue == "k-123")
         #expect(client.configuration.timeout == .seconds(5))
         client.close()
-        let shared = try QdrantClient.shared(settings: settings, logger: logger)
-        #expect(try QdrantClient.shared(settings: settings, logger: logger) === shared)
+        let shared = try QdrantClient.shared(configuration: global, logger: logger)
+        #expect(try QdrantClient.shared(configuration: global, logger: logger) === shared)
     }
 
     @Test("errors: generic description, detail without the API key; only transport errors and 5xx are retryable")

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import KTConfig
+import KTCore
 import KTDB
 import KTGraph
 import KTProvision

@@ -1,5 +1,3 @@
-public import KTConfig
-
 extension PostgresConnectionPool {
     /// How a pool opens, sizes and checks its connections.
     public struct Configuration: Sendable, Hashable {

@@ -1,5 +1,5 @@
 import Foundation
-import KTConfig
+import KTCore
 public import Logging
 import Metrics
 public import ServiceLifecycle

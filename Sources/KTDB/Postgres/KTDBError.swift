@@ -8,7 +8,7 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case connectionFailed, connectionClosed, server, poolTimeout, poolClosed
-            case invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument, lastAdmin, cancelled
+            case invalidDatabaseURL, invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument, lastAdmin, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -23,6 +23,9 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
         public static let poolTimeout = Code(.poolTimeout)
         /// The pool was shut down.
         public static let poolClosed = Code(.poolClosed)
+        /// A database URL could not be parsed (scheme, port or parameter); the message names
+        /// what is wrong, never the password.
+        public static let invalidDatabaseURL = Code(.invalidDatabaseURL)
         /// A schema name failed validation.
         public static let invalidSchemaName = Code(.invalidSchemaName)
         /// A column could not be decoded as the requested type.

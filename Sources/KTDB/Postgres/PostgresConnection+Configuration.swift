@@ -1,5 +1,3 @@
-public import KTConfig
-
 extension PostgresConnection {
     /// How to open a connection.
     public struct Configuration: Sendable, Hashable {

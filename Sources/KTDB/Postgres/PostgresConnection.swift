@@ -1,7 +1,7 @@
 import CLibPQ
 import Foundation
 import Glibc
-import KTConfig
+import KTCore
 public import Logging
 import Synchronization
 

@@ -1,5 +1,5 @@
 import Foundation
-import KTConfig
+import KTCore
 import KTDB
 
 /// Reading a table's changed rows from write-db, a batch at a time.

@@ -1,5 +1,5 @@
 import Foundation
-public import KTConfig
+import KTCore
 public import KTDB
 public import Logging
 

@@ -1,4 +1,3 @@
-public import KTConfig
 public import KTDB
 public import Logging
 import Metrics

@@ -1,5 +1,5 @@
 public import Foundation
-public import KTConfig
+public import KTCore
 public import KTDB
 public import Logging
 

@@ -1,5 +1,6 @@
 public import Foundation
 import KTConfig
+import KTCore
 import KTDB
 
 /// One change of a graph's row, recorded by the control plane's triggers.

@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-public import KTConfig
+public import KTCore
 public import KTDB
 public import Logging
 

@@ -64,11 +64,11 @@ final class SharedResources: Sendable {
     /// Qdrant, else one client per URL kept until ``shutdown()``.
     func qdrant(url: String) throws -> QdrantClient {
         if QdrantClient.sameServer(url, settings.qdrant.url) {
-            return try QdrantClient.shared(settings: settings.qdrant, logger: logger)
+            return try QdrantClient.shared(configuration: settings.qdrant, logger: logger)
         }
         let key = url.hasSuffix("/") ? String(url.dropLast()) : url
         if let client = state.withLock({ $0.qdrants[key] }) { return client }
-        let client = try makeQdrantClient(url: url, settings: settings.qdrant, logger: logger)
+        let client = try makeQdrantClient(url: url, configuration: settings.qdrant, logger: logger)
         let (kept, closed) = state.withLock { state -> (QdrantClient, Bool) in
             if let existing = state.qdrants[key] { return (existing, false) }
             if state.closed { return (client, true) }

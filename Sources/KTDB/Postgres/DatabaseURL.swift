@@ -1,4 +1,5 @@
 import Foundation
+public import KTCore
 
 /// A PostgreSQL connection URL, parsed and normalised for libpq.
 ///
@@ -55,12 +56,12 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible, CustomDe
 
     /// Parses and normalises a URL.
     ///
-    /// - Parameter key: the setting the URL came from, used in the error.
-    /// - Throws: ``KTConfigError`` with code ``KTConfigError/Code/invalidDatabaseURL``; its text
+    /// - Parameter key: the setting the URL came from, named in the error's message.
+    /// - Throws: ``KTDBError`` with code ``KTDBError/Code/invalidDatabaseURL``; its message
     ///   names the scheme or parameter at fault and never contains the password.
-    public init(parsing text: String, key: String? = nil) throws(KTConfigError) {
-        func fail(_ detail: String) -> KTConfigError {
-            KTConfigError(code: .invalidDatabaseURL, key: key, detail: detail)
+    public init(parsing text: String, key: String? = nil) throws(KTDBError) {
+        func fail(_ detail: String) -> KTDBError {
+            KTDBError(code: .invalidDatabaseURL, message: key.map { "\($0): \(detail)" } ?? detail)
         }
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard let schemeEnd = trimmed.range(of: "://") else {
@@ -160,7 +161,7 @@ public struct DatabaseURL: Sendable, Hashable, CustomStringConvertible, CustomDe
         self.init(host: decodedHost, port: port, user: user, password: password, database: database, parameters: parameters)
     }
 
-    private static func parsePort(_ text: Substring, fail: (String) -> KTConfigError) throws(KTConfigError) -> Int? {
+    private static func parsePort(_ text: Substring, fail: (String) -> KTDBError) throws(KTDBError) -> Int? {
         if text.isEmpty { return nil }
         guard let value = Int(text), (1...65535).contains(value) else { throw fail("invalid port '\(text)'") }
         return value
