@@ -65,4 +65,41 @@ struct SyncPlanTests {
         #expect(before(.nodes, .nodeCounters) && before(.nodes, .nodeVersions) && tables.last == .llmUsage)
         #expect(SyncEngine.keyColumn(.nodes) == "key" && SyncEngine.keyColumn(.nodeCounters) == "node_key" && SyncEngine.keyColumn(.facts) == "id::text")
     }
+
+    @Test("dependents: a row whose parents are all in graph-db is ready; else it waits with the reason of its first missing parent (a row naming no parent waits too)")
+    func readiness() {
+        struct Edge { var id: String, source: String, target: String }
+        let nodes: Set = ["a", "b"]
+        let edges = [Edge(id: "e1", source: "a", target: "b"), Edge(id: "e2", source: "a", target: "c"), Edge(id: "e3", source: "c", target: "d")]
+        let (ready, waiting) = SyncPlan.readiness(edges) { edge in [edge.source, edge.target].map { (id: String) in SyncPlan.Need(id: id, present: nodes, reason: "node \(id) missing") } }
+        #expect(ready.map(\.id) == ["e1"])
+        #expect(waiting.map(\.row.id) == ["e2", "e3"] && waiting.map(\.reason) == ["node c missing", "node c missing"])
+        // Two kinds of parent, each checked against its own ids: the first missing one is named.
+        let facts: Set = ["f1"], sources: Set = ["s1"]
+        let rows = [("f1", "s1"), ("f2", "s1"), ("f1", "s2"), ("f2", "s2")]
+        let split = SyncPlan.readiness(rows) {
+            [SyncPlan.Need(id: $0.0, present: facts, reason: "fact"), SyncPlan.Need(id: $0.1, present: sources, reason: "source")]
+        }
+        #expect(split.ready.count == 1 && split.deferred.map(\.reason) == ["fact", "source", "fact"])
+        #expect(SyncPlan.readiness([1]) { _ in [SyncPlan.Need(id: nil, present: ["x"], reason: "no source")] }.deferred.map(\.reason) == ["no source"])
+    }
+
+    @Test("dependents: what waits for a batch's nodes is applied for the nodes new to graph-db only; new nodes created before the watermark are looked up")
+    func newNodeDependents() {
+        typealias D = SyncEngine.Dependents
+        let keys = ["old", "fresh", "recreated"], ids = keys.map(GraphKeys.id(forKey:))
+        let predicted = D(entries: [
+            .init(kind: .child, value: "c1", nodeKey: "fresh"), .init(kind: .edge, value: "old->fresh", nodeKey: "old"),
+            .init(kind: .edge, value: "old->fresh", nodeKey: "fresh"), .init(kind: .version, value: "v1", nodeKey: "old"),
+        ])
+        let (waiting, lookUp) = SyncPlan.newNodeDependents(
+            keys: keys, ids: ids, existing: [ids[0]], predicted: predicted, createdSinceWatermark: ["old", "fresh"])
+        #expect(Set(waiting.entries.map(\.nodeKey)) == ["fresh"])
+        #expect(waiting.values(.edge) == ["old->fresh"] && waiting.values(.child) == ["c1"] && waiting.values(.version).isEmpty)
+        #expect(waiting.pointers(.child).map(\.1) == [GraphKeys.id(forKey: "fresh").uuidString.lowercased()])
+        #expect(lookUp == ["recreated"])
+        // Nothing new: nothing waits, nothing to look up.
+        let none = SyncPlan.newNodeDependents(keys: keys, ids: ids, existing: Set(ids), predicted: predicted, createdSinceWatermark: keys)
+        #expect(none.waiting.entries.isEmpty && none.lookUp.isEmpty)
+    }
 }

@@ -52,3 +52,53 @@ enum SyncPlan {
         return (report, cleared, order.compactMap { queued[$0] })
     }
 }
+
+// MARK: Dependents
+
+extension SyncPlan {
+    /// A parent a row needs in graph-db before it can be applied: the parent's id (`nil`: the
+    /// row names none it could use), the ids graph-db has of that kind, and why the row waits
+    /// when the parent is missing.
+    struct Need {
+        var id: String?
+        var present: Set<String>
+        var reason: String
+
+        var isMet: Bool { id.map(present.contains) ?? false }
+    }
+
+    /// Splits rows into those whose every parent is in graph-db and the rest, each deferred with
+    /// the reason of its first missing parent (a deferred row waits in the retry queue and is
+    /// applied once its parent arrives).
+    static func readiness<Row>(_ rows: [Row], needs: (Row) -> [Need]) -> (ready: [Row], deferred: [(row: Row, reason: String)]) {
+        var ready: [Row] = [], deferred: [(row: Row, reason: String)] = []
+        for row in rows {
+            if let unmet = needs(row).first(where: { !$0.isMet }) {
+                deferred.append((row, unmet.reason))
+            } else {
+                ready.append(row)
+            }
+        }
+        return (ready, deferred)
+    }
+
+    /// What waits for the nodes of an upserted batch that are new to graph-db. Only a new node
+    /// can have children, perspectives, edges, dimensions, counters, reports or versions waiting
+    /// for it (a node already there had them applied when they arrived).
+    ///
+    /// - Parameters:
+    ///   - keys: the batch's node keys, in the order of `ids`.
+    ///   - existing: the ids graph-db had before the upsert.
+    ///   - predicted: what write-db returned with the rows, for the nodes created since the
+    ///     table's watermark (`createdSinceWatermark`).
+    /// - Returns: the predicted dependents of the new nodes, and the new nodes whose dependents
+    ///   must still be looked up (created before the watermark, yet new to graph-db: for
+    ///   example re-created after a deletion).
+    static func newNodeDependents(
+        keys: [String], ids: [UUID], existing: Set<UUID>, predicted: SyncEngine.Dependents, createdSinceWatermark: [String]
+    ) -> (waiting: SyncEngine.Dependents, lookUp: [String]) {
+        let newKeys = zip(keys, ids).filter { !existing.contains($0.1) }.map(\.0)
+        let predictedKeys = Set(createdSinceWatermark)
+        return (predicted.only(ofNodes: Set(newKeys)), newKeys.filter { !predictedKeys.contains($0) })
+    }
+}

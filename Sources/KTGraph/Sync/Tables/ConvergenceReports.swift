@@ -27,8 +27,8 @@ extension SyncEngine {
         let deleted = keys.filter { keyOfNode[GraphKeys.id(forKey: $0).postgresText] == nil }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.convergenceReports) WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
         let nodes = try await existing(.nodes, rows.map(\.nodeId), t)
-        for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfNode[row.nodeId]!] = .deferred("the report's node is not in graph-db yet") }
-        let ready = rows.filter { nodes.contains($0.nodeId) }
+        let (ready, waiting) = SyncPlan.readiness(rows) { [SyncPlan.Need(id: $0.nodeId, present: nodes, reason: "the report's node is not in graph-db yet")] }
+        for (row, reason) in waiting { outcomes[keyOfNode[row.nodeId]!] = .deferred(reason) }
         if !ready.isEmpty {
             try await t.query(
                 """

@@ -35,8 +35,8 @@ extension SyncEngine {
             touched.formUnion(try await t.query("DELETE FROM \(graphDB.dimensions) WHERE id IN (SELECT unnest(\(deleted)::uuid[])) RETURNING node_id").uuids(0))
         }
         let nodes = try await existing(.nodes, rows.map(\.nodeId), t)
-        for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.id]!] = .deferred("the dimension's node is not in graph-db yet") }
-        let ready = rows.filter { nodes.contains($0.nodeId) }
+        let (ready, waiting) = SyncPlan.readiness(rows) { [SyncPlan.Need(id: $0.nodeId, present: nodes, reason: "the dimension's node is not in graph-db yet")] }
+        for (row, reason) in waiting { outcomes[keyOfID[row.id]!] = .deferred(reason) }
         guard !ready.isEmpty else { return outcomes }
         try await t.query(
             """

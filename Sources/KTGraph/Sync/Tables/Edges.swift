@@ -36,10 +36,10 @@ extension SyncEngine {
             }
         }
         let nodes = try await existing(.nodes, rows.flatMap { [$0.sourceNodeId, $0.targetNodeId] }, t)
-        let ready = rows.filter { nodes.contains($0.sourceNodeId) && nodes.contains($0.targetNodeId) }
-        for row in rows where !(nodes.contains(row.sourceNodeId) && nodes.contains(row.targetNodeId)) {
-            outcomes[keyOfID[row.id]!] = .deferred("a node of the edge is not in graph-db yet")
+        let (ready, waiting) = SyncPlan.readiness(rows) {
+            [$0.sourceNodeId, $0.targetNodeId].map { SyncPlan.Need(id: $0, present: nodes, reason: "a node of the edge is not in graph-db yet") }
         }
+        for (row, reason) in waiting { outcomes[keyOfID[row.id]!] = .deferred(reason) }
         guard !ready.isEmpty else { return outcomes }
         try await t.query(
             """

@@ -31,16 +31,13 @@ extension SyncEngine {
         // Deleted rows go; so do rows whose fact or source changed (re-inserted below).
         let counted = Set(try await t.query("DELETE FROM \(graphDB.factSources) WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
         let facts = try await existing(.facts, rows.map(\.factId), t), sources = try await existing(.rawSources, rows.map(\.rawSourceId), t)
-        var ready: [FactSourceRow] = []
-        for row in rows {
-            if !facts.contains(row.factId) {
-                outcomes[keyOfID[row.id]!] = .deferred("the fact source's fact is not in graph-db yet")
-            } else if !sources.contains(row.rawSourceId) {
-                outcomes[keyOfID[row.id]!] = .deferred("the fact source's raw source is not in graph-db yet")
-            } else {
-                ready.append(row)
-            }
+        let (ready, waiting) = SyncPlan.readiness(rows) {
+            [
+                SyncPlan.Need(id: $0.factId, present: facts, reason: "the fact source's fact is not in graph-db yet"),
+                SyncPlan.Need(id: $0.rawSourceId, present: sources, reason: "the fact source's raw source is not in graph-db yet"),
+            ]
         }
+        for (row, reason) in waiting { outcomes[keyOfID[row.id]!] = .deferred(reason) }
         if !ready.isEmpty {
             try await t.query(
                 """

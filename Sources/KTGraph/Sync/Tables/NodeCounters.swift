@@ -27,8 +27,8 @@ extension SyncEngine {
         let deleted = keys.filter { !presentKeys.contains($0) }.map { GraphKeys.id(forKey: $0).postgresText }
         if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.nodeCounters) WHERE node_id IN (SELECT unnest(\(deleted)::uuid[]))") }
         let nodes = try await existing(.nodes, rows.map(\.nodeId), t)
-        for row in rows where !nodes.contains(row.nodeId) { outcomes[keyOfID[row.nodeId]!] = .deferred("the counters' node is not in graph-db yet") }
-        let ready = rows.filter { nodes.contains($0.nodeId) }
+        let (ready, waiting) = SyncPlan.readiness(rows) { [SyncPlan.Need(id: $0.nodeId, present: nodes, reason: "the counters' node is not in graph-db yet")] }
+        for (row, reason) in waiting { outcomes[keyOfID[row.nodeId]!] = .deferred(reason) }
         guard !ready.isEmpty else { return outcomes }
         let document = try Self.json(ready)
         try await t.query(

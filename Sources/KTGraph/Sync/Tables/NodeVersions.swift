@@ -21,16 +21,9 @@ extension SyncEngine {
         let deleted = ids.filter { !presentSet.contains($0) }
         if !deleted.isEmpty { try await t.query("DELETE FROM \(graphDB.nodeVersions) WHERE id IN (SELECT unnest(\(deleted)::uuid[]))") }
         let nodes = try await existing(.nodes, nodeIDs, t)
-        var readyIDs: [String] = [], readyNodes: [String] = [], ready: [String] = []
-        for (index, id) in present.enumerated() {
-            guard nodes.contains(nodeIDs[index]) else {
-                outcomes[keyOfID[id]!] = .deferred("the version's node is not in graph-db yet")
-                continue
-            }
-            readyIDs.append(id)
-            readyNodes.append(nodeIDs[index])
-            ready.append(documents[index])
-        }
+        let (readyRows, waiting) = SyncPlan.readiness(Array(present.indices)) { [SyncPlan.Need(id: nodeIDs[$0], present: nodes, reason: "the version's node is not in graph-db yet")] }
+        for (index, reason) in waiting { outcomes[keyOfID[present[index]]!] = .deferred(reason) }
+        let readyIDs = readyRows.map { present[$0] }, readyNodes = readyRows.map { nodeIDs[$0] }, ready = readyRows.map { documents[$0] }
         guard !ready.isEmpty else { return outcomes }
         let document = Self.jsonArray(ready)
         // A version number re-used by a new row replaces the old row.

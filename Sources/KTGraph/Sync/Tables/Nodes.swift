@@ -142,10 +142,8 @@ extension SyncEngine {
                 touched.insert(id)
             }
         }
-        let newKeys = zip(rows.presentKeys, rows.ids).filter { !existing.contains($0.1) }.map(\.0)
-        var waiting = rows.predictedDependents.only(ofNodes: Set(newKeys))
-        let predictedSet = Set(rows.createdSinceWatermark)
-        let late = newKeys.filter { !predictedSet.contains($0) }
+        var (waiting, late) = SyncPlan.newNodeDependents(
+            keys: rows.presentKeys, ids: rows.ids, existing: existing, predicted: rows.predictedDependents, createdSinceWatermark: rows.createdSinceWatermark)
         if !late.isEmpty { waiting.merge(try await loadDependents(ofNewNodes: late, w)) }
         try await applyDependents(waiting, w, t, touched: &touched)
         return Self.allApplied(rows.keys)

@@ -18,15 +18,9 @@ extension SyncEngine {
         }
         let counted = Set(try await t.query("DELETE FROM \(graphDB.prohibitedChunks) WHERE id IN (SELECT unnest(\(ids)::uuid[])) RETURNING raw_source_id").uuids(0))
         let sources = try await existing(.rawSources, documents.compactMap(\.source), t)
-        var ready: [String] = [], readySources: Set<UUID> = []
-        for chunk in documents {
-            guard let source = chunk.source, sources.contains(source) else {
-                outcomes[keyOfID[chunk.id]!] = .deferred("the chunk's raw source is not in graph-db yet")
-                continue
-            }
-            ready.append(chunk.document)
-            if let id = UUID(uuidString: source) { readySources.insert(id) }
-        }
+        let (readyChunks, waiting) = SyncPlan.readiness(documents) { [SyncPlan.Need(id: $0.source, present: sources, reason: "the chunk's raw source is not in graph-db yet")] }
+        for (chunk, reason) in waiting { outcomes[keyOfID[chunk.id]!] = .deferred(reason) }
+        let ready = readyChunks.map(\.document), readySources = Set(readyChunks.compactMap { $0.source.flatMap(UUID.init(uuidString:)) })
         if !ready.isEmpty {
             try await t.query(
                 """
