@@ -45,7 +45,7 @@ struct UsersCommand: AsyncParsableCommand {
                 let token = try await environment.withControlPlane { session in
                     let users = UserRepository(session, logger: environment.logger)
                     guard let user = try await users.user(email: email) else {
-                        throw KTDBError(code: .notFound, message: "no user with e-mail address '\(email)'")
+                        throw KTProvisionError(code: .notFound, message: "no user with e-mail address '\(email)'")
                     }
                     return try await users.issueToken(userID: user.id, graphSlugs: graphs.map { $0.split(separator: ",").map(String.init) })
                 }

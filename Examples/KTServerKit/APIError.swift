@@ -35,9 +35,7 @@ struct APIError: Error, Sendable {
                 return APIError(.serviceUnavailable, "The graph is moving to another database; retry shortly", headers: [.retryAfter: "2"])
             }
             switch error.code {
-            case .notFound: return APIError(.notFound, error.message)
-            case .conflict: return APIError(.conflict, error.message)
-            case .reservedKey, .invalidArgument, .lastAdmin, .invalidSchemaName: return APIError(.badRequest, error.message)
+            case .invalidArgument, .invalidSchemaName: return APIError(.badRequest, error.message)
             case .poolTimeout, .connectionFailed, .poolClosed: return APIError(.serviceUnavailable, "Database unavailable")
             default: break
             }
@@ -46,7 +44,7 @@ struct APIError: Error, Sendable {
             case .notFound: return APIError(.notFound, error.message)
             case .conflict: return APIError(.conflict, error.message)
             case .invalidSlug: return APIError(.unprocessableContent, error.message)
-            case .reservedSlug, .unknownConnection, .invalidState: return APIError(.badRequest, error.message)
+            case .reservedSlug, .unknownConnection, .invalidState, .reservedKey, .invalidArgument, .lastAdmin: return APIError(.badRequest, error.message)
             default: break
             }
         case let error as KTGraphError:

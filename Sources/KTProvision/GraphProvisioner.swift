@@ -106,9 +106,8 @@ public struct GraphProvisioner: Sendable {
                 slug: slug, name: name, description: description, databaseConnectionID: connection?.id, createdBy: createdBy,
                 graphType: graphType, byokEnabled: byokEnabled, contributeToPublic: contributeToPublic, usePublicCache: usePublicCache,
                 provisioningOwner: owner)
-        } catch let error as KTDBError where error.code == .conflict {
-            throw KTProvisionError(code: .conflict, message: error.message)
-        } catch let error as KTDBError where error.code == .invalidArgument {
+        } catch let error as KTProvisionError where error.code == .invalidArgument {
+            // A name out of bounds is a request the server answers with 422, as a bad slug.
             throw KTProvisionError(code: .invalidSlug, message: error.message)
         }
         return try await provision(graph, creator: createdBy, progress: progress)
@@ -195,11 +194,7 @@ public struct GraphProvisioner: Sendable {
 
     /// `text` as a graph slug, or ``KTProvisionError/Code/invalidSlug`` (``KTProvisionError/Code/reservedSlug`` for `default`).
     static func validatedSlug(_ text: String) throws(KTProvisionError) -> GraphSlug {
-        do {
-            return try GraphSlug(text)
-        } catch {
-            throw KTProvisionError(code: error.code == .reservedKey ? .reservedSlug : .invalidSlug, message: error.message)
-        }
+        try GraphSlug(text)
     }
 
     /// Where a graph's data lives.

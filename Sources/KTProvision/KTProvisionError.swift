@@ -4,6 +4,7 @@ public struct KTProvisionError: Error, Sendable, CustomStringConvertible, Custom
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case invalidSlug, reservedSlug, conflict, unknownConnection, notFound, invalidState, stepFailed, shutDown, invalidArchive
+            case invalidArgument, reservedKey, lastAdmin
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -26,6 +27,12 @@ public struct KTProvisionError: Error, Sendable, CustomStringConvertible, Custom
         public static let shutDown = Code(.shutDown)
         /// A graph archive is damaged, not an archive, or newer than this build reads.
         public static let invalidArchive = Code(.invalidArchive)
+        /// An argument breaks a rule of the control plane (an e-mail address, a name's length).
+        public static let invalidArgument = Code(.invalidArgument)
+        /// A database connection uses the reserved key `default`.
+        public static let reservedKey = Code(.reservedKey)
+        /// The change would leave a graph without an admin.
+        public static let lastAdmin = Code(.lastAdmin)
 
         /// The code's name.
         public var description: String { base.rawValue }

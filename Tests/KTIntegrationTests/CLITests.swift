@@ -201,7 +201,12 @@ struct CLITests {
                     let data = output.fileHandleForReading.availableData
                     if data.isEmpty { return continuation.resume(returning: false) }
                     printed += String(decoding: data, as: UTF8.self)
-                    if printed.contains(text) { return continuation.resume(returning: true) }
+                    if printed.contains(text) {
+                        // Killed from this thread at once: a busy cooperative pool would let the
+                        // process run on before the awaiting task resumes.
+                        kill(process.processIdentifier, SIGKILL)
+                        return continuation.resume(returning: true)
+                    }
                 }
             }
         }

@@ -44,7 +44,7 @@ struct GraphRepositoryTests {
             do {
                 _ = try await repository.create(slug: try GraphSlug("zeta"), name: "Again")
                 Issue.record("expected a conflict")
-            } catch let error as KTDBError {
+            } catch let error as KTProvisionError {
                 #expect(error.code == .conflict)
             }
 
@@ -74,7 +74,7 @@ struct GraphRepositoryTests {
             let graph = try await repository.create(slug: try GraphSlug("team"), name: "Team")
             try await repository.addMember(graphID: graph.id, userID: user)
             #expect(try await repository.memberRole(graphID: graph.id, userID: user) == .reader)
-            await #expect(throws: KTDBError.self) { try await repository.addMember(graphID: graph.id, userID: user) }
+            await #expect(throws: KTProvisionError.self) { try await repository.addMember(graphID: graph.id, userID: user) }
             #expect(try await repository.updateMemberRole(graphID: graph.id, userID: user, role: .admin)?.role == .admin)
             #expect(try await repository.members(graphID: graph.id).map(\.userID) == [user])
             #expect(try await repository.removeMember(graphID: graph.id, userID: user))
@@ -90,7 +90,7 @@ struct GraphRepositoryTests {
             do {
                 try await repository.createDatabaseConnection(name: "System", configKey: GraphDatabases.defaultKey)
                 Issue.record("expected reservedKey")
-            } catch let error as KTDBError {
+            } catch let error as KTProvisionError {
                 #expect(error.code == .reservedKey)
             }
             // Even raw SQL cannot insert the reserved key.
@@ -99,7 +99,7 @@ struct GraphRepositoryTests {
             }
             let shared = try await repository.createDatabaseConnection(name: "Shared", configKey: "shared")
             try await repository.createDatabaseConnection(name: "Archive", configKey: "archive")
-            await #expect(throws: KTDBError.self) { try await repository.createDatabaseConnection(name: "Shared", configKey: "other") }
+            await #expect(throws: KTProvisionError.self) { try await repository.createDatabaseConnection(name: "Shared", configKey: "other") }
             #expect(try await repository.listDatabaseConnections().map(\.name) == ["Archive", "Shared"])
             #expect(try await repository.databaseConnection(configKey: "shared")?.id == shared.id)
             #expect(try await repository.databaseConnection(id: shared.id)?.configKey == "shared")
@@ -114,9 +114,9 @@ struct GraphRepositoryTests {
             let user = try await users.createUser(email: " Carol@Example.org ", isSuperuser: true)
             #expect(user.email == "carol@example.org")
             #expect(user.isSuperuser)
-            await #expect(throws: KTDBError.self) { try await users.createUser(email: "carol@example.org") }
+            await #expect(throws: KTProvisionError.self) { try await users.createUser(email: "carol@example.org") }
             for bad in ["no-at-sign", "@example.org", "carol@", "a b@example.org"] {
-                await #expect(throws: KTDBError.self) { try await users.createUser(email: bad) }
+                await #expect(throws: KTProvisionError.self) { try await users.createUser(email: bad) }
             }
 
             let issued = try await users.issueToken(userID: user.id, graphSlugs: ["news"])
@@ -140,7 +140,7 @@ struct GraphRepositoryTests {
 
             try await session.query("UPDATE \"user\" SET is_active = false WHERE id = \(user.id)", logger: logger)
             #expect(try await users.authenticate(token: token) == nil)
-            await #expect(throws: KTDBError.self) { try await users.issueToken(userID: UUID()) }
+            await #expect(throws: KTProvisionError.self) { try await users.issueToken(userID: UUID()) }
         }
     }
 
@@ -162,8 +162,8 @@ struct GraphRepositoryTests {
                 do { return .success(try await repository.changeMemberRole(graphID: graph.id, userID: bob, role: .reader)) } catch { return .failure(error) }
             }()
             let results = await [first, second]
-            let failures = results.compactMap { result -> KTDBError? in
-                if case .failure(let error) = result { return error as? KTDBError }
+            let failures = results.compactMap { result -> KTProvisionError? in
+                if case .failure(let error) = result { return error as? KTProvisionError }
                 return nil
             }
             #expect(failures.count == 1)
@@ -172,7 +172,7 @@ struct GraphRepositoryTests {
             #expect(admins.count == 1)
             let lastAdmin = try #require(admins.first?.userID)
 
-            let removeError = await #expect(throws: KTDBError.self) {
+            let removeError = await #expect(throws: KTProvisionError.self) {
                 try await repository.removeMemberKeepingAnAdmin(graphID: graph.id, userID: lastAdmin)
             }
             #expect(removeError?.code == .lastAdmin)

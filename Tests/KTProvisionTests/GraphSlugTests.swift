@@ -13,7 +13,7 @@ struct GraphSlugTests {
 
     @Test("invalid slugs", arguments: ["ab", "_news", "news_", "News", "new-s", "né", String(repeating: "a", count: 58), ""])
     func invalid(slug: String) {
-        #expect(throws: KTDBError.self) { try GraphSlug(slug) }
+        #expect(throws: KTProvisionError.self) { try GraphSlug(slug) }
     }
 
     @Test("'default' is reserved")
@@ -22,7 +22,7 @@ struct GraphSlugTests {
             _ = try GraphSlug("default")
             Issue.record("expected an error")
         } catch {
-            #expect(error.code == .reservedKey)
+            #expect(error.code == .reservedSlug)
         }
     }
 }

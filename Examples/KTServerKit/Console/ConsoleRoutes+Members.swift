@@ -71,7 +71,7 @@ extension ConsoleRoutes {
         guard let userID = UUID(uuidString: try context.parameters.require("user_id")) else { throw APIError(.notFound, "Member not found") }
         do {
             guard try await change(form, graph, userID, state.graphs(context.logger)) else { throw APIError(.notFound, "Member not found") }
-        } catch let error as KTDBError where error.code == .lastAdmin {
+        } catch let error as KTProvisionError where error.code == .lastAdmin {
             return try await graphPage(request, context: context, slug: slug, error: nil, status: .conflict, memberError: lastAdmin)
         } catch let error as APIError where error.status == .unprocessableContent {
             return try await graphPage(request, context: context, slug: slug, error: nil, status: .unprocessableContent, memberError: error.detail)

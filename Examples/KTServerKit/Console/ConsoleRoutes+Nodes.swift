@@ -123,7 +123,7 @@ extension ConsoleRoutes {
             _ = try await state.createDatabaseConnection(name: name, configKey: key, logger: context.logger)
         } catch let error as APIError where error.status == .badRequest {
             return try await connectionsPage(context: context, fields: fields, error: error.detail, status: .unprocessableContent, notice: nil)
-        } catch let error as KTDBError where error.code == .conflict {
+        } catch let error as KTProvisionError where error.code == .conflict {
             return try await connectionsPage(
                 context: context, fields: fields, error: "A database with this name or key already exists.",
                 status: .conflict, notice: nil)

@@ -8,7 +8,7 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case connectionFailed, connectionClosed, server, poolTimeout, poolClosed
-            case invalidDatabaseURL, invalidSchemaName, decoding, migrationFailed, reservedKey, notFound, conflict, invalidArgument, lastAdmin, cancelled
+            case invalidDatabaseURL, invalidSchemaName, decoding, migrationFailed, invalidArgument, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -32,16 +32,8 @@ public struct KTDBError: Error, Sendable, CustomStringConvertible, CustomDebugSt
         public static let decoding = Code(.decoding)
         /// A migration failed; the transaction of that migration was rolled back.
         public static let migrationFailed = Code(.migrationFailed)
-        /// A reserved key (such as `default`) was used where it is not allowed.
-        public static let reservedKey = Code(.reservedKey)
-        /// A row that must exist does not.
-        public static let notFound = Code(.notFound)
-        /// A row conflicts with an existing one.
-        public static let conflict = Code(.conflict)
         /// An argument is invalid.
         public static let invalidArgument = Code(.invalidArgument)
-        /// The change would leave a graph without an admin.
-        public static let lastAdmin = Code(.lastAdmin)
         /// The task waiting for a statement (or a pooled connection) was cancelled; a connection
         /// whose statement was abandoned this way is closed, never reused.
         public static let cancelled = Code(.cancelled)

@@ -44,7 +44,7 @@ public struct GraphRepository: Sendable {
     /// The default graph (seeded by the control-plane migration).
     public func defaultGraph() async throws -> Graph {
         guard let graph = try await graphs("SELECT \(unsafeRaw: Self.graphColumns) FROM graphs WHERE is_default").first else {
-            throw KTDBError(code: .notFound, message: "no default graph: run the control-plane migration")
+            throw KTProvisionError(code: .notFound, message: "no default graph: run the control-plane migration")
         }
         return graph
     }
@@ -85,7 +85,7 @@ public struct GraphRepository: Sendable {
         contributeToPublic: Bool = true, usePublicCache: Bool = true, provisioningOwner: UUID? = nil
     ) async throws -> Graph {
         guard !name.trimmingCharacters(in: .whitespaces).isEmpty, name.unicodeScalars.count <= 200 else {
-            throw KTDBError(code: .invalidArgument, message: "a graph name has 1 to 200 characters")
+            throw KTProvisionError(code: .invalidArgument, message: "a graph name has 1 to 200 characters")
         }
         let id = UUID()
         let query: PostgresQuery = """
@@ -100,7 +100,7 @@ public struct GraphRepository: Sendable {
         do {
             return try Graph(row: try await runner.run(query, logger: logger).rows[0])
         } catch let error as KTDBError where error.isUniqueViolation {
-            throw KTDBError(code: .conflict, message: "a graph with slug '\(slug)' already exists", sqlState: error.sqlState)
+            throw KTProvisionError(code: .conflict, message: "a graph with slug '\(slug)' already exists")
         }
     }
 
@@ -157,7 +157,7 @@ public struct GraphRepository: Sendable {
             ).rows[0]
             return try GraphMember(row: row)
         } catch let error as KTDBError where error.isUniqueViolation {
-            throw KTDBError(code: .conflict, message: "the user is already a member of the graph", sqlState: error.sqlState)
+            throw KTProvisionError(code: .conflict, message: "the user is already a member of the graph")
         }
     }
 
@@ -218,7 +218,7 @@ public struct GraphRepository: Sendable {
         try await runner.withTransaction(logger: logger) { transaction in
             let repository = GraphRepository(transaction, logger: logger)
             if role != .admin, try await repository.isLastAdmin(graphID: graphID, userID: userID) {
-                throw KTDBError(code: .lastAdmin, message: "Cannot demote the last admin")
+                throw KTProvisionError(code: .lastAdmin, message: "Cannot demote the last admin")
             }
             return try await repository.updateMemberRole(graphID: graphID, userID: userID, role: role)
         }
@@ -233,7 +233,7 @@ public struct GraphRepository: Sendable {
         try await runner.withTransaction(logger: logger) { transaction in
             let repository = GraphRepository(transaction, logger: logger)
             if try await repository.isLastAdmin(graphID: graphID, userID: userID) {
-                throw KTDBError(code: .lastAdmin, message: "Cannot remove the last admin")
+                throw KTProvisionError(code: .lastAdmin, message: "Cannot remove the last admin")
             }
             return try await repository.removeMember(graphID: graphID, userID: userID)
         }
@@ -283,10 +283,10 @@ public struct GraphRepository: Sendable {
     @discardableResult
     public func createDatabaseConnection(name: String, configKey: String) async throws -> DatabaseConnectionRecord {
         guard configKey != GraphDatabases.defaultKey else {
-            throw KTDBError(code: .reservedKey, message: "config_key '\(GraphDatabases.defaultKey)' is reserved for the system database")
+            throw KTProvisionError(code: .reservedKey, message: "config_key '\(GraphDatabases.defaultKey)' is reserved for the system database")
         }
         guard !name.isEmpty, name.unicodeScalars.count <= 200, !configKey.isEmpty, configKey.unicodeScalars.count <= 200 else {
-            throw KTDBError(code: .invalidArgument, message: "name and config_key have 1 to 200 characters")
+            throw KTProvisionError(code: .invalidArgument, message: "name and config_key have 1 to 200 characters")
         }
         do {
             let row = try await runner.run(
@@ -297,7 +297,7 @@ public struct GraphRepository: Sendable {
             ).rows[0]
             return try DatabaseConnectionRecord(row: row)
         } catch let error as KTDBError where error.isUniqueViolation {
-            throw KTDBError(code: .conflict, message: "a database connection with this name or config_key already exists", sqlState: error.sqlState)
+            throw KTProvisionError(code: .conflict, message: "a database connection with this name or config_key already exists")
         }
     }
 

@@ -15,21 +15,21 @@ public struct GraphSlug: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``KTDBError/Code/invalidArgument`` naming the rule broken, or
     ///   ``KTDBError/Code/reservedKey`` for `default`.
-    public init(_ text: String) throws(KTDBError) {
+    public init(_ text: String) throws(KTProvisionError) {
         if text == Self.defaultGraphSlug {
-            throw KTDBError(code: .reservedKey, message: "the slug 'default' is reserved for the default graph")
+            throw KTProvisionError(code: .reservedSlug, message: "the slug 'default' is reserved for the default graph")
         }
         let bytes = Array(text.utf8)
         func allowed(_ b: UInt8, underscore: Bool) -> Bool {
             (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || (underscore && b == 0x5F)
         }
         guard bytes.count >= 3, bytes.count <= 57 else {
-            throw KTDBError(code: .invalidArgument, message: "a slug has 3 to 57 characters")
+            throw KTProvisionError(code: .invalidSlug, message: "a slug has 3 to 57 characters")
         }
         guard allowed(bytes.first!, underscore: false), allowed(bytes.last!, underscore: false),
             bytes.dropFirst().dropLast().allSatisfy({ allowed($0, underscore: true) })
         else {
-            throw KTDBError(code: .invalidArgument, message: "a slug uses a-z, 0-9 and _ (not first or last)")
+            throw KTProvisionError(code: .invalidSlug, message: "a slug uses a-z, 0-9 and _ (not first or last)")
         }
         self.rawValue = text
     }

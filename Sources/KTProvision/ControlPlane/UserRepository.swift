@@ -83,7 +83,7 @@ public struct UserRepository: Sendable {
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, normalized.unicodeScalars.count <= 320,
             !normalized.contains(where: \.isWhitespace)
         else {
-            throw KTDBError(code: .invalidArgument, message: "'\(email)' is not an e-mail address")
+            throw KTProvisionError(code: .invalidArgument, message: "'\(email)' is not an e-mail address")
         }
         do {
             let row = try await runner.run(
@@ -94,7 +94,7 @@ public struct UserRepository: Sendable {
             ).rows[0]
             return try User(row: row)
         } catch let error as KTDBError where error.isUniqueViolation {
-            throw KTDBError(code: .conflict, message: "a user with this e-mail address already exists", sqlState: error.sqlState)
+            throw KTProvisionError(code: .conflict, message: "a user with this e-mail address already exists")
         }
     }
 
@@ -123,7 +123,7 @@ public struct UserRepository: Sendable {
                 VALUES (\(id), \(userID), \(name), \(Self.digest(token)), \(graphSlugs))
                 """, logger: logger)
         } catch let error as KTDBError where error.hasSQLState("23503") {
-            throw KTDBError(code: .notFound, message: "no user with id \(userID)", sqlState: error.sqlState)
+            throw KTProvisionError(code: .notFound, message: "no user with id \(userID)")
         }
         return IssuedAPIToken(id: id, userID: userID, token: Secret(token))
     }
