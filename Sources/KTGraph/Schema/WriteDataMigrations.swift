@@ -303,7 +303,7 @@ extension MigrationSet {
 
                     CREATE FUNCTION kt_record_tombstone() RETURNS trigger LANGUAGE plpgsql AS $kt$
                     BEGIN
-                        EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
+                        EXECUTE format('INSERT INTO %I.\#(WriteTable.tombstones) (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
                             USING TG_TABLE_NAME, CASE WHEN TG_TABLE_NAME = '\#(WriteTable.facts)' THEN to_jsonb(OLD) ->> 'id' ELSE to_jsonb(OLD) ->> 'key' END;
                         RETURN OLD;
                     END
@@ -337,7 +337,7 @@ extension MigrationSet {
                     -- source arriving in graph-db finds the fact sources and chunks that cite it.
                     CREATE OR REPLACE FUNCTION kt_record_tombstone() RETURNS trigger LANGUAGE plpgsql AS $kt$
                     BEGIN
-                        EXECUTE format('INSERT INTO %I.write_tombstones (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
+                        EXECUTE format('INSERT INTO %I.\#(WriteTable.tombstones) (table_name, record_key) VALUES ($1, $2)', TG_TABLE_SCHEMA)
                             USING TG_TABLE_NAME, CASE
                                 WHEN TG_TABLE_NAME IN ('\#(WriteTable.nodes)', '\#(WriteTable.edges)', '\#(WriteTable.dimensions)') THEN to_jsonb(OLD) ->> 'key'
                                 WHEN TG_TABLE_NAME IN ('\#(WriteTable.convergenceReports)', '\#(WriteTable.nodeCounters)') THEN to_jsonb(OLD) ->> 'node_key'
