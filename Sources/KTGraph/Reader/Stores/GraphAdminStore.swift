@@ -42,7 +42,8 @@ struct GraphAdminStore: ReaderStore {
         try await run("DELETE FROM \(table.nodes) WHERE id = \(id)").affectedRows > 0
     }
 
-    /// Creates an edge directly in graph-db (admin); undirected types are stored with the smaller id first.
+    /// Creates an edge directly in graph-db (admin); undirected types are stored with the smaller id
+    /// first.
     @discardableResult
     func createEdge(sourceID: UUID, targetID: UUID, relationshipType: RelationshipType = .related, weight: Double = 0.5) async throws -> GraphEdge {
         let a = GraphKeys.nodeKey(try await requireNode(sourceID).concept), b = GraphKeys.nodeKey(try await requireNode(targetID).concept)
@@ -70,7 +71,10 @@ struct GraphAdminStore: ReaderStore {
         return node
     }
 
-    /// Merges `absorb` into `keep` under transaction-level advisory locks on both ids (taken in
+    /// Merges `absorb` into `keep` under transaction-level advisory locks on both ids (taken in sorted
+    /// order, so concurrent merges cannot deadlock): facts, edges (weights averaged when `keep` already
+    /// has the edge, self-loops dropped, edge facts copied), dimensions and children move to `keep`;
+    /// `absorb` is deleted.
     @discardableResult
     func mergeNodes(keep: UUID, absorb: UUID) async throws -> GraphNode {
         guard keep != absorb else { throw KTGraphError(code: .invalidArgument, message: "cannot merge a node into itself") }
@@ -157,7 +161,8 @@ struct GraphAdminStore: ReaderStore {
         }
     }
 
-    /// Links a fact to a node with a relevance and a stance (admin; `supports`, `challenges`,
+    /// Links a fact to a node with a relevance and a stance (admin; `supports`, `challenges`, `neutral`
+    /// or another label).
     func linkFactToNode(nodeID: UUID, factID: UUID, relevance: Double = 1.0, stance: String? = nil) async throws {
         try await runner.withTransaction(logger: logger) { t in
             let linked = try await t.query(

@@ -17,7 +17,9 @@ struct ReadEdgeStore: ReaderStore {
         }
     }
 
-    /// ``subgraph(nodeIDs:depth:)`` within bounds: at most `maxNodes` nodes (parents included;
+    /// ``subgraph(nodeIDs:depth:)`` within bounds: at most `maxNodes` nodes (parents included; the
+    /// heaviest edges are followed first) and `maxEdges` edges; every statement is limited too, so a
+    /// hub with a million edges costs no more than the bounds.
     func subgraph(nodeIDs: [UUID], depth: Int, maxNodes: Int, maxEdges: Int) async throws -> ReadGraphEngine.BoundedSubgraph {
         var truncated = false
         var ids = Set(nodeIDs.prefix(maxNodes)), frontier = ids
@@ -112,7 +114,8 @@ struct ReadEdgeStore: ReaderStore {
         return reached
     }
 
-    /// A subgraph: the given nodes expanded `depth` times by their neighbours, plus the parents
+    /// A subgraph: the given nodes expanded `depth` times by their neighbours, plus the parents of
+    /// those nodes, and the edges among them (with their fact ids).
     func subgraph(nodeIDs: [UUID], depth: Int = 0) async throws -> (nodes: [GraphNode], edges: [GraphEdge]) {
         var ids = try await expand(Set(nodeIDs), depth: depth, types: nil)
         var nodes = try await nodeStore.nodes(ids: Array(ids))
@@ -125,7 +128,8 @@ struct ReadEdgeStore: ReaderStore {
         return (nodes.sorted { $0.concept < $1.concept }, edges.sorted { $0.id.uuidString < $1.id.uuidString })
     }
 
-    /// Shortest paths between two nodes (edges in either direction): breadth-first, level by
+    /// Shortest paths between two nodes (edges in either direction): breadth-first, level by level with
+    /// one edge query per level; stops at the first level that reaches the target.
     func shortestPaths(from source: UUID, to target: UUID, maxDepth: Int = 6, limit: Int = 5) async throws -> [[ReadGraphEngine.PathStep]] {
         if source == target { return [[ReadGraphEngine.PathStep(nodeID: source, edge: nil)]] }
         var parents: [UUID: [(UUID, GraphEdge)]] = [:]
@@ -158,7 +162,8 @@ struct ReadEdgeStore: ReaderStore {
         return paths
     }
 
-    /// For each of `nodeIDs`, its neighbours with their concept and the edge between them, in
+    /// For each of `nodeIDs`, its neighbours with their concept and the edge between them, in two
+    /// statements (`batch_get_neighbors_with_concepts`).
     func neighborsWithConcepts(of nodeIDs: [UUID]) async throws -> [UUID: [NeighborWithConcept]] {
         var result = Dictionary(nodeIDs.map { ($0, [NeighborWithConcept]()) }, uniquingKeysWith: { a, _ in a })
         guard !nodeIDs.isEmpty else { return result }
@@ -187,12 +192,14 @@ struct ReadEdgeStore: ReaderStore {
         try await edges(edgeFilter(relationshipType: relationshipType, nodeID: nodeID) + " ORDER BY e.weight DESC, e.id OFFSET \(max(0, offset)) LIMIT \(max(0, min(limit, 1000)))")
     }
 
-    /// The number of edges matching the filters of ``listEdges(offset:limit:relationshipType:nodeID:)``.
+    /// The number of edges matching the filters of
+    /// ``listEdges(offset:limit:relationshipType:nodeID:)``.
     func countEdges(relationshipType: RelationshipType? = nil, nodeID: UUID? = nil) async throws -> Int {
         try await run("SELECT count(*) FROM \(table.edges) e " + edgeFilter(relationshipType: relationshipType, nodeID: nodeID)).first?.decode(0, as: Int.self) ?? 0
     }
 
-    /// A node's edges with the other node's concept and type, most facts first, a page of them
+    /// A node's edges with the other node's concept and type, most facts first, a page of them and the
+    /// total.
     func edgesWithTargets(of nodeID: UUID, limit: Int = 50, offset: Int = 0, edgeType: RelationshipType? = nil) async throws -> (edges: [EdgeWithTarget], total: Int) {
         let all = try await edges(edgeFilter(relationshipType: edgeType, nodeID: nodeID))
         let others = Dictionary(

@@ -8,6 +8,7 @@ struct ReadExportStore: ReaderStore {
     let context: ReaderContext
 
     /// Nodes by id, `limit` at a time: pass the last id of a page as `after` for the next
+    /// (`list_all_nodes`, without holding the whole graph in memory).
     func exportNodes(after: UUID? = nil, limit: Int = 1000) async throws -> [GraphNode] {
         try Self.checkPage(limit)
         return try await nodeStore.nodes("WHERE (\(after)::uuid IS NULL OR id > \(after)) ORDER BY id LIMIT \(limit)")

@@ -12,14 +12,16 @@ struct ReadFactSearch: ReaderStore {
         try await searchFacts(embedding: embedding, limit: limit, threshold: threshold, excluding: try await factStore.rejectedFactIDs(nodeID: nodeID))
     }
 
-    /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the
+    /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the nodes
+    /// linking most of those facts, `excluding` one node.
     func findNodesWithSimilarFacts(factEmbeddings: [[Float]], excluding nodeID: UUID? = nil, threshold: Double = 0.4, limit: Int = 10) async throws -> [NodeWithCount] {
         try await FactVectors.nodes(near: factEmbeddings, qdrant: qdrant, collection: collections.facts, limit: 20, threshold: threshold) {
             try await nodesLinking($0, excluding: nodeID, limit: limit)
         }
     }
 
-    /// The facts near `embedding` in Qdrant (100, score ≥ `threshold`) that `sourceNodeID` does
+    /// The facts near `embedding` in Qdrant (100, score ≥ `threshold`) that `sourceNodeID` does not
+    /// already link; returns the other nodes linking most of them.
     func findNodesByEmbeddingFacts(embedding: [Float], sourceNodeID: UUID, threshold: Double = 0.45, nodeLimit: Int = 15) async throws -> [NodeWithCount] {
         let linked = { Set(try await run("SELECT fact_id FROM \(table.nodeFacts) WHERE node_id = \(sourceNodeID)").uuids(0)) }
         return try await FactVectors.nodes(near: [embedding], qdrant: qdrant, collection: collections.facts, limit: 100, threshold: threshold, excluding: linked) {
@@ -49,7 +51,8 @@ struct ReadFactSearch: ReaderStore {
         return try await load(try await qdrant.query(collections.facts, QdrantQuery(vector: embedding, limit: limit, scoreThreshold: threshold, filter: filter)))
     }
 
-    /// Hybrid search: Qdrant fuses a vector prefetch and a full-text-filtered prefetch with RRF;
+    /// Hybrid search: Qdrant fuses a vector prefetch and a full-text-filtered prefetch with RRF; on a
+    /// Qdrant error it falls back to the vector search.
     func hybridSearchFacts(query text: String, embedding: [Float], limit: Int = 30) async throws -> [ScoredFact] {
         guard let qdrant else { return [] }
         do {

@@ -43,7 +43,8 @@ struct ReadFactStore: ReaderStore {
         """
     }
 
-    /// A page of facts, newest first, filtered by content substring, type, a source author
+    /// A page of facts, newest first, filtered by content substring, type, a source author organisation
+    /// and a source domain.
     func listFacts(offset: Int = 0, limit: Int = 20, search: String? = nil, factType: FactType? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> [GraphFact] {
         try await run(
             "SELECT f.id, f.content, f.fact_type, f.created_at FROM \(table.facts) f "
@@ -53,7 +54,8 @@ struct ReadFactStore: ReaderStore {
         .rows.map { row throws(KTDBError) in try GraphFact(row: row) }
     }
 
-    /// The number of facts matching the filters of ``listFacts(offset:limit:search:factType:authorOrg:sourceDomain:)``.
+    /// The number of facts matching the filters of
+    /// ``listFacts(offset:limit:search:factType:authorOrg:sourceDomain:)``.
     func countFacts(search: String? = nil, factType: FactType? = nil, authorOrg: String? = nil, sourceDomain: String? = nil) async throws -> Int {
         try await run("SELECT count(*) FROM \(table.facts) f " + factFilter(search: search, factType: factType, authorOrg: authorOrg, sourceDomain: sourceDomain))
             .first?.decode(0, as: Int.self) ?? 0

@@ -72,7 +72,8 @@ struct WriteEdgeStore: WorkerStore {
         return try await run(query).rows.map { row throws(KTDBError) in try Self.edge(row) }
     }
 
-    /// Of `candidates`, the nodes that already have an edge with `nodeID` (either direction,
+    /// Of `candidates`, the nodes that already have an edge with `nodeID` (either direction, any type)
+    /// updated within the last `stalenessDays` days.
     func recentEdgePairs(nodeID: UUID, candidates: [UUID], stalenessDays: Int = 30) async throws -> Set<UUID> {
         guard !candidates.isEmpty else { return [] }
         guard stalenessDays >= 0 else { throw KTGraphError(code: .invalidArgument, message: "staleness days must not be negative") }

@@ -48,14 +48,16 @@ struct WriteFactSearch: WorkerStore {
             """)
     }
 
-    /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the
+    /// For each embedding, the nearest facts in Qdrant (20, score ≥ `threshold`); returns the nodes
+    /// linking most of those facts, `excluding` one node.
     func findNodesWithSimilarFacts(factEmbeddings: [[Float]], excluding nodeID: UUID? = nil, threshold: Double = 0.4, limit: Int = 10) async throws -> [NodeWithCount] {
         try await FactVectors.nodes(near: factEmbeddings, qdrant: qdrant, collection: collections.facts, limit: 20, threshold: threshold) {
             try await nodesLinking($0, excluding: nodeID, limit: limit)
         }
     }
 
-    /// The facts near `embedding` in Qdrant (100, score ≥ `threshold`) that `sourceNodeID` does
+    /// The facts near `embedding` in Qdrant (100, score ≥ `threshold`) that `sourceNodeID` does not
+    /// already link; returns the other nodes linking most of them.
     func findNodesByEmbeddingFacts(embedding: [Float], sourceNodeID: UUID, threshold: Double = 0.45, nodeLimit: Int = 15) async throws -> [NodeWithCount] {
         let linked = { Set(try await factStore.nodeFacts(of: sourceNodeID).map(\.id)) }
         return try await FactVectors.nodes(near: [embedding], qdrant: qdrant, collection: collections.facts, limit: 100, threshold: threshold, excluding: linked) {

@@ -7,7 +7,8 @@ import Logging
 struct WriteFactStore: WorkerStore {
     let context: WorkerContext
 
-    /// Creates or updates a fact (id given, or a new UUID) and its Qdrant point (payload
+    /// Creates or updates a fact (id given, or a new UUID) and its Qdrant point (payload `content`,
+    /// `fact_type`, `node_ids`).
     @discardableResult
     func createFact(content: String, factType: FactType = .claim, id: UUID = UUID(), embedding: [Float]? = nil) async throws -> GraphFact {
         guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
@@ -101,7 +102,8 @@ struct WriteFactStore: WorkerStore {
         await vectorStore.syncNodeIDsPayload(factIDs: [factID])
     }
 
-    /// Records that a fact was rejected for a node (idempotent); the node is touched so the sync
+    /// Records that a fact was rejected for a node (idempotent); the node is touched so the sync drops
+    /// the link from graph-db.
     func recordFactRejection(nodeID: UUID, factID: UUID) async throws {
         try await database.withTransaction(logger: logger) { t in
             try await t.query(

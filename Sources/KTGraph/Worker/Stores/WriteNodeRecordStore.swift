@@ -34,7 +34,8 @@ struct WriteNodeRecordStore: WorkerStore {
         ).first.map { row throws(KTDBError) in try GraphConvergenceReport(row: row, nodeID: nodeID) }
     }
 
-    /// Saves a version of a node: number max+1, a snapshot of its concept, definition,
+    /// Saves a version of a node: number max+1, a snapshot of its concept, definition, attractor,
+    /// filter id, max content tokens and fact count.
     @discardableResult
     func saveVersion(nodeID: UUID, sourceNodeCount: Int = 0, isDefault: Bool = false) async throws -> GraphNodeVersion {
         try await database.withTransaction(logger: logger) { t in

@@ -42,7 +42,8 @@ struct WriteNodeStore: WorkerStore {
         return key
     }
 
-    /// Creates or updates the node of `concept` (key `slug(concept)`); `nil` arguments keep stored values.
+    /// Creates or updates the node of `concept` (key `slug(concept)`); `nil` arguments keep stored
+    /// values.
     @discardableResult
     func createNode(
         concept: String, nodeType: NodeType = .concept, entitySubtype: String? = nil, parentID: UUID? = nil,
@@ -115,7 +116,7 @@ struct WriteNodeStore: WorkerStore {
         return try await requireNode(key: key)
     }
 
-    /// Sets (or with `nil` clears) a node's parent. The chain from the new parent must end at a
+    /// Sets (or with `nil` clears) a node's parent.
     @discardableResult
     func setParent(nodeID: UUID, parentID: UUID?) async throws -> GraphNode {
         let key = try await nodeKey(id: nodeID)
@@ -204,7 +205,8 @@ struct WriteNodeStore: WorkerStore {
                 """)
     }
 
-    /// Nodes whose Qdrant vectors are within cosine distance `threshold` of `embedding`, in Qdrant's order.
+    /// Nodes whose Qdrant vectors are within cosine distance `threshold` of `embedding`, in Qdrant's
+    /// order.
     func findSimilarNodes(embedding: [Float], threshold: Double = 0.3, limit: Int = 10, nodeType: NodeType? = nil) async throws -> [GraphNode] {
         try await NodeVectors.similar(
             to: embedding, threshold: threshold, limit: limit, nodeType: nodeType, qdrant: qdrant, collection: collections.nodes, nodes: nodes(ids:))
@@ -229,7 +231,7 @@ struct WriteNodeStore: WorkerStore {
         }
     }
 
-    /// Updates a node's descriptive fields; `nil` keeps a value. The concept is the node's key
+    /// Updates a node's descriptive fields; `nil` keeps a value.
     @discardableResult
     func updateNode(
         id: UUID, definition: String? = nil, attractor: String? = nil, filterID: String? = nil, maxContentTokens: Int? = nil,

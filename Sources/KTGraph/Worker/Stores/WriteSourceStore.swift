@@ -7,7 +7,8 @@ import Logging
 struct WriteSourceStore: WorkerStore {
     let context: WorkerContext
 
-    /// Stores a raw source (id `uri_to_source_id(uri)`), keeping stored values where `source`
+    /// Stores a raw source (id `uri_to_source_id(uri)`), keeping stored values where `source` has none;
+    /// returns the stored row.
     @discardableResult
     func upsertRawSource(_ source: GraphRawSource) async throws -> GraphRawSource {
         guard !source.uri.trimmingCharacters(in: .whitespaces).isEmpty, source.uri.unicodeScalars.count <= 2000 else {
@@ -45,12 +46,13 @@ struct WriteSourceStore: WorkerStore {
             .first.map { row throws(KTDBError) in try GraphRawSource(row: row) }
     }
 
-    /// Deletes a raw source; in graph-db its fact sources and chunks go with it (the write-db
+    /// Deletes a raw source; in graph-db its fact sources and chunks go with it (the write-db rows stay
+    /// and return with the source if it is stored again).
     func deleteRawSource(id: UUID) async throws {
         try await run("DELETE FROM \(table.rawSources) WHERE id = \(id)")
     }
 
-    /// Records that a fact was found in `source` (stored with ``upsertRawSource(_:)``). The row's
+    /// Records that a fact was found in `source` (stored with ``upsertRawSource(_:)``).
     @discardableResult
     func addFactSource(
         factID: UUID, source: GraphRawSource, contextSnippet: String? = nil, attribution: String? = nil, authorPerson: String? = nil, authorOrg: String? = nil
@@ -95,7 +97,7 @@ struct WriteSourceStore: WorkerStore {
             authorOrg: try row.decode("author_org", as: String?.self))
     }
 
-    /// A fact's sources, by URI. The raw source id is the one the sync links it to (the source
+    /// A fact's sources, by URI.
     func factSources(of factID: UUID) async throws -> [GraphFactSource] {
         try await factSources(of: [factID])
     }
@@ -116,7 +118,7 @@ struct WriteSourceStore: WorkerStore {
         try await run("DELETE FROM \(table.factSources) WHERE id = \(id)")
     }
 
-    /// Records a chunk of a source that a model refused to process; returns its id. The sync
+    /// Records a chunk of a source that a model refused to process; returns its id.
     @discardableResult
     func recordProhibitedChunk(
         sourceContentHash: String, chunkText: String, modelID: String? = nil, fallbackModelID: String? = nil, errorMessage: String? = nil

@@ -82,12 +82,14 @@ struct WriteVectorStore: WorkerStore {
         }
     }
 
-    /// Upserts a node's Qdrant point with `embedding` (payload `concept`, `node_type`);
+    /// Upserts a node's Qdrant point with `embedding` (payload `concept`, `node_type`); Qdrant failures
+    /// are logged, not thrown (write-db stays the truth).
     func upsertNodeVector(_ node: GraphNode, embedding: [Float]) async {
         await upsertNodePoint(node, embedding: embedding)
     }
 
-    /// Upserts facts' Qdrant points with their embeddings (payload `content`, `fact_type`,
+    /// Upserts facts' Qdrant points with their embeddings (payload `content`, `fact_type`, `node_ids`);
+    /// Qdrant failures are logged, not thrown.
     func upsertFactVectors(_ items: [(fact: GraphFact, embedding: [Float])]) async {
         await upsertFactPoints(items.map(\.fact), embeddings: items.map(\.embedding))
     }
