@@ -55,12 +55,13 @@ struct CLITests {
         process.standardOutput = output
         process.standardError = error
         try process.run()
-        // Read both pipes to the end before waiting, so a full pipe cannot stall the child.
-        async let out = output.fileHandleForReading.readToEnd()
-        async let err = error.fileHandleForReading.readToEnd()
-        let (outData, errData) = try await (out, err)
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: outData ?? Data(), as: UTF8.self), String(decoding: errData ?? Data(), as: UTF8.self))
+        // Read both pipes to the end before waiting, so a full pipe cannot stall the child; each
+        // on a thread of its own, off the cooperative pool.
+        async let out = TestEnvironment.onThread { output.fileHandleForReading.readDataToEndOfFile() }
+        async let err = TestEnvironment.onThread { error.fileHandleForReading.readDataToEndOfFile() }
+        let (outData, errData) = await (out, err)
+        await TestEnvironment.onThread { process.waitUntilExit() }
+        return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
     }
 
     @Test("kt demo writes, syncs and reads back on the default graph and on a graph in the external pair; kt sync --once; bad input is one line on stderr")
@@ -195,7 +196,7 @@ struct CLITests {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let seen = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            DispatchQueue.global().async {
+            Thread {
                 var printed = ""
                 while true {
                     let data = output.fileHandleForReading.availableData
@@ -208,10 +209,10 @@ struct CLITests {
                         return continuation.resume(returning: true)
                     }
                 }
-            }
+            }.start()
         }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await TestEnvironment.onThread { process.waitUntilExit() }
         return seen
     }
 

@@ -83,6 +83,15 @@ enum TestEnvironment {
         }
     }
 
+    /// Runs blocking work (a pipe read, a wait for a child process) on a thread of its own.
+    /// Never on Swift's cooperative pool: on this 2-core machine it has two threads, and two
+    /// tests blocked in a child's pipe would stall every other test of the process.
+    static func onThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: work()) }.start()
+        }
+    }
+
     /// Runs a program to its end with its output in a temporary file (no pipe can fill up);
     /// returns its exit status and output.
     static func runProcess(
