@@ -168,11 +168,14 @@ struct ConnectionTests {
         try await TestEnvironment.withPool(proxied, size: 1, maxOverflow: 0) { pool in
             let first = try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self) }
             proxy.freeze()
-            let started = ContinuousClock.now
             let task = Task {
                 try await pool.withConnection(logger: logger) { try await $0.query("SELECT 1", logger: logger) }
             }
+            // Cancelled once the task holds the connection and has sent its statement (a fixed
+            // delay could end before that on a loaded machine).
+            #expect(try await TestEnvironment.waitUntil(.seconds(30)) { pool.statistics.inUse == 1 } != nil)
             try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
             task.cancel()
             do {
                 _ = try await task.value
@@ -192,11 +195,21 @@ struct ConnectionTests {
 
     @Test("a task cancelled during a long statement returns at once; the next user of the pool gets another backend and its statement succeeds (issue 17, item 1)")
     func cancelledStatementIsNeverReused() async throws {
-        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0) { pool in
+        let url = try TestEnvironment.systemGraphURL
+        try await TestEnvironment.withPool(url, size: 1, maxOverflow: 0) { pool in
             for _ in 0..<5 {
                 let pid = try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self) }
                 let task = Task { try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_sleep(5)", logger: logger) } }
-                try await Task.sleep(for: .milliseconds(100))
+                // Cancelled once the statement runs on the server (a fixed delay was not enough on
+                // a loaded machine: the task had not sent it yet, and nothing was abandoned).
+                let running = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { watcher in
+                    try await TestEnvironment.waitUntil(.seconds(30)) {
+                        try await watcher.query(
+                            "SELECT 1 FROM pg_stat_activity WHERE pid = \(pid) AND state = 'active' AND query LIKE 'SELECT pg_sleep(5)%'", logger: logger
+                        ).first != nil
+                    }
+                }
+                #expect(running != nil)
                 task.cancel()
                 let outcome = await task.result
                 #expect((try? outcome.get()) == nil)
