@@ -110,7 +110,7 @@ enum TestEnvironment {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+        await onThread { process.waitUntilExit() }
         return (process.terminationStatus, (try? String(contentsOf: log, encoding: .utf8)) ?? "")
     }
 

@@ -58,20 +58,14 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
     /// A table of `schema`. `name` is SDK text, never user input: it must be a lowercase SQL
     /// identifier (letters, digits, underscores).
     public init(_ name: StaticString, in schema: SchemaName) {
-        let text = name.description
-        precondition(!text.isEmpty && isLowercaseIdentifier(text), "a table name must be a lowercase SQL identifier")
-        self.name = text
-        self.schema = schema
-        self.sql = schema.isPublic ? text : "\(schema.quoted).\(text)"
+        self.init(catalogued: name.description, in: schema)
     }
 
     /// A table of `schema` from a catalog of the SDK's own tables (names that are SDK text,
-    /// checked once here like ``init(_:in:)``).
+    /// checked like ``init(_:in:)``).
     package init(catalogued name: String, in schema: SchemaName) {
         precondition(!name.isEmpty && isLowercaseIdentifier(name), "a table name must be a lowercase SQL identifier")
-        self.name = name
-        self.schema = schema
-        self.sql = schema.isPublic ? name : "\(schema.quoted).\(name)"
+        self.init(checked: name, in: schema)
     }
 
     /// A table of `schema` named at run time (for example read from the catalog).
@@ -82,6 +76,10 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
         guard !name.isEmpty, name.utf8.count <= 63, isLowercaseIdentifier(name), !(name.first?.isNumber ?? false) else {
             throw KTDBError(code: .invalidArgument, message: "invalid table name: only a-z, 0-9 and _ are allowed, at most 63 bytes")
         }
+        self.init(checked: name, in: schema)
+    }
+
+    private init(checked name: String, in schema: SchemaName) {
         self.name = name
         self.schema = schema
         self.sql = schema.isPublic ? name : "\(schema.quoted).\(name)"
