@@ -85,12 +85,17 @@ struct GraphMover: Sendable {
                     var pointsDiffering: [(String, Int, Int)] = []
                     if copiesPoints {
                         // A worker writes a point after its row commits: one in flight when the
-                        // pause began lands shortly after. Counts that differ are looked at again.
+                        // pause began lands later, how much later depends on Qdrant's load. Counts
+                        // that differ are caught up again, backing off, for up to
+                        // `pointsSettleTimeout`; writes stay paused only while they differ.
                         var looked = try await catchUpPoints(writeChanges.tables)
-                        for attempt in 1...4 {
+                        let deadline = ContinuousClock.now + Self.pointsSettleTimeout
+                        var delay = Duration.milliseconds(100)
+                        while true {
                             pointsDiffering = try await pointCounts().filter { $0.1 != $0.2 }
-                            guard !pointsDiffering.isEmpty, attempt < 4 else { break }
-                            try await Task.sleep(for: .milliseconds(100 * attempt))
+                            guard !pointsDiffering.isEmpty, ContinuousClock.now + delay < deadline else { break }
+                            try await Task.sleep(for: delay)
+                            delay = min(delay * 2, .seconds(2))
                             looked += try await catchUpPoints(writeChanges.tables)
                         }
                         detail += ", \(looked) points"
@@ -168,6 +173,10 @@ struct GraphMover: Sendable {
     }
 
     /// The checksum of the rows `r`: the sum of 60 bits of each row's MD5, as text.
+    /// How long the catch-up waits, at most, for point counts that differ to settle (a point
+    /// written just after its row is still on its way to Qdrant) before the move fails.
+    static let pointsSettleTimeout: Duration = .seconds(10)
+
     static let rowHashSum = "coalesce(sum(('x' || substr(md5(r::text), 1, 15))::bit(60)::bigint), 0)::text"
 
     // MARK: Points
