@@ -349,6 +349,35 @@ struct ConnectionTests {
             await #expect(throws: KTDBError.self) { try await c.query("SELECT 1 AS one", logger: logger) }
         }
     }
+
+    @Test(
+        "with cancel requests off (behind a transaction pooler), a cancelled task returns with `cancelled`, no cancel request reaches the server, and close() does not wait for the statement"
+    )
+    func cancellationWithoutCancelRequest() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        var configuration = TestEnvironment.connectionConfiguration(url)
+        configuration.sendsCancelRequests = false
+        let c = try await PostgresConnection.connect(configuration: configuration, logger: logger)
+        let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
+        try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
+            func sleeping() async throws -> Bool {
+                try await observer.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE pid = \(c.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+                    logger: logger
+                ).first?.decode(0, as: Int.self) == 1
+            }
+            while try await !sleeping() { try await Task.sleep(for: .milliseconds(20)) }
+            task.cancel()
+            await #expect { _ = try await task.value } throws: { ($0 as? KTDBError)?.code == .cancelled }
+            #expect(!c.isIdleOutsideTransaction)
+            await c.close()
+            // Closed while the server still runs the statement: no cancel request stopped it,
+            // and closing did not wait for it.
+            #expect(try await sleeping())
+            await #expect(throws: KTDBError.self) { try await c.query("SELECT 1 AS one", logger: logger) }
+            try await observer.query("SELECT pg_terminate_backend(\(c.backendPID))", logger: logger)
+        }
+    }
 }
 
 /// A counter shared between tasks.

@@ -29,8 +29,17 @@ enum TestEnvironment {
     static var externalWriteURL: DatabaseURL { get throws { try url("KT_TEST_EXTERNAL_WRITE_URL") } }
     static var pgbouncerURL: DatabaseURL { get throws { try url("KT_TEST_PGBOUNCER_URL") } }
 
+    /// Whether `url` names one of the rig's PgBouncers (then no cancel request is sent, as the
+    /// SDK's endpoints behind a pooler do: PgBouncer 1.18 can die of one).
+    static func isPooler(_ url: DatabaseURL) -> Bool {
+        ["KT_TEST_PGBOUNCER_URL", "KT_TEST_EXTERNAL_PGBOUNCER_URL", "KT_TEST_SCRATCH_PGBOUNCER_URL"].contains { name in
+            guard let pooler = try? self.url(name) else { return false }
+            return pooler.host == url.host && pooler.port == url.port
+        }
+    }
+
     static func connectionConfiguration(_ url: DatabaseURL, prepared: PostgresConnection.PreparedStatementMode = .cached, application: String = "kt-test") -> PostgresConnection.Configuration {
-        PostgresConnection.Configuration(url: url, applicationName: application, preparedStatements: prepared)
+        PostgresConnection.Configuration(url: url, applicationName: application, preparedStatements: prepared, sendsCancelRequests: !isPooler(url))
     }
 
     static func poolConfiguration(

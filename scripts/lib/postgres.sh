@@ -84,6 +84,13 @@ start_qdrant_local() {
 stop_pidfile() { if [ -f "$1" ]; then kill "$(cat "$1")" 2>/dev/null || true; rm -f "$1"; fi; }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# free_port_except PORT...: a free port that is none of PORT... (chosen but not yet bound).
+free_port_except() {
+  local port
+  port=$(free_port)
+  while printf '%s\n' "$@" | grep -qx "$port"; do port=$(free_port); done
+  echo "$port"
+}
 
 # init_cluster DIR PORT PASSWORD DB...: a new cluster in DIR (owned by postgres) on 127.0.0.1:PORT,
 # scram-sha-256 on TCP, a role `kt` with PASSWORD owning the databases DB...

@@ -23,6 +23,20 @@ extension PostgresConnection {
         /// PgBouncer it needs `ignore_startup_parameters` to exclude `options`, or set it on the
         /// role instead (`ALTER ROLE … SET statement_timeout`).
         public var statementTimeout: Duration?
+        /// Whether a task cancelled while its statement runs also sends the server a cancel
+        /// request (`PQcancel`). Default `true`. Either way the connection is closed at once and
+        /// never reused.
+        ///
+        /// Turn it off for a database reached through a transaction-mode pooler (a
+        /// `DatabaseEndpoint` with `throughPooler` does). There a cancel request races the
+        /// end of the transaction it aims at: PgBouncer before 1.18 could pass it to the next
+        /// client's statement on the same server connection, and PgBouncer 1.18 (Debian
+        /// bookworm's) exits with a FATAL error when the server connection it holds back for the
+        /// request hears from its backend meanwhile (pgbouncer#815, #822). Without a cancel
+        /// request, closing the connection makes the pooler close its server connection, and
+        /// the server stops the statement when it next writes to the client, at its
+        /// `statement_timeout`, or at `client_connection_check_interval` if set.
+        public var sendsCancelRequests: Bool
 
         /// TCP keepalive timing.
         public struct Keepalives: Sendable, Hashable {
@@ -49,7 +63,8 @@ extension PostgresConnection {
             connectTimeout: Duration = .seconds(10),
             keepalives: Keepalives? = Keepalives(),
             tcpUserTimeout: Duration? = .seconds(60),
-            statementTimeout: Duration? = nil
+            statementTimeout: Duration? = nil,
+            sendsCancelRequests: Bool = true
         ) {
             self.url = url
             self.applicationName = applicationName
@@ -59,6 +74,7 @@ extension PostgresConnection {
             self.keepalives = keepalives
             self.tcpUserTimeout = tcpUserTimeout
             self.statementTimeout = statementTimeout
+            self.sendsCancelRequests = sendsCancelRequests
         }
 
         /// The libpq keywords for this configuration.

@@ -10,7 +10,8 @@ import Synchronization
 /// The connection is nonblocking and driven by a ``PostgresEventLoop`` thread (`epoll`), so no
 /// libpq call ever runs on Swift's cooperative pool; callers suspend until their statement
 /// completes. Calls on one connection run one at a time, in order. Cancelling the awaiting
-/// task sends a cancel request to the server (`PQcancel`, on a thread of its own).
+/// task closes the connection and, unless ``Configuration/sendsCancelRequests`` is off, sends
+/// a cancel request to the server (`PQcancel`, on a thread of its own).
 ///
 /// Most code uses a ``PostgresConnectionPool`` and a ``DatabaseSession``; a bare connection is
 /// for one-off work such as provisioning and migrations.
@@ -92,9 +93,11 @@ public final class PostgresConnection: Sendable {
     /// Cancellation: a task already cancelled sends nothing and fails with
     /// ``KTDBError/Code/cancelled``. A task cancelled while its statement is queued or running
     /// returns at once with that error (also when the network is gone, so that no answer would
-    /// ever come); one cancel request goes to the server, and the connection is abandoned: a
-    /// cancel request travels on a connection of its own and may land late, so this
-    /// connection never serves another statement (the pool closes it).
+    /// ever come), and the connection is abandoned: it never serves another statement, and its
+    /// ``close()`` (the pool's) closes it at once, without waiting for the statement. One cancel
+    /// request goes to the server unless ``Configuration/sendsCancelRequests`` is off: it
+    /// travels on a connection of its own and may land late, which is one more reason the
+    /// connection is never reused.
     private func run(_ request: LoopJob.Request) async throws(KTDBError) -> [PostgresResult] {
         try Self.rejectNUL(in: request)
         if stateBox.abandoned.load(ordering: .acquiring) {
@@ -106,10 +109,10 @@ public final class PostgresConnection: Sendable {
                 guard waiter.start(continuation) else { return }  // cancelled before anything was sent
                 loop.submit(LoopJob(request: request, completion: { waiter.finish($0) }), to: io)
             }
-        } onCancel: { [stateBox, cancelHandle] in
+        } onCancel: { [stateBox, cancelHandle, configuration] in
             if waiter.abandon() {
                 stateBox.abandoned.store(true, ordering: .releasing)
-                cancelHandle.cancel()
+                if configuration.sendsCancelRequests { cancelHandle.cancel() }
             }
         }
         return try result.get()
@@ -143,7 +146,7 @@ public final class PostgresConnection: Sendable {
     /// so the connection is never used again (the pool closes it).
     func abandonCopy() {
         stateBox.abandoned.store(true, ordering: .releasing)
-        cancelHandle.cancel()
+        if configuration.sendsCancelRequests { cancelHandle.cancel() }
     }
 
     // MARK: Queries

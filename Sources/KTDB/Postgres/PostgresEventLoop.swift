@@ -86,10 +86,20 @@ final class PostgresEventLoop: TaskExecutor, Sendable {
     }
 
     /// Queues `job` on `connection` and, if the connection is free, sends it from this thread.
+    ///
+    /// Closing a connection whose statement in flight was abandoned (its task was cancelled)
+    /// does not wait for that statement: nobody waits for its answer, and with no cancel request
+    /// sent (behind a transaction pooler) the answer may be long in coming.
     func submit(_ job: LoopJob, to connection: LoopConnection) {
         var completions: [Completion] = []
         connection.lock.withLock { _ in
-            connection.queue.append(job)
+            if case .close = job.request, let abandoned = connection.current, connection.stateBox.abandoned.load(ordering: .acquiring) {
+                connection.current = nil
+                completions.append((abandoned, .failure(KTDBError(code: .connectionClosed, message: "the connection was closed after its statement was abandoned"))))
+                connection.queue.insert(job, at: 0)
+            } else {
+                connection.queue.append(job)
+            }
             if connection.current == nil { startNext(connection, &completions) }
         }
         for completion in completions { completion.job.complete(completion.result) }

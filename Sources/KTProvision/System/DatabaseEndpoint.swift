@@ -60,15 +60,20 @@ public struct DatabaseEndpoint: Sendable, Hashable, CustomStringConvertible {
     /// Named statements are cached on direct connections only.
     var preparedStatements: PostgresConnection.PreparedStatementMode { throughPooler ? .disabled : .cached }
 
-    /// A pooled connection's configuration.
+    /// A pooled connection's configuration. Behind a pooler a cancelled statement's connection
+    /// is closed without a cancel request (see
+    /// `PostgresConnection.Configuration.sendsCancelRequests`).
     func pooledConnection(application: String) -> PostgresConnection.Configuration {
-        .init(url: url, applicationName: application, defaultSSLMode: sslMode, preparedStatements: preparedStatements)
+        .init(
+            url: url, applicationName: application, defaultSSLMode: sslMode, preparedStatements: preparedStatements,
+            sendsCancelRequests: !throughPooler)
     }
 
     /// A one-off connection (migrations, provisioning, administration): never with named
-    /// prepared statements, whatever sits in front of the database.
+    /// prepared statements, whatever sits in front of the database, and without cancel
+    /// requests behind a pooler.
     public func oneOffConnection(application: String) -> PostgresConnection.Configuration {
-        .init(url: url, applicationName: application, defaultSSLMode: sslMode, preparedStatements: .disabled)
+        .init(url: url, applicationName: application, defaultSSLMode: sslMode, preparedStatements: .disabled, sendsCancelRequests: !throughPooler)
     }
 
     /// `graph-db host:port/database` (never the user or password), the pool's label.
