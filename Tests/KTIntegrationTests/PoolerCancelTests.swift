@@ -25,7 +25,7 @@ struct PoolerCancelTests {
     }
 
     @Test(
-        "statements cancelled through PgBouncer in transaction mode, each followed by the termination of the database's backends (as DROP DATABASE … FORCE or a restart does): the pooler stays up, each task ends done or `cancelled`, and the pool goes on"
+        "statements cancelled through PgBouncer in transaction mode, each followed by the termination of the database's backends (as DROP DATABASE … FORCE or a restart does): the pooler stays up, each task ends done, `cancelled` or closed, and the pool goes on"
     )
     func cancelledStatementsKeepThePoolerUp() async throws {
         let bouncer = try TestEnvironment.url("KT_TEST_SCRATCH_PGBOUNCER_URL")
@@ -50,10 +50,12 @@ struct PoolerCancelTests {
                         }
                         try await Task.sleep(for: .microseconds(Int.random(in: 0...30_000)))
                         statement.cancel()
-                        // Done before the cancel, or cancelled: nothing else (the pool replaced
-                        // the connections the last round's terminations closed).
+                        // Done before the cancel, cancelled, or closed: PgBouncer may hand the
+                        // statement a server connection whose backend the last round terminated
+                        // before it noticed, and then closes the client (a CI run saw it twice
+                        // in 150 rounds). Nothing else.
                         if case .failure(let error) = await statement.result {
-                            #expect((error as? KTDBError)?.code == .cancelled, "\(error)")
+                            #expect([.cancelled, .connectionClosed].contains((error as? KTDBError)?.code), "\(error)")
                         }
                         try await Task.sleep(for: .microseconds(Int.random(in: 0...4_000)))
                         try await admin.query(
