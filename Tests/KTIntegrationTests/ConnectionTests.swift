@@ -319,18 +319,21 @@ struct ConnectionTests {
         }
     }
 
+    /// Whether `connection`'s backend runs a `pg_sleep`, as `observer` sees it in `pg_stat_activity`.
+    static func sleeping(_ connection: PostgresConnection, seenBy observer: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await observer.query(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = \(connection.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+            logger: logger
+        ).first?.decode(0, as: Int.self) == 1
+    }
+
     @Test("cancelling a task returns it at once with `cancelled`, cancels its statement on the server, and retires the connection")
     func cancellation() async throws {
         let url = try TestEnvironment.systemGraphURL
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
             let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
-                func sleeping() async throws -> Bool {
-                    try await observer.query(
-                        "SELECT count(*) FROM pg_stat_activity WHERE pid = \(c.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
-                        logger: logger
-                    ).first?.decode(0, as: Int.self) == 1
-                }
+                func sleeping() async throws -> Bool { try await Self.sleeping(c, seenBy: observer, logger: logger) }
                 // Cancel once the server runs the statement.
                 while try await !sleeping() { try await Task.sleep(for: .milliseconds(20)) }
                 task.cancel()
@@ -360,12 +363,7 @@ struct ConnectionTests {
         let c = try await PostgresConnection.connect(configuration: configuration, logger: logger)
         let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
-            func sleeping() async throws -> Bool {
-                try await observer.query(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid = \(c.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
-                    logger: logger
-                ).first?.decode(0, as: Int.self) == 1
-            }
+            func sleeping() async throws -> Bool { try await Self.sleeping(c, seenBy: observer, logger: logger) }
             while try await !sleeping() { try await Task.sleep(for: .milliseconds(20)) }
             task.cancel()
             await #expect { _ = try await task.value } throws: { ($0 as? KTDBError)?.code == .cancelled }
