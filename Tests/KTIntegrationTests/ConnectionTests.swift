@@ -203,11 +203,7 @@ struct ConnectionTests {
                 // Cancelled once the statement runs on the server (a fixed delay was not enough on
                 // a loaded machine: the task had not sent it yet, and nothing was abandoned).
                 let running = try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { watcher in
-                    try await TestEnvironment.waitUntil(.seconds(30)) {
-                        try await watcher.query(
-                            "SELECT 1 FROM pg_stat_activity WHERE pid = \(pid) AND state = 'active' AND query LIKE 'SELECT pg_sleep(5)%'", logger: logger
-                        ).first != nil
-                    }
+                    try await TestEnvironment.waitUntil(.seconds(30)) { try await Self.sleeping(pid: pid, seenBy: watcher, logger: logger) }
                 }
                 #expect(running != nil)
                 task.cancel()
@@ -319,10 +315,10 @@ struct ConnectionTests {
         }
     }
 
-    /// Whether `connection`'s backend runs a `pg_sleep`, as `observer` sees it in `pg_stat_activity`.
-    static func sleeping(_ connection: PostgresConnection, seenBy observer: PostgresConnection, logger: Logger) async throws -> Bool {
+    /// Whether the backend `pid` runs a `pg_sleep`, as `observer` sees it in `pg_stat_activity`.
+    static func sleeping(pid: Int, seenBy observer: PostgresConnection, logger: Logger) async throws -> Bool {
         try await observer.query(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid = \(connection.backendPID) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid) AND state = 'active' AND query LIKE 'SELECT pg_sleep%'",
             logger: logger
         ).first?.decode(0, as: Int.self) == 1
     }
@@ -333,7 +329,7 @@ struct ConnectionTests {
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { c in
             let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
             try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
-                func sleeping() async throws -> Bool { try await Self.sleeping(c, seenBy: observer, logger: logger) }
+                func sleeping() async throws -> Bool { try await Self.sleeping(pid: Int(c.backendPID), seenBy: observer, logger: logger) }
                 // Cancel once the server runs the statement.
                 while try await !sleeping() { try await Task.sleep(for: .milliseconds(20)) }
                 task.cancel()
@@ -363,7 +359,7 @@ struct ConnectionTests {
         let c = try await PostgresConnection.connect(configuration: configuration, logger: logger)
         let task = Task { try await c.query("SELECT pg_sleep(30)", logger: logger) }
         try await PostgresConnection.withConnection(configuration: TestEnvironment.connectionConfiguration(url), logger: logger) { observer in
-            func sleeping() async throws -> Bool { try await Self.sleeping(c, seenBy: observer, logger: logger) }
+            func sleeping() async throws -> Bool { try await Self.sleeping(pid: Int(c.backendPID), seenBy: observer, logger: logger) }
             while try await !sleeping() { try await Task.sleep(for: .milliseconds(20)) }
             task.cancel()
             await #expect { _ = try await task.value } throws: { ($0 as? KTDBError)?.code == .cancelled }

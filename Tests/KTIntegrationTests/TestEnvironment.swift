@@ -32,11 +32,11 @@ enum TestEnvironment {
     /// Whether `url` names one of the rig's PgBouncers (then no cancel request is sent, as the
     /// SDK's endpoints behind a pooler do: PgBouncer 1.18 can die of one).
     static func isPooler(_ url: DatabaseURL) -> Bool {
-        ["KT_TEST_PGBOUNCER_URL", "KT_TEST_EXTERNAL_PGBOUNCER_URL", "KT_TEST_SCRATCH_PGBOUNCER_URL"].contains { name in
-            guard let pooler = try? self.url(name) else { return false }
-            return pooler.host == url.host && pooler.port == url.port
-        }
+        poolers.contains { $0.host == url.host && $0.port == url.port }
     }
+
+    /// The rig's PgBouncers, read once.
+    private static let poolers: [DatabaseURL] = ["KT_TEST_PGBOUNCER_URL", "KT_TEST_EXTERNAL_PGBOUNCER_URL", "KT_TEST_SCRATCH_PGBOUNCER_URL"].compactMap { try? url($0) }
 
     static func connectionConfiguration(_ url: DatabaseURL, prepared: PostgresConnection.PreparedStatementMode = .cached, application: String = "kt-test") -> PostgresConnection.Configuration {
         PostgresConnection.Configuration(url: url, applicationName: application, preparedStatements: prepared, sendsCancelRequests: !isPooler(url))

@@ -69,11 +69,13 @@ public struct DatabaseEndpoint: Sendable, Hashable, CustomStringConvertible {
             sendsCancelRequests: !throughPooler)
     }
 
-    /// A one-off connection (migrations, provisioning, administration): never with named
-    /// prepared statements, whatever sits in front of the database, and without cancel
-    /// requests behind a pooler.
+    /// A one-off connection (migrations, provisioning, administration): a pooled connection's
+    /// configuration, but never with named prepared statements, whatever sits in front of the
+    /// database.
     public func oneOffConnection(application: String) -> PostgresConnection.Configuration {
-        .init(url: url, applicationName: application, defaultSSLMode: sslMode, preparedStatements: .disabled, sendsCancelRequests: !throughPooler)
+        var configuration = pooledConnection(application: application)
+        configuration.preparedStatements = .disabled
+        return configuration
     }
 
     /// `graph-db host:port/database` (never the user or password), the pool's label.
