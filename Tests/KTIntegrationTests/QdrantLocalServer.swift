@@ -36,8 +36,10 @@ final class QdrantLocalServer: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// Starts the server and waits until it answers.
-    func start() async throws {
+    /// Starts the server and waits until it answers, for up to `timeout`: a loaded machine (the
+    /// full suite on two cores) can take many seconds to start Python and `qdrant-client`. A server
+    /// that exits instead fails at once, with the end of its log.
+    func start(timeout: Duration = .seconds(120)) async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let python = environment["KT_TEST_QDRANT_PYTHON"], let script = environment["KT_TEST_QDRANT_SERVER"] else {
             throw KTQdrantError(code: .invalidConfiguration, message: "KT_TEST_QDRANT_PYTHON / KT_TEST_QDRANT_SERVER not set; run scripts/test-env start")
@@ -48,15 +50,27 @@ final class QdrantLocalServer: @unchecked Sendable {
         if let openapi = environment["KT_TEST_QDRANT_OPENAPI"] { arguments += ["--openapi", openapi] }
         if let apiKey { arguments += ["--api-key", apiKey] }
         process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let logPath = folder + "/server.log"
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        defer { try? log.close() }
+        try log.seekToEnd()
+        process.standardOutput = log
+        process.standardError = log
         try process.run()
         self.process = process
-        for _ in 0..<300 {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
             if Self.accepts(port: port) { return }
+            guard process.isRunning else {
+                self.process = nil
+                let tail = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").suffix(5).joined(separator: " | ") ?? ""
+                throw KTQdrantError(code: .transport, message: "the local Qdrant server on port \(port) exited (\(process.terminationStatus)): \(tail)")
+            }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw KTQdrantError(code: .transport, message: "the local Qdrant server did not start on port \(port)")
+        throw KTQdrantError(code: .transport, message: "the local Qdrant server did not start on port \(port) within \(timeout)")
     }
 
     /// Stops the server (its data folder stays, so a restart keeps the collections).

@@ -271,7 +271,9 @@ struct QdrantTests {
     func retries() async throws {
         let server = try QdrantLocalServer()
         try await server.start()
-        let client = try client(server.url, retry: .init(maxAttempts: 40, baseDelay: .milliseconds(100), maxDelay: .milliseconds(500)))
+        // Retries for as long as the server may take to start again (`start` waits up to 120 s):
+        // the restart is slow on a loaded machine, and the test is about retrying until it is back.
+        let client = try client(server.url, retry: .init(maxAttempts: 1_500, baseDelay: .milliseconds(50), maxDelay: .milliseconds(100)))
         defer { client.close(); server.stop() }
         try await client.createCollection("kept", vectorSize: 8)
         server.stop()
