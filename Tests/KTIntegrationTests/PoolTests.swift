@@ -74,7 +74,7 @@ struct PoolTests {
 
     @Test("waiters are served when a connection comes back")
     func waiters() async throws {
-        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0, timeout: .seconds(10)) { pool in
+        try await TestEnvironment.withPool(try TestEnvironment.systemGraphURL, size: 1, maxOverflow: 0) { pool in
             let results = try await withThrowingTaskGroup(of: Int.self) { group in
                 for i in 0..<6 {
                     group.addTask { try await pool.withConnection(logger: logger) { try await $0.query("SELECT \(i) AS n", logger: logger).first!.decode("n", as: Int.self) } }

@@ -53,15 +53,19 @@ enum TestEnvironment {
             label: "test")
     }
 
+    /// The checkout timeout of the tests' pools: generous, since no test but the timeout ones is
+    /// about it, and the full suite on two loaded cores can keep a short query waiting for seconds.
+    static let checkoutTimeout = Duration.seconds(60)
+
     static func makePool(_ url: DatabaseURL) -> PostgresConnectionPool {
         PostgresConnectionPool(
-            configuration: poolConfiguration(url, size: 4, maxOverflow: 4, timeout: .seconds(10), recycle: .seconds(600), prepared: .cached, prePingAfterIdle: .seconds(10)),
+            configuration: poolConfiguration(url, size: 4, maxOverflow: 4, timeout: checkoutTimeout, recycle: .seconds(600), prepared: .cached, prePingAfterIdle: .seconds(10)),
             backgroundLogger: logger)
     }
 
     /// Runs `body` with a pool that is shut down afterwards.
     static func withPool<T: Sendable>(
-        _ url: DatabaseURL, size: Int = 4, maxOverflow: Int = 4, timeout: Duration = .seconds(10), recycle: Duration = .seconds(600),
+        _ url: DatabaseURL, size: Int = 4, maxOverflow: Int = 4, timeout: Duration = checkoutTimeout, recycle: Duration = .seconds(600),
         prepared: PostgresConnection.PreparedStatementMode = .cached, prePingAfterIdle: Duration = .seconds(10),
         _ body: (PostgresConnectionPool) async throws -> T
     ) async throws -> T {
