@@ -56,20 +56,24 @@ extension ServerTests {
 
             // Health checks: no query per request. The control plane also commits in the background
             // (the change watcher polls twice a second), so the 60 checks are compared with a quiet
-            // window as long; a query per check would add 60 commits.
+            // window as long; a query per check would add 60 commits. A backend that goes idle may
+            // hold its statistics back for up to 10 s (PostgreSQL 15's idle flush interval), so each
+            // count is read 11 s after the work it counts: a CI run read the flood's 150 token
+            // lookups above as the health checks' own when it waited 1.2 s.
             func commits() async throws -> Int {
                 try await f.world.controlPlane.query("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()", logger: logger)
                     .rows[0].decode(0, as: Int.self)
             }
-            try await Task.sleep(for: .milliseconds(1200))
+            let settle = Duration.seconds(11)
+            try await Task.sleep(for: settle)
             let start = try await commits()
             let began = ContinuousClock.now
             for _ in 0..<60 { _ = try await f.api.call("GET", "/healthz") }
-            let took = ContinuousClock.now - began
-            try await Task.sleep(for: .milliseconds(1200))  // statistics are flushed about once a second
+            try await Task.sleep(for: settle)
+            let window = ContinuousClock.now - began
             let during = try await commits() - start
             let quietStart = try await commits()
-            try await Task.sleep(for: took + .milliseconds(1200))
+            try await Task.sleep(for: window)
             let quiet = try await commits() - quietStart
             #expect(during - quiet < 30, "60 health checks: \(during) commits, \(quiet) in a quiet window as long")
         }
