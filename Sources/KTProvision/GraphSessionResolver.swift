@@ -30,7 +30,9 @@ public struct GraphSessions: Sendable {
 /// - Every graph, the default one included, gets sessions on the one pool per database that the
 ///   system keeps: the system pair's pools for graphs without a database connection, the pools of
 ///   `settings.graphDatabases[key]` for the others; and that pair's Qdrant client.
-/// - First resolution of a graph is single-flight: concurrent callers share one build.
+/// - First resolution of a graph is single-flight: concurrent callers share one build, which runs
+///   in the first caller's task (structured: cancelling that caller stops it, and the others
+///   then build again).
 /// - ``invalidate(graphID:)`` drops a cached entry (pools stay: other graphs use them). The
 ///   system calls it for changes made by any process on the same control plane.
 public actor GraphSessionResolver {
@@ -40,7 +42,9 @@ public actor GraphSessionResolver {
     private let logger: Logger
     private var cache: [UUID: GraphSessions] = [:]
     private var slugToID: [String: UUID] = [:]
-    private var inFlight: [UUID: Task<GraphSessions, any Error>] = [:]
+    /// The callers waiting for a build that another caller (the leader) runs; a key is present
+    /// while its build runs.
+    private var waiters: [UUID: [CheckedContinuation<GraphSessions, any Error>]] = [:]
     /// Bumped by every invalidation, so a build that started before one is not cached.
     private var generation = 0
 
@@ -57,19 +61,39 @@ public actor GraphSessionResolver {
     ///   ``KTProvisionError/Code/unknownConnection`` naming the `EXTRA_DB_<KEY>_*` variables
     ///   when its connection key is not configured in this process.
     public func resolve(graphID id: UUID) async throws -> GraphSessions {
-        if let cached = cache[id] { return cached }
-        if let running = inFlight[id] { return try await running.value }
-        let task = Task { try await self.build(id: id) }
-        inFlight[id] = task
-        let started = generation
-        defer { inFlight[id] = nil }
-        let sessions = try await task.value
-        if generation == started {
-            cache[id] = sessions
-            slugToID[sessions.graph.slug] = id
+        while true {
+            if let cached = cache[id] { return cached }
+            guard waiters[id] != nil else { break }
+            do {
+                return try await withCheckedThrowingContinuation { waiters[id, default: []].append($0) }
+            } catch is LeaderCancelled {
+                continue  // the leader's task was cancelled: build again, perhaps as the leader
+            }
         }
-        return sessions
+        // The leader builds in its own task, so a cancelled caller stops its own work; the others
+        // waiting for it then try again rather than share its cancellation.
+        waiters[id] = []
+        let started = generation
+        let result: Result<GraphSessions, any Error>
+        do { result = .success(try await build(id: id)) } catch { result = .failure(error) }
+        let waiting = waiters.removeValue(forKey: id) ?? []
+        switch result {
+        case .success(let sessions):
+            if generation == started {
+                cache[id] = sessions
+                slugToID[sessions.graph.slug] = id
+            }
+            for waiter in waiting { waiter.resume(returning: sessions) }
+        case .failure(let error):
+            let cancelled = Task.isCancelled
+            for waiter in waiting { waiter.resume(throwing: cancelled ? LeaderCancelled() : error) }
+        }
+        return try result.get()
     }
+
+    /// The number of callers waiting for a build of `id` that another caller runs, or `nil` when
+    /// none runs (for tests).
+    func waiting(for id: UUID) -> Int? { waiters[id]?.count }
 
     /// The sessions of the graph with `slug`.
     public func resolve(slug: String) async throws -> GraphSessions {
@@ -102,6 +126,9 @@ public actor GraphSessionResolver {
 
     /// The graphs whose sessions are cached, with the row each was resolved from.
     var cachedGraphs: [Graph] { cache.values.map(\.graph) }
+
+    /// Tells the callers waiting for a leader that it was cancelled.
+    private struct LeaderCancelled: Error {}
 
     private func build(id: UUID) async throws -> GraphSessions {
         let repository = GraphRepository(controlPlane, logger: logger)
