@@ -172,11 +172,11 @@ struct GraphMover: Sendable {
         return result
     }
 
-    /// The checksum of the rows `r`: the sum of 60 bits of each row's MD5, as text.
     /// How long the catch-up waits, at most, for point counts that differ to settle (a point
     /// written just after its row is still on its way to Qdrant) before the move fails.
     static let pointsSettleTimeout: Duration = .seconds(10)
 
+    /// The checksum of the rows `r`: the sum of 60 bits of each row's MD5, as text.
     static let rowHashSum = "coalesce(sum(('x' || substr(md5(r::text), 1, 15))::bit(60)::bigint), 0)::text"
 
     // MARK: Points
