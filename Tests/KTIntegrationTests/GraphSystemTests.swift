@@ -286,3 +286,37 @@ extension GraphSystemTests {
         }
     }
 }
+
+extension GraphSystemTests {
+    @Test(
+        "readiness with a pair behind a silent network: the check names its graph-db as down after its timeout, while the network is still silent, and the other databases as up"
+    )
+    func readinessWithSilentPair() async throws {
+        try await TestWorld.with(logger: logger) { world in
+            let proxy = try TCPProxy(targetPort: world.externalGraph.port ?? 5432)
+            defer { proxy.stop() }
+            var settings = world.settings
+            var silent = world.externalGraph
+            silent.host = "127.0.0.1"
+            silent.port = proxy.port
+            // Longer than the watchdog below: only cancelling the check ends it sooner.
+            silent.parameters["connect_timeout"] = "300"
+            settings.graphDatabases["shared"]?.graphDatabaseURL = silent
+            try await world.controlPlane.query("DELETE FROM database_connections WHERE config_key = 'broken'", logger: logger)
+            proxy.freeze()
+            try await withGraphSystem(settings: settings, logger: logger) { system in
+                // Should a check outlive its timeout, the network comes back after a while and the
+                // check passes.
+                let watchdog = Task {
+                    do { try await Task.sleep(for: .seconds(60)) } catch { return false }
+                    proxy.thaw()
+                    return true
+                }
+                let down = await system.unavailableComponents(timeout: .seconds(2), logger: logger)
+                watchdog.cancel()
+                #expect(await watchdog.value == false, "the check ended only once the network came back")
+                #expect(down == ["graph-db of 'shared'"])
+            }
+        }
+    }
+}

@@ -76,6 +76,9 @@ final class TCPProxy: @unchecked Sendable {
     /// Ends a ``freeze()``.
     func thaw() { lock.withLock { frozen = false } }
 
+    /// Connections open through the proxy.
+    var connections: Int { lock.withLock { sockets.count / 2 } }
+
     /// Counts the finished directions of one connection; the second closes both sockets.
     private final class Ends: @unchecked Sendable {
         let lock = NSLock()

@@ -40,15 +40,22 @@ public final class PostgresConnection: Sendable {
 
     /// Opens a connection.
     ///
-    /// - Throws: ``KTDBError`` with code ``KTDBError/Code/connectionFailed``; its message is
-    ///   libpq's, which names host and user but never the password.
+    /// Cancellation: a task cancelled while the connection opens (a host that does not answer
+    /// can take up to ``Configuration/connectTimeout``) returns at once; the connection, should
+    /// it open later, is closed.
+    ///
+    /// - Throws: ``KTDBError`` with code ``KTDBError/Code/connectionFailed``, whose message is
+    ///   libpq's (it names host and user but never the password), or
+    ///   ``KTDBError/Code/cancelled``.
     public static func connect(configuration: Configuration, logger: Logger) async throws -> PostgresConnection {
         try await connect(configuration: configuration, loop: PostgresEventLoop.next(), logger: logger)
     }
 
     static func connect(configuration: Configuration, loop: PostgresEventLoop, logger: Logger) async throws -> PostgresConnection {
         let keywords = configuration.keywords
-        let opened: Result<UnsafeSendableHandle, KTDBError> = await BlockingCall.run(name: "kt-pg-connect") {
+        let opening: Result<UnsafeSendableHandle, KTDBError>? = await BlockingCall.run(
+            name: "kt-pg-connect", abandoned: { if case .success(let handle) = $0 { PQfinish(handle.pointer) } }
+        ) {
             // PQconnectdbParams reads both arrays up to a NULL entry.
             let handle = withCStrings(keywords.map(\.keyword) + [nil]) { keys in
                 withCStrings(keywords.map(\.value) + [nil]) { values in PQconnectdbParams(keys, values, 0) }
@@ -66,6 +73,9 @@ public final class PostgresConnection: Sendable {
                 return .failure(KTDBError(code: .connectionFailed, message: message))
             }
             return .success(UnsafeSendableHandle(handle))
+        }
+        guard let opened = opening else {
+            throw KTDBError(code: .cancelled, message: "the task was cancelled while a connection to \(configuration.url.host) was opening")
         }
         switch opened {
         case .failure(let error):

@@ -3,7 +3,6 @@ import KTConfig
 import KTDB
 import KTQdrant
 public import Logging
-import Synchronization
 
 extension GraphSystem {
     /// What is down, checked now and side by side, each check bounded by `timeout`: the control
@@ -42,34 +41,18 @@ extension GraphSystem {
         }
     }
 
-    /// Whether `check` succeeds within `timeout`. A check still running then (a connection
-    /// attempt to a host that does not answer) is left to end on its own time, unawaited, so
-    /// the answer never waits longer than `timeout`.
+    /// Whether `check` succeeds within `timeout`. A check still running then is cancelled;
+    /// each one ends at once when cancelled (a connection that is opening, a statement, a
+    /// Qdrant call), so the answer never waits much longer than `timeout`.
     private static func passes(_ check: @escaping @Sendable () async throws -> Void, within timeout: Duration) async -> Bool {
-        let answered = Answered()
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            let work = Task {
-                let passed = (try? await check()) != nil
-                if answered.first() { continuation.resume(returning: passed) }
-            }
-            Task {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await check()) != nil }
+            group.addTask {
                 try? await Task.sleep(for: timeout)
-                work.cancel()
-                if answered.first() { continuation.resume(returning: false) }
+                return false
             }
-        }
-    }
-}
-
-/// Lets exactly one of two racers answer.
-private final class Answered: Sendable {
-    private let done = Mutex(false)
-
-    /// `true` for the first caller only.
-    func first() -> Bool {
-        done.withLock { done in
-            defer { done = true }
-            return !done
+            defer { group.cancelAll() }
+            return await group.next() ?? false
         }
     }
 }
