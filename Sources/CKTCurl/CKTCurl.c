@@ -1,6 +1,7 @@
 #include "CKTCurl.h"
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@ struct kt_curl {
     char *buffer;
     size_t length;
     size_t capacity;
+    atomic_int cancelled;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -28,6 +30,16 @@ void kt_curl_free(kt_curl *handle) {
     curl_easy_cleanup(handle->easy);
     free(handle->buffer);
     free(handle);
+}
+
+void kt_curl_set_cancelled(kt_curl *handle, int cancelled) { atomic_store(&handle->cancelled, cancelled); }
+
+/* libcurl calls this often during a transfer (and about once a second while it waits); a
+   non-zero return aborts it with CURLE_ABORTED_BY_CALLBACK. */
+static int on_progress(void *context, curl_off_t total_down, curl_off_t now_down, curl_off_t total_up, curl_off_t now_up) {
+    (void)total_down; (void)now_down; (void)total_up; (void)now_up;
+    kt_curl *handle = context;
+    return atomic_load(&handle->cancelled);
 }
 
 static size_t on_data(char *data, size_t size, size_t count, void *context) {
@@ -68,6 +80,9 @@ int kt_curl_perform(kt_curl *handle, const char *method, const char *url,
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, handle);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(easy, CURLOPT_XFERINFODATA, handle);
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else {
@@ -75,7 +90,7 @@ int kt_curl_perform(kt_curl *handle, const char *method, const char *url,
         curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long)request_body_length);
         curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request_body ? request_body : "");
     }
-    CURLcode code = curl_easy_perform(easy);
+    CURLcode code = atomic_load(&handle->cancelled) ? CURLE_ABORTED_BY_CALLBACK : curl_easy_perform(easy);
     curl_slist_free_all(list);
     if (code != CURLE_OK) {
         const char *text = errbuf[0] ? errbuf : curl_easy_strerror(code);
@@ -94,6 +109,8 @@ int kt_curl_perform(kt_curl *handle, const char *method, const char *url,
 }
 
 void kt_curl_free_body(char *body) { free(body); }
+
+int kt_curl_is_cancelled(int code) { return (CURLcode)code == CURLE_ABORTED_BY_CALLBACK; }
 
 int kt_curl_is_transport_error(int code) {
     switch ((CURLcode)code) {

@@ -5,7 +5,8 @@ import Synchronization
 /// libcurl easy handles, each on a thread of its own (a blocking `curl_easy_perform` never runs
 /// on Swift's cooperative pool). Idle handles are reused last-in-first-out, so sequential
 /// requests share one kept-alive connection. A request is bounded by the timeout; cancelling
-/// its task does not interrupt it.
+/// its task stops it at libcurl's next progress call (about a second at most while it waits)
+/// with ``KTQdrantError/Code/cancelled``.
 final class CurlTransport: QdrantTransport {
     private let idle = Mutex<[CurlWorker]>([])
     private let closed = Atomic<Bool>(false)
@@ -30,7 +31,17 @@ final class CurlTransport: QdrantTransport {
             if closed.load(ordering: .acquiring) { worker.stop() } else { idle.withLock { $0.append(worker) } }
         }
         let timeout = timeoutMilliseconds
-        let outcome: Result<(Data, Int), KTQdrantError> = await worker.run { handle in
+        worker.setCancelled(false)
+        let outcome: Result<(Data, Int), KTQdrantError> = await withTaskCancellationHandler {
+            await Self.perform(request, operation: operation, timeout: timeout, on: worker)
+        } onCancel: {
+            worker.setCancelled(true)
+        }
+        return try outcome.get()
+    }
+
+    private static func perform(_ request: QdrantHTTPRequest, operation: String, timeout: Int, on worker: CurlWorker) async -> Result<(Data, Int), KTQdrantError> {
+        await worker.run { handle in
             var headers = request.headers.map { strdup("\($0.name): \($0.value)") }
             defer { for header in headers { free(header) } }
             var status = 0
@@ -47,6 +58,9 @@ final class CurlTransport: QdrantTransport {
                     }
                 }
             }
+            if kt_curl_is_cancelled(code) != 0 {
+                return .failure(KTQdrantError(code: .cancelled, message: "the task was cancelled; the request was stopped", operation: operation))
+            }
             guard code == 0, let body else {
                 let message = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 let kind: KTQdrantError.Code = kt_curl_is_transport_error(code) != 0 ? .transport : .invalidArgument
@@ -55,7 +69,6 @@ final class CurlTransport: QdrantTransport {
             defer { kt_curl_free_body(body) }
             return .success((Data(bytes: body, count: length), status))
         }
-        return try outcome.get()
     }
 }
 
@@ -100,6 +113,9 @@ final class CurlWorker: @unchecked Sendable {
             condition.unlock()
         }
     }
+
+    /// Marks the handle's request cancelled, or not (any thread).
+    func setCancelled(_ cancelled: Bool) { kt_curl_set_cancelled(handle, cancelled ? 1 : 0) }
 
     func stop() {
         condition.lock()

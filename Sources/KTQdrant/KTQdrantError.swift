@@ -6,7 +6,7 @@ public struct KTQdrantError: Error, Sendable, CustomStringConvertible, CustomDeb
     /// What went wrong, as an extensible set of codes.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
-            case transport, http, decoding, invalidConfiguration, invalidArgument, closed
+            case transport, http, decoding, invalidConfiguration, invalidArgument, closed, cancelled
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -23,6 +23,9 @@ public struct KTQdrantError: Error, Sendable, CustomStringConvertible, CustomDeb
         public static let invalidArgument = Code(.invalidArgument)
         /// The client was closed.
         public static let closed = Code(.closed)
+        /// The calling task was cancelled and the request stopped; whether the server had
+        /// already acted on it is unknown.
+        public static let cancelled = Code(.cancelled)
 
         /// The code's name.
         public var description: String { base.rawValue }

@@ -16,7 +16,9 @@ struct QdrantHTTPRequest: Sendable {
 
 /// The HTTP layer under ``QdrantClient``: libcurl directly, or URLSession.
 protocol QdrantTransport: Sendable {
-    /// Sends a request; returns the body and the HTTP status, or throws ``KTQdrantError/Code/transport``.
+    /// Sends a request; returns the body and the HTTP status, or throws
+    /// ``KTQdrantError/Code/transport`` (or ``KTQdrantError/Code/cancelled`` when the task is
+    /// cancelled: the request stops).
     func perform(_ request: QdrantHTTPRequest, operation: String) async throws -> (Data, Int)
     /// Releases connections; in-flight requests finish.
     func shutdown()
@@ -70,7 +72,7 @@ final class URLSessionTransport: QdrantTransport {
                     if let error {
                         let code = (error as? URLError)?.code
                         if code == .cancelled, box.isCancelled {
-                            continuation.resume(throwing: CancellationError())
+                            continuation.resume(throwing: KTQdrantError(code: .cancelled, message: "the task was cancelled; the request was stopped", operation: operation))
                         } else {
                             continuation.resume(
                                 throwing: KTQdrantError(

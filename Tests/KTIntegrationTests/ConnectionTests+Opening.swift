@@ -1,6 +1,7 @@
 import Foundation
 import KTConfig
 import KTDB
+import Synchronization
 import Testing
 
 /// Cancelling a task while its connection opens.
@@ -53,5 +54,52 @@ extension ConnectionTests {
             #expect(backends == 0)
             #expect(try await pool.withConnection(logger: logger) { try await $0.query("SELECT 2", logger: logger).first!.decode(0, as: Int.self) } == 2)
         }
+    }
+
+    @Test(
+        "a pool's shutdown returns only once the connection it was opening has ended, also one given up by its cancelled task (a process that exits while libpq still connects can crash in OpenSSL)"
+    )
+    func shutdownWaitsForOpening() async throws {
+        let url = try TestEnvironment.systemGraphURL
+        let proxy = try TCPProxy(targetPort: url.port ?? 5432)
+        defer { proxy.stop() }
+        var proxied = url
+        proxied.host = "127.0.0.1"
+        proxied.port = proxy.port
+        var configuration = TestEnvironment.poolConfiguration(
+            proxied, size: 1, maxOverflow: 0, timeout: TestEnvironment.checkoutTimeout, recycle: .seconds(600), prepared: .cached, prePingAfterIdle: .seconds(10))
+        configuration.connection.connectTimeout = .seconds(300)
+        proxy.freeze()
+        try await PostgresConnectionPool.withPool(configuration: configuration, backgroundLogger: logger) { pool in
+            let task = Task { try await pool.withConnection(logger: logger) { _ in } }
+            #expect(try await TestEnvironment.waitUntil(.seconds(30)) { pool.statistics.opening == 1 && proxy.connections == 1 } != nil)
+            task.cancel()
+            #expect(await task.result.isFailure)
+            let order = Order()
+            let shutdown = Task {
+                await pool.shutdown()
+                order.append("shut down")
+            }
+            try await Task.sleep(for: .milliseconds(500))
+            order.append("network back")
+            proxy.thaw()
+            await shutdown.value
+            #expect(order.entries == ["network back", "shut down"])
+            #expect(try await TestEnvironment.waitUntil(.seconds(60)) { proxy.connections == 0 } != nil)
+        }
+    }
+}
+
+/// What happened, in order, from any task.
+private final class Order: Sendable {
+    private let lines = Mutex<[String]>([])
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+    var entries: [String] { lines.withLock { $0 } }
+}
+
+extension Result {
+    fileprivate var isFailure: Bool {
+        if case .failure = self { return true }
+        return false
     }
 }

@@ -23,6 +23,14 @@ int kt_curl_perform(kt_curl *handle, const char *method, const char *url,
 
 void kt_curl_free_body(char *body);
 
+/* Marks the handle's request cancelled (any thread): a request running stops at libcurl's next
+   progress call, one not started yet does not start; both fail with a code for which
+   kt_curl_is_cancelled is true. Set 0 again before the next request. */
+void kt_curl_set_cancelled(kt_curl *handle, int cancelled);
+
+/* Whether a libcurl error code means the request was cancelled (kt_curl_set_cancelled). */
+int kt_curl_is_cancelled(int code);
+
 /* Whether a libcurl error code means the request may not have reached the server or timed out. */
 int kt_curl_is_transport_error(int code);
 #endif

@@ -52,6 +52,8 @@ public final class PostgresConnectionPool: Sendable, Service {
     private let idleGauge: Gauge
     private let waitersGauge: Gauge
     private let timeoutCounter: Counter
+    /// libpq connects of this pool still running (also those given up by their tasks).
+    private let connectThreads = RunningCount()
     private let waitTimer: Timer
 
     /// Creates a pool. No connection is opened until the first checkout.
@@ -142,6 +144,7 @@ public final class PostgresConnectionPool: Sendable, Service {
                 }
                 if state.total < configuration.pool.maximumConnections {
                     state.opening += 1
+                    connectThreads.begin()  // under the lock: a shutdown now waits for this connect
                     return .open
                 }
                 return .wait
@@ -153,8 +156,11 @@ public final class PostgresConnectionPool: Sendable, Service {
                     return usable
                 }
                 // Discarded: its slot becomes free; open a replacement in that slot.
-                state.withLock {
-                    $0.inUse -= 1; $0.opening += 1
+                try state.withLock { state throws(KTDBError) in
+                    state.inUse -= 1
+                    if state.closed { throw KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down") }
+                    state.opening += 1
+                    connectThreads.begin()
                 }
                 return try await open(logger: logger)
             case .open:
@@ -189,10 +195,11 @@ public final class PostgresConnectionPool: Sendable, Service {
         return connection
     }
 
-    /// Opens a connection in a slot already counted in `opening`.
+    /// Opens a connection in a slot already counted in `opening` and `connectThreads`.
     private func open(logger: Logger) async throws -> PostgresConnection {
         do {
-            let connection = try await PostgresConnection.connect(configuration: configuration.connection, loop: loop, logger: logger)
+            let connection = try await PostgresConnection.connect(
+                configuration: configuration.connection, loop: loop, logger: logger, threadEnded: { [connectThreads] in connectThreads.end() })
             state.withLock {
                 $0.opening -= 1; $0.inUse += 1
             }
@@ -313,6 +320,8 @@ public final class PostgresConnectionPool: Sendable, Service {
 
     /// Closes idle connections, fails waiting checkouts with ``KTDBError/Code/poolClosed``, and
     /// makes every later checkout fail; connections in use are closed when they are returned.
+    /// Returns once no connection of the pool is still opening, also one given up by a
+    /// cancelled task (its thread closes it), so that nothing of the pool outlives it.
     public func shutdown() async {
         let (idle, waiters) = state.withLock { state -> ([IdleConnection], [Waiter]) in
             state.closed = true
@@ -324,6 +333,7 @@ public final class PostgresConnectionPool: Sendable, Service {
         }
         for entry in idle { await entry.connection.close() }
         publishMetrics()
+        await connectThreads.waitForNone()
     }
 
     private func publishMetrics() {

@@ -7,16 +7,23 @@ enum BlockingCall {
     /// Runs `body` on a thread of its own and returns its result, or `nil` at once when the
     /// task is cancelled first (also before the thread starts). A result that comes after the
     /// caller went away is handed to `abandoned` on that thread, to release what it holds.
+    /// `ended` is called on the thread once it is done (after either), and at once when no
+    /// thread started.
     static func run<T: Sendable>(
-        name: String, abandoned: @escaping @Sendable (T) -> Void, _ body: @escaping @Sendable () -> T
+        name: String, abandoned: @escaping @Sendable (T) -> Void, ended: @escaping @Sendable () -> Void = {},
+        _ body: @escaping @Sendable () -> T
     ) async -> T? {
         let handoff = Handoff<T>()
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                guard handoff.wait(continuation) else { return }  // cancelled before it started
+                guard handoff.wait(continuation) else {  // cancelled before it started
+                    ended()
+                    return
+                }
                 detach(name: name) {
                     let result = body()
                     if !handoff.deliver(result) { abandoned(result) }
+                    ended()
                 }
             }
         } onCancel: {
@@ -81,5 +88,33 @@ private final class Handoff<T: Sendable>: Sendable {
             }
         }
         waiting?.resume(returning: nil)
+    }
+}
+
+/// A count of running things that tasks can wait to see at zero.
+final class RunningCount: Sendable {
+    private let state = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
+
+    func begin() { state.withLock { $0.count += 1 } }
+
+    func end() {
+        let waiters = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.count -= 1
+            guard state.count == 0 else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func waitForNone() async {
+        await withCheckedContinuation { continuation in
+            let none = state.withLock { state -> Bool in
+                if state.count == 0 { return true }
+                state.waiters.append(continuation)
+                return false
+            }
+            if none { continuation.resume() }
+        }
     }
 }

@@ -42,7 +42,9 @@ public final class PostgresConnection: Sendable {
     ///
     /// Cancellation: a task cancelled while the connection opens (a host that does not answer
     /// can take up to ``Configuration/connectTimeout``) returns at once; the connection, should
-    /// it open later, is closed.
+    /// it open later, is closed. Do not let the process exit while such a connection still
+    /// opens (libpq uses OpenSSL, which the exit tears down under it); a pool's
+    /// ``PostgresConnectionPool/shutdown()`` waits for the connections it opens.
     ///
     /// - Throws: ``KTDBError`` with code ``KTDBError/Code/connectionFailed``, whose message is
     ///   libpq's (it names host and user but never the password), or
@@ -51,10 +53,13 @@ public final class PostgresConnection: Sendable {
         try await connect(configuration: configuration, loop: PostgresEventLoop.next(), logger: logger)
     }
 
-    static func connect(configuration: Configuration, loop: PostgresEventLoop, logger: Logger) async throws -> PostgresConnection {
+    /// `threadEnded` is called once libpq's connect is done, also when the task gave it up.
+    static func connect(
+        configuration: Configuration, loop: PostgresEventLoop, logger: Logger, threadEnded: @escaping @Sendable () -> Void = {}
+    ) async throws -> PostgresConnection {
         let keywords = configuration.keywords
         let opening: Result<UnsafeSendableHandle, KTDBError>? = await BlockingCall.run(
-            name: "kt-pg-connect", abandoned: { if case .success(let handle) = $0 { PQfinish(handle.pointer) } }
+            name: "kt-pg-connect", abandoned: { if case .success(let handle) = $0 { PQfinish(handle.pointer) } }, ended: threadEnded
         ) {
             // PQconnectdbParams reads both arrays up to a NULL entry.
             let handle = withCStrings(keywords.map(\.keyword) + [nil]) { keys in

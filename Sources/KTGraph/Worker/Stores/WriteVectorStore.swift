@@ -78,7 +78,9 @@ struct WriteVectorStore: WorkerStore {
         do {
             try await body(qdrant)
         } catch {
-            logger.warning("Qdrant call failed; write-db is committed and a retry converges", metadata: ["kt.operation": "\(what)", "kt.error": "\(error)"])
+            // A cancelled task (a shutdown, a caller that gave up) is not a failure to report.
+            let level: Logger.Level = (error as? KTQdrantError)?.code == .cancelled ? .debug : .warning
+            logger.log(level: level, "Qdrant call failed; write-db is committed and a retry converges", metadata: ["kt.operation": "\(what)", "kt.error": "\(error)"])
         }
     }
 

@@ -1,0 +1,43 @@
+import Foundation
+import KTConfig
+import Testing
+
+@testable import KTQdrant
+
+/// Cancelling a task while its Qdrant request waits.
+extension QdrantTests {
+    @Test(
+        "a task cancelled while its request waits on a silent network ends with `cancelled` while the network is still silent, on both transports; the client serves the next request",
+        arguments: [QdrantClient.Transport.curl, .urlSession])
+    func cancelWhileWaiting(transport: QdrantClient.Transport) async throws {
+        let target = try #require(URL(string: TestEnvironment.variables["KT_TEST_QDRANT_URL"] ?? ""))
+        let proxy = try TCPProxy(targetPort: target.port ?? 6333)
+        defer { proxy.stop() }
+        let client = try QdrantClient(
+            configuration: .init(url: "http://127.0.0.1:\(proxy.port)", timeout: .seconds(300), retry: .none, transport: transport), logger: logger)
+        defer { client.close() }
+        _ = try await client.listCollections()
+        proxy.freeze()
+        let task = Task { try await client.listCollections() }
+        #expect(try await TestEnvironment.waitUntil(.seconds(30)) { proxy.connections >= 1 } != nil)
+        try await Task.sleep(for: .milliseconds(300))
+        // Should the cancellation not stop the request, the network comes back after a while
+        // and the request is answered.
+        let watchdog = Task {
+            do { try await Task.sleep(for: .seconds(60)) } catch { return false }
+            proxy.thaw()
+            return true
+        }
+        task.cancel()
+        do {
+            _ = try await task.value
+            Issue.record("the request was answered although its task was cancelled")
+        } catch let error as KTQdrantError {
+            #expect(error.code == .cancelled, "\(error)")
+        }
+        watchdog.cancel()
+        #expect(await watchdog.value == false, "the request ended only once the network came back")
+        proxy.thaw()
+        #expect(try await client.listCollections().count >= 0)
+    }
+}
