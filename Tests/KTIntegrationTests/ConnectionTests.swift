@@ -160,12 +160,9 @@ struct ConnectionTests {
     @Test("a task cancelled while the network is silent returns at once with `cancelled`, and the pool never reuses that connection (issue 17, items 1 and 2)")
     func cancelDuringPartition() async throws {
         let url = try TestEnvironment.systemGraphURL
-        let proxy = try TCPProxy(targetPort: url.port ?? 5432)
+        let proxy = try TCPProxy(before: url)
         defer { proxy.stop() }
-        var proxied = url
-        proxied.host = "127.0.0.1"
-        proxied.port = proxy.port
-        try await TestEnvironment.withPool(proxied, size: 1, maxOverflow: 0) { pool in
+        try await TestEnvironment.withPool(proxy.route(url), size: 1, maxOverflow: 0) { pool in
             let first = try await pool.withConnection(logger: logger) { try await $0.query("SELECT pg_backend_pid()", logger: logger).first!.decode(0, as: Int.self) }
             proxy.freeze()
             let task = Task {

@@ -293,15 +293,13 @@ extension GraphSystemTests {
     )
     func readinessWithSilentPair() async throws {
         try await TestWorld.with(logger: logger) { world in
-            let proxy = try TCPProxy(targetPort: world.externalGraph.port ?? 5432)
+            let proxy = try TCPProxy(before: world.externalGraph)
             defer { proxy.stop() }
             let qdrant = try #require(URL(string: TestEnvironment.variables["KT_TEST_EXTERNAL_QDRANT_URL"] ?? ""))
             let qdrantProxy = try TCPProxy(targetPort: qdrant.port ?? 6333)
             defer { qdrantProxy.stop() }
             var settings = world.settings
-            var silent = world.externalGraph
-            silent.host = "127.0.0.1"
-            silent.port = proxy.port
+            var silent = proxy.route(world.externalGraph)
             // Longer than the watchdog below: only cancelling the checks ends them sooner.
             silent.parameters["connect_timeout"] = "300"
             settings.qdrant.timeout = .seconds(300)
@@ -311,17 +309,13 @@ extension GraphSystemTests {
             proxy.freeze()
             qdrantProxy.freeze()
             try await withGraphSystem(settings: settings, logger: logger) { system in
-                // Should a check outlive its timeout, the network comes back after a while and the
-                // check passes.
-                let watchdog = Task {
-                    do { try await Task.sleep(for: .seconds(60)) } catch { return false }
+                // Should a check outlive its timeout, it passes once the network is back.
+                let watchdog = Watchdog {
                     proxy.thaw()
                     qdrantProxy.thaw()
-                    return true
                 }
                 let down = await system.unavailableComponents(timeout: .seconds(15), logger: logger)
-                watchdog.cancel()
-                #expect(await watchdog.value == false, "the check ended only once the network came back")
+                #expect(await watchdog.disarm() == false, "the check ended only once the network came back")
                 #expect(down == ["Qdrant of 'shared'", "graph-db of 'shared'"])
                 // The connection given up is still opening; the system's shutdown waits for it,
                 // which a closed network ends at once.

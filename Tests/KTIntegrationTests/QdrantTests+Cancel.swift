@@ -21,22 +21,11 @@ extension QdrantTests {
         let task = Task { try await client.listCollections() }
         #expect(try await TestEnvironment.waitUntil(.seconds(30)) { proxy.connections >= 1 } != nil)
         try await Task.sleep(for: .milliseconds(300))
-        // Should the cancellation not stop the request, the network comes back after a while
-        // and the request is answered.
-        let watchdog = Task {
-            do { try await Task.sleep(for: .seconds(60)) } catch { return false }
-            proxy.thaw()
-            return true
-        }
+        // Should the cancellation not stop the request, it is answered once the network is back.
+        let watchdog = Watchdog { proxy.thaw() }
         task.cancel()
-        do {
-            _ = try await task.value
-            Issue.record("the request was answered although its task was cancelled")
-        } catch let error as KTQdrantError {
-            #expect(error.code == .cancelled, "\(error)")
-        }
-        watchdog.cancel()
-        #expect(await watchdog.value == false, "the request ended only once the network came back")
+        await #expect { try await task.value } throws: { ($0 as? KTQdrantError)?.code == .cancelled }
+        #expect(await watchdog.disarm() == false, "the request ended only once the network came back")
         proxy.thaw()
         #expect(try await client.listCollections().count >= 0)
     }

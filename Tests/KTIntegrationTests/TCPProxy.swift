@@ -1,4 +1,5 @@
 import Foundation
+import KTDB
 
 #if canImport(Glibc)
     import Glibc
@@ -19,6 +20,17 @@ final class TCPProxy: @unchecked Sendable {
         target = targetPort
         port = try QdrantLocalServer.freePort()
         try start()
+    }
+
+    /// A proxy in front of the server `url` names (port 5432 when it names none).
+    convenience init(before url: DatabaseURL) throws { try self.init(targetPort: url.port ?? 5432) }
+
+    /// `url` reached through the proxy.
+    func route(_ url: DatabaseURL) -> DatabaseURL {
+        var routed = url
+        routed.host = "127.0.0.1"
+        routed.port = port
+        return routed
     }
 
     /// Listens again on the same port.
@@ -75,6 +87,9 @@ final class TCPProxy: @unchecked Sendable {
 
     /// Ends a ``freeze()``.
     func thaw() { lock.withLock { frozen = false } }
+
+    /// Whether the proxy is frozen.
+    var isFrozen: Bool { lock.withLock { frozen } }
 
     /// Connections open through the proxy.
     var connections: Int { lock.withLock { sockets.count / 2 } }
