@@ -137,7 +137,7 @@ public final class PostgresConnectionPool: Sendable, Service {
                 throw KTDBError(code: .cancelled, message: "the task was cancelled before it got a connection of pool '\(configuration.label)'")
             }
             let step: CheckoutStep = try state.withLock { state throws(KTDBError) in
-                if state.closed { throw KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down") }
+                if state.closed { throw closedError }
                 if let idle = state.idle.popLast() {
                     state.inUse += 1
                     return .reuse(idle)
@@ -158,7 +158,7 @@ public final class PostgresConnectionPool: Sendable, Service {
                 // Discarded: its slot becomes free; open a replacement in that slot.
                 try state.withLock { state throws(KTDBError) in
                     state.inUse -= 1
-                    if state.closed { throw KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down") }
+                    if state.closed { throw closedError }
                     state.opening += 1
                     connectThreads.begin()
                 }
@@ -245,7 +245,7 @@ public final class PostgresConnectionPool: Sendable, Service {
                     let outcome = self.state.withLock { state -> Result<Void, KTDBError> in
                         if state.closed {
                             state.waiters.forget(id)
-                            return .failure(KTDBError(code: .poolClosed, message: "the pool '\(label)' is shut down"))
+                            return .failure(self.closedError)
                         }
                         if let ending = state.waiters.register(id, continuation: continuation) { return .failure(error(for: ending)) }
                         return .success(())
@@ -318,6 +318,9 @@ public final class PostgresConnectionPool: Sendable, Service {
         for connection in expired { await connection.close() }
     }
 
+    /// What every checkout gets after ``shutdown()``.
+    private var closedError: KTDBError { KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down") }
+
     /// Closes idle connections, fails waiting checkouts with ``KTDBError/Code/poolClosed``, and
     /// makes every later checkout fail; connections in use are closed when they are returned.
     /// Returns once no connection of the pool is still opening, also one given up by a
@@ -329,7 +332,7 @@ public final class PostgresConnectionPool: Sendable, Service {
             return (state.idle, state.waiters.removeAll())
         }
         for waiter in waiters {
-            waiter.continuation.resume(throwing: KTDBError(code: .poolClosed, message: "the pool '\(configuration.label)' is shut down"))
+            waiter.continuation.resume(throwing: closedError)
         }
         for entry in idle { await entry.connection.close() }
         publishMetrics()
