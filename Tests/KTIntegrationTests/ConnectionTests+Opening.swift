@@ -32,8 +32,7 @@ extension ConnectionTests {
         try await withSilentPool(proxy, applicationName: application) { pool in
             let task = Task { try await pool.withConnection(logger: logger) { try await $0.query("SELECT 1", logger: logger) } }
             // The start-up message is through to the proxy, which holds it.
-            #expect(try await TestEnvironment.waitUntil(.seconds(30)) { pool.statistics.opening == 1 && proxy.connections == 1 } != nil)
-            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await TestEnvironment.waitUntil(.seconds(30)) { pool.statistics.opening == 1 && proxy.held == 1 } != nil)
             // Should the cancellation not be honoured, the connection opens once the network is back.
             let watchdog = Watchdog { proxy.thaw() }
             task.cancel()
@@ -60,7 +59,7 @@ extension ConnectionTests {
         defer { proxy.stop() }
         try await withSilentPool(proxy) { pool in
             let task = Task { try await pool.withConnection(logger: logger) { _ in } }
-            #expect(try await TestEnvironment.waitUntil(.seconds(30)) { pool.statistics.opening == 1 && proxy.connections == 1 } != nil)
+            #expect(try await TestEnvironment.waitUntil(.seconds(30)) { pool.statistics.opening == 1 && proxy.held == 1 } != nil)
             task.cancel()
             await #expect(throws: KTDBError.self) { try await task.value }
             // The shutdown tells whether the network was still silent when it returned.

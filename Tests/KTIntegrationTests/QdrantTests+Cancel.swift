@@ -19,8 +19,8 @@ extension QdrantTests {
         _ = try await client.listCollections()
         proxy.freeze()
         let task = Task { try await client.listCollections() }
-        #expect(try await TestEnvironment.waitUntil(.seconds(30)) { proxy.connections >= 1 } != nil)
-        try await Task.sleep(for: .milliseconds(300))
+        // The request is through to the proxy, which holds it.
+        #expect(try await TestEnvironment.waitUntil(.seconds(30)) { proxy.held == 1 } != nil)
         // Should the cancellation not stop the request, it is answered once the network is back.
         let watchdog = Watchdog { proxy.thaw() }
         task.cancel()

@@ -15,6 +15,7 @@ final class TCPProxy: @unchecked Sendable {
     private var listener: Int32 = -1
     private var sockets: Set<Int32> = []
     private var frozen = false
+    private var holding = 0
 
     init(targetPort: Int) throws {
         target = targetPort
@@ -91,6 +92,10 @@ final class TCPProxy: @unchecked Sendable {
     /// Whether the proxy is frozen.
     var isFrozen: Bool { lock.withLock { frozen } }
 
+    /// Directions of connections that read data while frozen and hold it: a request sent
+    /// and not yet through.
+    var held: Int { lock.withLock { holding } }
+
     /// Connections open through the proxy.
     var connections: Int { lock.withLock { sockets.count / 2 } }
 
@@ -105,7 +110,11 @@ final class TCPProxy: @unchecked Sendable {
         while true {
             let count = read(source, &buffer, buffer.count)
             if count <= 0 { break }
-            while lock.withLock({ frozen }) { usleep(10_000) }
+            if lock.withLock({ frozen }) {
+                lock.withLock { holding += 1 }
+                while lock.withLock({ frozen }) { usleep(10_000) }
+                lock.withLock { holding -= 1 }
+            }
             var sent = 0
             while sent < count {
                 let written = buffer.withUnsafeBytes { send(destination, $0.baseAddress! + sent, count - sent, Int32(MSG_NOSIGNAL)) }
